@@ -1,0 +1,376 @@
+//! The processor function: consumes mention batches from the FIFO queue, classifies,
+//! threads into conversations, stores each message exactly once, starts the SLA clock and
+//! acknowledges complaints and questions through the outbox.
+//!
+//! Failures are per message (`ReportBatchItemFailures`): a failed message is redelivered by
+//! SQS and, after the queue's max receive count, moved to the dead-letter queue. Within a
+//! FIFO message group, the messages after a failure are not processed in this invocation,
+//! so one customer's messages never overtake each other.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::TimeDelta;
+use futures_util::future::join_all;
+use hark_shared::classify::{Classifier, KeywordClassifier};
+use hark_shared::mention::{Direction, Mention};
+use hark_shared::metrics::Metrics;
+use hark_shared::ports::{
+    Claim, Clock, ConversationId, ConversationState, ConversationStore, InboundRecord, NewConversation, OutboundRecord,
+    OutboxMessage, Recorded, RedeliveryDelay, ReplySender, ReplyTarget, SendOutcome, SystemClock, due_shard,
+};
+use hark_shared::reply::{AckTemplates, DEFAULT_TEMPLATES_JSON};
+use hark_shared::sla::SlaPolicies;
+use hark_shared::{Error, Retry};
+
+/// A claim older than this belonged to a sender that died (Lambda's timeout is far shorter).
+const STALE_CLAIM: TimeDelta = TimeDelta::minutes(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessorError {
+    #[error("message {message_id} has no body")]
+    EmptyBody { message_id: String },
+    #[error("message {message_id} is not a mention: {reason}")]
+    NotAMention { message_id: String, reason: String },
+    #[error(transparent)]
+    Shared(#[from] Error),
+}
+
+impl ProcessorError {
+    /// The one place a failure becomes a queue decision.
+    fn retry(&self) -> Retry {
+        match self {
+            // Poison: redelivery cannot fix it, so it goes to the DLQ after the receive count.
+            ProcessorError::EmptyBody { .. } | ProcessorError::NotAMention { .. } => Retry::Never,
+            ProcessorError::Shared(error) => error.retry(),
+        }
+    }
+}
+
+pub struct Processor<S, R, D> {
+    pub store: S,
+    pub replies: R,
+    pub redelivery: D,
+    pub classifier: Box<dyn Classifier>,
+    pub templates: AckTemplates,
+    pub sla: SlaPolicies,
+    pub due_shards: u32,
+    pub clock: Box<dyn Clock>,
+}
+
+/// What happened to one message, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stored {
+        acknowledged: bool,
+    },
+    Duplicate,
+    ReplyRecorded {
+        stops_clock: bool,
+    },
+    /// The brand wrote outside any known conversation (a proactive tweet): nothing to answer.
+    OutsideConversation,
+}
+
+pub struct Config {
+    pub table: String,
+    pub queue_url: String,
+    pub x_api_base_url: String,
+    pub sla: SlaPolicies,
+    pub due_shards: u32,
+    pub templates: AckTemplates,
+}
+
+impl Config {
+    pub fn from_env() -> hark_shared::Result<Self> {
+        use hark_shared::config::{env_or, optional_env, required_env};
+        let templates_json = optional_env("ACK_TEMPLATES").unwrap_or_else(|| DEFAULT_TEMPLATES_JSON.to_owned());
+        let signature = optional_env("ACK_SIGNATURE").unwrap_or_default();
+        let due_shards = env_or("DUE_INDEX_SHARDS", 4u32)?;
+        if !(1..=64).contains(&due_shards) {
+            return Err(Error::Config(format!("DUE_INDEX_SHARDS must be 1..=64, not {due_shards}")));
+        }
+        Ok(Config {
+            table: required_env("TABLE_NAME")?,
+            queue_url: required_env("QUEUE_URL")?,
+            x_api_base_url: env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?,
+            sla: SlaPolicies::from_env()?,
+            due_shards,
+            templates: AckTemplates::from_json(&templates_json, &signature).map_err(Error::Config)?,
+        })
+    }
+}
+
+pub type AwsProcessor =
+    Processor<hark_shared::dynamo::DynamoStore, hark_shared::x_api::XApiClient, hark_shared::sqs::SqsQueue>;
+
+impl AwsProcessor {
+    pub async fn from_env() -> hark_shared::Result<Self> {
+        let config = Config::from_env()?;
+        let aws = hark_shared::config::aws().await;
+        let credentials = hark_shared::secrets::XCredentials::load(&aws).await?;
+        Ok(Processor {
+            store: hark_shared::dynamo::DynamoStore::from_config(&aws, config.table),
+            replies: hark_shared::x_api::XApiClient::new(&config.x_api_base_url, credentials.access_tokens())?,
+            redelivery: hark_shared::sqs::SqsQueue::from_config(&aws, config.queue_url),
+            classifier: Box::new(KeywordClassifier),
+            templates: config.templates,
+            sla: config.sla,
+            due_shards: config.due_shards,
+            clock: Box::new(SystemClock),
+        })
+    }
+}
+
+/// Echoes come back as v1.1 text: HTML-escaped, with the reply's @mentions in front.
+fn comparable_text(text: &str) -> String {
+    let unescaped = text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">");
+    unescaped.split_whitespace().skip_while(|word| word.starts_with('@')).collect::<Vec<_>>().join(" ")
+}
+
+impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D> {
+    /// Handles one SQS batch and reports the messages to redeliver.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut metrics = Metrics::new("processor");
+        // Keep each FIFO group's order; different groups proceed concurrently.
+        let mut groups: Vec<(Option<String>, Vec<&SqsMessage>)> = Vec::new();
+        for record in &event.records {
+            let group = record.attributes.get("MessageGroupId").cloned();
+            match groups.iter_mut().find(|(g, _)| group.is_some() && *g == group) {
+                Some((_, members)) => members.push(record),
+                None => groups.push((group, vec![record])),
+            }
+        }
+        let results = join_all(groups.iter().map(|(_, records)| self.handle_group(records))).await;
+
+        let mut response = SqsBatchResponse::default();
+        for (outcomes, failed) in results {
+            for outcome in outcomes {
+                metrics.count(
+                    match outcome {
+                        Outcome::Stored { acknowledged: true } => "Acknowledged",
+                        Outcome::Stored { acknowledged: false } => "StoredWithoutAcknowledgement",
+                        Outcome::Duplicate => "Duplicates",
+                        Outcome::ReplyRecorded { .. } => "RepliesRecorded",
+                        Outcome::OutsideConversation => "OutsideConversation",
+                    },
+                    1,
+                );
+            }
+            metrics.count("Failures", failed.len() as u64);
+            for message_id in failed {
+                response.add_failure(message_id);
+            }
+        }
+        metrics.emit();
+        response
+    }
+
+    /// Processes a group's messages in order; at the first failure the rest of the group is
+    /// returned unprocessed. Returns the outcomes and the ids to redeliver.
+    async fn handle_group(&self, records: &[&SqsMessage]) -> (Vec<Outcome>, Vec<String>) {
+        let mut outcomes = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            let message_id = record.message_id.clone().unwrap_or_default();
+            match self.handle_record(record).await {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(error) => {
+                    let retry = error.retry();
+                    tracing::error!(%error, message_id, ?retry, "message failed");
+                    if let (Retry::After(delay), Some(receipt)) = (retry, record.receipt_handle.as_deref())
+                        && let Err(delay_error) = self.redelivery.delay_redelivery(receipt, delay).await
+                    {
+                        tracing::warn!(%delay_error, "could not postpone redelivery; SQS will redeliver after the visibility timeout");
+                    }
+                    let failed = records[index..].iter().map(|r| r.message_id.clone().unwrap_or_default()).collect();
+                    return (outcomes, failed);
+                }
+            }
+        }
+        (outcomes, Vec::new())
+    }
+
+    async fn handle_record(&self, record: &SqsMessage) -> Result<Outcome, ProcessorError> {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let body =
+            record.body.as_deref().ok_or_else(|| ProcessorError::EmptyBody { message_id: message_id.clone() })?;
+        let mention: Mention = serde_json::from_str(body)
+            .map_err(|e| ProcessorError::NotAMention { message_id, reason: e.to_string() })?;
+        let outcome = match mention.direction {
+            Direction::Inbound => self.inbound(&mention).await?,
+            Direction::Outbound => self.outbound(&mention).await?,
+        };
+        tracing::info!(
+            channel = %mention.channel,
+            platform_message_id = mention.message_id,
+            kind = ?mention.kind,
+            ?outcome,
+            "message processed"
+        );
+        Ok(outcome)
+    }
+
+    pub async fn inbound(&self, mention: &Mention) -> Result<Outcome, ProcessorError> {
+        let m = mention;
+        // A redelivery finds its message already stored; it only finishes what the first
+        // delivery may have left undone (an acknowledgement that failed to send).
+        if let Some(conversation) = self.store.conversation_of_message(m.channel, &m.account_id, &m.message_id).await? {
+            self.deliver_acknowledgement(&conversation, &m.message_id).await?;
+            return Ok(Outcome::Duplicate);
+        }
+        let classification = self.classifier.classify(&m.text);
+        let conversation = self.thread(m).await?;
+        let acknowledgement = if conversation.acknowledged {
+            None
+        } else {
+            self.templates.render(classification.intent, m).map(|text| OutboxMessage {
+                channel: m.channel,
+                account_id: m.account_id.clone(),
+                answers_message_id: m.message_id.clone(),
+                target: if m.kind.is_private() {
+                    ReplyTarget::Direct { participant_id: m.customer_id.clone() }
+                } else {
+                    ReplyTarget::Post { in_reply_to: m.message_id.clone() }
+                },
+                text,
+            })
+        };
+        let record = InboundRecord {
+            mention: m,
+            conversation: &conversation.id,
+            classification: &classification,
+            sla: self.sla.for_channel(m.channel).start(m.received_at),
+            due_shard: due_shard(&conversation.id, self.due_shards),
+            acknowledgement,
+        };
+        let outcome = match self.store.record_inbound(&record).await? {
+            Recorded::Stored { acknowledgement_queued } => Outcome::Stored { acknowledged: acknowledgement_queued },
+            Recorded::Duplicate => Outcome::Duplicate,
+        };
+        tracing::info!(
+            conversation = %conversation.id,
+            new_conversation = conversation.created,
+            sentiment = ?classification.sentiment,
+            score = classification.score,
+            intent = ?classification.intent,
+            "message classified and threaded"
+        );
+        self.deliver_acknowledgement(&conversation.id, &m.message_id).await?;
+        Ok(outcome)
+    }
+
+    /// A reply joins the conversation of what it answers; a DM joins the customer's open DM
+    /// conversation; anything else opens a conversation anchored so that racing writers agree.
+    async fn thread(&self, m: &Mention) -> Result<ConversationState, ProcessorError> {
+        if m.kind.is_private() {
+            if let Some(open) = self.store.open_direct_conversation(m.channel, &m.account_id, &m.customer_id).await? {
+                return Ok(open);
+            }
+            let id = ConversationId::direct(m.channel, &m.account_id, &m.message_id);
+            return Ok(self.store.open_conversation(&NewConversation { id, opened_by: m }).await?);
+        }
+        let anchor = match &m.parent_id {
+            Some(parent) => {
+                if let Some(id) = self.store.conversation_of_message(m.channel, &m.account_id, parent).await?
+                    && let Some(state) = self.store.conversation(&id).await?
+                {
+                    return Ok(state);
+                }
+                // Replies to the brand's own broadcast each start their own conversation;
+                // replies to a customer's post we have not stored yet anchor on that post,
+                // so the post and its replies meet in one conversation whichever lands first.
+                if m.parent_author_id.as_deref() == Some(m.account_id.as_str()) { &m.message_id } else { parent }
+            }
+            None => &m.message_id,
+        };
+        let id = ConversationId::public(m.channel, &m.account_id, anchor);
+        Ok(self.store.open_conversation(&NewConversation { id, opened_by: m }).await?)
+    }
+
+    async fn outbound(&self, m: &Mention) -> Result<Outcome, ProcessorError> {
+        if self.store.conversation_of_message(m.channel, &m.account_id, &m.message_id).await?.is_some() {
+            // Already recorded, or it is our own acknowledgement, referenced when it was sent.
+            return Ok(Outcome::Duplicate);
+        }
+        let conversation = if m.kind.is_private() {
+            self.store.open_direct_conversation(m.channel, &m.account_id, &m.customer_id).await?.map(|c| c.id)
+        } else {
+            match &m.parent_id {
+                Some(parent) => self.store.conversation_of_message(m.channel, &m.account_id, parent).await?,
+                None => None,
+            }
+        };
+        let Some(conversation) = conversation else {
+            return Ok(Outcome::OutsideConversation);
+        };
+        // Our acknowledgement's echo can arrive before its send is recorded; its text gives it away.
+        let text = comparable_text(&m.text);
+        let automated =
+            self.store.outbox(&conversation).await?.iter().any(|entry| comparable_text(&entry.message.text) == text);
+        let record = OutboundRecord { mention: m, conversation: &conversation, automated };
+        Ok(match self.store.record_outbound(&record).await? {
+            Recorded::Stored { .. } => Outcome::ReplyRecorded { stops_clock: !automated },
+            Recorded::Duplicate => Outcome::Duplicate,
+        })
+    }
+
+    /// Sends the message's acknowledgement if it has one that is still pending. The outbox
+    /// claim makes a second sender a no-op; only a send that certainly did not happen is
+    /// released for a retry.
+    async fn deliver_acknowledgement(
+        &self,
+        conversation: &ConversationId,
+        answers: &str,
+    ) -> Result<(), ProcessorError> {
+        let now = self.clock.now();
+        let (token, message) = match self.store.claim_outbox(conversation, answers, now, STALE_CLAIM).await? {
+            Claim::Claimed { token, message } => (token, message),
+            Claim::NotClaimed(status) => {
+                tracing::debug!(?status, "acknowledgement not pending");
+                return Ok(());
+            }
+            Claim::NoRecord => return Ok(()),
+        };
+        let outcome = match self.replies.send(&message).await {
+            Ok(platform_message_id) => {
+                tracing::info!(conversation = %conversation, platform_message_id, "acknowledgement sent");
+                SendOutcome::Sent { platform_message_id }
+            }
+            Err(error) => match error.retry() {
+                Retry::Soon | Retry::After(_) => {
+                    self.store.release_outbox(conversation, answers, &token, &error.to_string()).await?;
+                    return Err(error.into());
+                }
+                Retry::Never => {
+                    tracing::warn!(%error, conversation = %conversation, "acknowledgement not sent");
+                    match error {
+                        Error::PlatformOutcomeUnknown { .. } => SendOutcome::Uncertain { reason: error.to_string() },
+                        _ => SendOutcome::Failed { reason: error.to_string() },
+                    }
+                }
+            },
+        };
+        self.store.finish_outbox(conversation, &message, &token, &outcome, self.clock.now()).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn echo_text_comparison_ignores_leading_mentions_and_escaping() {
+        assert_eq!(comparable_text("@alice  Hi Alice, sorry &amp; more ^KT"), "Hi Alice, sorry & more ^KT");
+        assert_eq!(comparable_text("Hi Alice, sorry & more ^KT"), "Hi Alice, sorry & more ^KT");
+        assert_ne!(comparable_text("@alice Fixed now"), comparable_text("Hi Alice, sorry"));
+    }
+
+    #[test]
+    fn poison_messages_are_never_retryable() {
+        let poison = ProcessorError::NotAMention { message_id: "m".into(), reason: "x".into() };
+        assert_eq!(poison.retry(), Retry::Never);
+        let limited =
+            ProcessorError::Shared(Error::RateLimited { platform: "X API", retry_after: Duration::from_secs(9) });
+        assert_eq!(limited.retry(), Retry::After(Duration::from_secs(9)));
+    }
+}

@@ -1,0 +1,8 @@
+use lambda_http::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let state = hark_webhook::State::from_env().await?;
+    lambda_http::run(service_fn(|request| hark_webhook::handle(&state, request))).await
+}

@@ -1,0 +1,815 @@
+//! DynamoDB adapter: one table, typed keys.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | conversation | `CONV#{id}` | `CONV` |
+//! | message (in or out) | `CONV#{id}` | `MSG#{created_at}#{message id}` |
+//! | outbox record | `CONV#{id}` | `OUTBOX#ack#{answered message id}` |
+//! | escalation record | `CONV#{id}` | `ESC#{level:04}` |
+//! | message reference (dedupe + threading) | `MSGREF#{channel}#{account}#{message id}` | `MSGREF` |
+//! | open DM pointer | `OPENDM#{channel}#{account}#{customer}` | `OPENDM` |
+//! | customer profile | `CUST#{channel}#{account}#{customer}` | `PROFILE` |
+//!
+//! The due index (`due-index`: `due_shard`, `due_at`) is sparse: only conversations waiting
+//! for a reply and escalations whose notification is unconfirmed carry those attributes.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+
+use crate::error::{Error, Result};
+use crate::mention::{Channel, Direction, Mention, MentionKind};
+use crate::ports::{
+    Claim, ConversationId, ConversationState, ConversationStore, DueConversation, DueItem, Escalation, EscalationStore,
+    InboundRecord, NewConversation, OutboundRecord, OutboxEntry, OutboxMessage, OutboxStatus, Recorded, ReplyTarget,
+    SendOutcome,
+};
+use crate::sla::SlaClock;
+
+pub const DUE_INDEX: &str = "due-index";
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// How long finished outbox records are kept as idempotency records (TTL).
+    outbox_retention: TimeDelta,
+}
+
+impl DynamoStore {
+    pub fn from_config(aws: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(aws), table)
+    }
+
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into(), outbox_retention: TimeDelta::days(30) }
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+fn ts(at: DateTime<Utc>) -> AttributeValue {
+    s(at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+fn conversation_pk(id: &ConversationId) -> String {
+    format!("CONV#{id}")
+}
+fn message_ref_key(channel: impl std::fmt::Display, account: &str, message_id: &str) -> Item {
+    key(format!("MSGREF#{channel}#{account}#{message_id}"), "MSGREF")
+}
+fn open_dm_key(channel: Channel, account: &str, customer: &str) -> Item {
+    key(format!("OPENDM#{channel}#{account}#{customer}"), "OPENDM")
+}
+fn customer_key(mention: &Mention) -> Item {
+    key(format!("CUST#{}#{}#{}", mention.channel, mention.account_id, mention.customer_id), "PROFILE")
+}
+fn outbox_key(conversation: &ConversationId, answers: &str) -> Item {
+    key(conversation_pk(conversation), &format!("OUTBOX#ack#{answers}"))
+}
+fn escalation_key(conversation: &ConversationId, level: u32) -> Item {
+    key(conversation_pk(conversation), &format!("ESC#{level:04}"))
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+fn get_ts(item: &Item, name: &str) -> Option<DateTime<Utc>> {
+    get_s(item, name).and_then(|v| DateTime::parse_from_rfc3339(v).ok()).map(|t| t.with_timezone(&Utc))
+}
+fn required<T>(value: Option<T>, item: &str, field: &str) -> Result<T> {
+    value.ok_or_else(|| Error::store("decode", format!("{item} item lacks {field}")))
+}
+
+/// Builds an update from named parts so optional attributes stay readable.
+#[derive(Default)]
+struct UpdateBuilder {
+    set: Vec<String>,
+    add: Vec<String>,
+    remove: Vec<String>,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl UpdateBuilder {
+    fn placeholder(&mut self, attr: &str, value: AttributeValue) -> (String, String) {
+        let name = format!("#{attr}");
+        let placeholder = format!(":{attr}");
+        self.names.insert(name.clone(), attr.to_owned());
+        self.values.insert(placeholder.clone(), value);
+        (name, placeholder)
+    }
+    fn set(mut self, attr: &str, value: AttributeValue) -> Self {
+        let (name, value) = self.placeholder(attr, value);
+        self.set.push(format!("{name} = {value}"));
+        self
+    }
+    fn set_opt(self, attr: &str, value: Option<AttributeValue>) -> Self {
+        match value {
+            Some(value) => self.set(attr, value),
+            None => self,
+        }
+    }
+    fn set_if_absent(mut self, attr: &str, value: AttributeValue) -> Self {
+        let (name, value) = self.placeholder(attr, value);
+        self.set.push(format!("{name} = if_not_exists({name}, {value})"));
+        self
+    }
+    fn add(mut self, attr: &str, by: i64) -> Self {
+        let (name, value) = self.placeholder(attr, n(by));
+        self.add.push(format!("{name} {value}"));
+        self
+    }
+    fn remove(mut self, attr: &str) -> Self {
+        let name = format!("#{attr}");
+        self.names.insert(name.clone(), attr.to_owned());
+        self.remove.push(name);
+        self
+    }
+    /// A condition value, named apart from the updated attributes.
+    fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.to_owned(), value);
+        self
+    }
+    fn name(mut self, attr: &str) -> Self {
+        self.names.insert(format!("#{attr}"), attr.to_owned());
+        self
+    }
+    fn expression(&self) -> String {
+        let mut parts = Vec::new();
+        for (keyword, list) in [("SET", &self.set), ("ADD", &self.add), ("REMOVE", &self.remove)] {
+            if !list.is_empty() {
+                parts.push(format!("{keyword} {}", list.join(", ")));
+            }
+        }
+        parts.join(" ")
+    }
+    fn build(self, table: &str, key: Item, condition: Option<&str>) -> Result<Update> {
+        Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(self.expression())
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values((!self.values.is_empty()).then_some(self.values))
+            .build()
+            .map_err(|e| Error::store("build update", e))
+    }
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .build()
+        .map_err(|e| Error::store("build put", e))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+fn update(update: Update) -> TransactWriteItem {
+    TransactWriteItem::builder().update(update).build()
+}
+
+const NOT_EXISTS: Option<&str> = Some("attribute_not_exists(pk)");
+
+/// Which items of a cancelled transaction failed their condition (by position).
+fn failed_conditions(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<bool>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => Some(
+            cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|reason| reason.code() == Some("ConditionalCheckFailed"))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn is_conditional_failure(err: &SdkError<UpdateItemError>) -> bool {
+    matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
+}
+
+fn claim_token() -> String {
+    // Unique per claim; not a secret, so the std hasher's random keys are plenty.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or_default() as u128);
+    format!("{:016x}", hasher.finish())
+}
+
+fn kind_name(kind: MentionKind) -> &'static str {
+    match kind {
+        MentionKind::Post => "post",
+        MentionKind::Reply => "reply",
+        MentionKind::Quote => "quote",
+        MentionKind::DirectMessage => "direct_message",
+    }
+}
+
+fn status_name(status: OutboxStatus) -> &'static str {
+    match status {
+        OutboxStatus::Pending => "pending",
+        OutboxStatus::Sending => "sending",
+        OutboxStatus::Sent => "sent",
+        OutboxStatus::Failed => "failed",
+        OutboxStatus::Uncertain => "uncertain",
+    }
+}
+fn parse_status(value: &str) -> Option<OutboxStatus> {
+    [OutboxStatus::Pending, OutboxStatus::Sending, OutboxStatus::Sent, OutboxStatus::Failed, OutboxStatus::Uncertain]
+        .into_iter()
+        .find(|status| status_name(*status) == value)
+}
+
+fn message_item(mention: &Mention, conversation: &ConversationId) -> Item {
+    let mut item = key(
+        conversation_pk(conversation),
+        &format!("MSG#{}#{}", mention.created_at.to_rfc3339_opts(SecondsFormat::Millis, true), mention.message_id),
+    );
+    let a = &mention.author;
+    let fields = [
+        ("item_type", Some(s("message"))),
+        ("conversation_id", Some(s(&conversation.0))),
+        ("direction", Some(s(if mention.direction == Direction::Inbound { "inbound" } else { "outbound" }))),
+        ("kind", Some(s(kind_name(mention.kind)))),
+        ("message_id", Some(s(&mention.message_id))),
+        ("parent_id", mention.parent_id.as_ref().map(s)),
+        ("quoted_id", mention.quoted_id.as_ref().map(s)),
+        ("author_id", Some(s(&a.id))),
+        ("author_handle", a.handle.as_ref().map(s)),
+        ("author_name", a.name.as_ref().map(s)),
+        ("text", Some(s(&mention.text))),
+        ("language", mention.language.as_ref().map(s)),
+        ("created_at", Some(ts(mention.created_at))),
+        ("received_at", Some(ts(mention.received_at))),
+        ("raw_ref", Some(s(&mention.raw_ref))),
+    ];
+    item.extend(fields.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v))));
+    item
+}
+
+fn message_ref_item(mention: &Mention, conversation: &ConversationId) -> Item {
+    let mut item = message_ref_key(mention.channel, &mention.account_id, &mention.message_id);
+    item.insert("item_type".into(), s("message_ref"));
+    item.insert("conversation_id".into(), s(&conversation.0));
+    item
+}
+
+/// Text excerpt kept on the conversation for alerts and listings.
+fn excerpt(text: &str) -> String {
+    text.chars().take(280).collect()
+}
+
+impl DynamoStore {
+    async fn conversation_state(&self, id: &ConversationId, created: bool) -> Result<Option<ConversationState>> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conversation_pk(id), "CONV")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem conversation", e.into_service_error()))?
+            .item;
+        Ok(item.map(|item| ConversationState {
+            id: id.clone(),
+            created,
+            acknowledged: item.contains_key("ack_queued_at"),
+        }))
+    }
+
+    async fn existing_conversation(&self, id: &ConversationId) -> Result<ConversationState> {
+        self.conversation_state(id, false)
+            .await?
+            .ok_or_else(|| Error::store("GetItem conversation", format!("conversation {id} vanished")))
+    }
+
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> std::result::Result<(), SdkError<TransactWriteItemsError>> {
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ())
+    }
+
+    async fn update_item(&self, update: Update) -> std::result::Result<Option<Item>, SdkError<UpdateItemError>> {
+        self.client
+            .update_item()
+            .table_name(update.table_name())
+            .set_key(Some(update.key().clone()))
+            .update_expression(update.update_expression())
+            .set_condition_expression(update.condition_expression().map(str::to_owned))
+            .set_expression_attribute_names(update.expression_attribute_names().cloned())
+            .set_expression_attribute_values(update.expression_attribute_values().cloned())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map(|out| out.attributes)
+    }
+}
+
+impl ConversationStore for DynamoStore {
+    async fn conversation(&self, id: &ConversationId) -> Result<Option<ConversationState>> {
+        self.conversation_state(id, false).await
+    }
+
+    async fn conversation_of_message(
+        &self,
+        channel: Channel,
+        account: &str,
+        message_id: &str,
+    ) -> Result<Option<ConversationId>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(message_ref_key(channel, account, message_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem message ref", e.into_service_error()))?;
+        Ok(out.item.as_ref().and_then(|i| get_s(i, "conversation_id")).map(|id| ConversationId(id.to_owned())))
+    }
+
+    async fn open_direct_conversation(
+        &self,
+        channel: Channel,
+        account: &str,
+        customer: &str,
+    ) -> Result<Option<ConversationState>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(open_dm_key(channel, account, customer)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem open DM", e.into_service_error()))?;
+        match out.item.as_ref().and_then(|i| get_s(i, "conversation_id")) {
+            Some(id) => Ok(Some(self.existing_conversation(&ConversationId(id.to_owned())).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn open_conversation(&self, new: &NewConversation<'_>) -> Result<ConversationState> {
+        let m = new.opened_by;
+        let direct = m.kind.is_private();
+        let mut conversation = key(conversation_pk(&new.id), "CONV");
+        conversation.extend([
+            ("item_type".to_owned(), s("conversation")),
+            ("conversation_id".to_owned(), s(&new.id.0)),
+            ("channel".to_owned(), s(m.channel.as_str())),
+            ("account_id".to_owned(), s(&m.account_id)),
+            ("customer_id".to_owned(), s(&m.customer_id)),
+            ("kind".to_owned(), s(if direct { "direct" } else { "public" })),
+            ("opened_by".to_owned(), s(&m.message_id)),
+            ("created_at".to_owned(), ts(m.received_at)),
+            ("status".to_owned(), s("open")),
+        ]);
+        if let Some(handle) = &m.author.handle {
+            conversation.insert("customer_handle".into(), s(handle));
+        }
+        let mut items = vec![put(&self.table, conversation, NOT_EXISTS)?];
+        if direct {
+            let mut pointer = open_dm_key(m.channel, &m.account_id, &m.customer_id);
+            pointer.insert("conversation_id".into(), s(&new.id.0));
+            pointer.insert("item_type".into(), s("open_dm"));
+            items.push(put(&self.table, pointer, NOT_EXISTS)?);
+        }
+        let customer =
+            UpdateBuilder::default().add("conversation_count", 1).build(&self.table, customer_key(m), None)?;
+        items.push(update(customer));
+
+        match self.transact(items).await {
+            Ok(()) => Ok(ConversationState { id: new.id.clone(), created: true, acknowledged: false }),
+            Err(err) => match failed_conditions(&err) {
+                // Another message opened a DM conversation with this customer first: join it.
+                Some(failed) if direct && failed.get(1) == Some(&true) => self
+                    .open_direct_conversation(m.channel, &m.account_id, &m.customer_id)
+                    .await?
+                    .ok_or_else(|| Error::store("open conversation", "open DM pointer vanished")),
+                Some(failed) if failed.first() == Some(&true) => self.existing_conversation(&new.id).await,
+                _ => Err(Error::store("TransactWriteItems open conversation", err.into_service_error())),
+            },
+        }
+    }
+
+    async fn record_inbound(&self, record: &InboundRecord<'_>) -> Result<Recorded> {
+        let m = record.mention;
+        let c = record.classification;
+        let sentiment = serde_json::to_value(c.sentiment).ok().and_then(|v| v.as_str().map(str::to_owned));
+        let intent = serde_json::to_value(c.intent).ok().and_then(|v| v.as_str().map(str::to_owned));
+        let mut message = message_item(m, record.conversation);
+        message.insert("sentiment".into(), s(sentiment.clone().unwrap_or_default()));
+        message.insert("sentiment_score".into(), n(c.score));
+        message.insert("intent".into(), s(intent.clone().unwrap_or_default()));
+
+        let conversation_update = |with_ack: bool| {
+            let clock = record.sla;
+            UpdateBuilder::default()
+                .set("status", s("awaiting_reply"))
+                .set("last_message_at", ts(m.created_at))
+                .set("last_text", s(excerpt(&m.text)))
+                .set_opt("last_sentiment", sentiment.clone().map(s))
+                .set_opt("last_intent", intent.clone().map(s))
+                .set_opt("ack_queued_at", with_ack.then(|| ts(m.received_at)))
+                // A running clock keeps its start; an answered conversation starts a new one.
+                .set_if_absent("sla_started_at", ts(clock.started_at))
+                .set_if_absent("ideal_due_at", ts(clock.ideal_due_at))
+                .set_if_absent("breach_due_at", ts(clock.breach_due_at))
+                .set_if_absent("escalation_level", n(0))
+                .set_if_absent("due_shard", s(record.due_shard.to_string()))
+                .set_if_absent("due_at", n(clock.next_due(0, TimeDelta::zero()).timestamp()))
+                .add("message_count", 1)
+                .add("inbound_count", 1)
+                .build(
+                    &self.table,
+                    key(conversation_pk(record.conversation), "CONV"),
+                    // Two messages of one thread racing: only one acknowledgement per clock.
+                    Some(if with_ack {
+                        "attribute_exists(pk) AND attribute_not_exists(#ack_queued_at)"
+                    } else {
+                        "attribute_exists(pk)"
+                    }),
+                )
+        };
+
+        let a = &m.author;
+        let customer = UpdateBuilder::default()
+            .set("item_type", s("customer"))
+            .set("channel", s(m.channel.as_str()))
+            .set("account_id", s(&m.account_id))
+            .set("customer_id", s(&m.customer_id))
+            .set_opt("handle", a.handle.as_ref().map(s))
+            .set_opt("name", a.name.as_ref().map(s))
+            .set_opt("followers", a.followers.map(n))
+            .set("verified", AttributeValue::Bool(a.verified))
+            .set_if_absent("first_seen_at", ts(m.created_at))
+            .set("last_seen_at", ts(m.created_at))
+            .set_opt("last_sentiment", sentiment.clone().map(s))
+            .add("message_count", 1)
+            .build(&self.table, customer_key(m), None)?;
+
+        let mut with_ack = record.acknowledgement.is_some();
+        loop {
+            let mut items = vec![
+                put(&self.table, message_ref_item(m, record.conversation), NOT_EXISTS)?,
+                put(&self.table, message.clone(), None)?,
+                update(conversation_update(with_ack)?),
+                update(customer.clone()),
+            ];
+            if let (true, Some(ack)) = (with_ack, &record.acknowledgement) {
+                items.push(put(&self.table, outbox_item(record.conversation, ack, m.received_at), NOT_EXISTS)?);
+            }
+            match self.transact(items).await {
+                Ok(()) => return Ok(Recorded::Stored { acknowledgement_queued: with_ack }),
+                Err(err) => match failed_conditions(&err) {
+                    Some(failed) if failed.first() == Some(&true) => return Ok(Recorded::Duplicate),
+                    Some(failed) if with_ack && failed.get(2) == Some(&true) => with_ack = false,
+                    _ => return Err(Error::store("TransactWriteItems inbound message", err.into_service_error())),
+                },
+            }
+        }
+    }
+
+    async fn record_outbound(&self, record: &OutboundRecord<'_>) -> Result<Recorded> {
+        let m = record.mention;
+        let mut message = message_item(m, record.conversation);
+        message.insert("automated".into(), AttributeValue::Bool(record.automated));
+        let mut conversation =
+            UpdateBuilder::default().set("last_message_at", ts(m.created_at)).add("message_count", 1);
+        if !record.automated {
+            // A human reply stops the clock and takes the conversation out of the due index.
+            conversation = conversation
+                .set("status", s("answered"))
+                .set("answered_at", ts(m.created_at))
+                .set_if_absent("first_response_at", ts(m.created_at));
+            for attr in [
+                "sla_started_at",
+                "ideal_due_at",
+                "breach_due_at",
+                "escalation_level",
+                "due_shard",
+                "due_at",
+                "ack_queued_at",
+            ] {
+                conversation = conversation.remove(attr);
+            }
+        }
+        let conversation = conversation.build(
+            &self.table,
+            key(conversation_pk(record.conversation), "CONV"),
+            Some("attribute_exists(pk)"),
+        )?;
+        let items = vec![
+            put(&self.table, message_ref_item(m, record.conversation), NOT_EXISTS)?,
+            put(&self.table, message, None)?,
+            update(conversation),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(Recorded::Stored { acknowledgement_queued: false }),
+            Err(err) => match failed_conditions(&err) {
+                Some(failed) if failed.first() == Some(&true) => Ok(Recorded::Duplicate),
+                _ => Err(Error::store("TransactWriteItems outbound message", err.into_service_error())),
+            },
+        }
+    }
+
+    async fn outbox(&self, conversation: &ConversationId) -> Result<Vec<OutboxEntry>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(conversation_pk(conversation)))
+            .expression_attribute_values(":prefix", s("OUTBOX#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("Query outbox", e.into_service_error()))?;
+        out.items().iter().map(parse_outbox).collect()
+    }
+
+    async fn claim_outbox(
+        &self,
+        conversation: &ConversationId,
+        answers: &str,
+        now: DateTime<Utc>,
+        stale_after: TimeDelta,
+    ) -> Result<Claim> {
+        let token = claim_token();
+        let claim = UpdateBuilder::default()
+            .set("status", s("sending"))
+            .set("claim_token", s(&token))
+            .set("claimed_at", ts(now))
+            .add("attempts", 1)
+            .value(":pending", s("pending"))
+            .build(&self.table, outbox_key(conversation, answers), Some("#status = :pending"))?;
+        match self.update_item(claim).await {
+            Ok(Some(item)) => return Ok(Claim::Claimed { token, message: parse_outbox(&item)?.message }),
+            Ok(None) => return Err(Error::store("UpdateItem claim outbox", "no attributes returned")),
+            Err(err) if is_conditional_failure(&err) => {}
+            Err(err) => return Err(Error::store("UpdateItem claim outbox", err.into_service_error())),
+        }
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(outbox_key(conversation, answers)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem outbox", e.into_service_error()))?
+            .item;
+        let Some(item) = item else { return Ok(Claim::NoRecord) };
+        let entry = parse_outbox(&item)?;
+        let stale = entry.claimed_at.is_some_and(|at| now - at > stale_after);
+        if entry.status != OutboxStatus::Sending || !stale {
+            return Ok(Claim::NotClaimed(entry.status));
+        }
+        // A sender claimed it and vanished (crash or timeout) without recording the outcome.
+        // The message may have gone out; sending again could double-post, so it is marked
+        // uncertain for a person to check instead.
+        let previous = get_s(&item, "claim_token").unwrap_or_default().to_owned();
+        let mark = UpdateBuilder::default()
+            .set("status", s("uncertain"))
+            .set("last_error", s("sender stopped before recording the outcome"))
+            .remove("claim_token")
+            .value(":token", s(previous))
+            .name("claim_token")
+            .build(&self.table, outbox_key(conversation, answers), Some("#claim_token = :token"))?;
+        match self.update_item(mark).await {
+            Ok(_) => Ok(Claim::NotClaimed(OutboxStatus::Uncertain)),
+            Err(err) if is_conditional_failure(&err) => Ok(Claim::NotClaimed(OutboxStatus::Sending)),
+            Err(err) => Err(Error::store("UpdateItem outbox uncertain", err.into_service_error())),
+        }
+    }
+
+    async fn release_outbox(
+        &self,
+        conversation: &ConversationId,
+        answers: &str,
+        token: &str,
+        error: &str,
+    ) -> Result<()> {
+        let release = UpdateBuilder::default()
+            .set("status", s("pending"))
+            .set("last_error", s(error))
+            .remove("claim_token")
+            .remove("claimed_at")
+            .value(":token", s(token))
+            .build(&self.table, outbox_key(conversation, answers), Some("#claim_token = :token"))?;
+        self.update_item(release)
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::store("UpdateItem release outbox", e.into_service_error()))
+    }
+
+    async fn finish_outbox(
+        &self,
+        conversation: &ConversationId,
+        message: &OutboxMessage,
+        token: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let record = UpdateBuilder::default()
+            .set("finished_at", ts(now))
+            .set("expires_at", n((now + self.outbox_retention).timestamp()))
+            .remove("claim_token")
+            .value(":token", s(token));
+        let record = match outcome {
+            SendOutcome::Sent { platform_message_id } => {
+                record.set("status", s("sent")).set("sent_message_id", s(platform_message_id))
+            }
+            SendOutcome::Failed { reason } => record.set("status", s("failed")).set("last_error", s(reason)),
+            SendOutcome::Uncertain { reason } => record.set("status", s("uncertain")).set("last_error", s(reason)),
+        }
+        .build(
+            &self.table,
+            outbox_key(conversation, &message.answers_message_id),
+            Some("#claim_token = :token"),
+        )?;
+        let mut items = vec![update(record)];
+        if let SendOutcome::Sent { platform_message_id } = outcome {
+            // So a customer's reply to our acknowledgement threads into this conversation.
+            let mut reference = message_ref_key(message.channel, &message.account_id, platform_message_id);
+            reference.insert("item_type".into(), s("message_ref"));
+            reference.insert("conversation_id".into(), s(&conversation.0));
+            reference.insert("automated".into(), AttributeValue::Bool(true));
+            items.push(put(&self.table, reference, None)?);
+        }
+        self.transact(items).await.map_err(|e| Error::store("TransactWriteItems finish outbox", e.into_service_error()))
+    }
+}
+
+fn outbox_item(conversation: &ConversationId, message: &OutboxMessage, now: DateTime<Utc>) -> Item {
+    let mut item = outbox_key(conversation, &message.answers_message_id);
+    let (target_type, target_id) = match &message.target {
+        ReplyTarget::Post { in_reply_to } => ("post", in_reply_to),
+        ReplyTarget::Direct { participant_id } => ("direct", participant_id),
+    };
+    item.extend([
+        ("item_type".to_owned(), s("outbox")),
+        ("purpose".to_owned(), s("acknowledgement")),
+        ("channel".to_owned(), s(message.channel.as_str())),
+        ("account_id".to_owned(), s(&message.account_id)),
+        ("answers_message_id".to_owned(), s(&message.answers_message_id)),
+        ("target_type".to_owned(), s(target_type)),
+        ("target_id".to_owned(), s(target_id)),
+        ("text".to_owned(), s(&message.text)),
+        ("status".to_owned(), s(status_name(OutboxStatus::Pending))),
+        ("attempts".to_owned(), n(0)),
+        ("created_at".to_owned(), ts(now)),
+    ]);
+    item
+}
+
+fn parse_outbox(item: &Item) -> Result<OutboxEntry> {
+    let what = "outbox";
+    let target_id = required(get_s(item, "target_id"), what, "target_id")?.to_owned();
+    let target = match get_s(item, "target_type") {
+        Some("direct") => ReplyTarget::Direct { participant_id: target_id },
+        _ => ReplyTarget::Post { in_reply_to: target_id },
+    };
+    let channel = match required(get_s(item, "channel"), what, "channel")? {
+        "x" => Channel::X,
+        other => return Err(Error::store("decode", format!("unknown channel {other}"))),
+    };
+    Ok(OutboxEntry {
+        message: OutboxMessage {
+            channel,
+            account_id: required(get_s(item, "account_id"), what, "account_id")?.to_owned(),
+            answers_message_id: required(get_s(item, "answers_message_id"), what, "answers_message_id")?.to_owned(),
+            target,
+            text: required(get_s(item, "text"), what, "text")?.to_owned(),
+        },
+        status: required(get_s(item, "status").and_then(parse_status), what, "status")?,
+        attempts: get_n(item, "attempts").unwrap_or(0),
+        claimed_at: get_ts(item, "claimed_at"),
+    })
+}
+
+fn parse_due(item: &Item) -> Result<DueItem> {
+    match get_s(item, "item_type") {
+        Some("conversation") => {
+            let what = "due conversation";
+            Ok(DueItem::Conversation(DueConversation {
+                id: ConversationId(required(get_s(item, "conversation_id"), what, "conversation_id")?.to_owned()),
+                channel: required(get_s(item, "channel"), what, "channel")?.to_owned(),
+                account_id: required(get_s(item, "account_id"), what, "account_id")?.to_owned(),
+                customer_id: required(get_s(item, "customer_id"), what, "customer_id")?.to_owned(),
+                customer_handle: get_s(item, "customer_handle").map(str::to_owned),
+                clock: SlaClock {
+                    started_at: required(get_ts(item, "sla_started_at"), what, "sla_started_at")?,
+                    ideal_due_at: required(get_ts(item, "ideal_due_at"), what, "ideal_due_at")?,
+                    breach_due_at: required(get_ts(item, "breach_due_at"), what, "breach_due_at")?,
+                },
+                level: get_n(item, "escalation_level").unwrap_or(0),
+                shard: required(get_s(item, "due_shard"), what, "due_shard")?.to_owned(),
+                due_at: required(get_n(item, "due_at"), what, "due_at")?,
+                last_text: get_s(item, "last_text").map(str::to_owned),
+            }))
+        }
+        Some("escalation") => {
+            let body = required(get_s(item, "notice"), "escalation", "notice")?;
+            serde_json::from_str(body).map(DueItem::PendingNotification).map_err(|e| Error::store("decode", e))
+        }
+        other => Err(Error::store("decode", format!("unexpected item type {other:?} in the due index"))),
+    }
+}
+
+impl EscalationStore for DynamoStore {
+    async fn due_items(&self, shard: u32, now: DateTime<Utc>, limit: i32) -> Result<Vec<DueItem>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("due_shard = :shard AND due_at <= :now")
+            .expression_attribute_values(":shard", s(shard.to_string()))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| Error::store("Query due index", e.into_service_error()))?;
+        out.items().iter().map(parse_due).collect()
+    }
+
+    async fn escalate(&self, due: &DueConversation, escalation: &Escalation, next_due: DateTime<Utc>) -> Result<bool> {
+        let advance = UpdateBuilder::default()
+            .set("escalation_level", n(escalation.level))
+            .set("due_at", n(next_due.timestamp()))
+            .set("last_escalated_at", ts(escalation.escalated_at))
+            .name("status")
+            .value(":awaiting", s("awaiting_reply"))
+            .value(":seen_level", n(due.level))
+            .value(":seen_due", n(due.due_at))
+            .build(
+                &self.table,
+                key(conversation_pk(&due.id), "CONV"),
+                // Overlapping runs and a reply that just landed both make this fail: exactly once per level.
+                Some("#status = :awaiting AND #escalation_level = :seen_level AND #due_at = :seen_due"),
+            )?;
+        let notice = serde_json::to_string(escalation).map_err(|e| Error::store("encode", e))?;
+        let mut record = escalation_key(&due.id, escalation.level);
+        record.extend([
+            ("item_type".to_owned(), s("escalation")),
+            ("conversation_id".to_owned(), s(&due.id.0)),
+            ("level".to_owned(), n(escalation.level)),
+            ("level_name".to_owned(), s(&escalation.level_name)),
+            ("escalated_at".to_owned(), ts(escalation.escalated_at)),
+            ("notice".to_owned(), s(notice)),
+            // In the due index until the notification is confirmed sent.
+            ("due_shard".to_owned(), s(&due.shard)),
+            ("due_at".to_owned(), n(escalation.escalated_at.timestamp())),
+        ]);
+        match self.transact(vec![update(advance), put(&self.table, record, NOT_EXISTS)?]).await {
+            Ok(()) => Ok(true),
+            Err(err) if failed_conditions(&err).is_some_and(|failed| failed.contains(&true)) => Ok(false),
+            Err(err) => Err(Error::store("TransactWriteItems escalate", err.into_service_error())),
+        }
+    }
+
+    async fn reschedule(&self, due: &DueConversation, next_due: DateTime<Utc>) -> Result<()> {
+        let update = UpdateBuilder::default()
+            .set("due_at", n(next_due.timestamp()))
+            .value(":seen_due", n(due.due_at))
+            .build(&self.table, key(conversation_pk(&due.id), "CONV"), Some("#due_at = :seen_due"))?;
+        match self.update_item(update).await {
+            Ok(_) => Ok(()),
+            Err(err) if is_conditional_failure(&err) => Ok(()),
+            Err(err) => Err(Error::store("UpdateItem reschedule", err.into_service_error())),
+        }
+    }
+
+    async fn mark_notified(&self, escalation: &Escalation, now: DateTime<Utc>) -> Result<()> {
+        let update = UpdateBuilder::default().set("notified_at", ts(now)).remove("due_shard").remove("due_at").build(
+            &self.table,
+            escalation_key(&escalation.conversation_id, escalation.level),
+            Some("attribute_exists(#due_at)"),
+        )?;
+        match self.update_item(update).await {
+            Ok(_) => Ok(()),
+            Err(err) if is_conditional_failure(&err) => Ok(()),
+            Err(err) => Err(Error::store("UpdateItem mark notified", err.into_service_error())),
+        }
+    }
+}

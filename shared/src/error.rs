@@ -1,0 +1,61 @@
+use std::time::Duration;
+
+/// Every failure the shared adapters and domain can report. [`Error::retry`] is the one
+/// place that decides what a caller does about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("DynamoDB {operation} failed: {message}")]
+    Store { operation: &'static str, message: String },
+    #[error("SQS {operation} failed: {message}")]
+    Queue { operation: &'static str, message: String },
+    #[error("SNS publish failed: {0}")]
+    Notify(String),
+    #[error("reading secret failed: {0}")]
+    Secret(String),
+    #[error("{platform} rate limit reached; retry in {} s", retry_after.as_secs())]
+    RateLimited { platform: &'static str, retry_after: Duration },
+    /// The platform is down or unreachable and did not act on the request: safe to send again.
+    #[error("{platform} unavailable: {message}")]
+    PlatformUnavailable { platform: &'static str, message: String },
+    /// The platform refused the request (4xx): sending the same thing again will not help.
+    #[error("{platform} rejected the request with {status}: {message}")]
+    PlatformRejected { platform: &'static str, status: u16, message: String },
+    /// The request may or may not have been acted on (timed out after it was sent).
+    #[error("{platform} outcome unknown: {message}")]
+    PlatformOutcomeUnknown { platform: &'static str, message: String },
+}
+
+/// What to do about a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Transient: let the queue redeliver.
+    Soon,
+    /// Rate limited: redeliver no earlier than this.
+    After(Duration),
+    /// Retrying cannot help; keep the reason and move on (or dead-letter).
+    Never,
+}
+
+impl Error {
+    pub fn retry(&self) -> Retry {
+        match self {
+            Error::Store { .. } | Error::Queue { .. } | Error::Notify(_) | Error::Secret(_) => Retry::Soon,
+            Error::PlatformUnavailable { .. } => Retry::Soon,
+            Error::RateLimited { retry_after, .. } => Retry::After(*retry_after),
+            Error::Config(_)
+            | Error::Invalid(_)
+            | Error::PlatformRejected { .. }
+            | Error::PlatformOutcomeUnknown { .. } => Retry::Never,
+        }
+    }
+
+    pub(crate) fn store(operation: &'static str, err: impl std::fmt::Display) -> Self {
+        Error::Store { operation, message: err.to_string() }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,99 @@
+//! The normalised message every channel is turned into at the edge.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A social network Hark listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    X,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::X => "x",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the message came from a customer or is the brand's own (echoed) message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    /// The brand's own reply, echoed back by the platform: it answers the customer.
+    Outbound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MentionKind {
+    /// A public post that mentions the brand.
+    Post,
+    /// A public reply in a thread.
+    Reply,
+    /// A public quote of another post.
+    Quote,
+    DirectMessage,
+}
+
+impl MentionKind {
+    pub fn is_private(self) -> bool {
+        matches!(self, MentionKind::DirectMessage)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    pub id: String,
+    pub handle: Option<String>,
+    pub name: Option<String>,
+    pub followers: Option<u64>,
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mention {
+    pub channel: Channel,
+    /// The brand's own id on the platform (X: `for_user_id`).
+    pub account_id: String,
+    pub direction: Direction,
+    pub kind: MentionKind,
+    /// The platform's id of this message; with channel and account it identifies it uniquely.
+    pub message_id: String,
+    /// The message this one replies to, when it is a reply.
+    pub parent_id: Option<String>,
+    /// Who wrote the parent, when the platform says.
+    pub parent_author_id: Option<String>,
+    /// The post this one quotes, for quotes.
+    pub quoted_id: Option<String>,
+    pub author: Author,
+    /// The customer this message is with: the author for inbound, the recipient for outbound.
+    pub customer_id: String,
+    pub text: String,
+    pub language: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    /// Where the raw payload can be found (API Gateway request id and event index).
+    pub raw_ref: String,
+}
+
+impl Mention {
+    /// FIFO message group: one customer's messages on one account stay in order.
+    pub fn queue_group_id(&self) -> String {
+        format!("{}:{}:{}", self.channel, self.account_id, self.customer_id)
+    }
+
+    /// SQS FIFO deduplication id: the platform's event id.
+    pub fn queue_deduplication_id(&self) -> String {
+        format!("{}:{}", self.channel, self.message_id)
+    }
+}

@@ -1,0 +1,300 @@
+//! One narrow trait per capability. Each function depends only on the ports it uses, and
+//! each port maps to a small set of IAM actions in template.yaml.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::classify::Classification;
+use crate::error::Result;
+use crate::mention::{Channel, Mention};
+use crate::sla::{EscalationLevel, SlaClock};
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Webhook → processor hand-off (SQS `SendMessage`).
+pub trait MentionQueue: Send + Sync {
+    /// Enqueues every mention or fails: a partial success is reported as an error so the
+    /// platform redelivers, and the FIFO deduplication id absorbs the repeats.
+    fn enqueue(&self, mentions: &[Mention]) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Pushes a received queue message's next delivery back (SQS `ChangeMessageVisibility`).
+pub trait RedeliveryDelay: Send + Sync {
+    fn delay_redelivery(&self, receipt_handle: &str, delay: Duration) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Stable conversation identity: derived from what anchors the thread, so two writers that
+/// race to open the same thread compute the same id and one conditional create wins.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConversationId(pub String);
+
+impl ConversationId {
+    /// A public thread anchored on a post.
+    pub fn public(channel: Channel, account: &str, anchor_message_id: &str) -> Self {
+        ConversationId(format!("{channel}:{account}:{anchor_message_id}"))
+    }
+    /// A direct-message conversation, opened by its first message.
+    pub fn direct(channel: Channel, account: &str, first_message_id: &str) -> Self {
+        ConversationId(format!("{channel}:{account}:dm:{first_message_id}"))
+    }
+}
+
+impl std::fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConversation<'a> {
+    pub id: ConversationId,
+    /// The message that opens it; carries channel, account, customer and kind.
+    pub opened_by: &'a Mention,
+}
+
+/// A conversation as the processor needs to see it when a message joins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationState {
+    pub id: ConversationId,
+    pub created: bool,
+    /// An acknowledgement was already queued since the SLA clock started.
+    pub acknowledged: bool,
+}
+
+/// An inbound customer message with everything decided about it.
+#[derive(Debug, Clone)]
+pub struct InboundRecord<'a> {
+    pub mention: &'a Mention,
+    pub conversation: &'a ConversationId,
+    pub classification: &'a Classification,
+    /// The clock to start if the conversation is not already waiting for a reply.
+    pub sla: SlaClock,
+    pub due_shard: u32,
+    pub acknowledgement: Option<OutboxMessage>,
+}
+
+/// The brand's own reply, seen as an echo.
+#[derive(Debug, Clone)]
+pub struct OutboundRecord<'a> {
+    pub mention: &'a Mention,
+    pub conversation: &'a ConversationId,
+    /// A human (or help-desk) reply stops the SLA clock; an echo of our own acknowledgement does not.
+    pub automated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored; `acknowledgement_queued` is false when another message of the conversation
+    /// queued one first (at most one acknowledgement per conversation per SLA clock).
+    Stored { acknowledgement_queued: bool },
+    /// Already stored by an earlier delivery: nothing was written.
+    Duplicate,
+}
+
+/// Where an outbound message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReplyTarget {
+    /// A public reply to a post.
+    Post { in_reply_to: String },
+    /// A direct message to a participant.
+    Direct { participant_id: String },
+}
+
+/// An outbound message as written to the outbox before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub channel: Channel,
+    pub account_id: String,
+    /// The inbound message this answers; with the conversation it keys the outbox record.
+    pub answers_message_id: String,
+    pub target: ReplyTarget,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    Pending,
+    Sending,
+    Sent,
+    /// Refused by the platform; the reason is kept on the record.
+    Failed,
+    /// Sent but no answer came back: it may have gone out, so it is never sent again.
+    Uncertain,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub message: OutboxMessage,
+    pub status: OutboxStatus,
+    pub attempts: u32,
+    pub claimed_at: Option<DateTime<Utc>>,
+}
+
+/// Result of trying to take an outbox record for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours to send; pass the token back when finishing.
+    Claimed { token: String, message: OutboxMessage },
+    /// Nothing to send (already sent, failed, uncertain, or being sent right now).
+    NotClaimed(OutboxStatus),
+    /// The message has no outbox record: it needed no acknowledgement.
+    NoRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    Sent { platform_message_id: String },
+    Failed { reason: String },
+    Uncertain { reason: String },
+}
+
+/// The processor's view of the table: threading, message storage, outbox.
+pub trait ConversationStore: Send + Sync {
+    fn conversation_of_message(
+        &self,
+        channel: Channel,
+        account: &str,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Option<ConversationId>>> + Send;
+
+    fn conversation(&self, id: &ConversationId) -> impl Future<Output = Result<Option<ConversationState>>> + Send;
+
+    fn open_direct_conversation(
+        &self,
+        channel: Channel,
+        account: &str,
+        customer: &str,
+    ) -> impl Future<Output = Result<Option<ConversationState>>> + Send;
+
+    /// Creates the conversation unless it (or, for DMs, an open one with the customer)
+    /// exists, and returns the one that won.
+    fn open_conversation(&self, new: &NewConversation<'_>) -> impl Future<Output = Result<ConversationState>> + Send;
+
+    /// Stores an inbound message exactly once, with its conversation, customer profile and
+    /// acknowledgement outbox record, atomically.
+    fn record_inbound(&self, record: &InboundRecord<'_>) -> impl Future<Output = Result<Recorded>> + Send;
+
+    fn record_outbound(&self, record: &OutboundRecord<'_>) -> impl Future<Output = Result<Recorded>> + Send;
+
+    fn outbox(&self, conversation: &ConversationId) -> impl Future<Output = Result<Vec<OutboxEntry>>> + Send;
+
+    fn claim_outbox(
+        &self,
+        conversation: &ConversationId,
+        answers_message_id: &str,
+        now: DateTime<Utc>,
+        stale_after: chrono::TimeDelta,
+    ) -> impl Future<Output = Result<Claim>> + Send;
+
+    /// Returns a claimed record to `pending` (the send certainly did not happen).
+    fn release_outbox(
+        &self,
+        conversation: &ConversationId,
+        answers_message_id: &str,
+        token: &str,
+        error: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    fn finish_outbox(
+        &self,
+        conversation: &ConversationId,
+        message: &OutboxMessage,
+        token: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Sends replies on a platform (X API `POST /2/tweets`, DM endpoint).
+pub trait ReplySender: Send + Sync {
+    /// Returns the platform's id of the message it created.
+    fn send(&self, message: &OutboxMessage) -> impl Future<Output = Result<String>> + Send;
+}
+
+/// A conversation whose next SLA checkpoint has passed, as read from the due index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueConversation {
+    pub id: ConversationId,
+    pub channel: String,
+    pub account_id: String,
+    pub customer_id: String,
+    pub customer_handle: Option<String>,
+    pub clock: SlaClock,
+    pub level: EscalationLevel,
+    pub shard: String,
+    pub due_at: i64,
+    pub last_text: Option<String>,
+}
+
+/// An escalation that is recorded but whose notification has not been confirmed sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub conversation_id: ConversationId,
+    pub channel: String,
+    pub account_id: String,
+    pub customer_id: String,
+    pub customer_handle: Option<String>,
+    pub level: EscalationLevel,
+    pub level_name: String,
+    pub sla_started_at: DateTime<Utc>,
+    pub breach_due_at: DateTime<Utc>,
+    pub escalated_at: DateTime<Utc>,
+    pub last_text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DueItem {
+    Conversation(DueConversation),
+    PendingNotification(Escalation),
+}
+
+/// The escalator's view of the table: the due index and escalation records.
+pub trait EscalationStore: Send + Sync {
+    /// Up to `limit` items of one shard due at or before `now`, earliest first.
+    fn due_items(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<DueItem>>> + Send;
+
+    /// Records the escalation and moves the conversation's checkpoint to `next_due`, only
+    /// if nobody else escalated or answered it since it was read. `false` when they had.
+    fn escalate(
+        &self,
+        due: &DueConversation,
+        escalation: &Escalation,
+        next_due: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Moves a due conversation's checkpoint without escalating (it was read early).
+    fn reschedule(&self, due: &DueConversation, next_due: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+
+    fn mark_notified(&self, escalation: &Escalation, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Tells people about escalations (SNS `Publish`).
+pub trait Notifier: Send + Sync {
+    fn notify(&self, escalation: &Escalation) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Spreads due items over index partitions so no single key takes every write.
+pub fn due_shard(conversation: &ConversationId, shards: u32) -> u32 {
+    (crate::stable_hash(&conversation.0) % u64::from(shards.max(1))) as u32
+}

@@ -1,0 +1,486 @@
+//! X (Twitter) Account Activity webhooks: CRC challenge, signature verification over the
+//! raw body, and normalisation of tweet and direct-message events into [`Mention`]s.
+//! Pure: no I/O, so every rule here is tested from fixtures.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, TimeZone, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::mention::{Author, Channel, Direction, Mention, MentionKind};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Header X signs each delivery with: `sha256=<base64 HMAC-SHA256(consumer secret, raw body)>`.
+pub const SIGNATURE_HEADER: &str = "x-twitter-webhooks-signature";
+/// CRC tokens are UUID-like; anything much longer is not X talking to us.
+pub const MAX_CRC_TOKEN_LEN: usize = 256;
+/// Tweets are at most 4,000 characters for long posts and DMs 10,000; anything longer is refused.
+const MAX_TEXT_CHARS: usize = 10_000;
+
+/// Why a delivery's signature was not accepted. Deliberately says nothing about the expected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("signature header is missing")]
+    Missing,
+    #[error("signature header is not of the form sha256=<base64>")]
+    Malformed,
+    #[error("signature does not match the body")]
+    Mismatch,
+}
+
+fn mac(secret: &[u8], data: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(data);
+    mac
+}
+
+/// `sha256=<base64 HMAC-SHA256(secret, data)>`: X's CRC response token and signature format.
+pub fn sign(secret: &str, data: &[u8]) -> String {
+    format!("sha256={}", BASE64.encode(mac(secret.as_bytes(), data).finalize().into_bytes()))
+}
+
+/// Answer to a CRC challenge: the JSON body X expects.
+pub fn crc_response(consumer_secret: &str, crc_token: &str) -> serde_json::Value {
+    serde_json::json!({ "response_token": sign(consumer_secret, crc_token.as_bytes()) })
+}
+
+/// Checks `header` against the raw body in constant time.
+pub fn verify_signature(consumer_secret: &str, raw_body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let encoded = header.trim().strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
+    let claimed = BASE64.decode(encoded).map_err(|_| SignatureError::Malformed)?;
+    mac(consumer_secret.as_bytes(), raw_body).verify_slice(&claimed).map_err(|_| SignatureError::Mismatch)
+}
+
+/// The parts of an Account Activity delivery Hark reads; everything else is ignored.
+#[derive(Debug, Deserialize)]
+pub struct Delivery {
+    pub for_user_id: String,
+    #[serde(default)]
+    tweet_create_events: Vec<Tweet>,
+    #[serde(default)]
+    direct_message_events: Vec<DirectMessageEvent>,
+    #[serde(default)]
+    users: HashMap<String, DmUser>,
+    /// Event kinds Hark does not handle (favorites, follows, blocks, …), kept by name only.
+    #[serde(flatten)]
+    other: HashMap<String, serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Tweet {
+    id_str: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    full_text: Option<String>,
+    #[serde(default)]
+    truncated: bool,
+    #[serde(default)]
+    extended_tweet: Option<ExtendedTweet>,
+    user: TweetUser,
+    #[serde(default)]
+    in_reply_to_status_id_str: Option<String>,
+    #[serde(default)]
+    in_reply_to_user_id_str: Option<String>,
+    #[serde(default)]
+    quoted_status_id_str: Option<String>,
+    #[serde(default)]
+    is_quote_status: bool,
+    #[serde(default)]
+    retweeted_status: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    timestamp_ms: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExtendedTweet {
+    full_text: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct TweetUser {
+    id_str: String,
+    #[serde(default)]
+    screen_name: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    followers_count: Option<u64>,
+    #[serde(default)]
+    verified: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct DirectMessageEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+    #[serde(default)]
+    created_timestamp: Option<String>,
+    #[serde(default)]
+    message_create: Option<MessageCreate>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageCreate {
+    target: DmTarget,
+    sender_id: String,
+    message_data: DmData,
+}
+
+#[derive(Debug, Deserialize)]
+struct DmTarget {
+    recipient_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DmData {
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DmUser {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    screen_name: Option<String>,
+    #[serde(default)]
+    followers_count: Option<u64>,
+    #[serde(default)]
+    verified: bool,
+}
+
+/// What a delivery turned into: mentions to enqueue, and what was skipped and why.
+#[derive(Debug, Default)]
+pub struct Normalised {
+    pub mentions: Vec<Mention>,
+    pub skipped: Vec<String>,
+}
+
+/// Parses a delivery body. Only the structure is checked here; ids are checked in [`normalise`].
+pub fn parse(raw_body: &[u8]) -> Result<Delivery, serde_json::Error> {
+    serde_json::from_slice(raw_body)
+}
+
+/// X ids are decimal snowflakes.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl Delivery {
+    /// Turns the delivery into mentions. `raw_ref` names the request the payload came in.
+    pub fn normalise(self, received_at: DateTime<Utc>, raw_ref: &str) -> Normalised {
+        let mut out = Normalised::default();
+        let account = self.for_user_id;
+        // Besides event arrays, deliveries carry context such as `user_has_blocked` and `apps`.
+        let mut unhandled: Vec<_> = self.other.keys().filter(|k| k.ends_with("_events")).collect();
+        unhandled.sort();
+        for kind in unhandled {
+            out.skipped.push(format!("unhandled event kind {kind}"));
+        }
+        for (index, tweet) in self.tweet_create_events.into_iter().enumerate() {
+            let reference = format!("{raw_ref}#tweet{index}");
+            match tweet_mention(&account, tweet, received_at, reference) {
+                Ok(mention) => out.mentions.push(mention),
+                Err(reason) => out.skipped.push(reason),
+            }
+        }
+        for (index, event) in self.direct_message_events.into_iter().enumerate() {
+            let reference = format!("{raw_ref}#dm{index}");
+            match dm_mention(&account, event, &self.users, received_at, reference) {
+                Ok(mention) => out.mentions.push(mention),
+                Err(reason) => out.skipped.push(reason),
+            }
+        }
+        out
+    }
+}
+
+fn checked_text(text: String, id: &str) -> Result<String, String> {
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(format!("message {id} has no text"));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(format!("message {id} text exceeds {MAX_TEXT_CHARS} characters"));
+    }
+    Ok(text)
+}
+
+fn tweet_mention(account: &str, tweet: Tweet, received_at: DateTime<Utc>, raw_ref: String) -> Result<Mention, String> {
+    let id = tweet.id_str;
+    if !is_valid_id(&id) || !is_valid_id(&tweet.user.id_str) {
+        return Err(format!("tweet {id:?} has an invalid tweet or user id"));
+    }
+    if tweet.retweeted_status.is_some() {
+        return Err(format!("tweet {id} is a retweet"));
+    }
+    let parent_id = tweet.in_reply_to_status_id_str.filter(|p| is_valid_id(p));
+    let parent_author_id = tweet.in_reply_to_user_id_str.filter(|p| is_valid_id(p));
+    let quoted_id = tweet.quoted_status_id_str.filter(|q| is_valid_id(q));
+
+    let echo = tweet.user.id_str == account;
+    let (direction, customer_id) = if echo {
+        // The brand's own tweet. Only a reply to someone else answers a customer.
+        match parent_author_id.as_deref() {
+            Some(customer) if customer != account => (Direction::Outbound, customer.to_owned()),
+            _ => return Err(format!("tweet {id} is the brand's own post")),
+        }
+    } else {
+        (Direction::Inbound, tweet.user.id_str.clone())
+    };
+
+    let text = match (tweet.truncated, tweet.extended_tweet, tweet.full_text, tweet.text) {
+        (true, Some(extended), _, _) => extended.full_text,
+        (_, _, Some(full), _) => full,
+        (_, _, _, Some(text)) => text,
+        (_, Some(extended), None, None) => extended.full_text,
+        _ => String::new(),
+    };
+    let text = checked_text(text, &id)?;
+    let kind = if parent_id.is_some() {
+        MentionKind::Reply
+    } else if tweet.is_quote_status || quoted_id.is_some() {
+        MentionKind::Quote
+    } else {
+        MentionKind::Post
+    };
+    let created_at = tweet
+        .timestamp_ms
+        .as_deref()
+        .and_then(parse_millis)
+        .or_else(|| tweet.created_at.as_deref().and_then(parse_tweet_time))
+        .unwrap_or(received_at);
+    Ok(Mention {
+        channel: Channel::X,
+        account_id: account.to_owned(),
+        direction,
+        kind,
+        message_id: id,
+        parent_id,
+        parent_author_id,
+        quoted_id,
+        author: Author {
+            id: tweet.user.id_str,
+            handle: tweet.user.screen_name,
+            name: tweet.user.name,
+            followers: tweet.user.followers_count,
+            verified: tweet.user.verified,
+        },
+        customer_id,
+        text,
+        language: tweet.lang.filter(|l| l != "und"),
+        created_at,
+        received_at,
+        raw_ref,
+    })
+}
+
+fn dm_mention(
+    account: &str,
+    event: DirectMessageEvent,
+    users: &HashMap<String, DmUser>,
+    received_at: DateTime<Utc>,
+    raw_ref: String,
+) -> Result<Mention, String> {
+    let id = event.id;
+    if event.kind != "message_create" {
+        return Err(format!("direct message event {id} of type {}", event.kind));
+    }
+    let create = event.message_create.ok_or_else(|| format!("direct message event {id} has no message_create"))?;
+    let sender = create.sender_id;
+    let recipient = create.target.recipient_id;
+    if !is_valid_id(&id) || !is_valid_id(&sender) || !is_valid_id(&recipient) {
+        return Err(format!("direct message {id:?} has an invalid message or user id"));
+    }
+    let (direction, customer_id) = if sender == account {
+        (Direction::Outbound, recipient)
+    } else if recipient == account {
+        (Direction::Inbound, sender.clone())
+    } else {
+        return Err(format!("direct message {id} does not involve account {account}"));
+    };
+    let text = checked_text(create.message_data.text, &id)?;
+    let user = users.get(&sender);
+    Ok(Mention {
+        channel: Channel::X,
+        account_id: account.to_owned(),
+        direction,
+        kind: MentionKind::DirectMessage,
+        message_id: id,
+        parent_id: None,
+        parent_author_id: None,
+        quoted_id: None,
+        author: Author {
+            id: sender,
+            handle: user.and_then(|u| u.screen_name.clone()),
+            name: user.and_then(|u| u.name.clone()),
+            followers: user.and_then(|u| u.followers_count),
+            verified: user.is_some_and(|u| u.verified),
+        },
+        customer_id,
+        text,
+        language: None,
+        created_at: event.created_timestamp.as_deref().and_then(parse_millis).unwrap_or(received_at),
+        received_at,
+        raw_ref,
+    })
+}
+
+fn parse_millis(value: &str) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(value.parse().ok()?).single()
+}
+
+/// v1.1 format: `Wed Oct 10 20:19:24 +0000 2018`.
+fn parse_tweet_time(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(value, "%a %b %d %H:%M:%S %z %Y").ok().map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Vectors from ../shared/platform-contracts.md.
+    const KEY: &str = "z3ZX4v7mAAUGykl3EcmkqbartmuW8VFOOzCloLx9Q45P0hLrFu";
+    const BODY: &str = r#"{"for_user_id":"2244994945","tweet_create_events":[{"id_str":"1500000000000000001","text":"@acme help","user":{"id_str":"123","screen_name":"alice"},"in_reply_to_status_id_str":null}]}"#;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn crc_matches_published_vector() {
+        let response = crc_response(KEY, "9b4507b3-9040-4669-9ca3-6b94edb50553");
+        assert_eq!(response["response_token"], "sha256=Cytd4Sq+NvEcV3MMrXxWJGJx5A+y/lXzzU2Maartkx8=");
+    }
+
+    #[test]
+    fn body_signature_matches_vector_and_rejects_tampering() {
+        let header = "sha256=pX9gsymmIC3e8FcR5+SOBR9IRN7FNYikc+ODnZPwWLs=";
+        assert_eq!(sign(KEY, BODY.as_bytes()), header);
+        assert_eq!(verify_signature(KEY, BODY.as_bytes(), Some(header)), Ok(()));
+        let tampered = BODY.replace("help", "hel p");
+        assert_eq!(verify_signature(KEY, tampered.as_bytes(), Some(header)), Err(SignatureError::Mismatch));
+        assert_eq!(verify_signature("other", BODY.as_bytes(), Some(header)), Err(SignatureError::Mismatch));
+        assert_eq!(verify_signature(KEY, BODY.as_bytes(), None), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_signature(KEY, BODY.as_bytes(), Some("pX9gsymmIC3e8FcR5+SOBR9IRN7FNYikc+ODnZPwWLs=")),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(verify_signature(KEY, BODY.as_bytes(), Some("sha256=%%%")), Err(SignatureError::Malformed));
+    }
+
+    #[test]
+    fn vector_body_normalises_to_one_inbound_post() {
+        let out = parse(BODY.as_bytes()).unwrap().normalise(now(), "req-1");
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+        let [m] = out.mentions.as_slice() else { panic!("{:?}", out.mentions) };
+        assert_eq!(m.account_id, "2244994945");
+        assert_eq!(m.direction, Direction::Inbound);
+        assert_eq!(m.kind, MentionKind::Post);
+        assert_eq!(m.customer_id, "123");
+        assert_eq!(m.author.handle.as_deref(), Some("alice"));
+        assert_eq!(m.text, "@acme help");
+        assert_eq!(m.created_at, now());
+        assert_eq!(m.queue_group_id(), "x:2244994945:123");
+        assert_eq!(m.queue_deduplication_id(), "x:1500000000000000001");
+        assert_eq!(m.raw_ref, "req-1#tweet0");
+    }
+
+    #[test]
+    fn truncated_tweet_uses_extended_full_text_and_reply_fields() {
+        let body = serde_json::json!({
+            "for_user_id": "100",
+            "tweet_create_events": [{
+                "id_str": "2", "text": "@acme my bag never arrived and…", "truncated": true,
+                "extended_tweet": {"full_text": "@acme my bag never arrived and nobody answers the phone"},
+                "user": {"id_str": "7", "screen_name": "bob", "name": "Bob", "followers_count": 12000, "verified": true},
+                "in_reply_to_status_id_str": "1", "in_reply_to_user_id_str": "100",
+                "created_at": "Wed Oct 10 20:19:24 +0000 2018", "lang": "en"
+            }]
+        });
+        let out = parse(body.to_string().as_bytes()).unwrap().normalise(now(), "r");
+        let m = &out.mentions[0];
+        assert_eq!(m.text, "@acme my bag never arrived and nobody answers the phone");
+        assert_eq!(m.kind, MentionKind::Reply);
+        assert_eq!(m.parent_id.as_deref(), Some("1"));
+        assert_eq!(m.parent_author_id.as_deref(), Some("100"));
+        assert_eq!(m.author.followers, Some(12000));
+        assert!(m.author.verified);
+        assert_eq!(m.language.as_deref(), Some("en"));
+        assert_eq!(m.created_at, Utc.with_ymd_and_hms(2018, 10, 10, 20, 19, 24).unwrap());
+    }
+
+    #[test]
+    fn quotes_dms_echoes_retweets_and_unknown_kinds() {
+        let body = serde_json::json!({
+            "for_user_id": "100",
+            "tweet_create_events": [
+                {"id_str": "3", "text": "look at this @acme", "is_quote_status": true, "quoted_status_id_str": "1",
+                 "user": {"id_str": "8"}},
+                {"id_str": "4", "text": "Sorry to hear that, DM us", "user": {"id_str": "100"},
+                 "in_reply_to_status_id_str": "3", "in_reply_to_user_id_str": "8"},
+                {"id_str": "5", "text": "Big sale today!", "user": {"id_str": "100"}},
+                {"id_str": "6", "text": "RT @acme: Big sale", "user": {"id_str": "9"}, "retweeted_status": {"id_str": "5"}}
+            ],
+            "direct_message_events": [
+                {"type": "message_create", "id": "900", "created_timestamp": "1700000000000",
+                 "message_create": {"target": {"recipient_id": "100"}, "sender_id": "8", "message_data": {"text": "my order 123?"}}},
+                {"type": "message_create", "id": "901",
+                 "message_create": {"target": {"recipient_id": "8"}, "sender_id": "100", "message_data": {"text": "Checking now"}}}
+            ],
+            "users": {"8": {"id": "8", "name": "Carol", "screen_name": "carol", "followers_count": 5}},
+            "favorite_events": [{"id": "x"}]
+        });
+        let out = parse(body.to_string().as_bytes()).unwrap().normalise(now(), "r");
+        let summary: Vec<_> =
+            out.mentions.iter().map(|m| (m.message_id.as_str(), m.kind, m.direction, m.customer_id.as_str())).collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("3", MentionKind::Quote, Direction::Inbound, "8"),
+                ("4", MentionKind::Reply, Direction::Outbound, "8"),
+                ("900", MentionKind::DirectMessage, Direction::Inbound, "8"),
+                ("901", MentionKind::DirectMessage, Direction::Outbound, "8"),
+            ]
+        );
+        assert_eq!(out.mentions[2].author.handle.as_deref(), Some("carol"));
+        assert_eq!(out.mentions[2].created_at, Utc.timestamp_millis_opt(1_700_000_000_000).unwrap());
+        assert_eq!(out.skipped.len(), 3, "{:?}", out.skipped);
+        assert!(out.skipped.iter().any(|s| s.contains("favorite_events")));
+        assert!(out.skipped.iter().any(|s| s.contains("brand's own post")));
+        assert!(out.skipped.iter().any(|s| s.contains("retweet")));
+    }
+
+    #[test]
+    fn invalid_ids_and_empty_text_are_skipped_with_a_reason() {
+        let body = serde_json::json!({
+            "for_user_id": "100",
+            "tweet_create_events": [
+                {"id_str": "12a", "text": "hi", "user": {"id_str": "8"}},
+                {"id_str": "13", "text": "   ", "user": {"id_str": "8"}}
+            ]
+        });
+        let out = parse(body.to_string().as_bytes()).unwrap().normalise(now(), "r");
+        assert!(out.mentions.is_empty());
+        assert_eq!(out.skipped.len(), 2);
+    }
+
+    #[test]
+    fn structurally_broken_delivery_is_a_parse_error() {
+        assert!(parse(b"{not json").is_err());
+        assert!(parse(br#"{"tweet_create_events": []}"#).is_err(), "for_user_id is required");
+        assert!(parse(br#"{"for_user_id":"1","tweet_create_events":[{"id_str":"2"}]}"#).is_err());
+    }
+}

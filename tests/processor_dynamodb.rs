@@ -1,0 +1,288 @@
+//! The processor over DynamoDB and SQS in moto, acknowledging through a local X API.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use hark_shared::mention::{Direction, MentionKind};
+use hark_tests::*;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()
+}
+
+struct Fixture {
+    aws: aws_config::SdkConfig,
+    table: String,
+    queues: Queues,
+    x_api: LocalXApi,
+    processor: TestProcessor,
+}
+
+async fn fixture() -> Fixture {
+    let aws = aws_config().await;
+    let table = create_table(&aws).await;
+    let queues = create_queues(&aws, 1, 2).await;
+    let x_api = LocalXApi::start().await;
+    let processor = processor(&aws, &table, &queues.url, &x_api, TestClock::at(t0()));
+    Fixture { aws, table, queues, x_api, processor }
+}
+
+fn failures(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_store_once_and_acknowledge_once() {
+    let f = fixture().await;
+    let complaint = mention("1001", "501", "@acme my flight was cancelled and I'm stuck at the gate", t0());
+    let first = f.processor.handle(sqs_event(&[("sqs-1", &complaint)])).await;
+    assert!(first.batch_item_failures.is_empty());
+    // The same event again, as a second webhook delivery and as an SQS redelivery.
+    let again = f.processor.handle(sqs_event(&[("sqs-2", &complaint), ("sqs-3", &complaint)])).await;
+    assert!(again.batch_item_failures.is_empty());
+
+    assert_eq!(items_of_type(&f.aws, &f.table, "message").await.len(), 1);
+    let conversations = items_of_type(&f.aws, &f.table, "conversation").await;
+    assert_eq!(conversations.len(), 1);
+    assert_eq!(attr_s(&conversations[0], "status"), "awaiting_reply");
+    assert_eq!(attr_s(&conversations[0], "last_sentiment"), "negative");
+
+    let sent = f.x_api.requests();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].path, "/2/tweets");
+    assert_eq!(sent[0].authorization.as_deref(), Some(format!("Bearer {BRAND_TOKEN}").as_str()));
+    assert_eq!(sent[0].body["reply"]["in_reply_to_tweet_id"], "1001");
+    let text = sent[0].body["text"].as_str().unwrap();
+    assert!(text.contains("Pat") && text.ends_with("^HK"), "{text}");
+
+    let customers = items_of_type(&f.aws, &f.table, "customer").await;
+    assert_eq!(customers.len(), 1);
+    let count = |name: &str| customers[0][name].as_n().unwrap().clone();
+    assert_eq!((count("message_count"), count("conversation_count")), ("1".into(), "1".into()));
+    assert_eq!(attr_s(&customers[0], "handle"), "user501");
+    assert_eq!(attr_s(&customers[0], "last_sentiment"), "negative");
+}
+
+#[tokio::test]
+async fn concurrent_messages_of_one_thread_open_one_conversation() {
+    let f = fixture().await;
+    // A customer's post and another customer's reply to it, processed at the same time in
+    // different message groups, in both orders of arrival.
+    for (post_id, reply_id) in [("2001", "2002"), ("2101", "2102")] {
+        let post = mention(post_id, "601", "@acme is the app down for everyone?", t0());
+        let mut reply = mention(reply_id, "602", "@user601 @acme same here, it's broken", t0());
+        reply.kind = MentionKind::Reply;
+        reply.parent_id = Some(post_id.to_owned());
+        reply.parent_author_id = Some("601".into());
+        let (a, b) = if post_id == "2001" { (&post, &reply) } else { (&reply, &post) };
+        let (r1, r2) =
+            tokio::join!(f.processor.handle(sqs_event(&[("a", a)])), f.processor.handle(sqs_event(&[("b", b)])),);
+        assert!(r1.batch_item_failures.is_empty() && r2.batch_item_failures.is_empty());
+    }
+    let conversations = items_of_type(&f.aws, &f.table, "conversation").await;
+    let mut ids: Vec<String> = conversations.iter().map(|c| attr_s(c, "conversation_id")).collect();
+    ids.sort();
+    assert_eq!(ids, vec![format!("x:{BRAND}:2001"), format!("x:{BRAND}:2101")]);
+    let messages = items_of_type(&f.aws, &f.table, "message").await;
+    assert_eq!(messages.len(), 4);
+    // One acknowledgement per conversation, not one per message.
+    assert_eq!(f.x_api.requests().len(), 2, "{:?}", f.x_api.requests());
+}
+
+#[tokio::test]
+async fn poison_message_goes_to_the_dead_letter_queue_and_the_rest_is_processed() {
+    let f = fixture().await;
+    let sqs = aws_sdk_sqs::Client::new(&f.aws);
+    let good_a = mention("3001", "701", "@acme how do I change my seat?", t0());
+    let good_b = mention("3002", "702", "@acme lovely crew today, thank you", t0());
+    for (body, group, dedup) in [
+        (serde_json::to_string(&good_a).unwrap(), good_a.queue_group_id(), "a"),
+        ("{\"not\": \"a mention\"}".to_owned(), "x:poison".to_owned(), "p"),
+        (serde_json::to_string(&good_b).unwrap(), good_b.queue_group_id(), "b"),
+    ] {
+        sqs.send_message()
+            .queue_url(&f.queues.url)
+            .message_body(body)
+            .message_group_id(group)
+            .message_deduplication_id(dedup)
+            .send()
+            .await
+            .unwrap();
+    }
+    // What Lambda's event source mapping does: receive, invoke, delete what succeeded.
+    for _ in 0..12 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&f.queues.url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        if received.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            continue;
+        }
+        let records: Vec<serde_json::Value> = received
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, serde_json::Value> = m
+                    .attributes()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), serde_json::Value::String(v.clone())))
+                    .collect();
+                serde_json::json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
+                    "body": m.body(), "attributes": attributes, "messageAttributes": {}})
+            })
+            .collect();
+        let event = serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+        let failed = failures(&f.processor.handle(event).await);
+        for m in &received {
+            if !failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
+                sqs.delete_message()
+                    .queue_url(&f.queues.url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let dead = drain(&f.aws, &f.queues.dlq_url).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body(), Some("{\"not\": \"a mention\"}"));
+    assert_eq!(items_of_type(&f.aws, &f.table, "message").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_failure_stops_its_fifo_group_but_not_the_others() {
+    let f = fixture().await;
+    let first = mention("4001", "801", "@acme where is my refund?", t0());
+    let second = mention("4002", "801", "@acme still waiting!!", t0() + chrono::TimeDelta::minutes(1));
+    let other = mention("4003", "802", "@acme any wifi on board?", t0());
+    // The X API is down for the first send only.
+    f.x_api.respond_next(ScriptedResponse { status: 503, headers: vec![], body: serde_json::json!({}) });
+    let response = f.processor.handle(sqs_event(&[("m1", &first), ("m2", &second), ("m3", &other)])).await;
+    let mut failed = failures(&response);
+    failed.sort();
+    assert_eq!(failed, vec!["m1".to_owned(), "m2".to_owned()], "m2 waits behind m1; m3 is another group");
+
+    // Redelivery: the stored message is not stored again and the acknowledgement goes out once.
+    let response = f.processor.handle(sqs_event(&[("m1", &first), ("m2", &second)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let messages = items_of_type(&f.aws, &f.table, "message").await;
+    assert_eq!(messages.len(), 3);
+    let to_801: Vec<_> =
+        f.x_api.requests().into_iter().filter(|r| r.body["reply"]["in_reply_to_tweet_id"] == "4001").collect();
+    assert_eq!(to_801.len(), 2, "one failed attempt, one success");
+    let outbox = items_of_type(&f.aws, &f.table, "outbox").await;
+    assert!(outbox.iter().all(|o| attr_s(o, "status") == "sent"), "{outbox:?}");
+}
+
+#[tokio::test]
+async fn rate_limit_is_honoured_and_a_rejection_is_kept_without_resending() {
+    let f = fixture().await;
+    let reset = (Utc::now() + chrono::TimeDelta::seconds(120)).timestamp().to_string();
+    f.x_api.respond_next(ScriptedResponse {
+        status: 429,
+        headers: vec![("x-rate-limit-reset".into(), reset)],
+        body: serde_json::json!({"title": "Too Many Requests"}),
+    });
+    let question = mention("5001", "901", "@acme can I bring my dog?", t0());
+    let response = f.processor.handle(sqs_event(&[("q", &question)])).await;
+    assert_eq!(failures(&response), vec!["q".to_owned()]);
+    let outbox = items_of_type(&f.aws, &f.table, "outbox").await;
+    assert_eq!(attr_s(&outbox[0], "status"), "pending");
+    assert!(attr_s(&outbox[0], "last_error").contains("rate limit"));
+
+    // X refuses for good (e.g. duplicate content): kept as failed, never retried, message done.
+    f.x_api.respond_next(ScriptedResponse {
+        status: 403,
+        headers: vec![],
+        body: serde_json::json!({"detail": "duplicate"}),
+    });
+    let response = f.processor.handle(sqs_event(&[("q", &question)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let response = f.processor.handle(sqs_event(&[("q", &question)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let outbox = items_of_type(&f.aws, &f.table, "outbox").await;
+    assert_eq!(attr_s(&outbox[0], "status"), "failed");
+    assert_eq!(f.x_api.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn human_reply_stops_the_clock_but_our_acknowledgement_does_not() {
+    let f = fixture().await;
+    let due_index = |aws: aws_config::SdkConfig, table: String| async move {
+        let mut count = 0;
+        for shard in 0..4 {
+            count += aws_sdk_dynamodb::Client::new(&aws)
+                .query()
+                .table_name(&table)
+                .index_name("due-index")
+                .key_condition_expression("due_shard = :s")
+                .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S(shard.to_string()))
+                .send()
+                .await
+                .unwrap()
+                .count;
+        }
+        count
+    };
+    let complaint = mention("6001", "111", "@acme terrible service, lost my bag", t0());
+    f.processor.handle(sqs_event(&[("c", &complaint)])).await;
+    assert_eq!(due_index(f.aws.clone(), f.table.clone()).await, 1);
+    let ack = &f.x_api.requests()[0];
+
+    // The echo of our own acknowledgement (v1.1 text: @mention prefix, escaped).
+    let mut echo = mention("6002", "111", &format!("@user111 {}", ack.body["text"].as_str().unwrap()), t0());
+    echo.direction = Direction::Outbound;
+    echo.kind = MentionKind::Reply;
+    echo.author.id = BRAND.into();
+    echo.parent_id = Some("6001".into());
+    echo.parent_author_id = Some("111".into());
+    f.processor.handle(sqs_event(&[("e", &echo)])).await;
+    assert_eq!(due_index(f.aws.clone(), f.table.clone()).await, 1, "the acknowledgement does not stop the clock");
+
+    let mut human = echo.clone();
+    human.message_id = "6003".into();
+    human.text = "@user111 Found it: your bag is on the next flight, arriving 6pm. ^KT".into();
+    let response = f.processor.handle(sqs_event(&[("h", &human)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(due_index(f.aws.clone(), f.table.clone()).await, 0, "a human reply stops the clock");
+    let conversation = &items_of_type(&f.aws, &f.table, "conversation").await[0];
+    assert_eq!(attr_s(conversation, "status"), "answered");
+    assert!(conversation.contains_key("first_response_at"));
+
+    // The customer writes again: a new clock, a new acknowledgement.
+    let mut follow_up = mention("6004", "111", "@acme it did not arrive, this is terrible", t0());
+    follow_up.kind = MentionKind::Reply;
+    follow_up.parent_id = Some("6003".into());
+    follow_up.parent_author_id = Some(BRAND.into());
+    f.processor.handle(sqs_event(&[("f", &follow_up)])).await;
+    assert_eq!(due_index(f.aws.clone(), f.table.clone()).await, 1);
+    assert_eq!(items_of_type(&f.aws, &f.table, "conversation").await.len(), 1, "the follow-up joins the thread");
+    assert_eq!(f.x_api.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn direct_messages_share_the_open_conversation_and_are_acknowledged_privately() {
+    let f = fixture().await;
+    let mut first = mention("7001", "222", "my booking disappeared from the app, what happened?", t0());
+    first.kind = MentionKind::DirectMessage;
+    let mut second = first.clone();
+    second.message_id = "7002".into();
+    second.text = "hello? anyone there? this is urgent".into();
+    let response = f.processor.handle(sqs_event(&[("d1", &first), ("d2", &second)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let conversations = items_of_type(&f.aws, &f.table, "conversation").await;
+    assert_eq!(conversations.len(), 1);
+    assert_eq!(attr_s(&conversations[0], "kind"), "direct");
+    let sent = f.x_api.requests();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].path, "/2/dm_conversations/with/222/messages");
+    assert!(sent[0].body.get("reply").is_none());
+}

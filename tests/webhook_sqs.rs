@@ -1,0 +1,145 @@
+//! The webhook handler, fed API Gateway v2 events, enqueueing on a real (moto) FIFO queue.
+
+use std::collections::HashMap;
+
+use chrono::TimeZone;
+use hark_shared::mention::{Direction, Mention};
+use hark_shared::secrets::Secret;
+use hark_shared::sqs::SqsQueue;
+use hark_tests::{TestClock, aws_config, create_queues, drain, repo_root};
+use hark_webhook::{State, handle};
+use lambda_http::Body;
+use serde_json::Value;
+
+// Vectors from ../shared/platform-contracts.md.
+const CONSUMER_SECRET: &str = "z3ZX4v7mAAUGykl3EcmkqbartmuW8VFOOzCloLx9Q45P0hLrFu";
+const ACCOUNT: &str = "2244994945";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(repo_root().join("tests/fixtures").join(name)).unwrap()
+}
+
+fn request(event_json: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(event_json).expect("fixture is an API Gateway v2 event")
+}
+
+/// A POST built from the delivery fixture with another body and signature.
+fn delivery(body: &str, signature: Option<&str>) -> lambda_http::Request {
+    let mut event: Value = serde_json::from_str(&fixture("apigw_x_delivery.json")).unwrap();
+    event["body"] = Value::String(body.to_owned());
+    match signature {
+        Some(sig) => event["headers"]["x-twitter-webhooks-signature"] = Value::String(sig.to_owned()),
+        None => {
+            event["headers"].as_object_mut().unwrap().remove("x-twitter-webhooks-signature");
+        }
+    }
+    request(&event.to_string())
+}
+
+async fn state(queue_url: &str) -> State<SqsQueue> {
+    let aws = aws_config().await;
+    State {
+        queue: SqsQueue::from_config(&aws, queue_url),
+        consumer_secrets: HashMap::from([(ACCOUNT.to_owned(), Secret::new(CONSUMER_SECRET))]),
+        max_body_bytes: 4096,
+        clock: Box::new(TestClock::at(chrono::Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap())),
+    }
+}
+
+fn body_json(response: &lambda_http::Response<Body>) -> Value {
+    match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("expected a text body, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn crc_challenge_answers_with_the_published_token() {
+    let state = state("http://127.0.0.1:9/unused").await;
+    let response = handle(&state, request(&fixture("apigw_x_crc.json"))).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(body_json(&response)["response_token"], "sha256=Cytd4Sq+NvEcV3MMrXxWJGJx5A+y/lXzzU2Maartkx8=");
+
+    let mut event: Value = serde_json::from_str(&fixture("apigw_x_crc.json")).unwrap();
+    event["queryStringParameters"] = serde_json::json!({});
+    event["rawQueryString"] = Value::String(String::new());
+    let response = handle(&state, request(&event.to_string())).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(body_json(&response)["error"].as_str().unwrap().contains("crc_token"));
+}
+
+#[tokio::test]
+async fn signed_delivery_is_enqueued_once_with_group_and_deduplication_ids() {
+    let aws = aws_config().await;
+    let queues = create_queues(&aws, 30, 3).await;
+    let state = state(&queues.url).await;
+
+    let response = handle(&state, request(&fixture("apigw_x_delivery.json"))).await.unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    assert_eq!(body_json(&response)["enqueued"], 1);
+    // X redelivers: the FIFO deduplication id absorbs the repeat.
+    let again = handle(&state, request(&fixture("apigw_x_delivery_base64.json"))).await.unwrap();
+    assert_eq!(again.status(), 200, "{:?}", again.body());
+
+    let messages = drain(&aws, &queues.url).await;
+    assert_eq!(messages.len(), 1);
+    let attributes = messages[0].attributes().unwrap();
+    let attr = |name: &str| attributes[&aws_sdk_sqs::types::MessageSystemAttributeName::from(name)].clone();
+    assert_eq!(attr("MessageGroupId"), "x:2244994945:123");
+    assert_eq!(attr("MessageDeduplicationId"), "x:1500000000000000001");
+    let mention: Mention = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(mention.direction, Direction::Inbound);
+    assert_eq!(mention.text, "@acme help");
+    assert_eq!(mention.raw_ref, "apigw:req-fixture-1#tweet0");
+}
+
+#[tokio::test]
+async fn unverifiable_or_bad_deliveries_are_refused_and_nothing_is_enqueued() {
+    let aws = aws_config().await;
+    let queues = create_queues(&aws, 30, 3).await;
+    let state = state(&queues.url).await;
+    let body = r#"{"for_user_id":"2244994945","tweet_create_events":[{"id_str":"1500000000000000001","text":"@acme help","user":{"id_str":"123","screen_name":"alice"},"in_reply_to_status_id_str":null}]}"#;
+    let good = "sha256=pX9gsymmIC3e8FcR5+SOBR9IRN7FNYikc+ODnZPwWLs=";
+    let other_account = body.replace(ACCOUNT, "999");
+
+    let cases: Vec<(&str, lambda_http::Request, u16, &str)> = vec![
+        ("tampered body", delivery(&body.replace("help", "hello"), Some(good)), 401, "does not match"),
+        ("missing signature", delivery(body, None), 401, "missing"),
+        ("malformed signature", delivery(body, Some("md5=abc")), 401, "sha256="),
+        ("account without secret", delivery(&other_account, Some(good)), 403, "no consumer secret"),
+        ("malformed JSON", delivery("{\"for_user_id\": ", Some(good)), 400, "malformed JSON"),
+        ("too large", delivery(&" ".repeat(5000), Some(good)), 413, "exceeds the limit"),
+    ];
+    for (name, request, status, message) in cases {
+        let response = handle(&state, request).await.unwrap();
+        assert_eq!(response.status(), status, "{name}: {:?}", response.body());
+        let error = body_json(&response)["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(message), "{name}: {error}");
+        assert!(!error.contains(CONSUMER_SECRET), "{name} leaks the secret");
+    }
+    assert!(drain(&aws, &queues.url).await.is_empty(), "nothing may be enqueued");
+}
+
+#[tokio::test]
+async fn enqueue_failure_answers_5xx_so_x_retries() {
+    let aws = aws_config().await;
+    let missing = format!("{}/123456789012/no-such-queue.fifo", hark_tests::moto_endpoint());
+    let state = state(&missing).await;
+    let response = handle(&state, request(&fixture("apigw_x_delivery.json"))).await.unwrap();
+    assert_eq!(response.status(), 503, "{:?}", response.body());
+    drop(aws);
+}
+
+#[tokio::test]
+async fn path_account_must_match_the_body() {
+    let state = state("http://127.0.0.1:9/unused").await;
+    let mut event: Value = serde_json::from_str(&fixture("apigw_x_delivery.json")).unwrap();
+    event["rawPath"] = Value::String("/webhooks/x/42".into());
+    event["requestContext"]["http"]["path"] = Value::String("/webhooks/x/42".into());
+    let response = handle(&state, request(&event.to_string())).await.unwrap();
+    assert_eq!(response.status(), 400);
+
+    event["rawPath"] = Value::String("/elsewhere".into());
+    event["requestContext"]["http"]["path"] = Value::String("/elsewhere".into());
+    assert_eq!(handle(&state, request(&event.to_string())).await.unwrap().status(), 404);
+}
