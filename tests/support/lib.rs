@@ -36,15 +36,17 @@ pub fn moto_endpoint() -> &'static str {
                 let guard = Command::new("true").spawn().expect("spawn");
                 return MotoServer { endpoint, _guard: guard };
             }
-            let moto = repo_root().join(".venv/bin/moto_server");
-            assert!(moto.exists(), "{} is missing: run infra/venv.sh (infra/test.sh does)", moto.display());
+            let python = repo_root().join(".venv/bin/python");
+            let script = repo_root().join("infra/moto_server.py");
+            assert!(python.exists(), "{} is missing: run infra/venv.sh (infra/test.sh does)", python.display());
             let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             // The shell stops moto when our end of its stdin closes, i.e. when this process exits.
             let guard = Command::new("sh")
                 .arg("-c")
                 .arg(format!(
-                    "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid",
-                    moto.display()
+                    "'{}' '{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid",
+                    python.display(),
+                    script.display()
                 ))
                 .stdin(Stdio::piped())
                 .spawn()
