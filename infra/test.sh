@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs the project's Python tooling
-# into .venv/, then formatting, lints, unit, handler and integration tests (against a
-# moto server the tests start on loopback), and the SAM checks.
+# into .venv/, then formatting, lints, unit, handler, integration and end-to-end tests
+# (against a moto server the tests start on loopback; the end-to-end tests run the
+# function binaries through the local stack), and the SAM checks.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,6 +17,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
+# The end-to-end tests run the real function binaries behind the local stack.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked
 echo "== cfn-lint"
 cfn-lint template.yaml

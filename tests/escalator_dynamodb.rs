@@ -28,7 +28,7 @@ async fn fixture() -> Fixture {
     let table = create_table(&aws).await;
     let queues = create_queues(&aws, 30, 3).await;
     let (topic, inbox) = create_topic_with_inbox(&aws).await;
-    let x_api = LocalXApi::start().await;
+    let x_api = LocalXApi::start(0).await.unwrap();
     let processor = processor(&aws, &table, &queues.url, &x_api, TestClock::at(t0()));
     Fixture { aws, table, inbox, x_api, processor, topic }
 }

@@ -22,7 +22,7 @@ async fn fixture() -> Fixture {
     let aws = aws_config().await;
     let table = create_table(&aws).await;
     let queues = create_queues(&aws, 1, 2).await;
-    let x_api = LocalXApi::start().await;
+    let x_api = LocalXApi::start(0).await.unwrap();
     let processor = processor(&aws, &table, &queues.url, &x_api, TestClock::at(t0()));
     Fixture { aws, table, queues, x_api, processor }
 }
@@ -164,7 +164,12 @@ async fn a_failure_stops_its_fifo_group_but_not_the_others() {
     let second = mention("4002", "801", "@acme still waiting!!", t0() + chrono::TimeDelta::minutes(1));
     let other = mention("4003", "802", "@acme any wifi on board?", t0());
     // The X API is down for the first send only.
-    f.x_api.respond_next(ScriptedResponse { status: 503, headers: vec![], body: serde_json::json!({}) });
+    f.x_api.respond_next(ScriptedResponse {
+        status: 503,
+        headers: vec![],
+        body: serde_json::json!({}),
+        ..Default::default()
+    });
     let response = f.processor.handle(sqs_event(&[("m1", &first), ("m2", &second), ("m3", &other)])).await;
     let mut failed = failures(&response);
     failed.sort();
@@ -190,6 +195,7 @@ async fn rate_limit_is_honoured_and_a_rejection_is_kept_without_resending() {
         status: 429,
         headers: vec![("x-rate-limit-reset".into(), reset)],
         body: serde_json::json!({"title": "Too Many Requests"}),
+        ..Default::default()
     });
     let question = mention("5001", "901", "@acme can I bring my dog?", t0());
     let response = f.processor.handle(sqs_event(&[("q", &question)])).await;
@@ -203,6 +209,7 @@ async fn rate_limit_is_honoured_and_a_rejection_is_kept_without_resending() {
         status: 403,
         headers: vec![],
         body: serde_json::json!({"detail": "duplicate"}),
+        ..Default::default()
     });
     let response = f.processor.handle(sqs_event(&[("q", &question)])).await;
     assert!(response.batch_item_failures.is_empty());

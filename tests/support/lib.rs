@@ -8,12 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
-};
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
+pub use hark_local::resources::{self, PropertyOverride};
+pub use hark_local::template::Template;
+pub use hark_local::x_api::{LocalXApi, RecordedRequest, ScriptedResponse};
 use hark_shared::ports::Clock;
 use serde_json::Value;
 
@@ -76,71 +75,19 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// template.yaml, parsed; CloudFormation's short-form tags (!Ref, !Sub, …) come through as tagged values.
-pub fn template() -> Value {
-    let text = std::fs::read_to_string(repo_root().join("template.yaml")).expect("read template.yaml");
-    let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("template.yaml parses");
-    serde_json::to_value(yaml).expect("template converts to JSON")
+/// template.yaml as the local stack reads it, for a stack of its own.
+pub fn template(stack_name: &str, parameters: &[(&str, &str)]) -> Template {
+    let parameters: Vec<_> = parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Template::load(&repo_root().join("template.yaml"), stack_name, &parameters).expect("template.yaml loads")
 }
 
-pub fn resource_properties(logical_id: &str) -> Value {
-    template()["Resources"][logical_id]["Properties"].clone()
-}
-
-fn key_schema(value: &Value) -> Vec<KeySchemaElement> {
-    value
-        .as_array()
-        .expect("KeySchema")
-        .iter()
-        .map(|k| {
-            KeySchemaElement::builder()
-                .attribute_name(k["AttributeName"].as_str().unwrap())
-                .key_type(KeyType::from(k["KeyType"].as_str().unwrap()))
-                .build()
-                .unwrap()
-        })
-        .collect()
-}
-
-/// Creates a table with the keys, attribute types and indexes template.yaml gives `Table`.
+/// A table created as template.yaml declares `Table` (keys, indexes, TTL).
 pub async fn create_table(aws: &aws_config::SdkConfig) -> String {
-    let props = resource_properties("Table");
-    let name = unique("hark-table");
-    let client = aws_sdk_dynamodb::Client::new(aws);
-    let mut request = client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .set_key_schema(Some(key_schema(&props["KeySchema"])));
-    for attr in props["AttributeDefinitions"].as_array().unwrap() {
-        request = request.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attr["AttributeName"].as_str().unwrap())
-                .attribute_type(ScalarAttributeType::from(attr["AttributeType"].as_str().unwrap()))
-                .build()
-                .unwrap(),
-        );
-    }
-    for index in props["GlobalSecondaryIndexes"].as_array().unwrap() {
-        let projection = &index["Projection"];
-        let non_key = projection["NonKeyAttributes"]
-            .as_array()
-            .map(|attrs| attrs.iter().map(|a| a.as_str().unwrap().to_owned()).collect());
-        request = request.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(index["IndexName"].as_str().unwrap())
-                .set_key_schema(Some(key_schema(&index["KeySchema"])))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(projection["ProjectionType"].as_str().unwrap()))
-                        .set_non_key_attributes(non_key)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        );
-    }
-    request.send().await.expect("create table");
+    let template = template(&unique("hark"), &[]);
+    let name = template.physical_name("Table");
+    let (_, table) = template.resources_of_type("AWS::DynamoDB::Table").unwrap().remove(0);
+    let props = resources::properties(&template, "Table", &table, &[]).unwrap();
+    resources::create_table(&aws_sdk_dynamodb::Client::new(aws), &name, &props).await.expect("create table");
     name
 }
 
@@ -149,39 +96,18 @@ pub struct Queues {
     pub dlq_url: String,
 }
 
-/// A FIFO queue with its dead-letter queue, as template.yaml declares `MentionsQueue`;
-/// visibility and receive count are the test's, to keep tests fast.
+/// The FIFO queue and its dead-letter queue as template.yaml declares them; the visibility
+/// timeout and receive count are the test's, to keep tests fast.
 pub async fn create_queues(aws: &aws_config::SdkConfig, visibility_secs: u32, max_receive: u32) -> Queues {
-    let props = resource_properties("MentionsQueue");
-    assert_eq!(props["FifoQueue"], Value::Bool(true), "the template's queue is FIFO");
-    let client = aws_sdk_sqs::Client::new(aws);
-    let name = unique("hark-mentions");
-    let dlq = client
-        .create_queue()
-        .queue_name(format!("{name}-dlq.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .expect("create DLQ");
-    let dlq_url = dlq.queue_url().unwrap().to_owned();
-    let dlq_arn = queue_arn(aws, &dlq_url).await;
-    let queue = client
-        .create_queue()
-        .queue_name(format!("{name}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(
-            QueueAttributeName::ContentBasedDeduplication,
-            props["ContentBasedDeduplication"].as_bool().unwrap().to_string(),
-        )
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility_secs.to_string())
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive}).to_string(),
-        )
-        .send()
-        .await
-        .expect("create queue");
-    Queues { url: queue.queue_url().unwrap().to_owned(), dlq_url }
+    let mut template = template(&unique("hark"), &[("MaxReceiveCount", &max_receive.to_string())]);
+    let visibility = PropertyOverride {
+        logical_id: "MentionsQueue".into(),
+        property: "VisibilityTimeout".into(),
+        value: visibility_secs.into(),
+    };
+    resources::deploy(aws, &mut template, &[visibility], &Default::default()).await.expect("create queues");
+    let url = |id: &str| template.physical(id).expect("queue created").reference.clone();
+    Queues { url: url("MentionsQueue"), dlq_url: url("MentionsDeadLetterQueue") }
 }
 
 pub async fn queue_arn(aws: &aws_config::SdkConfig, url: &str) -> String {
@@ -257,113 +183,6 @@ impl TestClock {
 impl Clock for TestClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap()
-    }
-}
-
-/// One request the local X API received.
-#[derive(Debug, Clone)]
-pub struct RecordedRequest {
-    pub path: String,
-    pub authorization: Option<String>,
-    pub body: Value,
-}
-
-/// A scripted answer; when the script is empty the API answers 201 like X does.
-#[derive(Debug, Clone)]
-pub struct ScriptedResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Value,
-}
-
-#[derive(Default)]
-struct XApiState {
-    requests: Vec<RecordedRequest>,
-    script: std::collections::VecDeque<ScriptedResponse>,
-    next_id: u64,
-}
-
-/// A local server speaking the X API v2 shapes Hark uses: `POST /2/tweets` and
-/// `POST /2/dm_conversations/with/:participant_id/messages`.
-#[derive(Clone)]
-pub struct LocalXApi {
-    pub base_url: String,
-    state: Arc<Mutex<XApiState>>,
-}
-
-impl LocalXApi {
-    pub async fn start() -> Self {
-        use axum::extract::{Path as UrlPath, State};
-        use axum::http::{HeaderMap, StatusCode};
-        use axum::response::IntoResponse;
-        use axum::routing::post;
-
-        type Shared = Arc<Mutex<XApiState>>;
-        fn answer(
-            state: &Shared,
-            path: String,
-            headers: &HeaderMap,
-            body: Value,
-            dm: bool,
-        ) -> axum::response::Response {
-            let mut s = state.lock().unwrap();
-            s.requests.push(RecordedRequest {
-                path,
-                authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
-                body,
-            });
-            if let Some(scripted) = s.script.pop_front() {
-                let mut response =
-                    (StatusCode::from_u16(scripted.status).unwrap(), axum::Json(scripted.body)).into_response();
-                for (name, value) in scripted.headers {
-                    response
-                        .headers_mut()
-                        .insert(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
-                }
-                return response;
-            }
-            s.next_id += 1;
-            let id = format!("{}", 1_900_000_000_000_000_000u64 + s.next_id);
-            let data = if dm {
-                serde_json::json!({"data": {"dm_conversation_id": "1-2", "dm_event_id": id}})
-            } else {
-                serde_json::json!({"data": {"id": id, "text": "ok"}})
-            };
-            (StatusCode::CREATED, axum::Json(data)).into_response()
-        }
-
-        let state: Shared = Arc::default();
-        let app = axum::Router::new()
-            .route(
-                "/2/tweets",
-                post(|State(s): State<Shared>, headers: HeaderMap, axum::Json(body): axum::Json<Value>| async move {
-                    answer(&s, "/2/tweets".into(), &headers, body, false)
-                }),
-            )
-            .route(
-                "/2/dm_conversations/with/{participant}/messages",
-                post(
-                    |State(s): State<Shared>,
-                     UrlPath(participant): UrlPath<String>,
-                     headers: HeaderMap,
-                     axum::Json(body): axum::Json<Value>| async move {
-                        answer(&s, format!("/2/dm_conversations/with/{participant}/messages"), &headers, body, true)
-                    },
-                ),
-            )
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        LocalXApi { base_url, state }
-    }
-
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.state.lock().unwrap().requests.clone()
-    }
-
-    pub fn respond_next(&self, response: ScriptedResponse) {
-        self.state.lock().unwrap().script.push_back(response);
     }
 }
 

@@ -1,0 +1,412 @@
+//! The demo: a realistic stream of signed X webhooks played through the HTTP listener, and
+//! an observer that prints what a care team wants to see as it happens (classification,
+//! the conversation joined, the acknowledgement sent, SLA due times, escalations), ending
+//! with a summary table. The webhook builders are what the end-to-end tests send too.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::{Error, LocalStack};
+
+/// The demo brand, @AcmeAir, and the credentials the local stack puts in its secret.
+pub const BRAND_ID: &str = "2244994945";
+pub const BRAND_HANDLE: &str = "AcmeAir";
+pub const CONSUMER_SECRET: &str = "hark-local-consumer-secret";
+pub const ACCESS_TOKEN: &str = "hark-local-access-token";
+
+/// The X credentials secret's value: one brand account.
+pub fn credentials_json() -> String {
+    json!({"accounts": {BRAND_ID: {"consumer_secret": CONSUMER_SECRET, "access_token": ACCESS_TOKEN}}}).to_string()
+}
+
+/// Template parameters that make the demo show escalations within a few minutes.
+pub fn parameters() -> Vec<(String, String)> {
+    [("XSlaIdealMinutes", "1"), ("XSlaBreachMinutes", "2"), ("EscalationRepeatMinutes", "1"), ("AckSignature", "^HK")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A customer on X.
+#[derive(Debug, Clone, Copy)]
+pub struct Customer {
+    pub id: &'static str,
+    pub handle: &'static str,
+    pub name: &'static str,
+    pub followers: u64,
+}
+
+pub const MARIA: Customer = Customer { id: "1001", handle: "maria_travels", name: "Maria Lopez", followers: 812 };
+pub const DEVON: Customer = Customer { id: "1002", handle: "devon_k", name: "Devon King", followers: 95 };
+pub const SAM: Customer = Customer { id: "1003", handle: "sam_flies", name: "Sam Ortiz", followers: 40_210 };
+pub const PRIYA: Customer = Customer { id: "1004", handle: "priya_r", name: "Priya Raman", followers: 230 };
+
+/// An Account Activity delivery with one tweet by `author` (the brand when `None`).
+pub fn tweet_delivery(id: &str, author: Option<Customer>, text: &str, in_reply_to: Option<(&str, &str)>) -> Value {
+    let user = match author {
+        Some(c) => {
+            json!({"id_str": c.id, "screen_name": c.handle, "name": c.name, "followers_count": c.followers, "verified": false})
+        }
+        None => {
+            json!({"id_str": BRAND_ID, "screen_name": BRAND_HANDLE, "name": "Acme Air", "followers_count": 120_000, "verified": true})
+        }
+    };
+    json!({
+        "for_user_id": BRAND_ID,
+        "tweet_create_events": [{
+            "id_str": id,
+            "text": text,
+            "user": user,
+            "in_reply_to_status_id_str": in_reply_to.map(|(tweet, _)| tweet),
+            "in_reply_to_user_id_str": in_reply_to.map(|(_, user)| user),
+            "timestamp_ms": Utc::now().timestamp_millis().to_string(),
+            "lang": "en",
+        }],
+    })
+}
+
+/// An Account Activity delivery with one direct message from `customer` to the brand.
+pub fn dm_delivery(id: &str, customer: Customer, text: &str) -> Value {
+    json!({
+        "for_user_id": BRAND_ID,
+        "direct_message_events": [{
+            "type": "message_create",
+            "id": id,
+            "created_timestamp": Utc::now().timestamp_millis().to_string(),
+            "message_create": {
+                "target": {"recipient_id": BRAND_ID},
+                "sender_id": customer.id,
+                "message_data": {"text": text},
+            },
+        }],
+        "users": {
+            customer.id: {"id": customer.id, "name": customer.name, "screen_name": customer.handle, "followers_count": customer.followers},
+            BRAND_ID: {"id": BRAND_ID, "name": "Acme Air", "screen_name": BRAND_HANDLE},
+        },
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    Valid,
+    Tampered,
+}
+
+/// POSTs a delivery to `/webhooks/x` as X does, signed with the demo consumer secret.
+pub async fn post_webhook(http_url: &str, body: &[u8], signing: Signing) -> Result<(u16, String), Error> {
+    let mut signature = hark_shared::x::sign(CONSUMER_SECRET, body);
+    if signing == Signing::Tampered {
+        signature = hark_shared::x::sign("not-the-consumer-secret", body);
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{http_url}/webhooks/x"))
+        .header("content-type", "application/json")
+        .header("x-twitter-webhooks-signature", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .map_err(|e| Error::Usage(format!("POST {http_url}/webhooks/x: {e}")))?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
+struct Step {
+    says: &'static str,
+    body: Vec<u8>,
+    signing: Signing,
+    /// What to look for when the step itself prints nothing new.
+    note: Option<&'static str>,
+}
+
+fn step(says: &'static str, delivery: Value) -> Step {
+    Step { says, body: delivery.to_string().into_bytes(), signing: Signing::Valid, note: None }
+}
+
+/// The stream: ids are fresh per run so a reused moto does not swallow them as duplicates.
+fn stream() -> Vec<Step> {
+    let base = Utc::now().timestamp_millis() as u64 * 1000;
+    let id = |n: u64| (1_860_000_000_000_000_000u64 + base % 1_000_000_000_000_000 + n).to_string();
+    let (complaint, question, praise, follow_up, brand_reply, stray) = (id(1), id(2), id(3), id(4), id(5), id(6));
+    let (dm1, dm2) = (id(7), id(8));
+    let complaint_delivery = tweet_delivery(
+        &complaint,
+        Some(MARIA),
+        "@AcmeAir my flight to Denver was cancelled and nobody at the gate can tell me anything. 2 hours in line!",
+        None,
+    );
+    vec![
+        step("a complaint", complaint_delivery.clone()),
+        step(
+            "a question",
+            tweet_delivery(&question, Some(DEVON), "@AcmeAir how do I add a checked bag to my booking?", None),
+        ),
+        step(
+            "praise",
+            tweet_delivery(
+                &praise,
+                Some(SAM),
+                "@AcmeAir the crew on flight 212 were wonderful with my kids. Thank you!",
+                None,
+            ),
+        ),
+        step("a DM", dm_delivery(&dm1, PRIYA, "Hi, I was charged twice for my seat upgrade. Can you refund one?")),
+        step(
+            "a reply in the complaint's thread",
+            tweet_delivery(
+                &follow_up,
+                Some(MARIA),
+                "@AcmeAir still waiting. This is ridiculous",
+                Some((&complaint, MARIA.id)),
+            ),
+        ),
+        Step {
+            note: Some("accepted again, so X stops retrying; stored once, acknowledged once: nothing new below"),
+            ..step("the same complaint delivered again", complaint_delivery)
+        },
+        Step {
+            says: "a forged delivery (bad signature)",
+            body: tweet_delivery(&stray, Some(DEVON), "@AcmeAir free flights for everyone!", None)
+                .to_string()
+                .into_bytes(),
+            signing: Signing::Tampered,
+            note: Some("refused before anything is queued"),
+        },
+        step(
+            "the brand's agent answering the question",
+            tweet_delivery(
+                &brand_reply,
+                None,
+                "@devon_k Manage Booking > Bags lets you add one up to 3h before departure. ^HK",
+                Some((&question, DEVON.id)),
+            ),
+        ),
+        step("a second DM from the same customer", dm_delivery(&dm2, PRIYA, "The booking reference is ACM4KZ")),
+    ]
+}
+
+/// Plays the stream, then watches until each unanswered conversation has breached its SLA
+/// (or `patience` runs out), and prints the summary.
+pub async fn run(stack: &LocalStack, observer: &mut Observer, patience: Duration) -> Result<(), Error> {
+    println!("\n== Demo: @{BRAND_HANDLE} on X, SLA warning after 1 min, breach after 2 min ==\n");
+    let crc = reqwest::get(format!("{}/webhooks/x?crc_token=hark-demo", stack.http_url))
+        .await
+        .map_err(|e| Error::Usage(format!("CRC challenge: {e}")))?;
+    println!(
+        "CRC challenge  GET /webhooks/x?crc_token=hark-demo -> {} {}",
+        crc.status().as_u16(),
+        crc.text().await.unwrap_or_default()
+    );
+    for step in stream() {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let (status, answer) = post_webhook(&stack.http_url, &step.body, step.signing).await?;
+        let answer = if answer.is_empty() { String::new() } else { format!(" {answer}") };
+        println!("\nwebhook        {} -> {status}{answer}", step.says);
+        if let Some(note) = step.note {
+            println!("               ({note})");
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        observer.report(stack).await?;
+    }
+    println!("\n-- waiting for the SLA clocks (the escalator runs on its schedule, sped up) --");
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        observer.report(stack).await?;
+        if observer.all_breached() || tokio::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    observer.summary();
+    Ok(())
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn text(item: &Item, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        Some(AttributeValue::N(n)) => n.clone(),
+        _ => String::new(),
+    }
+}
+
+fn clock(item: &Item, name: &str) -> String {
+    DateTime::parse_from_rfc3339(&text(item, name)).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default()
+}
+
+fn excerpt(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+/// Prints what changed in the table since the last look. (A scan: fine for a demo table;
+/// Hark itself never scans.)
+pub struct Observer {
+    table: String,
+    client: aws_sdk_dynamodb::Client,
+    seen: HashSet<String>,
+    conversations: BTreeMap<String, Item>,
+    outbox_states: HashMap<String, String>,
+    escalations: Vec<Item>,
+}
+
+impl Observer {
+    pub fn new(stack: &LocalStack) -> Self {
+        Observer {
+            table: stack.resource("Table").to_owned(),
+            client: aws_sdk_dynamodb::Client::new(&stack.aws),
+            seen: HashSet::new(),
+            conversations: BTreeMap::new(),
+            outbox_states: HashMap::new(),
+            escalations: Vec::new(),
+        }
+    }
+
+    async fn scan(&self) -> Result<Vec<Item>, Error> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::Aws(format!("Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    pub async fn report(&mut self, _stack: &LocalStack) -> Result<(), Error> {
+        let mut items = self.scan().await?;
+        // Messages first, then what they caused, oldest first.
+        let rank = |item: &Item| match text(item, "item_type").as_str() {
+            "message" => 0,
+            "conversation" => 1,
+            "outbox" => 2,
+            _ => 3,
+        };
+        items.sort_by_key(|i| (rank(i), text(i, "sk")));
+        for item in items {
+            let key = format!("{}|{}", text(&item, "pk"), text(&item, "sk"));
+            match text(&item, "item_type").as_str() {
+                "message" if self.seen.insert(key.clone()) => self.print_message(&item),
+                "conversation" => self.print_conversation(item),
+                "outbox" => self.print_outbox(key, &item),
+                "escalation" if self.seen.insert(key) => {
+                    let conversation = self.conversations.get(&text(&item, "conversation_id"));
+                    let who = conversation.map(|c| text(c, "customer_handle")).unwrap_or_default();
+                    println!(
+                        "  ESCALATION     {} for @{who} (conversation {}) at {}",
+                        text(&item, "level_name").to_uppercase(),
+                        text(&item, "conversation_id"),
+                        clock(&item, "escalated_at")
+                    );
+                    self.escalations.push(item);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn print_message(&self, item: &Item) {
+        let who = text(item, "author_handle");
+        if text(item, "direction") == "outbound" {
+            println!("  brand reply    @{who}: \"{}\"", excerpt(&text(item, "text"), 70));
+            return;
+        }
+        let score: f64 = text(item, "sentiment_score").parse().unwrap_or_default();
+        println!(
+            "  message        @{who} ({}): \"{}\"\n  classified     {} / {} ({score:+.2}) -> conversation {}",
+            text(item, "kind"),
+            excerpt(&text(item, "text"), 70),
+            text(item, "intent"),
+            text(item, "sentiment"),
+            text(item, "conversation_id"),
+        );
+    }
+
+    fn print_conversation(&mut self, item: Item) {
+        let id = text(&item, "conversation_id");
+        let previous = self.conversations.get(&id).map(|c| (text(c, "status"), text(c, "sla_started_at")));
+        let status = text(&item, "status");
+        let started = text(&item, "sla_started_at");
+        match previous {
+            Some((was, was_started)) if was == status && was_started == started => {}
+            _ if status == "awaiting_reply" => println!(
+                "  SLA            conversation {id}: warning at {}, breach at {}",
+                clock(&item, "ideal_due_at"),
+                clock(&item, "breach_due_at")
+            ),
+            Some(_) if status == "answered" => {
+                println!("  answered       conversation {id}: a human replied, SLA clock stopped")
+            }
+            _ => {}
+        }
+        self.conversations.insert(id, item);
+    }
+
+    fn print_outbox(&mut self, key: String, item: &Item) {
+        let status = text(item, "status");
+        if self.outbox_states.get(&key) == Some(&status) {
+            return;
+        }
+        let channel = if text(item, "target_type") == "direct" { "DM" } else { "reply" };
+        match status.as_str() {
+            "sent" => println!("  acknowledged   ({channel}) \"{}\"", excerpt(&text(item, "text"), 140)),
+            "failed" | "uncertain" => println!("  ack {status}  {}", text(item, "last_error")),
+            _ => {}
+        }
+        self.outbox_states.insert(key, status);
+    }
+
+    fn all_breached(&self) -> bool {
+        let awaiting: Vec<_> = self.conversations.values().filter(|c| text(c, "status") == "awaiting_reply").collect();
+        !awaiting.is_empty()
+            && awaiting
+                .iter()
+                .all(|c| text(c, "escalation_level").parse::<u32>().unwrap_or(0) >= hark_shared::sla::BREACH)
+    }
+
+    pub fn summary(&self) {
+        println!("\n== Summary ==\n");
+        println!(
+            "{:<38} {:<15} {:>4} {:<10} {:<9} {:<15} {:<10}",
+            "conversation", "customer", "msgs", "intent", "ack", "status", "escalated"
+        );
+        for (id, c) in &self.conversations {
+            let acked = self
+                .outbox_states
+                .iter()
+                .filter(|(k, _)| k.starts_with(&format!("CONV#{id}|")))
+                .map(|(_, s)| s.as_str())
+                .next()
+                .unwrap_or("-");
+            let level: u32 = text(c, "escalation_level").parse().unwrap_or(0);
+            println!(
+                "{:<38} {:<15} {:>4} {:<10} {:<9} {:<15} {:<10}",
+                id,
+                format!("@{}", text(c, "customer_handle")),
+                text(c, "message_count"),
+                text(c, "last_intent"),
+                acked,
+                text(c, "status"),
+                hark_shared::sla::level_name(level),
+            );
+        }
+        println!("\n{} escalation(s) raised and published to the escalation topic.", self.escalations.len());
+    }
+}

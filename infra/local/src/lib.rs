@@ -1,0 +1,336 @@
+//! Hark on one machine. `LocalStack::start` stands up what `sam deploy` would, from the
+//! same template.yaml: resources in moto, each function's real binary behind a Lambda
+//! Runtime API emulator with the environment the template gives it, and the function's
+//! event sources (HTTP API routes, the SQS queue, the schedule). The `hark-local` binary
+//! adds the demo stream; the end-to-end tests drive the same stack.
+
+pub mod demo;
+pub mod event_sources;
+pub mod gateway;
+pub mod moto;
+pub mod resources;
+pub mod runtime;
+pub mod template;
+pub mod x_api;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+
+use crate::event_sources::{BatchOutcome, Schedule, SqsSource, parse_rate};
+use crate::gateway::Route;
+use crate::resources::PropertyOverride;
+use crate::runtime::{FunctionSpec, LambdaFunction};
+use crate::template::{Template, scalar};
+use crate::x_api::LocalXApi;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error("template.yaml: {0}")]
+    Template(String),
+    #[error("AWS (moto): {0}")]
+    Aws(String),
+    #[error("{what}: {source}")]
+    Io { what: &'static str, source: std::io::Error },
+}
+
+impl Error {
+    fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::Io { what, source }
+    }
+}
+
+/// What the stack does, as it happens; the demo prints these, tests may watch them.
+#[derive(Debug, Clone)]
+pub enum StackEvent {
+    Http { method: String, path: String, status: u16, elapsed: Duration },
+    Batch { function: String, outcome: BatchOutcome },
+    Scheduled { function: String, result: Result<Value, String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub repo_root: PathBuf,
+    /// Where the webhook, processor and escalator binaries are.
+    pub bin_dir: PathBuf,
+    pub stack_name: String,
+    /// Port of the HTTP API listener; 0 picks a free one.
+    pub http_port: u16,
+    /// Reuse this moto server instead of starting one on `moto_port`.
+    pub moto_endpoint: Option<String>,
+    pub moto_port: u16,
+    pub x_api_port: u16,
+    /// Template parameter overrides, checked against the template's constraints.
+    pub parameters: Vec<(String, String)>,
+    pub property_overrides: Vec<PropertyOverride>,
+    /// Values for secrets, by logical id (local credentials).
+    pub secret_values: HashMap<String, String>,
+    /// Schedules run this many times faster than declared.
+    pub schedule_speedup: u32,
+    /// Off: only the HTTP listener drives functions (the cold start bench invokes directly).
+    pub event_sources: bool,
+    pub log_dir: PathBuf,
+}
+
+pub struct LocalStack {
+    pub aws: aws_config::SdkConfig,
+    pub template: Template,
+    /// `http://127.0.0.1:PORT`, where the HTTP API routes are served.
+    pub http_url: String,
+    pub x_api: LocalXApi,
+    pub moto_endpoint: String,
+    pub events: broadcast::Sender<StackEvent>,
+    functions: HashMap<String, LambdaFunction>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    moto: moto::Moto,
+}
+
+impl LocalStack {
+    pub async fn start(options: Options) -> Result<Self, Error> {
+        if options.schedule_speedup == 0 {
+            return Err(Error::Usage("the schedule speed-up must be at least 1".into()));
+        }
+        std::fs::create_dir_all(&options.log_dir).map_err(Error::io("create the log directory"))?;
+        let moto =
+            moto::start_or_reuse(&options.repo_root, options.moto_endpoint.as_deref(), options.moto_port).await?;
+        let x_api = LocalXApi::start(options.x_api_port).await?;
+
+        // The functions call the local X API; everything else is the operator's to override.
+        let mut parameters = vec![("XApiBaseUrl".to_owned(), x_api.base_url.clone())];
+        parameters.extend(options.parameters.iter().cloned());
+        let mut template = Template::load(&options.repo_root.join("template.yaml"), &options.stack_name, &parameters)?;
+
+        let aws = aws_config(&moto.endpoint).await;
+        resources::deploy(&aws, &mut template, &options.property_overrides, &options.secret_values).await?;
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (events, _) = broadcast::channel(1024);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.http_port))
+            .await
+            .map_err(Error::io("bind the HTTP API listener"))?;
+        let http_url = format!("http://{}", listener.local_addr().map_err(Error::io("listener address"))?);
+        for (id, _) in template.resources_of_type("AWS::Serverless::HttpApi")? {
+            template.created(&id, template::Physical { reference: "local".into(), ..Default::default() });
+        }
+
+        let mut functions = HashMap::new();
+        let mut routes = Vec::new();
+        let mut tasks = Vec::new();
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        for (id, resource) in template.resources_of_type("AWS::Serverless::Function")? {
+            let spec = function_spec(&template, &options, &moto.endpoint, &id, &resource)?;
+            let function = LambdaFunction::start(spec, shutdown_rx.clone()).await?;
+            for (event_name, event) in resource["Properties"]["Events"].as_object().into_iter().flatten() {
+                let props = template.resolve(&event["Properties"])?;
+                match event["Type"].as_str().unwrap_or_default() {
+                    "HttpApi" => routes.push(Route {
+                        method: props["Method"].as_str().map(str::to_ascii_uppercase).unwrap_or_else(|| "ANY".into()),
+                        path: props["Path"].as_str().unwrap_or("$default").to_owned(),
+                        function: function.clone(),
+                    }),
+                    "SQS" | "Schedule" | "ScheduleV2" if !options.event_sources => {}
+                    "SQS" => {
+                        let source = sqs_source(&template, &sqs, &props, &function)
+                            .map_err(|e| Error::Template(format!("{id}.Events.{event_name}: {e}")))?;
+                        tasks.push(tokio::spawn(source.run(events.clone(), shutdown_rx.clone())));
+                    }
+                    "Schedule" | "ScheduleV2" => {
+                        let expression = scalar(&props["ScheduleExpression"]);
+                        let period = parse_rate(&expression)? / options.schedule_speedup;
+                        let schedule_arn = format!(
+                            "arn:aws:scheduler:{}:{}:schedule/default/{}-{event_name}",
+                            template::REGION,
+                            template::ACCOUNT_ID,
+                            template.physical_name(&id)
+                        );
+                        let schedule = Schedule { period, function: function.clone(), schedule_arn };
+                        tasks.push(tokio::spawn(schedule.run(events.clone(), shutdown_rx.clone())));
+                    }
+                    other => {
+                        return Err(Error::Template(format!(
+                            "{id}.Events.{event_name}: event type {other} is not run by the local stack"
+                        )));
+                    }
+                }
+            }
+            functions.insert(id, function);
+        }
+        let gateway = gateway::serve(listener, routes, events.clone(), shutdown_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = gateway.await {
+                eprintln!("hark-local: {e}");
+            }
+        }));
+        Ok(LocalStack {
+            aws,
+            template,
+            http_url,
+            x_api,
+            moto_endpoint: moto.endpoint.clone(),
+            events,
+            functions,
+            shutdown,
+            tasks,
+            moto,
+        })
+    }
+
+    pub fn function(&self, logical_id: &str) -> &LambdaFunction {
+        self.functions.get(logical_id).unwrap_or_else(|| panic!("template.yaml has no function {logical_id}"))
+    }
+
+    /// The physical id (`Ref`) of a resource the stack created: table name, queue URL, topic ARN.
+    pub fn resource(&self, logical_id: &str) -> &str {
+        self.template
+            .physical(logical_id)
+            .map(|p| p.reference.as_str())
+            .unwrap_or_else(|| panic!("template.yaml has no resource {logical_id}"))
+    }
+
+    pub fn moto_started_here(&self) -> bool {
+        self.moto.started_here()
+    }
+
+    /// Stops every environment, listener and poller, then moto if it was started here.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        // Environments are killed by their supervisors on the same signal.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(self.moto);
+    }
+}
+
+pub async fn aws_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(template::REGION))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "hark-local"))
+        .load()
+        .await
+}
+
+fn setting<'a>(
+    template: &Template,
+    resource: &'a Value,
+    globals: &'a Value,
+    name: &str,
+) -> Result<Option<Value>, Error> {
+    match resource["Properties"].get(name).or_else(|| globals.get(name)) {
+        Some(value) => template.resolve(value).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn function_spec(
+    template: &Template,
+    options: &Options,
+    moto_endpoint: &str,
+    id: &str,
+    resource: &Value,
+) -> Result<FunctionSpec, Error> {
+    let globals = template.globals("Function");
+    let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .ok_or_else(|| Error::Template(format!("{id}: Metadata.BuildProperties.Binary names no binary")))?;
+    let timeout: f64 = setting(template, resource, &globals, "Timeout")?
+        .map(|v| scalar(&v))
+        .unwrap_or("3".into())
+        .parse()
+        .map_err(|_| Error::Template(format!("{id}: Timeout is not a number")))?;
+    let memory: u32 = setting(template, resource, &globals, "MemorySize")?
+        .map(|v| scalar(&v))
+        .unwrap_or("128".into())
+        .parse()
+        .map_err(|_| Error::Template(format!("{id}: MemorySize is not a number")))?;
+    let logging = setting(template, resource, &globals, "LoggingConfig")?.unwrap_or_default();
+    let function_name = template.physical_name(id);
+
+    let mut environment: Vec<(String, String)> = Vec::new();
+    for variables in [&globals["Environment"]["Variables"], &resource["Properties"]["Environment"]["Variables"]] {
+        for (name, value) in variables.as_object().into_iter().flatten() {
+            environment.retain(|(n, _)| n != name);
+            environment.push((name.clone(), template.resolve_string(value)?));
+        }
+    }
+    // What Lambda itself sets, and the emulator's endpoint for every AWS client.
+    let log_format = logging["LogFormat"].as_str().unwrap_or("Text").to_owned();
+    let lambda = [
+        ("AWS_LAMBDA_FUNCTION_NAME", function_name.clone()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory.to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function_name}")),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "local".into()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".into()),
+        ("LAMBDA_TASK_ROOT", options.bin_dir.display().to_string()),
+        ("_HANDLER", "bootstrap".into()),
+        ("AWS_REGION", template::REGION.into()),
+        ("AWS_DEFAULT_REGION", template::REGION.into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_ENDPOINT_URL", moto_endpoint.into()),
+        ("TZ", ":UTC".into()),
+        ("LANG", "C.UTF-8".into()),
+        ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
+    ];
+    environment.extend(lambda.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    if log_format == "JSON" {
+        environment.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+        if let Some(level) = logging["ApplicationLogLevel"].as_str() {
+            environment.push(("AWS_LAMBDA_LOG_LEVEL".into(), level.to_owned()));
+        }
+    }
+    Ok(FunctionSpec {
+        logical_id: id.to_owned(),
+        function_name,
+        binary: options.bin_dir.join(binary),
+        environment,
+        timeout: Duration::from_secs_f64(timeout),
+        memory_mb: memory,
+        log_file: options.log_dir.join(format!("{binary}.log")),
+    })
+}
+
+fn sqs_source(
+    template: &Template,
+    client: &aws_sdk_sqs::Client,
+    props: &Value,
+    function: &LambdaFunction,
+) -> Result<SqsSource, String> {
+    let queue_arn = scalar(&props["Queue"]);
+    let queue_url = template
+        .resources_of_type("AWS::SQS::Queue")
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter_map(|(id, _)| template.physical(&id).cloned())
+        .find(|p| p.attributes.get("Arn") == Some(&queue_arn))
+        .map(|p| p.reference)
+        .ok_or_else(|| format!("queue {queue_arn} is not one the template declares"))?;
+    let number = |name: &str, default: u64| -> Result<u64, String> {
+        match props.get(name).filter(|v| !v.is_null()) {
+            Some(v) => scalar(v).parse().map_err(|_| format!("{name} is not a number")),
+            None => Ok(default),
+        }
+    };
+    let report = props["FunctionResponseTypes"]
+        .as_array()
+        .is_some_and(|types| types.iter().any(|t| t == "ReportBatchItemFailures"));
+    Ok(SqsSource {
+        client: client.clone(),
+        queue_url,
+        queue_arn,
+        batch_size: number("BatchSize", 10)?.max(1) as usize,
+        batching_window: Duration::from_secs(number("MaximumBatchingWindowInSeconds", 0)?),
+        report_batch_item_failures: report,
+        function: function.clone(),
+    })
+}

@@ -1,0 +1,322 @@
+//! `hark-local`: Hark on this machine. See `hark-local --help`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hark_local::demo::{self, Observer};
+use hark_local::{Error, LocalStack, Options, StackEvent};
+
+const HELP: &str = "\
+hark-local: Hark on this machine, from template.yaml, with the real function binaries.
+
+USAGE:
+    hark-local [run] [OPTIONS]        run the local stack; plays the demo stream first
+    hark-local cold-start [--runs N]  measure each function's cold start and print a table
+
+OPTIONS:
+    --no-demo               only run the stack; send webhooks yourself (README shows how)
+    --http-port PORT        HTTP API listener port [default: 3000]
+    --moto-port PORT        moto server port, reused if one runs there [default: 5000]
+    --moto-endpoint URL     use this running moto server
+    --speedup N             run schedules N times faster [default: 6 with the demo, else 1]
+    --param NAME=VALUE      override a template parameter (repeatable)
+    --set RES.PROP=VALUE    override a resource property, e.g. MentionsQueue.VisibilityTimeout=10
+    --credentials FILE      X credentials JSON for the secret [default: the demo brand's]
+    --bin-dir DIR           where the function binaries are [default: target/release]
+    --runs N                cold starts per function [default: 10]
+
+Ctrl-C stops everything hark-local started.";
+
+struct Cli {
+    command: String,
+    demo: bool,
+    speedup: Option<u32>,
+    runs: usize,
+    options: Options,
+}
+
+fn value<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, Error> {
+    let value = value.ok_or_else(|| Error::Usage(format!("{flag} needs a value")))?;
+    value.parse().map_err(|_| Error::Usage(format!("{flag} {value:?} is not valid")))
+}
+
+fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
+    let repo_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo_root = repo_root.canonicalize().unwrap_or(repo_root);
+    let mut cli = Cli {
+        command: "run".into(),
+        demo: true,
+        speedup: None,
+        runs: 10,
+        options: Options {
+            bin_dir: repo_root.join("target/release"),
+            log_dir: repo_root.join("target/hark-local/logs"),
+            repo_root,
+            stack_name: "hark-local".into(),
+            http_port: 3000,
+            moto_endpoint: None,
+            moto_port: 5000,
+            x_api_port: 0,
+            parameters: Vec::new(),
+            property_overrides: Vec::new(),
+            secret_values: HashMap::from([("XCredentialsSecret".to_owned(), demo::credentials_json())]),
+            schedule_speedup: 1,
+            event_sources: true,
+        },
+    };
+    let mut args = args.peekable();
+    if let Some(command) = args.next_if(|a| !a.starts_with('-')) {
+        cli.command = command;
+    }
+    while let Some(flag) = args.next() {
+        let o = &mut cli.options;
+        match flag.as_str() {
+            "-h" | "--help" => cli.command = "help".into(),
+            "--no-demo" => cli.demo = false,
+            "--http-port" => o.http_port = value(&flag, args.next())?,
+            "--moto-port" => o.moto_port = value(&flag, args.next())?,
+            "--moto-endpoint" => o.moto_endpoint = Some(value(&flag, args.next())?),
+            "--speedup" => cli.speedup = Some(value(&flag, args.next())?),
+            "--runs" => cli.runs = value(&flag, args.next())?,
+            "--bin-dir" => o.bin_dir = value(&flag, args.next())?,
+            "--set" => o.property_overrides.push(value::<String>(&flag, args.next())?.parse()?),
+            "--param" => {
+                let pair: String = value(&flag, args.next())?;
+                let (name, v) =
+                    pair.split_once('=').ok_or_else(|| Error::Usage(format!("--param {pair:?}: NAME=VALUE")))?;
+                o.parameters.push((name.to_owned(), v.to_owned()));
+            }
+            "--credentials" => {
+                let path: PathBuf = value(&flag, args.next())?;
+                let json = std::fs::read_to_string(&path)
+                    .map_err(|e| Error::Usage(format!("--credentials {}: {e}", path.display())))?;
+                o.secret_values.insert("XCredentialsSecret".into(), json);
+            }
+            other => return Err(Error::Usage(format!("unknown option {other}; see --help"))),
+        }
+    }
+    Ok(cli)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let result = match parse(std::env::args().skip(1)) {
+        Ok(cli) if cli.command == "help" => {
+            println!("{HELP}");
+            Ok(())
+        }
+        Ok(cli) if cli.command == "run" => run(cli).await,
+        Ok(cli) if cli.command == "cold-start" => cold_start(cli).await,
+        Ok(cli) => Err(Error::Usage(format!("unknown command {:?}; see --help", cli.command))),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hark-local: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stop_requested() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+async fn run(mut cli: Cli) -> Result<(), Error> {
+    if cli.demo {
+        let mut parameters = demo::parameters();
+        parameters.append(&mut cli.options.parameters);
+        cli.options.parameters = parameters;
+    }
+    cli.options.schedule_speedup = cli.speedup.unwrap_or(if cli.demo { 6 } else { 1 });
+    let stack = LocalStack::start(cli.options.clone()).await?;
+    print_banner(&stack, &cli.options);
+    let mut events = stack.events.subscribe();
+    let printer = tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            match event {
+                StackEvent::Batch { function, outcome } if outcome.error.is_some() || outcome.retained > 0 => println!(
+                    "  {function}: batch of {}, {} left for redelivery{}",
+                    outcome.size,
+                    outcome.retained,
+                    outcome.error.map(|e| format!(" ({e})")).unwrap_or_default()
+                ),
+                StackEvent::Scheduled { function, result: Err(e) } => println!("  {function} run failed: {e}"),
+                _ => {}
+            }
+        }
+    });
+
+    let work = async {
+        let mut observer = Observer::new(&stack);
+        if cli.demo {
+            demo::run(&stack, &mut observer, Duration::from_secs(240)).await?;
+            println!("\nHark keeps running at {}: send your own webhooks (README), Ctrl-C to stop.", stack.http_url);
+        }
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if let Err(e) = observer.report(&stack).await {
+                eprintln!("hark-local: {e}");
+            }
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), Error>(())
+    };
+    let outcome = tokio::select! {
+        outcome = work => outcome,
+        _ = stop_requested() => Ok(()),
+    };
+    println!("\nStopping: functions, listeners{}...", if stack.moto_started_here() { ", moto" } else { "" });
+    printer.abort();
+    stack.stop().await;
+    outcome
+}
+
+fn print_banner(stack: &LocalStack, options: &Options) {
+    println!("Hark is running locally (stack {}):", stack.template.stack_name());
+    println!("  webhooks     {}/webhooks/x", stack.http_url);
+    println!(
+        "  moto         {} (table {}, queue {})",
+        stack.moto_endpoint,
+        stack.resource("Table"),
+        stack.resource("MentionsQueue")
+    );
+    println!("  local X API  {}", stack.x_api.base_url);
+    println!("  logs         {}", options.log_dir.display());
+    println!(
+        "  escalator    every {}, sped up {}x",
+        stack.template.parameter("EscalatorSchedule").unwrap_or("?"),
+        options.schedule_speedup
+    );
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn stats(mut samples: Vec<f64>) -> String {
+    if samples.is_empty() {
+        return "-".into();
+    }
+    samples.sort_by(f64::total_cmp);
+    format!("{:7.1} {:7.1} {:7.1}", samples[samples.len() / 2], samples[0], samples[samples.len() - 1])
+}
+
+/// Peak resident memory of a process, from /proc.
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn cold_start(mut cli: Cli) -> Result<(), Error> {
+    cli.options.event_sources = false;
+    cli.options.http_port = 0;
+    let stack = LocalStack::start(cli.options.clone()).await?;
+    let outcome = measure_cold_starts(&stack, &cli).await;
+    stack.stop().await;
+    outcome
+}
+
+async fn measure_cold_starts(stack: &LocalStack, cli: &Cli) -> Result<(), Error> {
+    println!(
+        "Cold starts over {} runs per function ({} binaries), milliseconds as median / min / max:\n",
+        cli.runs,
+        cli.options.bin_dir.display()
+    );
+    println!(
+        "{:<18} {:>9} {:<23} {:<23} {:<23} {:>8}",
+        "function", "size MB", "init (spawn->next)", "first invoke", "warm invoke", "RSS MB"
+    );
+    for (logical_id, binary) in
+        [("WebhookFunction", "webhook"), ("ProcessorFunction", "processor"), ("EscalatorFunction", "escalator")]
+    {
+        let function = stack.function(logical_id);
+        let (mut init, mut first, mut warm, mut rss) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for run in 0..cli.runs {
+            let before = function.cold_starts().len();
+            function.kill_environment();
+            // Wait for the new environment to finish init, so idle time is not counted.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let fresh = loop {
+                let starts = function.cold_starts();
+                if let Some(start) = starts.get(before).filter(|s| s.first_next.is_some()) {
+                    break *start;
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::Usage(format!(
+                        "{logical_id} did not start; see {}",
+                        cli.options.log_dir.display()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            };
+            let event = representative_event(stack, binary, run)?;
+            function.invoke(event.clone()).await.map_err(|e| Error::Usage(format!("{logical_id}: {e}")))?;
+            let warm_started = Instant::now();
+            function
+                .invoke(representative_event(stack, binary, run + 10_000)?)
+                .await
+                .map_err(|e| Error::Usage(format!("{logical_id}: {e}")))?;
+            warm.push(millis(warm_started.elapsed()));
+            let measured = function.cold_starts()[before];
+            init.extend(fresh.init().map(millis));
+            first.extend(measured.first_invoke().map(millis));
+            rss.extend(measured.pid.and_then(peak_rss_mb));
+        }
+        let size =
+            std::fs::metadata(cli.options.bin_dir.join(binary)).map(|m| m.len() as f64 / 1e6).unwrap_or_default();
+        let rss = rss.iter().copied().fold(0.0, f64::max);
+        println!(
+            "{logical_id:<18} {size:>9.1} {:<23} {:<23} {:<23} {rss:>8.1}",
+            stats(init),
+            stats(first),
+            stats(warm)
+        );
+    }
+    println!("\ninit: process spawn to its first /next request; first invoke: the cold environment's first event,");
+    println!("handed over to answered; warm invoke: the next one. Against moto on loopback, not AWS.");
+    Ok(())
+}
+
+/// What each function is first asked to do in production: a CRC check, one mention, one run.
+fn representative_event(stack: &LocalStack, binary: &str, run: usize) -> Result<serde_json::Value, Error> {
+    Ok(match binary {
+        "webhook" => serde_json::json!({
+            "version": "2.0", "routeKey": "GET /webhooks/x", "rawPath": "/webhooks/x",
+            "rawQueryString": format!("crc_token=bench{run}"), "queryStringParameters": {"crc_token": format!("bench{run}")},
+            "headers": {"host": "127.0.0.1"}, "isBase64Encoded": false,
+            "requestContext": {"accountId": "123456789012", "apiId": "local", "domainName": "127.0.0.1", "domainPrefix": "local",
+                "http": {"method": "GET", "path": "/webhooks/x", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+                "requestId": format!("bench-{run}"), "routeKey": "GET /webhooks/x", "stage": "$default",
+                "time": "22/Nov/2026:12:00:00 +0000", "timeEpoch": 1795348800000u64},
+        }),
+        "processor" => {
+            let id = (1_870_000_000_000_000_000u64
+                + chrono::Utc::now().timestamp_micros() as u64 % 1_000_000_000_000 * 100
+                + run as u64)
+                .to_string();
+            let delivery = demo::tweet_delivery(&id, Some(demo::MARIA), "@AcmeAir my bag never arrived, help!", None);
+            let parsed =
+                hark_shared::x::parse(delivery.to_string().as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
+            let mention = parsed.normalise(chrono::Utc::now(), "bench").mentions.remove(0);
+            serde_json::json!({"Records": [{
+                "messageId": format!("bench-{id}"), "receiptHandle": format!("bench-{id}"),
+                "body": serde_json::to_string(&mention).map_err(|e| Error::Usage(e.to_string()))?,
+                "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": mention.queue_group_id()},
+                "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": stack.template.physical("MentionsQueue").and_then(|p| p.attributes.get("Arn")).cloned().unwrap_or_default(),
+                "awsRegion": "us-east-1",
+            }]})
+        }
+        _ => {
+            serde_json::json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler", "detail": {}})
+        }
+    })
+}

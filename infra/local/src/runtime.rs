@@ -1,0 +1,351 @@
+//! A Lambda Runtime API emulator: one execution environment per function, running the
+//! real bootstrap binary against `/2018-06-01/runtime/...` on loopback.
+//!
+//! As in Lambda, an environment takes one invocation at a time; an invocation that outlives
+//! the function's timeout kills the environment; an environment that exits (crash, init
+//! error, killed) fails its in-flight invocation and is replaced by a fresh one, which
+//! starts cold again. The spawn → first `next` → first response times of every
+//! environment are kept, which is what the cold start bench reports.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::Error;
+
+/// How long a new environment may take to start before an invocation waiting for it fails.
+const INIT_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// The template's logical id, e.g. `ProcessorFunction`.
+    pub logical_id: String,
+    pub function_name: String,
+    pub binary: PathBuf,
+    pub environment: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub memory_mb: u32,
+    /// stdout and stderr of every environment are appended here.
+    pub log_file: PathBuf,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum InvokeError {
+    /// The handler returned an error (`/invocation/{id}/error`).
+    #[error("{error_type}: {message}")]
+    Function { error_type: String, message: String },
+    /// The environment exited or was killed mid-invocation.
+    #[error("the function's process exited: {0}")]
+    Crashed(String),
+    #[error("the invocation timed out")]
+    Timeout,
+    #[error("the function is stopped")]
+    Stopped,
+}
+
+/// One environment's start-up, for the cold start bench.
+#[derive(Debug, Clone, Copy)]
+pub struct ColdStart {
+    pub pid: Option<u32>,
+    pub spawned: Instant,
+    /// Init done: the runtime asked for its first event.
+    pub first_next: Option<Instant>,
+    /// The first event handed to it (later than `first_next` when nothing was waiting).
+    pub first_invocation: Option<Instant>,
+    pub first_response: Option<Instant>,
+}
+
+impl ColdStart {
+    pub fn init(&self) -> Option<Duration> {
+        self.first_next.map(|t| t - self.spawned)
+    }
+    /// The first invocation's duration, from hand-over to response.
+    pub fn first_invoke(&self) -> Option<Duration> {
+        Some(self.first_response? - self.first_invocation?)
+    }
+}
+
+struct Invocation {
+    payload: Value,
+    reply: oneshot::Sender<Result<Value, InvokeError>>,
+}
+
+struct InFlight {
+    request_id: String,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Value, InvokeError>>,
+}
+
+struct Inner {
+    spec: FunctionSpec,
+    queue: mpsc::UnboundedSender<Invocation>,
+    pending: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
+    in_flight: Mutex<Option<InFlight>>,
+    cold_starts: Mutex<Vec<ColdStart>>,
+    kill: tokio::sync::Notify,
+    next_request: AtomicU64,
+    runtime_api: String,
+}
+
+/// A running function: invoke it, kill its environment, read its cold starts.
+#[derive(Clone)]
+pub struct LambdaFunction {
+    inner: Arc<Inner>,
+}
+
+impl LambdaFunction {
+    /// Starts the Runtime API on loopback and the first environment.
+    pub async fn start(spec: FunctionSpec, shutdown: watch::Receiver<bool>) -> Result<Self, Error> {
+        if !spec.binary.is_file() {
+            return Err(Error::Usage(format!(
+                "{} is missing: build the functions first (infra/local.sh does)",
+                spec.binary.display()
+            )));
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(Error::io("bind Runtime API"))?;
+        let runtime_api = listener.local_addr().map_err(Error::io("Runtime API address"))?.to_string();
+        let (queue, pending) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            spec,
+            queue,
+            pending: tokio::sync::Mutex::new(pending),
+            in_flight: Mutex::new(None),
+            cold_starts: Mutex::new(Vec::new()),
+            kill: tokio::sync::Notify::new(),
+            next_request: AtomicU64::new(1),
+            runtime_api,
+        });
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(invocation_error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(inner.clone());
+        let mut server_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = server_shutdown.wait_for(|stop| *stop).await;
+            };
+            let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
+        });
+        tokio::spawn(supervise(inner.clone(), shutdown));
+        Ok(LambdaFunction { inner })
+    }
+
+    pub fn logical_id(&self) -> &str {
+        &self.inner.spec.logical_id
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.inner.spec.timeout
+    }
+
+    /// A synchronous invocation, as an event source or API Gateway makes it.
+    pub async fn invoke(&self, payload: Value) -> Result<Value, InvokeError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.queue.send(Invocation { payload, reply }).map_err(|_| InvokeError::Stopped)?;
+        match tokio::time::timeout(self.inner.spec.timeout + INIT_GRACE, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(InvokeError::Stopped),
+            Err(_) => Err(InvokeError::Timeout),
+        }
+    }
+
+    /// Kills the current environment (SIGKILL), as a crash would; the next one starts cold.
+    pub fn kill_environment(&self) {
+        self.inner.kill.notify_one();
+    }
+
+    pub fn cold_starts(&self) -> Vec<ColdStart> {
+        self.inner.cold_starts.lock().expect("cold starts").clone()
+    }
+}
+
+async fn supervise(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(100);
+    while !*shutdown.borrow() {
+        let spec = &inner.spec;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&spec.log_file);
+        let (stdout, stderr) = match log.and_then(|f| Ok((f.try_clone()?, f))) {
+            Ok((out, err)) => (Stdio::from(out), Stdio::from(err)),
+            Err(e) => {
+                eprintln!("hark-local: cannot open {}: {e}", spec.log_file.display());
+                (Stdio::null(), Stdio::null())
+            }
+        };
+        let spawned = Instant::now();
+        let child = tokio::process::Command::new(&spec.binary)
+            .env_clear()
+            .envs(spec.environment.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", &inner.runtime_api)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true)
+            // Out of the terminal's process group: Ctrl-C reaches hark-local, which stops us in order.
+            .process_group(0)
+            .spawn();
+        let mut child = match child {
+            Ok(child) => child,
+            Err(e) => {
+                eprintln!("hark-local: cannot start {}: {e}", spec.binary.display());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let start =
+            ColdStart { pid: child.id(), spawned, first_next: None, first_invocation: None, first_response: None };
+        inner.cold_starts.lock().expect("cold starts").push(start);
+
+        let ended = loop {
+            tokio::select! {
+                status = child.wait() => break match status {
+                    Ok(status) => format!("exited with {status}"),
+                    Err(e) => format!("lost: {e}"),
+                },
+                _ = inner.kill.notified() => {
+                    let _ = child.kill().await;
+                    break "killed".to_owned();
+                }
+                _ = shutdown.changed() => {
+                    let _ = child.kill().await;
+                    fail_in_flight(&inner, InvokeError::Stopped);
+                    return;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                    let overdue = inner.in_flight.lock().expect("in flight").as_ref().is_some_and(|f| Instant::now() > f.deadline);
+                    if overdue {
+                        let _ = child.kill().await;
+                        fail_in_flight(&inner, InvokeError::Timeout);
+                        break format!("killed after the {}s timeout", spec.timeout.as_secs());
+                    }
+                }
+            }
+        };
+        fail_in_flight(&inner, InvokeError::Crashed(ended.clone()));
+        if *shutdown.borrow() {
+            return;
+        }
+        let served = inner.cold_starts.lock().expect("cold starts").last().is_some_and(|c| c.first_response.is_some());
+        if served {
+            eprintln!("hark-local: {} environment {ended}; the next one starts cold", spec.logical_id);
+        } else {
+            eprintln!(
+                "hark-local: {} environment {ended} before answering; its log: {}",
+                spec.logical_id,
+                spec.log_file.display()
+            );
+        }
+        // A function that cannot even start is retried ever more slowly, as Lambda does.
+        backoff = if served { Duration::from_millis(100) } else { (backoff * 2).min(Duration::from_secs(5)) };
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+fn fail_in_flight(inner: &Inner, error: InvokeError) {
+    if let Some(in_flight) = inner.in_flight.lock().expect("in flight").take() {
+        let _ = in_flight.reply.send(Err(error));
+    }
+}
+
+async fn next(State(inner): State<Arc<Inner>>) -> Response {
+    if let Some(last) = inner.cold_starts.lock().expect("cold starts").last_mut() {
+        last.first_next.get_or_insert_with(Instant::now);
+    }
+    let mut pending = inner.pending.lock().await;
+    let invocation = loop {
+        match pending.recv().await {
+            // Its caller gave up while it waited for an environment.
+            Some(invocation) if invocation.reply.is_closed() => continue,
+            Some(invocation) => break invocation,
+            None => return StatusCode::GONE.into_response(),
+        }
+    };
+    drop(pending);
+    if let Some(last) = inner.cold_starts.lock().expect("cold starts").last_mut() {
+        last.first_invocation.get_or_insert_with(Instant::now);
+    }
+    let request_id = format!("{:08x}-local-{}", std::process::id(), inner.next_request.fetch_add(1, Ordering::Relaxed));
+    let deadline = Instant::now() + inner.spec.timeout;
+    let deadline_ms = chrono::Utc::now().timestamp_millis() + inner.spec.timeout.as_millis() as i64;
+    let arn = format!(
+        "arn:aws:lambda:{}:{}:function:{}",
+        crate::template::REGION,
+        crate::template::ACCOUNT_ID,
+        inner.spec.function_name
+    );
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("lambda-runtime-aws-request-id", request_id.clone()),
+        ("lambda-runtime-deadline-ms", deadline_ms.to_string()),
+        ("lambda-runtime-invoked-function-arn", arn),
+        ("lambda-runtime-trace-id", format!("Root=1-{:08x}-{request_id}", deadline_ms / 1000)),
+        ("content-type", "application/json".to_owned()),
+    ] {
+        headers.insert(name, HeaderValue::from_str(&value).expect("header value"));
+    }
+    let body = invocation.payload.to_string();
+    *inner.in_flight.lock().expect("in flight") = Some(InFlight { request_id, deadline, reply: invocation.reply });
+    (StatusCode::OK, headers, body).into_response()
+}
+
+fn complete(inner: &Inner, id: &str, result: Result<Value, InvokeError>) -> Response {
+    let mut in_flight = inner.in_flight.lock().expect("in flight");
+    match in_flight.take_if(|f| f.request_id == id) {
+        Some(f) => {
+            if let Some(last) = inner.cold_starts.lock().expect("cold starts").last_mut() {
+                last.first_response.get_or_insert_with(Instant::now);
+            }
+            let _ = f.reply.send(result);
+            (StatusCode::ACCEPTED, axum::Json(json!({"status": "OK"}))).into_response()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                json!({"errorType": "InvalidRequestID", "errorMessage": format!("no invocation {id} in flight")}),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn response(State(inner): State<Arc<Inner>>, Path(id): Path<String>, body: Bytes) -> Response {
+    // Handlers may return any JSON value, or nothing.
+    let value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+    };
+    complete(&inner, &id, Ok(value))
+}
+
+async fn invocation_error(State(inner): State<Arc<Inner>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let report: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let error = InvokeError::Function {
+        error_type: report["errorType"].as_str().unwrap_or("Unhandled").to_owned(),
+        message: report["errorMessage"].as_str().unwrap_or_default().to_owned(),
+    };
+    complete(&inner, &id, Err(error))
+}
+
+async fn init_error(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let report: Value = serde_json::from_slice(&body).unwrap_or_default();
+    eprintln!(
+        "hark-local: {} failed to initialise: {} {}",
+        inner.spec.logical_id,
+        report["errorType"].as_str().unwrap_or("Unknown"),
+        report["errorMessage"].as_str().unwrap_or_default()
+    );
+    (StatusCode::ACCEPTED, axum::Json(json!({"status": "OK"}))).into_response()
+}

@@ -1,0 +1,285 @@
+//! End to end through the local stack: the real webhook, processor and escalator binaries
+//! behind the Runtime API emulator, driven by the HTTP listener, the SQS event source and the
+//! schedule, over moto and the local X API. Needs the debug binaries (`cargo build --bins`;
+//! infra/test.sh builds them first).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use hark_local::demo::{self, DEVON, MARIA, PRIYA, SAM, Signing, post_webhook, tweet_delivery};
+use hark_local::{LocalStack, Options};
+use hark_tests::*;
+use serde_json::Value;
+
+fn bin_dir() -> std::path::PathBuf {
+    // target/debug/deps/local_stack-… → target/debug
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf()
+}
+
+async fn stack(parameters: &[(&str, &str)], overrides: &[&str], speedup: u32) -> LocalStack {
+    let stack_name = unique("e2e");
+    let bin_dir = bin_dir();
+    for binary in ["webhook", "processor", "escalator"] {
+        assert!(
+            bin_dir.join(binary).is_file(),
+            "{binary} is not built in {}: run cargo build --bins",
+            bin_dir.display()
+        );
+    }
+    let options = Options {
+        repo_root: repo_root(),
+        log_dir: bin_dir.join("hark-local-tests").join(&stack_name),
+        bin_dir,
+        stack_name,
+        http_port: 0,
+        moto_endpoint: Some(moto_endpoint().to_owned()),
+        moto_port: 0,
+        x_api_port: 0,
+        parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        property_overrides: overrides.iter().map(|o| o.parse().unwrap()).collect(),
+        secret_values: HashMap::from([("XCredentialsSecret".to_owned(), demo::credentials_json())]),
+        schedule_speedup: speedup,
+        event_sources: true,
+    };
+    LocalStack::start(options).await.expect("local stack starts")
+}
+
+/// Polls `check` until it returns Some, or panics with `what` after `limit`.
+async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, limit: Duration, mut check: impl FnMut() -> F) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn items(stack: &LocalStack, item_type: &str) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    items_of_type(&stack.aws, stack.resource("Table"), item_type).await
+}
+
+fn id(n: u64) -> String {
+    // Unique per test process, so tests sharing one moto never collide.
+    (1_880_000_000_000_000_000u64 + u64::from(std::process::id()) * 1_000_000 + n).to_string()
+}
+
+async fn queue_is_empty(stack: &LocalStack) -> bool {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    let out = aws_sdk_sqs::Client::new(&stack.aws)
+        .get_queue_attributes()
+        .queue_url(stack.resource("MentionsQueue"))
+        .attribute_names(Name::All)
+        .send()
+        .await
+        .unwrap();
+    let attributes = out.attributes.unwrap_or_default();
+    let count = |name: Name| attributes.get(&name).and_then(|v| v.parse::<u32>().ok()).unwrap_or(1);
+    count(Name::ApproximateNumberOfMessages) == 0 && count(Name::ApproximateNumberOfMessagesNotVisible) == 0
+}
+
+async fn send(stack: &LocalStack, delivery: &Value) -> u16 {
+    post_webhook(&stack.http_url, delivery.to_string().as_bytes(), Signing::Valid).await.unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_webhook_is_stored_acknowledged_and_escalated_after_its_sla() {
+    // One-minute warning; the escalator's one-minute schedule sped up 12x runs every 5 s.
+    let stack = stack(&[("XSlaIdealMinutes", "1"), ("XSlaBreachMinutes", "2")], &[], 12).await;
+    let (inbox_url, inbox_arn) = {
+        let sqs = aws_sdk_sqs::Client::new(&stack.aws);
+        let url = sqs.create_queue().queue_name(unique("inbox")).send().await.unwrap().queue_url.unwrap();
+        let arn = queue_arn(&stack.aws, &url).await;
+        (url, arn)
+    };
+    aws_sdk_sns::Client::new(&stack.aws)
+        .subscribe()
+        .topic_arn(stack.resource("EscalationTopic"))
+        .protocol("sqs")
+        .endpoint(inbox_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+
+    let tweet = id(1);
+    let delivery = tweet_delivery(&tweet, Some(MARIA), "@AcmeAir my flight was cancelled and nobody helps", None);
+    assert_eq!(send(&stack, &delivery).await, 200);
+
+    let message = eventually("the message in DynamoDB", Duration::from_secs(30), || async {
+        items(&stack, "message").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(attr_s(&message, "message_id"), tweet);
+    assert_eq!(attr_s(&message, "intent"), "complaint");
+    let conversation = &items(&stack, "conversation").await[0];
+    assert_eq!(attr_s(conversation, "conversation_id"), attr_s(&message, "conversation_id"));
+    assert_eq!(attr_s(conversation, "status"), "awaiting_reply");
+
+    let ack = eventually("the acknowledgement at the local X API", Duration::from_secs(30), || async {
+        stack.x_api.requests().into_iter().next()
+    })
+    .await;
+    assert_eq!(ack.path, "/2/tweets");
+    assert_eq!(ack.authorization.as_deref(), Some(format!("Bearer {}", demo::ACCESS_TOKEN).as_str()));
+    assert_eq!(ack.body["reply"]["in_reply_to_tweet_id"], tweet.as_str());
+
+    let escalation = eventually("the SLA warning", Duration::from_secs(120), || async {
+        items(&stack, "escalation").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(attr_s(&escalation, "level_name"), "warning");
+    let published = eventually("the escalation notice on the topic", Duration::from_secs(30), || async {
+        let notices = drain(&stack.aws, &inbox_url).await;
+        (!notices.is_empty()).then_some(notices)
+    })
+    .await;
+    let notice: Value = serde_json::from_str(published[0].body().unwrap()).unwrap();
+    assert_eq!(notice["level_name"], "warning");
+    assert_eq!(notice["customer_handle"], MARIA.handle);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_duplicate_delivery_is_stored_once_and_acknowledged_once() {
+    let stack = stack(&[], &[], 1).await;
+    let delivery = tweet_delivery(&id(10), Some(DEVON), "@AcmeAir how do I add a bag to my booking?", None);
+    assert_eq!(send(&stack, &delivery).await, 200);
+    assert_eq!(send(&stack, &delivery).await, 200, "X retries get the same answer");
+    // A redelivery after the queue's deduplication window is the processor's to catch: go
+    // around SQS's deduplication with a new deduplication id and the same mention.
+    let queued = hark_shared::x::parse(delivery.to_string().as_bytes()).unwrap().normalise(chrono::Utc::now(), "t");
+    let mention = &queued.mentions[0];
+    aws_sdk_sqs::Client::new(&stack.aws)
+        .send_message()
+        .queue_url(stack.resource("MentionsQueue"))
+        .message_group_id(mention.queue_group_id())
+        .message_deduplication_id("redelivered-later")
+        .message_body(serde_json::to_string(mention).unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    eventually("all three deliveries processed", Duration::from_secs(30), || async {
+        (queue_is_empty(&stack).await && !stack.x_api.requests().is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(items(&stack, "message").await.len(), 1);
+    assert_eq!(items(&stack, "conversation").await.len(), 1);
+    assert_eq!(stack.x_api.requests().len(), 1, "acknowledged once");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_webhook_is_refused_and_nothing_is_stored() {
+    let stack = stack(&[], &[], 1).await;
+    let delivery = tweet_delivery(&id(20), Some(SAM), "@AcmeAir free flights for all!", None);
+    let (status, _) = post_webhook(&stack.http_url, delivery.to_string().as_bytes(), Signing::Tampered).await.unwrap();
+    assert_eq!(status, 401);
+    let unknown = reqwest::get(format!("{}/nowhere", stack.http_url)).await.unwrap();
+    assert_eq!(unknown.status().as_u16(), 404, "routes come from template.yaml");
+    let crc = reqwest::get(format!("{}/webhooks/x?crc_token=abc", stack.http_url)).await.unwrap();
+    assert_eq!(crc.status().as_u16(), 200);
+    let crc: Value = crc.json().await.unwrap();
+    assert_eq!(crc, hark_shared::x::crc_response(demo::CONSUMER_SECRET, "abc"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(items(&stack, "message").await.is_empty());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poison_message_goes_to_the_dead_letter_queue_and_the_rest_of_its_batch_is_processed() {
+    let stack = stack(&[("MaxReceiveCount", "2")], &["MentionsQueue.VisibilityTimeout=2"], 1).await;
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws);
+    let good = |n: u64, who| {
+        let d = tweet_delivery(&id(n), Some(who), "@AcmeAir where is my refund?", None);
+        hark_shared::x::parse(d.to_string().as_bytes()).unwrap().normalise(chrono::Utc::now(), "t").mentions.remove(0)
+    };
+    let (first, second) = (good(30, PRIYA), good(31, DEVON));
+    let entry = |id: &str, group: &str, body: String| {
+        aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+            .id(id)
+            .message_group_id(group)
+            .message_deduplication_id(id)
+            .message_body(body)
+            .build()
+            .unwrap()
+    };
+    sqs.send_message_batch()
+        .queue_url(stack.resource("MentionsQueue"))
+        .entries(entry("first", &first.queue_group_id(), serde_json::to_string(&first).unwrap()))
+        .entries(entry("poison", "x:poison", r#"{"not": "a mention"}"#.into()))
+        .entries(entry("second", &second.queue_group_id(), serde_json::to_string(&second).unwrap()))
+        .send()
+        .await
+        .unwrap();
+
+    let dead = eventually("the poison message in the DLQ", Duration::from_secs(45), || async {
+        let messages = drain(&stack.aws, stack.resource("MentionsDeadLetterQueue")).await;
+        (!messages.is_empty()).then_some(messages)
+    })
+    .await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body(), Some(r#"{"not": "a mention"}"#));
+    let stored: Vec<String> = items(&stack, "message").await.iter().map(|m| attr_s(m, "message_id")).collect();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored.contains(&first.message_id) && stored.contains(&second.message_id));
+    assert_eq!(stack.x_api.requests().len(), 2);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_processor_killed_mid_batch_loses_nothing_and_sends_nothing_twice() {
+    let stack = stack(&[], &["MentionsQueue.VisibilityTimeout=3"], 1).await;
+    // The first acknowledgement hangs at X, so the processor is mid-batch when it is killed.
+    stack.x_api.respond_next(ScriptedResponse {
+        status: 201,
+        body: serde_json::json!({"data": {"id": "1", "text": "ok"}}),
+        delay: Duration::from_secs(60),
+        ..Default::default()
+    });
+    let customers = [MARIA, DEVON, SAM];
+    let mut delivery = serde_json::json!({"for_user_id": demo::BRAND_ID, "tweet_create_events": []});
+    for (n, customer) in customers.iter().enumerate() {
+        let tweet = tweet_delivery(
+            &id(40 + n as u64),
+            Some(*customer),
+            "@AcmeAir my flight was cancelled and nobody helps",
+            None,
+        );
+        delivery["tweet_create_events"].as_array_mut().unwrap().push(tweet["tweet_create_events"][0].clone());
+    }
+    assert_eq!(send(&stack, &delivery).await, 200);
+
+    eventually("the processor to be mid-send", Duration::from_secs(30), || async {
+        (!stack.x_api.requests().is_empty()).then_some(())
+    })
+    .await;
+    let processor = stack.function("ProcessorFunction");
+    let environments = processor.cold_starts().len();
+    processor.kill_environment();
+
+    // The killed invocation deleted nothing; after the visibility timeout a new environment
+    // gets the whole batch again, and only then does the queue empty.
+    eventually("the batch redelivered and finished after the restart", Duration::from_secs(60), || async {
+        (processor.cold_starts().len() > environments && queue_is_empty(&stack).await).then_some(())
+    })
+    .await;
+    assert_eq!(items(&stack, "message").await.len(), 3);
+    let outbox = items(&stack, "outbox").await;
+    let statuses: Vec<String> = outbox.iter().map(|o| attr_s(o, "status")).collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "sent").count(), 2, "{statuses:?}");
+    assert_eq!(items(&stack, "conversation").await.len(), 3);
+    // Three sends in all: the one in flight at the kill is never repeated (a double public
+    // post is worse than a missing acknowledgement; the SLA clock still covers the customer).
+    let requests = stack.x_api.requests();
+    let mut targets: Vec<String> =
+        requests.iter().map(|r| r.body["reply"]["in_reply_to_tweet_id"].as_str().unwrap().to_owned()).collect();
+    targets.sort();
+    targets.dedup();
+    assert_eq!((requests.len(), targets.len()), (3, 3), "{requests:?}");
+    stack.stop().await;
+}
