@@ -89,21 +89,7 @@ async fn send(stack: &LocalStack, delivery: &Value) -> u16 {
 async fn a_signed_webhook_is_stored_acknowledged_and_escalated_after_its_sla() {
     // One-minute warning; the escalator's one-minute schedule sped up 12x runs every 5 s.
     let stack = stack(&[("XSlaIdealMinutes", "1"), ("XSlaBreachMinutes", "2")], &[], 12).await;
-    let (inbox_url, inbox_arn) = {
-        let sqs = aws_sdk_sqs::Client::new(&stack.aws);
-        let url = sqs.create_queue().queue_name(unique("inbox")).send().await.unwrap().queue_url.unwrap();
-        let arn = queue_arn(&stack.aws, &url).await;
-        (url, arn)
-    };
-    aws_sdk_sns::Client::new(&stack.aws)
-        .subscribe()
-        .topic_arn(stack.resource("EscalationTopic"))
-        .protocol("sqs")
-        .endpoint(inbox_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let inbox_url = subscribe_inbox(&stack.aws, stack.resource("EscalationTopic")).await;
 
     let tweet = id(1);
     let delivery = tweet_delivery(&tweet, Some(MARIA), "@AcmeAir my flight was cancelled and nobody helps", None);

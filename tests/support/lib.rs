@@ -150,21 +150,27 @@ pub async fn drain(aws: &aws_config::SdkConfig, url: &str) -> Vec<aws_sdk_sqs::t
 
 /// An SNS topic with an SQS queue subscribed, so tests can read what was published.
 pub async fn create_topic_with_inbox(aws: &aws_config::SdkConfig) -> (String, String) {
-    let sns = aws_sdk_sns::Client::new(aws);
-    let topic = sns.create_topic().name(unique("hark-escalations")).send().await.unwrap();
+    let topic = aws_sdk_sns::Client::new(aws).create_topic().name(unique("hark-escalations")).send().await.unwrap();
     let topic_arn = topic.topic_arn().unwrap().to_owned();
+    let inbox_url = subscribe_inbox(aws, &topic_arn).await;
+    (topic_arn, inbox_url)
+}
+
+/// Subscribes a new SQS queue to a topic (raw delivery); returns the queue's URL.
+pub async fn subscribe_inbox(aws: &aws_config::SdkConfig, topic_arn: &str) -> String {
     let inbox = aws_sdk_sqs::Client::new(aws).create_queue().queue_name(unique("hark-inbox")).send().await.unwrap();
     let inbox_url = inbox.queue_url().unwrap().to_owned();
     let inbox_arn = queue_arn(aws, &inbox_url).await;
-    sns.subscribe()
-        .topic_arn(&topic_arn)
+    aws_sdk_sns::Client::new(aws)
+        .subscribe()
+        .topic_arn(topic_arn)
         .protocol("sqs")
         .endpoint(inbox_arn)
         .attributes("RawMessageDelivery", "true")
         .send()
         .await
         .unwrap();
-    (topic_arn, inbox_url)
+    inbox_url
 }
 
 /// A clock tests move by hand.

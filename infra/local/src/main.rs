@@ -240,24 +240,13 @@ async fn measure_cold_starts(stack: &LocalStack, cli: &Cli) -> Result<(), Error>
     {
         let function = stack.function(logical_id);
         let (mut init, mut first, mut warm, mut rss) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // The first environment must be up before it is replaced.
+        wait_for_environment(function, 0, &cli.options).await?;
         for run in 0..cli.runs {
             let before = function.cold_starts().len();
             function.kill_environment();
             // Wait for the new environment to finish init, so idle time is not counted.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let fresh = loop {
-                let starts = function.cold_starts();
-                if let Some(start) = starts.get(before).filter(|s| s.first_next.is_some()) {
-                    break *start;
-                }
-                if Instant::now() > deadline {
-                    return Err(Error::Usage(format!(
-                        "{logical_id} did not start; see {}",
-                        cli.options.log_dir.display()
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            };
+            let fresh = wait_for_environment(function, before, &cli.options).await?;
             let event = representative_event(stack, binary, run)?;
             function.invoke(event.clone()).await.map_err(|e| Error::Usage(format!("{logical_id}: {e}")))?;
             let warm_started = Instant::now();
@@ -266,7 +255,7 @@ async fn measure_cold_starts(stack: &LocalStack, cli: &Cli) -> Result<(), Error>
                 .await
                 .map_err(|e| Error::Usage(format!("{logical_id}: {e}")))?;
             warm.push(millis(warm_started.elapsed()));
-            let measured = function.cold_starts()[before];
+            let measured = *function.cold_starts().last().expect("an environment");
             init.extend(fresh.init().map(millis));
             first.extend(measured.first_invoke().map(millis));
             rss.extend(measured.pid.and_then(peak_rss_mb));
@@ -284,6 +273,26 @@ async fn measure_cold_starts(stack: &LocalStack, cli: &Cli) -> Result<(), Error>
     println!("\ninit: process spawn to its first /next request; first invoke: the cold environment's first event,");
     println!("handed over to answered; warm invoke: the next one. Against moto on loopback, not AWS.");
     Ok(())
+}
+
+/// The newest environment once it has asked for work, provided it is newer than `after`.
+async fn wait_for_environment(
+    function: &hark_local::runtime::LambdaFunction,
+    after: usize,
+    options: &Options,
+) -> Result<hark_local::runtime::ColdStart, Error> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let starts = function.cold_starts();
+        if let Some(start) = starts.last().filter(|s| starts.len() > after && s.first_next.is_some()) {
+            return Ok(*start);
+        }
+        if Instant::now() > deadline {
+            let id = function.logical_id();
+            return Err(Error::Usage(format!("{id} did not start; see {}", options.log_dir.display())));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// What each function is first asked to do in production: a CRC check, one mention, one run.

@@ -24,6 +24,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::Error;
 
+const KILLED: &str = "killed on request";
+
 /// How long a new environment may take to start before an invocation waiting for it fails.
 const INIT_GRACE: Duration = Duration::from_secs(10);
 
@@ -216,7 +218,7 @@ async fn supervise(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
                 },
                 _ = inner.kill.notified() => {
                     let _ = child.kill().await;
-                    break "killed".to_owned();
+                    break KILLED.to_owned();
                 }
                 _ = shutdown.changed() => {
                     let _ = child.kill().await;
@@ -238,7 +240,9 @@ async fn supervise(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
             return;
         }
         let served = inner.cold_starts.lock().expect("cold starts").last().is_some_and(|c| c.first_response.is_some());
-        if served {
+        if ended == KILLED {
+            // Asked for (a test or the bench): nothing to report.
+        } else if served {
             eprintln!("hark-local: {} environment {ended}; the next one starts cold", spec.logical_id);
         } else {
             eprintln!(
