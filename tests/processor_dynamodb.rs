@@ -163,11 +163,12 @@ async fn a_failure_stops_its_fifo_group_but_not_the_others() {
     let first = mention("4001", "801", "@acme where is my refund?", t0());
     let second = mention("4002", "801", "@acme still waiting!!", t0() + chrono::TimeDelta::minutes(1));
     let other = mention("4003", "802", "@acme any wifi on board?", t0());
-    // The X API is down for the first send only.
+    // The X API fails the first send to 4001 only (groups run concurrently: name the target).
     f.x_api.respond_next(ScriptedResponse {
         status: 503,
         headers: vec![],
         body: serde_json::json!({}),
+        only_for: Some("4001".into()),
         ..Default::default()
     });
     let response = f.processor.handle(sqs_event(&[("m1", &first), ("m2", &second), ("m3", &other)])).await;

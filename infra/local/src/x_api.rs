@@ -32,6 +32,8 @@ pub struct ScriptedResponse {
     pub body: Value,
     /// Held this long before answering; the request is recorded at once.
     pub delay: Duration,
+    /// Only for a reply to this post, or a DM to this participant; any request when `None`.
+    pub only_for: Option<String>,
 }
 
 #[derive(Default)]
@@ -94,6 +96,11 @@ impl LocalXApi {
 }
 
 async fn answer(state: &Shared, path: String, headers: &HeaderMap, body: Value, dm: bool) -> Response {
+    let target = if dm {
+        path.trim_start_matches("/2/dm_conversations/with/").trim_end_matches("/messages").to_owned()
+    } else {
+        body["reply"]["in_reply_to_tweet_id"].as_str().unwrap_or_default().to_owned()
+    };
     let scripted = {
         let mut s = state.lock().expect("X API state");
         s.requests.push(RecordedRequest {
@@ -103,7 +110,8 @@ async fn answer(state: &Shared, path: String, headers: &HeaderMap, body: Value, 
             received_at: chrono::Utc::now(),
         });
         s.next_id += 1;
-        s.script.pop_front().ok_or(s.next_id)
+        let scripted = s.script.iter().position(|r| r.only_for.as_ref().is_none_or(|t| *t == target));
+        scripted.and_then(|at| s.script.remove(at)).ok_or(s.next_id)
     };
     match scripted {
         Ok(scripted) => {
