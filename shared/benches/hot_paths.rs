@@ -1,11 +1,11 @@
-//! Per-message cost of the webhook's hot path and the first classifier, on one core.
+//! Per-message cost of the webhook's hot path and the care classifier, on one core.
 //! `cargo bench -p hark-shared --bench hot_paths` prints the figures; nothing is asserted.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use chrono::Utc;
-use hark_shared::classify::{Classifier, KeywordClassifier};
+use hark_shared::classify::{CareClassifier, Classifier, Context};
 use hark_shared::x;
 
 const SECRET: &str = "z3ZX4v7mAAUGykl3EcmkqbartmuW8VFOOzCloLx9Q45P0hLrFu";
@@ -62,7 +62,9 @@ fn main() {
         black_box(serde_json::to_string(&m).unwrap());
     });
     let text = "@acme thanks for nothing, my flight was cancelled and I'm stuck. Please help!!";
-    measure("classify (keyword classifier)", 500_000, || {
-        black_box(KeywordClassifier.classify(black_box(text)));
+    let classifier = CareClassifier::default();
+    let context = Context::default();
+    measure("classify (care classifier)", 500_000, || {
+        black_box(classifier.classify(black_box(text), &context));
     });
 }

@@ -414,19 +414,41 @@ impl ConversationStore for DynamoStore {
     async fn record_inbound(&self, record: &InboundRecord<'_>) -> Result<Recorded> {
         let m = record.mention;
         let c = record.classification;
-        let sentiment = serde_json::to_value(c.sentiment).ok().and_then(|v| v.as_str().map(str::to_owned));
-        let intent = serde_json::to_value(c.intent).ok().and_then(|v| v.as_str().map(str::to_owned));
+        let sentiment = Some(c.sentiment.as_str().to_owned());
+        let intent = Some(c.intent.as_str().to_owned());
         let mut message = message_item(m, record.conversation);
-        message.insert("sentiment".into(), s(sentiment.clone().unwrap_or_default()));
+        message.insert("sentiment".into(), s(c.sentiment.as_str()));
         message.insert("sentiment_score".into(), n(c.score));
-        message.insert("intent".into(), s(intent.clone().unwrap_or_default()));
+        message.insert("intent".into(), s(c.intent.as_str()));
+        message.insert("priority".into(), n(c.priority));
+        message.insert("language".into(), s(&c.language.code));
+        if !c.urgency.is_empty() {
+            let kinds =
+                c.urgency.iter().map(|u| serde_json::to_value(u.kind).ok().and_then(|v| v.as_str().map(str::to_owned)));
+            message.insert("urgency".into(), AttributeValue::Ss(kinds.flatten().collect()));
+        }
+        if !c.privacy.is_empty() {
+            // Personal data posted in public is stored redacted; the kinds say what was there.
+            let kinds =
+                c.privacy.iter().map(|p| serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(str::to_owned)));
+            let mut kinds: Vec<String> = kinds.flatten().collect();
+            kinds.sort();
+            kinds.dedup();
+            message.insert("redacted".into(), AttributeValue::Ss(kinds));
+        }
+        let stored_text = if c.privacy.is_empty() {
+            std::borrow::Cow::Borrowed(m.text.as_str())
+        } else {
+            std::borrow::Cow::Owned(crate::classify::redact(&m.text, &c.privacy))
+        };
+        message.insert("text".into(), s(stored_text.as_ref()));
 
         let conversation_update = |with_ack: bool| {
             let clock = record.sla;
             UpdateBuilder::default()
                 .set("status", s("awaiting_reply"))
                 .set("last_message_at", ts(m.created_at))
-                .set("last_text", s(excerpt(&m.text)))
+                .set("last_text", s(excerpt(&stored_text)))
                 .set_opt("last_sentiment", sentiment.clone().map(s))
                 .set_opt("last_intent", intent.clone().map(s))
                 .set_opt("ack_queued_at", with_ack.then(|| ts(m.received_at)))

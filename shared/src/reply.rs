@@ -56,7 +56,7 @@ impl AckTemplates {
         let list = match intent {
             Intent::Complaint => &self.complaint,
             Intent::Question => &self.question,
-            Intent::Praise | Intent::Other => return None,
+            Intent::Praise | Intent::Feedback | Intent::Spam | Intent::Other => return None,
         };
         let template = &list[stable_index(&mention.message_id, list.len())];
         let name = mention

@@ -285,7 +285,7 @@ pub fn processor(
         )
         .unwrap(),
         redelivery: hark_shared::sqs::SqsQueue::from_config(aws, queue_url),
-        classifier: Box::new(hark_shared::classify::KeywordClassifier),
+        classifier: Box::new(hark_shared::classify::CareClassifier::default()),
         templates: hark_shared::reply::AckTemplates::from_json(hark_shared::reply::DEFAULT_TEMPLATES_JSON, "^HK")
             .unwrap(),
         sla: hark_shared::sla::SlaPolicies { x: hark_shared::sla::SlaPolicy::X_DEFAULT },

@@ -10,7 +10,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::TimeDelta;
 use futures_util::future::join_all;
-use hark_shared::classify::{Classifier, KeywordClassifier};
+use hark_shared::classify::{CareClassifier, Classifier, ClassifierConfig, Context, TrainedClassifier};
 use hark_shared::mention::{Direction, Mention};
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
@@ -70,7 +70,25 @@ pub enum Outcome {
     OutsideConversation,
 }
 
+/// The default classifier with the account's tuning (`CLASSIFIER_CONFIG`, JSON), and the
+/// company's trained model when `CLASSIFIER_MODEL_PATH` names one (a file from a Lambda
+/// layer). A configured model that cannot be read stops the function from starting.
+pub fn load_classifier(config: Option<String>, model_path: Option<String>) -> hark_shared::Result<Box<dyn Classifier>> {
+    let config: ClassifierConfig = match config {
+        Some(json) => serde_json::from_str(&json).map_err(|e| Error::Config(format!("CLASSIFIER_CONFIG: {e}")))?,
+        None => ClassifierConfig::default(),
+    };
+    let care = CareClassifier::new(config);
+    let Some(path) = model_path else { return Ok(Box::new(care)) };
+    let bytes = std::fs::read(&path).map_err(|e| Error::Config(format!("CLASSIFIER_MODEL_PATH {path}: {e}")))?;
+    let model = hark_shared::classify::model::LinearModel::from_bytes(&bytes)
+        .map_err(|e| Error::Config(format!("CLASSIFIER_MODEL_PATH {path}: {e}")))?;
+    tracing::info!(label = model.header.label, classes = ?model.header.classes, "trained classifier loaded");
+    Ok(Box::new(TrainedClassifier { care, model }))
+}
+
 pub struct Config {
+    pub classifier: Box<dyn Classifier>,
     pub table: String,
     pub queue_url: String,
     pub x_api_base_url: String,
@@ -89,6 +107,7 @@ impl Config {
             return Err(Error::Config(format!("DUE_INDEX_SHARDS must be 1..=64, not {due_shards}")));
         }
         Ok(Config {
+            classifier: load_classifier(optional_env("CLASSIFIER_CONFIG"), optional_env("CLASSIFIER_MODEL_PATH"))?,
             table: required_env("TABLE_NAME")?,
             queue_url: required_env("QUEUE_URL")?,
             x_api_base_url: env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?,
@@ -111,7 +130,7 @@ impl AwsProcessor {
             store: hark_shared::dynamo::DynamoStore::from_config(&aws, config.table),
             replies: hark_shared::x_api::XApiClient::new(&config.x_api_base_url, credentials.access_tokens())?,
             redelivery: hark_shared::sqs::SqsQueue::from_config(&aws, config.queue_url),
-            classifier: Box::new(KeywordClassifier),
+            classifier: config.classifier,
             templates: config.templates,
             sla: config.sla,
             due_shards: config.due_shards,
@@ -216,7 +235,14 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
             self.deliver_acknowledgement(&conversation, &m.message_id).await?;
             return Ok(Outcome::Duplicate);
         }
-        let classification = self.classifier.classify(&m.text);
+        let context = Context {
+            followers: m.author.followers,
+            verified: m.author.verified,
+            channel: Some(m.channel.as_str().to_owned()),
+            private: m.kind.is_private(),
+            ..Context::default()
+        };
+        let classification = self.classifier.classify(&m.text, &context);
         let conversation = self.thread(m).await?;
         let acknowledgement = if conversation.acknowledged {
             None
@@ -251,6 +277,8 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
             sentiment = ?classification.sentiment,
             score = classification.score,
             intent = ?classification.intent,
+            priority = classification.priority,
+            urgency = ?classification.urgency.iter().map(|u| u.kind).collect::<Vec<_>>(),
             "message classified and threaded"
         );
         self.deliver_acknowledgement(&conversation.id, &m.message_id).await?;
@@ -356,6 +384,7 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hark_shared::classify::Sentiment;
     use std::time::Duration;
 
     #[test]
@@ -363,6 +392,37 @@ mod tests {
         assert_eq!(comparable_text("@alice  Hi Alice, sorry &amp; more ^KT"), "Hi Alice, sorry & more ^KT");
         assert_eq!(comparable_text("Hi Alice, sorry & more ^KT"), "Hi Alice, sorry & more ^KT");
         assert_ne!(comparable_text("@alice Fixed now"), comparable_text("Hi Alice, sorry"));
+    }
+
+    #[test]
+    fn a_trained_model_from_the_layer_path_takes_over_its_label() {
+        use hark_shared::classify::model::{LinearModel, TrainOptions};
+        let lexicon = CareClassifier::default();
+        // A company whose customers call a "bump" a complaint, which the default lists do not know.
+        let mut rows = Vec::new();
+        for i in 0..20 {
+            rows.push((format!("got a bump on order {i}"), "negative".to_owned()));
+            rows.push((format!("order {i} arrived, all good"), "positive".to_owned()));
+        }
+        let options = TrainOptions { bucket_bits: 10, ..TrainOptions::default() };
+        let model = LinearModel::train("sentiment", &rows, &lexicon, options).unwrap();
+        let path = std::env::temp_dir().join(format!("hark-model-{}.bin", std::process::id()));
+        std::fs::write(&path, model.to_bytes()).unwrap();
+
+        let trained = load_classifier(None, Some(path.display().to_string())).unwrap();
+        let default = load_classifier(None, None).unwrap();
+        let context = Context::default();
+        assert_eq!(trained.classify("another bump on my order", &context).sentiment, Sentiment::Negative);
+        assert_eq!(default.classify("another bump on my order", &context).sentiment, Sentiment::Neutral);
+
+        std::fs::write(&path, b"not a model").unwrap();
+        let error = load_classifier(None, Some(path.display().to_string())).err().unwrap();
+        assert!(error.to_string().contains("not a Hark model"), "{error}");
+        let _ = std::fs::remove_file(&path);
+        let error = load_classifier(None, Some("/nonexistent/model.bin".into())).err().unwrap();
+        assert!(error.to_string().contains("CLASSIFIER_MODEL_PATH"), "{error}");
+        let error = load_classifier(Some("{\"words\": 3}".into()), None).err().unwrap();
+        assert!(error.to_string().contains("CLASSIFIER_CONFIG"), "{error}");
     }
 
     #[test]

@@ -220,6 +220,7 @@ impl Template {
             "AWS::StackName" => return Ok(self.stack_name.clone()),
             "AWS::Partition" => return Ok("aws".to_owned()),
             "AWS::URLSuffix" => return Ok("amazonaws.com".to_owned()),
+            "AWS::NoValue" => return Ok(String::new()),
             _ => {}
         }
         self.physical
