@@ -294,3 +294,40 @@ async fn direct_messages_share_the_open_conversation_and_are_acknowledged_privat
     assert_eq!(sent[0].path, "/2/dm_conversations/with/222/messages");
     assert!(sent[0].body.get("reply").is_none());
 }
+
+#[tokio::test]
+async fn personal_data_in_public_is_stored_redacted_and_answered_by_a_move_to_dm() {
+    let f = fixture().await;
+    let text = "@acme charged twice on card 4111 1111 1111 1111, booking ref ACM4KZ. Fix it!";
+    let complaint = mention("6001", "950", text, t0());
+    assert!(f.processor.handle(sqs_event(&[("p", &complaint)])).await.batch_item_failures.is_empty());
+
+    let message = &items_of_type(&f.aws, &f.table, "message").await[0];
+    let stored = attr_s(message, "text");
+    assert!(!stored.contains("4111") && !stored.contains("ACM4KZ"), "{stored}");
+    assert!(stored.contains("[card number]") && stored.contains("[reference]"), "{stored}");
+    let mut redacted = message["redacted"].as_ss().unwrap().clone();
+    redacted.sort();
+    assert_eq!(redacted, vec!["card_number".to_owned(), "reference".to_owned()]);
+    let conversation = &items_of_type(&f.aws, &f.table, "conversation").await[0];
+    assert!(!attr_s(conversation, "last_text").contains("4111"));
+
+    let sent = f.x_api.requests();
+    assert_eq!(sent.len(), 1);
+    let reply = sent[0].body["text"].as_str().unwrap();
+    assert!(reply.contains("DM") && !reply.contains("4111"), "{reply}");
+}
+
+#[tokio::test]
+async fn spam_is_stored_but_starts_no_sla_clock() {
+    let f = fixture().await;
+    let spam = mention("6101", "960", "Get 10k followers FREE!!! click http://spam.example #giveaway", t0());
+    assert!(f.processor.handle(sqs_event(&[("s", &spam)])).await.batch_item_failures.is_empty());
+    let message = &items_of_type(&f.aws, &f.table, "message").await[0];
+    assert_eq!(attr_s(message, "intent"), "spam");
+    assert_eq!(message["priority"].as_n().unwrap(), "0");
+    let conversation = &items_of_type(&f.aws, &f.table, "conversation").await[0];
+    assert_eq!(attr_s(conversation, "status"), "open");
+    assert!(!conversation.contains_key("due_at") && !conversation.contains_key("sla_started_at"), "{conversation:?}");
+    assert!(f.x_api.requests().is_empty(), "no acknowledgement for spam");
+}

@@ -445,32 +445,33 @@ impl ConversationStore for DynamoStore {
 
         let conversation_update = |with_ack: bool| {
             let clock = record.sla;
-            UpdateBuilder::default()
-                .set("status", s("awaiting_reply"))
+            let mut update = UpdateBuilder::default()
                 .set("last_message_at", ts(m.created_at))
                 .set("last_text", s(excerpt(&stored_text)))
                 .set_opt("last_sentiment", sentiment.clone().map(s))
                 .set_opt("last_intent", intent.clone().map(s))
-                .set_opt("ack_queued_at", with_ack.then(|| ts(m.received_at)))
-                // A running clock keeps its start; an answered conversation starts a new one.
-                .set_if_absent("sla_started_at", ts(clock.started_at))
-                .set_if_absent("ideal_due_at", ts(clock.ideal_due_at))
-                .set_if_absent("breach_due_at", ts(clock.breach_due_at))
-                .set_if_absent("escalation_level", n(0))
-                .set_if_absent("due_shard", s(record.due_shard.to_string()))
-                .set_if_absent("due_at", n(clock.next_due(0, TimeDelta::zero()).timestamp()))
-                .add("message_count", 1)
-                .add("inbound_count", 1)
-                .build(
-                    &self.table,
-                    key(conversation_pk(record.conversation), "CONV"),
-                    // Two messages of one thread racing: only one acknowledgement per clock.
-                    Some(if with_ack {
-                        "attribute_exists(pk) AND attribute_not_exists(#ack_queued_at)"
-                    } else {
-                        "attribute_exists(pk)"
-                    }),
-                )
+                .set_opt("ack_queued_at", with_ack.then(|| ts(m.received_at)));
+            if record.starts_clock {
+                update = update
+                    .set("status", s("awaiting_reply"))
+                    // A running clock keeps its start; an answered conversation starts a new one.
+                    .set_if_absent("sla_started_at", ts(clock.started_at))
+                    .set_if_absent("ideal_due_at", ts(clock.ideal_due_at))
+                    .set_if_absent("breach_due_at", ts(clock.breach_due_at))
+                    .set_if_absent("escalation_level", n(0))
+                    .set_if_absent("due_shard", s(record.due_shard.to_string()))
+                    .set_if_absent("due_at", n(clock.next_due(0, TimeDelta::zero()).timestamp()));
+            }
+            update.add("message_count", 1).add("inbound_count", 1).build(
+                &self.table,
+                key(conversation_pk(record.conversation), "CONV"),
+                // Two messages of one thread racing: only one acknowledgement per clock.
+                Some(if with_ack {
+                    "attribute_exists(pk) AND attribute_not_exists(#ack_queued_at)"
+                } else {
+                    "attribute_exists(pk)"
+                }),
+            )
         };
 
         let a = &m.author;

@@ -83,6 +83,8 @@ pub struct InboundRecord<'a> {
     pub classification: &'a Classification,
     /// The clock to start if the conversation is not already waiting for a reply.
     pub sla: SlaClock,
+    /// False for messages that need no answer (spam): the clock and due index stay as they are.
+    pub starts_clock: bool,
     pub due_shard: u32,
     pub acknowledgement: Option<OutboxMessage>,
 }

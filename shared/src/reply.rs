@@ -14,9 +14,21 @@ const MAX_NAME_CHARS: usize = 30;
 pub struct AckTemplates {
     complaint: Vec<String>,
     question: Vec<String>,
+    /// For a public post that shows personal data: the answer moves the conversation to DMs.
+    #[serde(default = "default_private")]
+    private: Vec<String>,
     #[serde(skip)]
     signature: String,
 }
+
+fn default_private() -> Vec<String> {
+    DEFAULT_PRIVATE.iter().map(|t| (*t).to_owned()).collect()
+}
+
+const DEFAULT_PRIVATE: &[&str] = &[
+    "Hi {name}, please don't share personal details in public. Send us a DM and we'll sort this out there. {signature}",
+    "{name}, for your security we've left your details out of this reply. Please DM us and we'll help from there. {signature}",
+];
 
 pub const DEFAULT_TEMPLATES_JSON: &str = r#"{
   "complaint": [
@@ -36,7 +48,9 @@ impl AckTemplates {
     pub fn from_json(json: &str, signature: &str) -> Result<Self, String> {
         let mut templates: AckTemplates =
             serde_json::from_str(json).map_err(|e| format!("acknowledgement templates are not valid JSON: {e}"))?;
-        for (intent, list) in [("complaint", &templates.complaint), ("question", &templates.question)] {
+        for (intent, list) in
+            [("complaint", &templates.complaint), ("question", &templates.question), ("private", &templates.private)]
+        {
             if list.is_empty() {
                 return Err(format!("no {intent} acknowledgement templates"));
             }
@@ -51,9 +65,11 @@ impl AckTemplates {
         Ok(templates)
     }
 
-    /// The acknowledgement for `mention`, or `None` when its intent gets none.
-    pub fn render(&self, intent: Intent, mention: &Mention) -> Option<String> {
+    /// The acknowledgement for `mention`, or `None` when its intent gets none. A public post
+    /// that shows personal data gets the move-to-DM text instead, which repeats nothing.
+    pub fn render(&self, intent: Intent, mention: &Mention, personal_data_in_public: bool) -> Option<String> {
         let list = match intent {
+            Intent::Complaint | Intent::Question if personal_data_in_public => &self.private,
             Intent::Complaint => &self.complaint,
             Intent::Question => &self.question,
             Intent::Praise | Intent::Feedback | Intent::Spam | Intent::Other => return None,
@@ -111,20 +127,22 @@ mod tests {
     #[test]
     fn renders_name_signature_and_is_stable_per_message() {
         let templates = AckTemplates::from_json(DEFAULT_TEMPLATES_JSON, "^KT").unwrap();
-        let text = templates.render(Intent::Complaint, &mention("42", Some("Dana Smith"))).unwrap();
+        let text = templates.render(Intent::Complaint, &mention("42", Some("Dana Smith")), false).unwrap();
         assert!(text.contains("Dana") && text.ends_with("^KT"), "{text}");
         assert!(!text.contains("Smith"));
-        assert_eq!(Some(text), templates.render(Intent::Complaint, &mention("42", Some("Dana Smith"))));
-        let handle = templates.render(Intent::Question, &mention("43", None)).unwrap();
+        assert_eq!(Some(text), templates.render(Intent::Complaint, &mention("42", Some("Dana Smith")), false));
+        let handle = templates.render(Intent::Question, &mention("43", None), false).unwrap();
         assert!(handle.contains("dana_x"), "{handle}");
-        assert!(templates.render(Intent::Praise, &mention("44", None)).is_none());
+        assert!(templates.render(Intent::Praise, &mention("44", None), false).is_none());
+        let private = templates.render(Intent::Complaint, &mention("45", Some("Dana")), true).unwrap();
+        assert!(private.contains("DM"), "{private}");
     }
 
     #[test]
     fn different_messages_get_varied_wording() {
         let templates = AckTemplates::from_json(DEFAULT_TEMPLATES_JSON, "").unwrap();
         let distinct: std::collections::HashSet<_> = (0..30)
-            .map(|i| templates.render(Intent::Complaint, &mention(&format!("{i}"), Some("Al"))).unwrap())
+            .map(|i| templates.render(Intent::Complaint, &mention(&format!("{i}"), Some("Al")), false).unwrap())
             .collect();
         assert_eq!(distinct.len(), 3);
         assert!(distinct.iter().all(|t| !t.ends_with(' ')));

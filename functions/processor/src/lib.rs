@@ -247,7 +247,8 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
         let acknowledgement = if conversation.acknowledged {
             None
         } else {
-            self.templates.render(classification.intent, m).map(|text| OutboxMessage {
+            let personal_data_in_public = !classification.privacy.is_empty();
+            self.templates.render(classification.intent, m, personal_data_in_public).map(|text| OutboxMessage {
                 channel: m.channel,
                 account_id: m.account_id.clone(),
                 answers_message_id: m.message_id.clone(),
@@ -264,6 +265,8 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
             conversation: &conversation.id,
             classification: &classification,
             sla: self.sla.for_channel(m.channel).start(m.received_at),
+            // Spam is kept for the record but never starts a clock or an escalation.
+            starts_clock: classification.intent.needs_response(),
             due_shard: due_shard(&conversation.id, self.due_shards),
             acknowledgement,
         };
