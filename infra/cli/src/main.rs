@@ -247,9 +247,10 @@ fn classify(args: &Args) -> Result<(), CliError> {
             Ok(row) => {
                 let c = classifier.classify(&row.text, &row.context());
                 json!({
-                    "id": row.id, "sentiment": c.sentiment, "score": (c.score * 1000.0).round() / 1000.0,
+                    "id": row.id, "sentiment": c.sentiment, "score": (f64::from(c.score) * 1000.0).round() / 1000.0,
                     "intent": c.intent, "urgency": c.urgency, "privacy": c.privacy, "priority": c.priority,
-                    "language": c.language.code, "language_confidence": c.language.confidence, "reasons": c.reasons,
+                    "language": c.language.code, "language_confidence": (f64::from(c.language.confidence) * 100.0).round() / 100.0,
+                    "reasons": c.reasons,
                 })
             }
             Err(e) => json!({"line": n + 1, "error": format!("not a message line: {e}")}),
