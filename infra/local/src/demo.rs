@@ -209,13 +209,13 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, patience: Duration
             println!("               ({note})");
         }
         tokio::time::sleep(Duration::from_millis(800)).await;
-        observer.report(stack).await?;
+        observer.report().await?;
     }
     println!("\n-- waiting for the SLA clocks (the escalator runs on its schedule, sped up) --");
     let deadline = tokio::time::Instant::now() + patience;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        observer.report(stack).await?;
+        observer.report().await?;
         if observer.all_breached() || tokio::time::Instant::now() > deadline {
             break;
         }
@@ -289,7 +289,7 @@ impl Observer {
         }
     }
 
-    pub async fn report(&mut self, _stack: &LocalStack) -> Result<(), Error> {
+    pub async fn report(&mut self) -> Result<(), Error> {
         let mut items = self.scan().await?;
         // Messages first, then what they caused, oldest first.
         let rank = |item: &Item| match text(item, "item_type").as_str() {

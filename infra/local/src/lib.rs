@@ -295,7 +295,6 @@ fn function_spec(
         binary: options.bin_dir.join(binary),
         environment,
         timeout: Duration::from_secs_f64(timeout),
-        memory_mb: memory,
         log_file: options.log_dir.join(format!("{binary}.log")),
     })
 }

@@ -161,7 +161,7 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
         }
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            if let Err(e) = observer.report(&stack).await {
+            if let Err(e) = observer.report().await {
                 eprintln!("hark-local: {e}");
             }
         }

@@ -37,7 +37,6 @@ pub struct FunctionSpec {
     pub binary: PathBuf,
     pub environment: Vec<(String, String)>,
     pub timeout: Duration,
-    pub memory_mb: u32,
     /// stdout and stderr of every environment are appended here.
     pub log_file: PathBuf,
 }
@@ -147,10 +146,6 @@ impl LambdaFunction {
 
     pub fn logical_id(&self) -> &str {
         &self.inner.spec.logical_id
-    }
-
-    pub fn timeout(&self) -> Duration {
-        self.inner.spec.timeout
     }
 
     /// A synchronous invocation, as an event source or API Gateway makes it.

@@ -337,7 +337,6 @@ pub struct Signals {
     pub spam: u32,
     pub urls: u32,
     pub exclamations: u32,
-    pub words: u32,
     triggers: Vec<(u32, String)>,
     negative_words: Vec<String>,
     positive_words: Vec<String>,
@@ -534,7 +533,6 @@ impl CareClassifier {
         let mut signals = Signals::default();
         let mut buffer = String::with_capacity(text.len() + 8);
         let words = self.tokenize(text, &mut buffer, &mut signals);
-        signals.words = words.len() as u32;
         let word = |w: &Word| &buffer[w.start as usize..w.end as usize];
         let all_caps = words.iter().all(|w| w.shouted);
         let mut phrase = String::new();
@@ -762,7 +760,7 @@ impl CareClassifier {
         let (mut sentiment, mut score) = self.sentiment(&mut s, &language, &mut reasons);
         let mut predicted_intent = None;
         if let Some(model) = model {
-            let (class, p) = model.predict(text, self);
+            let (class, p) = model.predict_with(text, &s);
             let label = model.header.label.as_str();
             match label {
                 "sentiment" => {

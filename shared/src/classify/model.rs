@@ -55,8 +55,9 @@ impl Default for TrainOptions {
     }
 }
 
-/// Sparse features of one message: (bucket, value), L2-normalised.
-pub fn features(text: &str, lexicon: &CareClassifier, bucket_bits: u32) -> Vec<(u32, f32)> {
+/// Sparse features of one message: (bucket, value), L2-normalised, plus the lexicon's
+/// reading of it (`signals`, which the classifier has already computed when it predicts).
+pub fn features(text: &str, signals: &Signals, bucket_bits: u32) -> Vec<(u32, f32)> {
     let mask = (1u64 << bucket_bits) - 1;
     let bucket = |kind: u8, s: &str| -> u32 {
         let h = s
@@ -106,7 +107,7 @@ pub fn features(text: &str, lexicon: &CareClassifier, bucket_bits: u32) -> Vec<(
         *v /= norm;
     }
     // The lexicon's reading, unnormalised so it keeps its weight against many n-grams.
-    let s: Signals = lexicon.signals(text);
+    let s = signals;
     let dense = [
         ("neg", (-s.negative / 4.0).min(2.0)),
         ("pos", (s.positive / 4.0).min(2.0)),
@@ -158,7 +159,8 @@ impl LinearModel {
         let rows: Vec<(Vec<(u32, f32)>, usize)> = examples
             .iter()
             .map(|(text, l)| {
-                (features(text, lexicon, options.bucket_bits), classes.binary_search(l).expect("a known class"))
+                let x = features(text, &lexicon.signals(text), options.bucket_bits);
+                (x, classes.binary_search(l).expect("a known class"))
             })
             .collect();
         let mut counts = vec![0usize; k];
@@ -211,8 +213,13 @@ impl LinearModel {
 
     /// The most likely class and its probability.
     pub fn predict(&self, text: &str, lexicon: &CareClassifier) -> (&str, f32) {
+        self.predict_with(text, &lexicon.signals(text))
+    }
+
+    /// As [`predict`](Self::predict), reusing the lexicon signals the caller already has.
+    pub fn predict_with(&self, text: &str, signals: &Signals) -> (&str, f32) {
         let k = self.header.classes.len();
-        let x = features(text, lexicon, self.header.bucket_bits);
+        let x = features(text, signals, self.header.bucket_bits);
         let mut probs = vec![0f32; k];
         scores(&self.weights, &self.bias, &x, k, &mut probs);
         softmax(&mut probs);
