@@ -170,7 +170,10 @@ async fn a_forged_webhook_is_refused_and_nothing_is_stored() {
     let crc = reqwest::get(format!("{}/webhooks/x?crc_token=abc", stack.http_url)).await.unwrap();
     assert_eq!(crc.status().as_u16(), 200);
     let crc: Value = crc.json().await.unwrap();
-    assert_eq!(crc, hark_shared::x::crc_response(demo::CONSUMER_SECRET, "abc"));
+    assert_eq!(
+        crc,
+        hark_shared::x::crc_response(demo::CONSUMER_SECRET, hark_shared::x::CrcToken::parse("abc").unwrap())
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(items(&stack, "message").await.is_empty());
     stack.stop().await;

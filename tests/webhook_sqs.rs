@@ -100,14 +100,23 @@ async fn unverifiable_or_bad_deliveries_are_refused_and_nothing_is_enqueued() {
     let state = state(&queues.url).await;
     let body = r#"{"for_user_id":"2244994945","tweet_create_events":[{"id_str":"1500000000000000001","text":"@acme help","user":{"id_str":"123","screen_name":"alice"},"in_reply_to_status_id_str":null}]}"#;
     let good = "sha256=pX9gsymmIC3e8FcR5+SOBR9IRN7FNYikc+ODnZPwWLs=";
+    let signed = |body: &str| hark_shared::x::sign(CONSUMER_SECRET, body.as_bytes());
     let other_account = body.replace(ACCOUNT, "999");
 
     let cases: Vec<(&str, lambda_http::Request, u16, &str)> = vec![
-        ("tampered body", delivery(&body.replace("help", "hello"), Some(good)), 401, "does not match"),
-        ("missing signature", delivery(body, None), 401, "missing"),
-        ("malformed signature", delivery(body, Some("md5=abc")), 401, "sha256="),
-        ("account without secret", delivery(&other_account, Some(good)), 403, "no consumer secret"),
-        ("malformed JSON", delivery("{\"for_user_id\": ", Some(good)), 400, "malformed JSON"),
+        // Before the signature checks out every refusal is the same answer.
+        ("tampered body", delivery(&body.replace("help", "hello"), Some(good)), 401, "unauthorized"),
+        ("missing signature", delivery(body, None), 401, "unauthorized"),
+        ("malformed signature", delivery(body, Some("md5=abc")), 401, "unauthorized"),
+        ("unsigned malformed JSON", delivery("{\"for_user_id\": ", Some(good)), 401, "unauthorized"),
+        // Signed by the app, for an account Hark holds no secret for.
+        ("account without secret", delivery(&other_account, Some(&signed(&other_account))), 401, "unauthorized"),
+        (
+            "signed malformed JSON",
+            delivery("{\"for_user_id\": ", Some(&signed("{\"for_user_id\": "))),
+            400,
+            "malformed",
+        ),
         ("too large", delivery(&" ".repeat(5000), Some(good)), 413, "exceeds the limit"),
     ];
     for (name, request, status, message) in cases {
@@ -126,18 +135,31 @@ async fn enqueue_failure_answers_5xx_so_x_retries() {
     let state = state(&missing).await;
     let response = handle(&state, request(&fixture("apigw_x_delivery.json"))).await.unwrap();
     assert_eq!(response.status(), 503, "{:?}", response.body());
+    // The queue's name and the emulator's endpoint stay in the logs, not in the answer.
+    let error = body_json(&response)["error"].as_str().unwrap().to_owned();
+    assert_eq!(error, "temporarily unavailable, please retry");
 }
 
 #[tokio::test]
-async fn path_account_must_match_the_body() {
+async fn path_account_must_be_known_and_match_the_body() {
     let state = state("http://127.0.0.1:9/unused").await;
-    let mut event: Value = serde_json::from_str(&fixture("apigw_x_delivery.json")).unwrap();
-    event["rawPath"] = Value::String("/webhooks/x/42".into());
-    event["requestContext"]["http"]["path"] = Value::String("/webhooks/x/42".into());
-    let response = handle(&state, request(&event.to_string())).await.unwrap();
+    let at_path = |path: &str, body: &str| {
+        let mut event: Value = serde_json::from_str(&fixture("apigw_x_delivery.json")).unwrap();
+        event["rawPath"] = Value::String(path.into());
+        event["requestContext"]["http"]["path"] = Value::String(path.into());
+        event["body"] = Value::String(body.into());
+        event["isBase64Encoded"] = Value::Bool(false);
+        event["headers"]["x-twitter-webhooks-signature"] =
+            Value::String(hark_shared::x::sign(CONSUMER_SECRET, body.as_bytes()));
+        request(&event.to_string())
+    };
+    let body = r#"{"for_user_id":"999","tweet_create_events":[]}"#;
+    // An account Hark does not know is refused like a bad signature.
+    assert_eq!(handle(&state, at_path("/webhooks/x/42", body)).await.unwrap().status(), 401);
+    // A known account's URL carrying another account's delivery.
+    let response = handle(&state, at_path(&format!("/webhooks/x/{ACCOUNT}"), body)).await.unwrap();
     assert_eq!(response.status(), 400);
-
-    event["rawPath"] = Value::String("/elsewhere".into());
-    event["requestContext"]["http"]["path"] = Value::String("/elsewhere".into());
-    assert_eq!(handle(&state, request(&event.to_string())).await.unwrap().status(), 404);
+    assert!(body_json(&response)["error"].as_str().unwrap().contains("names account"));
+    assert_eq!(handle(&state, at_path("/webhooks/x/abc", body)).await.unwrap().status(), 400);
+    assert_eq!(handle(&state, at_path("/elsewhere", body)).await.unwrap().status(), 404);
 }

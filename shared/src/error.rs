@@ -59,3 +59,40 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in a JSON document, by category and position only. serde_json's own
+/// message quotes the offending value ("invalid type: string \"…\""), and the documents Hark
+/// parses carry secrets (credentials) and customers' words (deliveries): neither belongs
+/// in an error that reaches a log line or an HTTP answer.
+pub fn json_error_summary(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match error.classify() {
+        Category::Io => "could not be read",
+        Category::Syntax => "is not valid JSON",
+        Category::Data => "does not have the expected shape",
+        Category::Eof => "ends early",
+    };
+    format!("{what} (line {}, column {})", error.line(), error.column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_error_summaries_never_quote_the_document() {
+        for (document, category) in [
+            (r#"{"token": "topsecret-value"}"#, "expected shape"),
+            (r#"{"token": topsecret}"#, "not valid JSON"),
+            (r#"{"token": "topsecret"#, "ends early"),
+        ] {
+            let error = serde_json::from_str::<std::collections::HashMap<String, u32>>(document).unwrap_err();
+            let summary = json_error_summary(&error);
+            assert!(!summary.contains("topsecret"), "{summary}");
+            assert!(summary.contains(category), "{summary}");
+        }
+        // Why the summary exists: serde's own message quotes the value.
+        let error = serde_json::from_str::<u32>(r#""topsecret""#).unwrap_err();
+        assert!(error.to_string().contains("topsecret"));
+    }
+}

@@ -44,11 +44,11 @@ pub struct XCredentials {
 
 impl XCredentials {
     pub fn from_json(json: &str) -> Result<Self> {
-        // serde's message names the field, never the value.
-        let credentials: XCredentials =
-            serde_json::from_str(json).map_err(|e| Error::Secret(format!("X credentials are not valid JSON: {e}")))?;
-        if let Some(bad) = credentials.accounts.keys().find(|id| !crate::x::is_valid_id(id)) {
-            return Err(Error::Secret(format!("X credentials name an invalid account id {bad:?}")));
+        // serde's own message quotes the offending value, which here is a secret.
+        let credentials: XCredentials = serde_json::from_str(json)
+            .map_err(|e| Error::Secret(format!("the X credentials secret {}", crate::error::json_error_summary(&e))))?;
+        if credentials.accounts.keys().any(|id| !crate::x::is_valid_id(id)) {
+            return Err(Error::Secret("the X credentials secret names an account that is not a numeric X id".into()));
         }
         Ok(credentials)
     }
@@ -98,8 +98,18 @@ mod tests {
 
     #[test]
     fn bad_json_and_bad_account_ids_are_refused_without_echoing_values() {
-        let err = XCredentials::from_json(r#"{"accounts":{"100":{"consumer_secret":42}}}"#).unwrap_err().to_string();
-        assert!(!err.contains("42") || err.contains("line"), "{err}");
-        assert!(XCredentials::from_json(r#"{"accounts":{"acme":{}}}"#).is_err());
+        // Each is a plausible operator mistake that puts secret material where serde would quote it.
+        for json in [
+            r#"{"accounts":{"100":{"consumer_secret":["topsecret-value"]}}}"#,
+            r#"{"accounts":{"100":{"consumer_secret":"ok","access_token":{"t":"topsecret-value"}}}}"#,
+            r#"{"accounts":"topsecret-value"}"#,
+            r#"{"accounts":{"100":{"consumer_secret":"topsecret-value"}}"#,
+            r#"{"accounts":{"100":{"consumer_secret":"topsecret-value",}}}"#,
+            r#"{"accounts":{"topsecret-value":{}}}"#,
+        ] {
+            let err = XCredentials::from_json(json).unwrap_err().to_string();
+            assert!(!err.contains("topsecret"), "{err}");
+            assert!(err.contains("X credentials secret"), "{err}");
+        }
     }
 }

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use sha2::Sha256;
 
 use crate::mention::{Author, Channel, Direction, Mention, MentionKind};
@@ -17,8 +18,8 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Header X signs each delivery with: `sha256=<base64 HMAC-SHA256(consumer secret, raw body)>`.
 pub const SIGNATURE_HEADER: &str = "x-twitter-webhooks-signature";
-/// CRC tokens are UUID-like; anything much longer is not X talking to us.
-pub const MAX_CRC_TOKEN_LEN: usize = 256;
+/// X's CRC tokens are short (a UUID or its base64); anything longer is not X talking to us.
+pub const MAX_CRC_TOKEN_LEN: usize = 128;
 /// Tweets are at most 4,000 characters for long posts and DMs 10,000; anything longer is refused.
 const MAX_TEXT_CHARS: usize = 10_000;
 
@@ -40,37 +41,78 @@ fn mac(secret: &[u8], data: &[u8]) -> HmacSha256 {
     mac
 }
 
-/// `sha256=<base64 HMAC-SHA256(secret, data)>`: X's CRC response token and signature format.
+/// `sha256=<base64 HMAC-SHA256(secret, data)>`: the format of X's delivery signatures.
 pub fn sign(secret: &str, data: &[u8]) -> String {
     format!("sha256={}", BASE64.encode(mac(secret.as_bytes(), data).finalize().into_bytes()))
 }
 
+/// A CRC token that cannot be a delivery body.
+///
+/// The CRC answer is HMAC-SHA256 under the consumer secret, exactly how X signs deliveries,
+/// so signing whatever arrives as `crc_token` would sign forged deliveries for anyone who
+/// asks. A delivery is a JSON object: it starts with `{` (after optional whitespace). Tokens
+/// are limited to letters, digits and `-_=+/`, none of which is `{` or JSON whitespace, so no
+/// accepted token parses as a delivery, and [`crc_response`] only takes this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrcToken<'a>(&'a str);
+
+impl<'a> CrcToken<'a> {
+    pub fn parse(token: &'a str) -> Option<Self> {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'+' | b'/');
+        (!token.is_empty() && token.len() <= MAX_CRC_TOKEN_LEN && token.bytes().all(allowed)).then_some(CrcToken(token))
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+}
+
 /// Answer to a CRC challenge: the JSON body X expects.
-pub fn crc_response(consumer_secret: &str, crc_token: &str) -> serde_json::Value {
-    serde_json::json!({ "response_token": sign(consumer_secret, crc_token.as_bytes()) })
+pub fn crc_response(consumer_secret: &str, token: CrcToken<'_>) -> serde_json::Value {
+    serde_json::json!({ "response_token": sign(consumer_secret, token.0.as_bytes()) })
 }
 
 /// Checks `header` against the raw body in constant time.
 pub fn verify_signature(consumer_secret: &str, raw_body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let encoded = header.trim().strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
-    let claimed = BASE64.decode(encoded).map_err(|_| SignatureError::Malformed)?;
-    mac(consumer_secret.as_bytes(), raw_body).verify_slice(&claimed).map_err(|_| SignatureError::Mismatch)
+    let claimed = decode_signature(header)?;
+    verify_decoded(consumer_secret, raw_body, &claimed)
 }
 
-/// The parts of an Account Activity delivery Hark reads; everything else is ignored.
-#[derive(Debug, Deserialize)]
-pub struct Delivery {
+/// The header's MAC bytes, for checking against several candidate secrets.
+pub fn decode_signature(header: Option<&str>) -> Result<Vec<u8>, SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let encoded = header.trim().strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
+    BASE64.decode(encoded).map_err(|_| SignatureError::Malformed)
+}
+
+/// Constant-time check of decoded signature bytes against the raw body.
+pub fn verify_decoded(consumer_secret: &str, raw_body: &[u8], claimed: &[u8]) -> Result<(), SignatureError> {
+    mac(consumer_secret.as_bytes(), raw_body).verify_slice(claimed).map_err(|_| SignatureError::Mismatch)
+}
+
+/// A delivery split into its events, each still raw: one malformed event is skipped with a
+/// reason and never costs the others (X gives up on a delivery after its retries).
+#[derive(Debug)]
+pub struct Delivery<'a> {
     pub for_user_id: String,
-    #[serde(default)]
-    tweet_create_events: Vec<Tweet>,
-    #[serde(default)]
-    direct_message_events: Vec<DirectMessageEvent>,
-    #[serde(default)]
+    tweet_create_events: Vec<&'a RawValue>,
+    direct_message_events: Vec<&'a RawValue>,
     users: HashMap<String, DmUser>,
-    /// Event kinds Hark does not handle (favorites, follows, blocks, …), kept by name only.
-    #[serde(flatten)]
-    other: HashMap<String, serde::de::IgnoredAny>,
+    /// Event kinds Hark does not handle (favorites, follows, blocks, …), by name.
+    unhandled: Vec<String>,
+}
+
+/// Why a delivery could not be read at all; never quotes the body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("body {0}")]
+    Json(String),
+    #[error("body has no for_user_id string")]
+    MissingAccount,
+    #[error("body repeats the key {0:?}")]
+    DuplicateKey(String),
+    #[error("{0} is not a list of events")]
+    NotAList(&'static str),
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,16 +203,110 @@ struct DmUser {
     verified: bool,
 }
 
+/// An event that did not become a mention, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The event could not be read (bad shape, invalid id, no text): worth a warning.
+    /// Otherwise it was read and is deliberately ignored (a retweet, the brand's own post).
+    pub malformed: bool,
+    pub reason: String,
+}
+
+impl Skipped {
+    fn malformed(reason: String) -> Self {
+        Skipped { malformed: true, reason }
+    }
+    fn ignored(reason: String) -> Self {
+        Skipped { malformed: false, reason }
+    }
+}
+
 /// What a delivery turned into: mentions to enqueue, and what was skipped and why.
 #[derive(Debug, Default)]
 pub struct Normalised {
     pub mentions: Vec<Mention>,
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Skipped>,
 }
 
-/// Parses a delivery body. Only the structure is checked here; ids are checked in [`normalise`].
-pub fn parse(raw_body: &[u8]) -> Result<Delivery, serde_json::Error> {
-    serde_json::from_slice(raw_body)
+/// A JSON object whose values stay raw, refusing repeated keys (which JSON parsers resolve
+/// differently, so a body that repeats one means different things to different readers).
+struct RawObject<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut fields: Vec<(String, &'de RawValue)> = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    if fields.iter().any(|(k, _)| *k == key) {
+                        return Err(serde::de::Error::custom(format_args!("duplicate key {key:?}")));
+                    }
+                    fields.push((key, value));
+                }
+                Ok(RawObject(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// Splits a delivery into its account and raw events. Only the envelope is read here; each
+/// event is read on its own in [`Delivery::normalise`].
+pub fn parse(raw_body: &[u8]) -> Result<Delivery<'_>, ParseError> {
+    let object: RawObject<'_> = serde_json::from_slice(raw_body).map_err(|e| {
+        // The duplicate-key message names a key, never a value.
+        let message = e.to_string();
+        match message.strip_prefix("duplicate key ") {
+            Some(rest) => ParseError::DuplicateKey(rest.split('"').nth(1).unwrap_or_default().to_owned()),
+            None => ParseError::Json(crate::error::json_error_summary(&e)),
+        }
+    })?;
+    let mut delivery = Delivery {
+        for_user_id: String::new(),
+        tweet_create_events: Vec::new(),
+        direct_message_events: Vec::new(),
+        users: HashMap::new(),
+        unhandled: Vec::new(),
+    };
+    let mut account = None;
+    for (key, value) in object.0 {
+        match key.as_str() {
+            "for_user_id" => account = serde_json::from_str::<String>(value.get()).ok(),
+            "tweet_create_events" => {
+                delivery.tweet_create_events = raw_list(value).ok_or(ParseError::NotAList("tweet_create_events"))?
+            }
+            "direct_message_events" => {
+                delivery.direct_message_events = raw_list(value).ok_or(ParseError::NotAList("direct_message_events"))?
+            }
+            // Profiles are context for DMs: a profile that cannot be read is left out, not fatal.
+            "users" => {
+                if let Ok(users) = serde_json::from_str::<HashMap<String, &RawValue>>(value.get()) {
+                    delivery.users = users
+                        .into_iter()
+                        .filter_map(|(id, user)| Some((id, serde_json::from_str(user.get()).ok()?)))
+                        .collect();
+                }
+            }
+            // Besides event arrays, deliveries carry context such as `user_has_blocked` and `apps`.
+            other if other.ends_with("_events") => delivery.unhandled.push(other.to_owned()),
+            _ => {}
+        }
+    }
+    delivery.for_user_id = account.ok_or(ParseError::MissingAccount)?;
+    delivery.unhandled.sort();
+    Ok(delivery)
+}
+
+fn raw_list(value: &RawValue) -> Option<Vec<&RawValue>> {
+    match value.get() {
+        "null" => Some(Vec::new()),
+        list => serde_json::from_str(list).ok(),
+    }
 }
 
 /// X ids are decimal snowflakes.
@@ -178,53 +314,63 @@ pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-impl Delivery {
+impl Delivery<'_> {
     /// Turns the delivery into mentions. `raw_ref` names the request the payload came in.
     pub fn normalise(self, received_at: DateTime<Utc>, raw_ref: &str) -> Normalised {
         let mut out = Normalised::default();
         let account = self.for_user_id;
-        // Besides event arrays, deliveries carry context such as `user_has_blocked` and `apps`.
-        let mut unhandled: Vec<_> = self.other.keys().filter(|k| k.ends_with("_events")).collect();
-        unhandled.sort();
-        for kind in unhandled {
-            out.skipped.push(format!("unhandled event kind {kind}"));
+        for kind in self.unhandled {
+            out.skipped.push(Skipped::ignored(format!("unhandled event kind {kind}")));
         }
-        for (index, tweet) in self.tweet_create_events.into_iter().enumerate() {
+        for (index, raw) in self.tweet_create_events.into_iter().enumerate() {
             let reference = format!("{raw_ref}#tweet{index}");
-            match tweet_mention(&account, tweet, received_at, reference) {
+            let outcome = match serde_json::from_str::<Tweet>(raw.get()) {
+                Ok(tweet) => tweet_mention(&account, tweet, received_at, reference),
+                Err(e) => {
+                    Err(Skipped::malformed(format!("tweet event {index} {}", crate::error::json_error_summary(&e))))
+                }
+            };
+            match outcome {
                 Ok(mention) => out.mentions.push(mention),
-                Err(reason) => out.skipped.push(reason),
+                Err(skipped) => out.skipped.push(skipped),
             }
         }
-        for (index, event) in self.direct_message_events.into_iter().enumerate() {
+        for (index, raw) in self.direct_message_events.into_iter().enumerate() {
             let reference = format!("{raw_ref}#dm{index}");
-            match dm_mention(&account, event, &self.users, received_at, reference) {
+            let outcome = match serde_json::from_str::<DirectMessageEvent>(raw.get()) {
+                Ok(event) => dm_mention(&account, event, &self.users, received_at, reference),
+                Err(e) => Err(Skipped::malformed(format!(
+                    "direct message event {index} {}",
+                    crate::error::json_error_summary(&e)
+                ))),
+            };
+            match outcome {
                 Ok(mention) => out.mentions.push(mention),
-                Err(reason) => out.skipped.push(reason),
+                Err(skipped) => out.skipped.push(skipped),
             }
         }
         out
     }
 }
 
-fn checked_text(text: String, id: &str) -> Result<String, String> {
+fn checked_text(text: String, id: &str) -> Result<String, Skipped> {
     let text = text.trim().to_owned();
     if text.is_empty() {
-        return Err(format!("message {id} has no text"));
+        return Err(Skipped::malformed(format!("message {id} has no text")));
     }
     if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(format!("message {id} text exceeds {MAX_TEXT_CHARS} characters"));
+        return Err(Skipped::malformed(format!("message {id} text exceeds {MAX_TEXT_CHARS} characters")));
     }
     Ok(text)
 }
 
-fn tweet_mention(account: &str, tweet: Tweet, received_at: DateTime<Utc>, raw_ref: String) -> Result<Mention, String> {
+fn tweet_mention(account: &str, tweet: Tweet, received_at: DateTime<Utc>, raw_ref: String) -> Result<Mention, Skipped> {
     let id = tweet.id_str;
     if !is_valid_id(&id) || !is_valid_id(&tweet.user.id_str) {
-        return Err(format!("tweet {id:?} has an invalid tweet or user id"));
+        return Err(Skipped::malformed(format!("tweet {} has an invalid tweet or user id", shown(&id))));
     }
     if tweet.retweeted_status.is_some() {
-        return Err(format!("tweet {id} is a retweet"));
+        return Err(Skipped::ignored(format!("tweet {id} is a retweet")));
     }
     let parent_id = tweet.in_reply_to_status_id_str.filter(|p| is_valid_id(p));
     let parent_author_id = tweet.in_reply_to_user_id_str.filter(|p| is_valid_id(p));
@@ -235,7 +381,7 @@ fn tweet_mention(account: &str, tweet: Tweet, received_at: DateTime<Utc>, raw_re
         // The brand's own tweet. Only a reply to someone else answers a customer.
         match parent_author_id.as_deref() {
             Some(customer) if customer != account => (Direction::Outbound, customer.to_owned()),
-            _ => return Err(format!("tweet {id} is the brand's own post")),
+            _ => return Err(Skipped::ignored(format!("tweet {id} is the brand's own post"))),
         }
     } else {
         (Direction::Inbound, tweet.user.id_str.clone())
@@ -293,23 +439,25 @@ fn dm_mention(
     users: &HashMap<String, DmUser>,
     received_at: DateTime<Utc>,
     raw_ref: String,
-) -> Result<Mention, String> {
+) -> Result<Mention, Skipped> {
     let id = event.id;
     if event.kind != "message_create" {
-        return Err(format!("direct message event {id} of type {}", event.kind));
+        return Err(Skipped::ignored(format!("direct message event {} of type {}", shown(&id), shown(&event.kind))));
     }
-    let create = event.message_create.ok_or_else(|| format!("direct message event {id} has no message_create"))?;
+    let create = event
+        .message_create
+        .ok_or_else(|| Skipped::malformed(format!("direct message event {} has no message_create", shown(&id))))?;
     let sender = create.sender_id;
     let recipient = create.target.recipient_id;
     if !is_valid_id(&id) || !is_valid_id(&sender) || !is_valid_id(&recipient) {
-        return Err(format!("direct message {id:?} has an invalid message or user id"));
+        return Err(Skipped::malformed(format!("direct message {} has an invalid message or user id", shown(&id))));
     }
     let (direction, customer_id) = if sender == account {
         (Direction::Outbound, recipient)
     } else if recipient == account {
         (Direction::Inbound, sender.clone())
     } else {
-        return Err(format!("direct message {id} does not involve account {account}"));
+        return Err(Skipped::ignored(format!("direct message {id} does not involve account {account}")));
     };
     let text = checked_text(create.message_data.text, &id)?;
     let user = users.get(&sender);
@@ -338,6 +486,15 @@ fn dm_mention(
     })
 }
 
+/// An id from the body, quoted for a log line: bounded, so a hostile value cannot flood logs.
+fn shown(value: &str) -> String {
+    let mut shown: String = value.chars().take(24).collect();
+    if shown.len() < value.len() {
+        shown.push('…');
+    }
+    format!("{shown:?}")
+}
+
 fn parse_millis(value: &str) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(value.parse().ok()?).single()
 }
@@ -361,8 +518,47 @@ mod tests {
 
     #[test]
     fn crc_matches_published_vector() {
-        let response = crc_response(KEY, "9b4507b3-9040-4669-9ca3-6b94edb50553");
+        let token = CrcToken::parse("9b4507b3-9040-4669-9ca3-6b94edb50553").unwrap();
+        let response = crc_response(KEY, token);
         assert_eq!(response["response_token"], "sha256=Cytd4Sq+NvEcV3MMrXxWJGJx5A+y/lXzzU2Maartkx8=");
+    }
+
+    #[test]
+    fn crc_tokens_are_short_url_safe_strings_only() {
+        for good in ["abc", "9b4507b3-9040-4669-9ca3-6b94edb50553", "NDI0OTI4OTktMjc2Yi00ZWQy+/=", &"a".repeat(128)] {
+            assert!(CrcToken::parse(good).is_some(), "{good}");
+        }
+        for bad in ["", " abc", "a b", "a%7Bb", "{}", "[1]", "\"x\"", "ab\n", "é", &"a".repeat(129), BODY] {
+            assert!(CrcToken::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    /// The signing-oracle regression: whatever a caller gets signed through the CRC endpoint
+    /// must never be accepted as a delivery. Every accepted token is tried against the same
+    /// parser the webhook uses, over the whole alphabet and a spread of lengths and shapes.
+    #[test]
+    fn no_accepted_crc_token_is_an_accepted_delivery_body() {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut tokens: Vec<String> = ALPHABET.iter().map(|&b| (b as char).to_string()).collect();
+        for _ in 0..20_000 {
+            let len = 1 + (next() % MAX_CRC_TOKEN_LEN as u64) as usize;
+            tokens.push((0..len).map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize] as char).collect());
+        }
+        for token in &tokens {
+            let accepted = CrcToken::parse(token).expect("alphabet tokens are accepted");
+            assert!(parse(accepted.as_str().as_bytes()).is_err(), "{token} parses as a delivery");
+        }
+        // And the attack itself: a forged delivery offered as a token is refused.
+        assert!(parse(BODY.as_bytes()).is_ok());
+        assert!(CrcToken::parse(BODY).is_none());
+        assert!(CrcToken::parse(&format!("  {BODY}")).is_none());
     }
 
     #[test]
@@ -458,9 +654,10 @@ mod tests {
         assert_eq!(out.mentions[2].author.handle.as_deref(), Some("carol"));
         assert_eq!(out.mentions[2].created_at, Utc.timestamp_millis_opt(1_700_000_000_000).unwrap());
         assert_eq!(out.skipped.len(), 3, "{:?}", out.skipped);
-        assert!(out.skipped.iter().any(|s| s.contains("favorite_events")));
-        assert!(out.skipped.iter().any(|s| s.contains("brand's own post")));
-        assert!(out.skipped.iter().any(|s| s.contains("retweet")));
+        assert!(out.skipped.iter().any(|s| s.reason.contains("favorite_events")));
+        assert!(out.skipped.iter().any(|s| s.reason.contains("brand's own post")));
+        assert!(out.skipped.iter().any(|s| s.reason.contains("retweet")));
+        assert!(out.skipped.iter().all(|s| !s.malformed), "deliberate skips are not warnings");
     }
 
     #[test]
@@ -475,12 +672,47 @@ mod tests {
         let out = parse(body.to_string().as_bytes()).unwrap().normalise(now(), "r");
         assert!(out.mentions.is_empty());
         assert_eq!(out.skipped.len(), 2);
+        assert!(out.skipped.iter().all(|s| s.malformed), "{:?}", out.skipped);
     }
 
     #[test]
-    fn structurally_broken_delivery_is_a_parse_error() {
-        assert!(parse(b"{not json").is_err());
-        assert!(parse(br#"{"tweet_create_events": []}"#).is_err(), "for_user_id is required");
-        assert!(parse(br#"{"for_user_id":"1","tweet_create_events":[{"id_str":"2"}]}"#).is_err());
+    fn one_odd_event_is_skipped_and_the_rest_of_the_delivery_kept() {
+        // Missing user, a lone surrogate, a wrong type, a bad DM: each costs only itself.
+        let body = r#"{"for_user_id":"100","tweet_create_events":[
+            {"id_str":"1","text":"@acme first"},
+            {"id_str":"2","text":"bad \ud800 surrogate","user":{"id_str":"8"}},
+            {"id_str":"3","text":"@acme kept","user":{"id_str":"8"}},
+            {"id_str":4,"text":"number id","user":{"id_str":"8"}},
+            "not an object"],
+          "direct_message_events":[{"type":"message_create"},
+            {"type":"message_create","id":"900","message_create":{"target":{"recipient_id":"100"},"sender_id":"8","message_data":{"text":"dm kept"}}}],
+          "users":{"8":{"screen_name":"carol"},"9":{"screen_name":42}}}"#;
+        let out = parse(body.as_bytes()).unwrap().normalise(now(), "r");
+        let kept: Vec<_> = out.mentions.iter().map(|m| m.message_id.as_str()).collect();
+        assert_eq!(kept, vec!["3", "900"]);
+        assert_eq!(out.mentions[1].author.handle.as_deref(), Some("carol"), "a bad profile costs only itself");
+        assert_eq!(out.skipped.len(), 5, "{:?}", out.skipped);
+        assert!(out.skipped.iter().all(|s| s.malformed));
+        assert!(out.skipped.iter().all(|s| !s.reason.contains("surrogate") && !s.reason.contains("not an object")));
+    }
+
+    #[test]
+    fn structurally_broken_deliveries_are_parse_errors_that_quote_nothing() {
+        assert!(matches!(parse(b"{not json"), Err(ParseError::Json(_))));
+        assert_eq!(parse(br#"{"tweet_create_events": []}"#).unwrap_err(), ParseError::MissingAccount);
+        assert_eq!(parse(br#"{"for_user_id": 1}"#).unwrap_err(), ParseError::MissingAccount);
+        assert_eq!(
+            parse(br#"{"for_user_id":"1","tweet_create_events":{"id_str":"2"}}"#).unwrap_err(),
+            ParseError::NotAList("tweet_create_events")
+        );
+        assert_eq!(
+            parse(br#"{"for_user_id":"1","for_user_id":"2"}"#).unwrap_err(),
+            ParseError::DuplicateKey("for_user_id".into())
+        );
+        let error = parse(br#"{"for_user_id":"1","tweet_create_events":[{"text":"secret words"]}"#).unwrap_err();
+        assert!(!error.to_string().contains("secret"), "{error}");
+        assert!(parse(b"[]").is_err() && parse(b"").is_err() && parse(b"\xff\xfe").is_err());
+        // Null event lists are empty lists.
+        assert!(parse(br#"{"for_user_id":"1","tweet_create_events":null}"#).is_ok());
     }
 }

@@ -293,3 +293,75 @@ pub fn processor(
         clock: Box::new(clock),
     }
 }
+
+/// Every log line the current thread writes while the guard lives, as the functions format
+/// them in Lambda (JSON). For checking that no secret ever reaches a log.
+pub struct LogCapture {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: lambda_http::tracing::dispatcher::DefaultGuard,
+}
+
+struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Captures at TRACE, so even debug lines are checked.
+    pub fn start() -> Self {
+        use lambda_http::tracing::subscriber;
+        let buffer: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let writer = buffer.clone();
+        let collector = subscriber::fmt()
+            .json()
+            .with_max_level(lambda_http::tracing::Level::TRACE)
+            .with_writer(move || CaptureWriter(writer.clone()))
+            .finish();
+        LogCapture { buffer, _guard: lambda_http::tracing::subscriber::util::SubscriberInitExt::set_default(collector) }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}
+
+/// An API Gateway v2 request as the HTTP API builds it: binary bodies arrive base64-encoded.
+pub fn apigw_request(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> lambda_http::Request {
+    use base64::Engine as _;
+    let mut header_map = serde_json::Map::new();
+    header_map.insert("host".into(), "abc123.execute-api.us-east-1.amazonaws.com".into());
+    for (name, value) in headers {
+        header_map.insert(name.to_ascii_lowercase(), Value::String((*value).to_owned()));
+    }
+    let mut query_map = serde_json::Map::new();
+    for (k, v) in serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default() {
+        query_map.entry(k).or_insert(Value::String(v));
+    }
+    let (body, encoded) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
+    };
+    let event = serde_json::json!({
+        "version": "2.0", "routeKey": format!("{method} {path}"), "rawPath": path, "rawQueryString": query,
+        "headers": header_map, "queryStringParameters": query_map,
+        "requestContext": {"accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123", "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "requestId": unique("req"), "routeKey": format!("{method} {path}"), "stage": "$default",
+            "time": "22/Nov/2026:12:00:00 +0000", "timeEpoch": 1795348800000u64},
+        "body": body, "isBase64Encoded": encoded,
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}

@@ -1,6 +1,10 @@
 //! The webhook function: verifies X deliveries, answers CRC challenges, normalises events
 //! into mentions and enqueues them. It does nothing slow: X wants an answer within 3 s for
 //! a CRC and 10 s for events, and a 5xx makes X deliver again, so nothing accepted is lost.
+//!
+//! Order of work on a delivery: size limit, then the signature over the raw bytes, and only
+//! then any parsing. Every refusal before the signature checks out looks the same (401), so
+//! a prober learns nothing about which accounts exist; the details go to the log.
 
 use std::collections::HashMap;
 
@@ -9,7 +13,7 @@ use hark_shared::metrics::Metrics;
 use hark_shared::ports::{Clock, MentionQueue, SystemClock};
 use hark_shared::secrets::{Secret, XCredentials};
 use hark_shared::sqs::SqsQueue;
-use hark_shared::x::{self, SignatureError};
+use hark_shared::x::{self, CrcToken, ParseError, SignatureError};
 use http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -17,6 +21,21 @@ use lambda_http::{Body, Request, RequestExt, Response};
 /// X deliveries are a few KiB; 256 KiB leaves room for batched events and refuses abuse early.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 const ROUTE: &str = "/webhooks/x";
+
+/// Why a request was not authenticated. Logged, never answered: the answer is always the same.
+#[derive(Debug, thiserror::Error)]
+pub enum Unauthenticated {
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("no consumer secret is configured for account {0}")]
+    UnknownAccount(String),
+    #[error("no consumer secret is configured at all")]
+    NoSecrets,
+    #[error("several X apps are configured; the webhook URL must name the account (/webhooks/x/<account id>)")]
+    AmbiguousApp,
+    #[error("the signing app does not serve account {0}")]
+    AccountOfAnotherApp(String),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -26,21 +45,18 @@ pub enum WebhookError {
     MethodNotAllowed(Method),
     #[error("request body of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
-    #[error("malformed JSON body: {0}")]
-    MalformedJson(String),
     #[error("crc_token query parameter is missing or invalid")]
     InvalidCrcToken,
-    #[error("delivery is for account {body}, but the webhook URL names account {path}")]
-    AccountMismatch { body: String, path: String },
     #[error("webhook URL names an invalid account id")]
     InvalidAccount,
-    #[error("signature rejected: {0}")]
-    Signature(#[from] SignatureError),
-    #[error("no consumer secret is configured for account {0}; refusing unverifiable delivery")]
-    UnknownAccount(String),
-    #[error("several X apps are configured; register the webhook URL as {ROUTE}/<account id>")]
-    AmbiguousApp,
-    #[error("could not enqueue the delivery, please retry: {0}")]
+    #[error("unauthorized: {0}")]
+    Unauthenticated(#[from] Unauthenticated),
+    /// The body is signed but cannot be read.
+    #[error("malformed delivery: {0}")]
+    Malformed(#[from] ParseError),
+    #[error("delivery is for account {body}, but the webhook URL names account {path}")]
+    AccountMismatch { body: String, path: String },
+    #[error("could not enqueue the delivery: {0}")]
     Enqueue(hark_shared::Error),
 }
 
@@ -51,14 +67,22 @@ impl WebhookError {
             WebhookError::NotFound(_) => StatusCode::NOT_FOUND,
             WebhookError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             WebhookError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            WebhookError::MalformedJson(_)
-            | WebhookError::InvalidCrcToken
-            | WebhookError::AccountMismatch { .. }
+            WebhookError::InvalidCrcToken
             | WebhookError::InvalidAccount
-            | WebhookError::AmbiguousApp => StatusCode::BAD_REQUEST,
-            WebhookError::Signature(_) => StatusCode::UNAUTHORIZED,
-            WebhookError::UnknownAccount(_) => StatusCode::FORBIDDEN,
+            | WebhookError::Malformed(_)
+            | WebhookError::AccountMismatch { .. } => StatusCode::BAD_REQUEST,
+            WebhookError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             WebhookError::Enqueue(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// What the caller is told. Before authentication nothing specific; after it, what the
+    /// platform needs to fix its request; internal failures never name queues or ARNs.
+    pub fn public_message(&self) -> String {
+        match self {
+            WebhookError::Unauthenticated(_) => "unauthorized".to_owned(),
+            WebhookError::Enqueue(_) => "temporarily unavailable, please retry".to_owned(),
+            other => other.to_string(),
         }
     }
 }
@@ -86,6 +110,26 @@ impl State<SqsQueue> {
     }
 }
 
+impl<Q> State<Q> {
+    /// The secret for a request: the URL's account's, or the one app's when the URL names none.
+    fn secret_for(&self, path_account: Option<&str>) -> Result<&Secret, Unauthenticated> {
+        match path_account {
+            Some(account) => {
+                self.consumer_secrets.get(account).ok_or_else(|| Unauthenticated::UnknownAccount(account.to_owned()))
+            }
+            None => {
+                // One X app usually serves every brand account; then its secret answers.
+                let mut secrets = self.consumer_secrets.values();
+                let first = secrets.next().ok_or(Unauthenticated::NoSecrets)?;
+                if secrets.any(|other| other.expose() != first.expose()) {
+                    return Err(Unauthenticated::AmbiguousApp);
+                }
+                Ok(first)
+            }
+        }
+    }
+}
+
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
     Response::builder()
         .status(status)
@@ -106,9 +150,9 @@ pub async fn handle<Q: MentionQueue>(state: &State<Q>, request: Request) -> Resu
                 metrics.count("EnqueueFailures", 1);
             } else {
                 tracing::warn!(%error, status = status.as_u16(), "webhook refused");
-                metrics.count("Refused", 1);
+                metrics.count(if status == StatusCode::UNAUTHORIZED { "Unauthorized" } else { "Refused" }, 1);
             }
-            json_response(status, serde_json::json!({ "error": error.to_string() }))
+            json_response(status, serde_json::json!({ "error": error.public_message() }))
         }
     };
     metrics.emit();
@@ -126,9 +170,9 @@ async fn route<Q: MentionQueue>(
         Some(rest) => match rest.strip_prefix('/') {
             Some(account) if x::is_valid_id(account) => Some(account),
             Some(_) => return Err(WebhookError::InvalidAccount),
-            None => return Err(WebhookError::NotFound(path.to_owned())),
+            None => return Err(WebhookError::NotFound(path.chars().take(200).collect())),
         },
-        None => return Err(WebhookError::NotFound(path.to_owned())),
+        None => return Err(WebhookError::NotFound(path.chars().take(200).collect())),
     };
     match *request.method() {
         Method::GET => crc_challenge(state, request, path_account),
@@ -143,24 +187,8 @@ fn crc_challenge<Q>(
     path_account: Option<&str>,
 ) -> Result<Response<Body>, WebhookError> {
     let params = request.query_string_parameters();
-    let token = params
-        .first("crc_token")
-        .filter(|t| !t.is_empty() && t.len() <= x::MAX_CRC_TOKEN_LEN)
-        .ok_or(WebhookError::InvalidCrcToken)?;
-    let secret = match path_account {
-        Some(account) => {
-            state.consumer_secrets.get(account).ok_or_else(|| WebhookError::UnknownAccount(account.to_owned()))?
-        }
-        None => {
-            // One X app usually serves every brand account; then its secret answers the CRC.
-            let mut secrets = state.consumer_secrets.values();
-            let first = secrets.next().ok_or_else(|| WebhookError::UnknownAccount("(none configured)".into()))?;
-            if secrets.any(|other| other.expose() != first.expose()) {
-                return Err(WebhookError::AmbiguousApp);
-            }
-            first
-        }
-    };
+    let token = params.first("crc_token").and_then(CrcToken::parse).ok_or(WebhookError::InvalidCrcToken)?;
+    let secret = state.secret_for(path_account)?;
     Ok(json_response(StatusCode::OK, x::crc_response(secret.expose(), token)))
 }
 
@@ -174,28 +202,36 @@ async fn receive<Q: MentionQueue>(
     if raw_body.len() > state.max_body_bytes {
         return Err(WebhookError::TooLarge { size: raw_body.len(), limit: state.max_body_bytes });
     }
-    // The account inside the body picks the secret; nothing parsed is acted on until the
-    // signature over the raw bytes checks out.
-    let delivery = x::parse(raw_body).map_err(|e| WebhookError::MalformedJson(e.to_string()))?;
+    // Verification comes first: nothing in the body is read until its signature checks out.
+    let secret = state.secret_for(path_account)?;
+    let header = request.headers().get(x::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    x::verify_signature(secret.expose(), raw_body, header).map_err(Unauthenticated::from)?;
+
+    let delivery = x::parse(raw_body)?;
     if let Some(path) = path_account
         && path != delivery.for_user_id
     {
         return Err(WebhookError::AccountMismatch { body: delivery.for_user_id, path: path.to_owned() });
     }
-    let secret = state
-        .consumer_secrets
-        .get(&delivery.for_user_id)
-        .ok_or_else(|| WebhookError::UnknownAccount(delivery.for_user_id.clone()))?;
-    let signature = request.headers().get(x::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    x::verify_signature(secret.expose(), raw_body, signature)?;
+    // The app signed it, but Hark answers only for accounts it holds that app's secret for.
+    let serves = state.consumer_secrets.get(&delivery.for_user_id).is_some_and(|s| s.expose() == secret.expose());
+    if !serves {
+        return Err(Unauthenticated::AccountOfAnotherApp(delivery.for_user_id).into());
+    }
 
     let normalised = delivery.normalise(state.clock.now(), &request_id(request));
-    for reason in &normalised.skipped {
-        tracing::debug!(reason, "event skipped");
+    let malformed = normalised.skipped.iter().filter(|s| s.malformed).count();
+    for skipped in &normalised.skipped {
+        if skipped.malformed {
+            tracing::warn!(reason = skipped.reason, "event skipped");
+        } else {
+            tracing::debug!(reason = skipped.reason, "event skipped");
+        }
     }
     enqueue(&state.queue, &normalised.mentions).await?;
     metrics.count("MentionsEnqueued", normalised.mentions.len() as u64);
-    metrics.count("EventsSkipped", normalised.skipped.len() as u64);
+    metrics.count("EventsSkipped", (normalised.skipped.len() - malformed) as u64);
+    metrics.count("EventsMalformed", malformed as u64);
     tracing::info!(enqueued = normalised.mentions.len(), skipped = normalised.skipped.len(), "delivery accepted");
     Ok(json_response(
         StatusCode::OK,

@@ -313,8 +313,8 @@ fn representative_event(stack: &LocalStack, binary: &str, run: usize) -> Result<
                 + run as u64)
                 .to_string();
             let delivery = demo::tweet_delivery(&id, Some(demo::MARIA), "@AcmeAir my bag never arrived, help!", None);
-            let parsed =
-                hark_shared::x::parse(delivery.to_string().as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
+            let body = delivery.to_string();
+            let parsed = hark_shared::x::parse(body.as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
             let mention = parsed.normalise(chrono::Utc::now(), "bench").mentions.remove(0);
             serde_json::json!({"Records": [{
                 "messageId": format!("bench-{id}"), "receiptHandle": format!("bench-{id}"),
