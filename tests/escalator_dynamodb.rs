@@ -39,7 +39,7 @@ impl Fixture {
             store: DynamoStore::from_config(&self.aws, &self.table),
             notifier: SnsNotifier::from_config(&self.aws, &self.topic),
             clock: Box::new(TestClock::at(at)),
-            repeat: TimeDelta::minutes(30),
+            ladder: hark_shared::sla::Ladder::new(30, 4).unwrap(),
             due_shards: 4,
             max_items_per_shard: 100,
         }
@@ -132,4 +132,80 @@ async fn a_failed_notification_is_retried_by_the_next_run() {
     let notes = f.notifications().await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["level_name"], "warning");
+}
+
+/// A brand reply, as the webhook normalises its echo.
+fn brand_reply(id: &str, customer: &str, parent: &str, at: DateTime<Utc>) -> hark_shared::mention::Mention {
+    let mut reply = mention(id, customer, &format!("@user{customer} Sorted it for you, see DM ^KT"), at);
+    reply.direction = Direction::Outbound;
+    reply.kind = MentionKind::Reply;
+    reply.author.id = BRAND.into();
+    reply.parent_id = Some(parent.into());
+    reply.parent_author_id = Some(customer.into());
+    reply
+}
+
+fn follow_up(id: &str, customer: &str, parent: &str, text: &str, at: DateTime<Utc>) -> hark_shared::mention::Mention {
+    let mut m = mention(id, customer, text, at);
+    m.kind = MentionKind::Reply;
+    m.parent_id = Some(parent.into());
+    m.parent_author_id = Some(BRAND.into());
+    m
+}
+
+async fn escalated_levels(f: &Fixture) -> Vec<String> {
+    f.notifications().await.iter().map(|n| n["level_name"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_returning_customer_gets_a_new_clock_that_climbs_every_level_again() {
+    let f = fixture().await;
+    let complaint = mention("8401", "777", "@acme my refund never arrived", t0());
+    f.processor.handle(sqs_event(&[("c", &complaint)])).await;
+    for at in [minutes(15), minutes(30)] {
+        f.escalator(at).run().await.unwrap();
+    }
+    assert_eq!(escalated_levels(&f).await, vec!["warning", "breach"]);
+    // Answered at 40; the customer comes back at 60 in the same thread.
+    f.processor.handle(sqs_event(&[("r", &brand_reply("8402", "777", "8401", minutes(40)))])).await;
+    let processor = processor(&f.aws, &f.table, "http://127.0.0.1:9/unused", &f.x_api, TestClock::at(minutes(60)));
+    let again = follow_up("8403", "777", "8402", "@acme it still has not arrived, this is a joke", minutes(60));
+    assert!(processor.handle(sqs_event(&[("a", &again)])).await.batch_item_failures.is_empty());
+
+    // The new clock runs from 60: warning at 75, breach at 90, each exactly once.
+    let mut escalated = Vec::new();
+    for at in [minutes(74), minutes(75), minutes(76), minutes(90), minutes(91)] {
+        let summary = f.escalator(at).run().await.unwrap();
+        assert_eq!(summary.failed, 0, "{summary:?}");
+        escalated.push(summary.escalated);
+    }
+    assert_eq!(escalated, vec![0, 1, 0, 1, 0]);
+    assert_eq!(escalated_levels(&f).await, vec!["warning", "breach"]);
+    assert_eq!(items_of_type(&f.aws, &f.table, "escalation").await.len(), 4, "two clocks, two levels each");
+}
+
+#[tokio::test]
+async fn breach_repeats_stop_at_the_cap_and_the_next_message_starts_a_new_clock() {
+    let f = fixture().await;
+    let complaint = mention("8501", "888", "@acme I have been on hold for 3 hours", t0());
+    f.processor.handle(sqs_event(&[("c", &complaint)])).await;
+    let capped = |at| {
+        let mut escalator = f.escalator(at);
+        escalator.ladder = hark_shared::sla::Ladder::new(30, 1).unwrap();
+        escalator
+    };
+    let mut escalated = Vec::new();
+    for at in [minutes(15), minutes(30), minutes(60), minutes(90), minutes(120), minutes(600)] {
+        escalated.push(capped(at).run().await.unwrap().escalated);
+    }
+    assert_eq!(escalated, vec![1, 1, 1, 0, 0, 0], "warning, breach, one repeat, then silence");
+    let conversation = &items_of_type(&f.aws, &f.table, "conversation").await[0];
+    assert_eq!(attr_s(conversation, "status"), "awaiting_reply", "still unanswered");
+    assert!(conversation.contains_key("sla_exhausted_at") && !conversation.contains_key("due_at"), "{conversation:?}");
+
+    // Still unanswered, the customer writes again: a new clock, a new ladder.
+    let processor = processor(&f.aws, &f.table, "http://127.0.0.1:9/unused", &f.x_api, TestClock::at(minutes(700)));
+    let again = mention("8502", "888", "@acme hello?? still waiting for someone to help", minutes(700));
+    processor.handle(sqs_event(&[("a", &again)])).await;
+    assert_eq!(capped(minutes(715)).run().await.unwrap().escalated, 1);
 }

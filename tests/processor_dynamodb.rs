@@ -331,3 +331,30 @@ async fn spam_is_stored_but_starts_no_sla_clock() {
     assert!(!conversation.contains_key("due_at") && !conversation.contains_key("sla_started_at"), "{conversation:?}");
     assert!(f.x_api.requests().is_empty(), "no acknowledgement for spam");
 }
+
+#[tokio::test]
+async fn thanks_after_an_answer_starts_no_clock_and_pages_nobody() {
+    let f = fixture().await;
+    let question = mention("6201", "970", "@acme can I change my seat online?", t0());
+    f.processor.handle(sqs_event(&[("q", &question)])).await;
+    let mut answer = mention("6202", "970", "@user970 Yes: Manage Booking > Seats ^KT", t0());
+    answer.direction = Direction::Outbound;
+    answer.kind = MentionKind::Reply;
+    answer.author.id = BRAND.into();
+    answer.parent_id = Some("6201".into());
+    answer.parent_author_id = Some("970".into());
+    f.processor.handle(sqs_event(&[("a", &answer)])).await;
+
+    for (id, text) in [("6203", "@acme thanks, sorted!"), ("6204", "@acme ok")] {
+        let mut thanks = mention(id, "970", text, t0());
+        thanks.kind = MentionKind::Reply;
+        thanks.parent_id = Some("6202".into());
+        thanks.parent_author_id = Some(BRAND.into());
+        assert!(f.processor.handle(sqs_event(&[("t", &thanks)])).await.batch_item_failures.is_empty());
+    }
+    let conversation = &items_of_type(&f.aws, &f.table, "conversation").await[0];
+    assert_eq!(attr_s(conversation, "status"), "answered", "{conversation:?}");
+    assert!(!conversation.contains_key("due_at") && !conversation.contains_key("sla_started_at"));
+    assert_eq!(items_of_type(&f.aws, &f.table, "message").await.len(), 4, "every message is still stored");
+    assert_eq!(f.x_api.requests().len(), 1, "only the question was acknowledged");
+}

@@ -5,7 +5,7 @@
 //! | conversation | `CONV#{id}` | `CONV` |
 //! | message (in or out) | `CONV#{id}` | `MSG#{created_at}#{message id}` |
 //! | outbox record | `CONV#{id}` | `OUTBOX#ack#{answered message id}` |
-//! | escalation record | `CONV#{id}` | `ESC#{level:04}` |
+//! | escalation record | `CONV#{id}` | `ESC#{SLA clock start}#{level:04}` |
 //! | message reference (dedupe + threading) | `MSGREF#{channel}#{account}#{message id}` | `MSGREF` |
 //! | open DM pointer | `OPENDM#{channel}#{account}#{customer}` | `OPENDM` |
 //! | customer profile | `CUST#{channel}#{account}#{customer}` | `PROFILE` |
@@ -80,8 +80,11 @@ fn customer_key(mention: &Mention) -> Item {
 fn outbox_key(conversation: &ConversationId, answers: &str) -> Item {
     key(conversation_pk(conversation), &format!("OUTBOX#ack#{answers}"))
 }
-fn escalation_key(conversation: &ConversationId, level: u32) -> Item {
-    key(conversation_pk(conversation), &format!("ESC#{level:04}"))
+/// Keyed by the SLA clock as well as the level: every clock climbs its own ladder, so a
+/// returning customer's new clock never collides with the levels an earlier one reached.
+fn escalation_key(conversation: &ConversationId, clock_started_at: DateTime<Utc>, level: u32) -> Item {
+    let clock = clock_started_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    key(conversation_pk(conversation), &format!("ESC#{clock}#{level:04}"))
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
@@ -292,6 +295,7 @@ impl DynamoStore {
             id: id.clone(),
             created,
             acknowledged: item.contains_key("ack_queued_at"),
+            answered_at: get_ts(&item, "answered_at"),
         }))
     }
 
@@ -299,6 +303,18 @@ impl DynamoStore {
         self.conversation_state(id, false)
             .await?
             .ok_or_else(|| Error::store("GetItem conversation", format!("conversation {id} vanished")))
+    }
+
+    /// Moves the conversation to its next checkpoint, or, past the ladder's last rung, ends
+    /// the clock: the conversation stays awaiting a reply but leaves the due index, and the
+    /// customer's next message starts a new clock.
+    fn move_checkpoint(update: UpdateBuilder, next_due: Option<DateTime<Utc>>, now: DateTime<Utc>) -> UpdateBuilder {
+        match next_due {
+            Some(at) => update.set("due_at", n(at.timestamp())),
+            None => ["sla_started_at", "ideal_due_at", "breach_due_at", "escalation_level", "due_shard", "due_at"]
+                .into_iter()
+                .fold(update.set("sla_exhausted_at", ts(now)), UpdateBuilder::remove),
+        }
     }
 
     async fn transact(
@@ -398,7 +414,9 @@ impl ConversationStore for DynamoStore {
         items.push(update(customer));
 
         match self.transact(items).await {
-            Ok(()) => Ok(ConversationState { id: new.id.clone(), created: true, acknowledged: false }),
+            Ok(()) => {
+                Ok(ConversationState { id: new.id.clone(), created: true, acknowledged: false, answered_at: None })
+            }
             Err(err) => match failed_conditions(&err) {
                 // Another message opened a DM conversation with this customer first: join it.
                 Some(failed) if direct && failed.get(1) == Some(&true) => self
@@ -460,7 +478,7 @@ impl ConversationStore for DynamoStore {
                     .set_if_absent("breach_due_at", ts(clock.breach_due_at))
                     .set_if_absent("escalation_level", n(0))
                     .set_if_absent("due_shard", s(record.due_shard.to_string()))
-                    .set_if_absent("due_at", n(clock.next_due(0, TimeDelta::zero()).timestamp()));
+                    .set_if_absent("due_at", n(clock.first_due().timestamp()));
             }
             update.add("message_count", 1).add("inbound_count", 1).build(
                 &self.table,
@@ -532,6 +550,7 @@ impl ConversationStore for DynamoStore {
                 "due_shard",
                 "due_at",
                 "ack_queued_at",
+                "sla_exhausted_at",
             ] {
                 conversation = conversation.remove(attr);
             }
@@ -773,31 +792,49 @@ impl EscalationStore for DynamoStore {
             .send()
             .await
             .map_err(|e| Error::store("Query due index", e.into_service_error()))?;
-        out.items().iter().map(parse_due).collect()
+        Ok(out
+            .items()
+            .iter()
+            .map(|item| {
+                parse_due(item).unwrap_or_else(|e| DueItem::Unreadable {
+                    key: format!("{}/{}", get_s(item, "pk").unwrap_or("?"), get_s(item, "sk").unwrap_or("?")),
+                    reason: e.to_string(),
+                })
+            })
+            .collect())
     }
 
-    async fn escalate(&self, due: &DueConversation, escalation: &Escalation, next_due: DateTime<Utc>) -> Result<bool> {
-        let advance = UpdateBuilder::default()
-            .set("escalation_level", n(escalation.level))
-            .set("due_at", n(next_due.timestamp()))
+    async fn escalate(
+        &self,
+        due: &DueConversation,
+        escalation: &Escalation,
+        next_due: Option<DateTime<Utc>>,
+    ) -> Result<bool> {
+        let mut advance = UpdateBuilder::default()
             .set("last_escalated_at", ts(escalation.escalated_at))
             .name("status")
+            .name("escalation_level")
+            .name("due_at")
             .value(":awaiting", s("awaiting_reply"))
             .value(":seen_level", n(due.level))
-            .value(":seen_due", n(due.due_at))
-            .build(
-                &self.table,
-                key(conversation_pk(&due.id), "CONV"),
-                // Overlapping runs and a reply that just landed both make this fail: exactly once per level.
-                Some("#status = :awaiting AND #escalation_level = :seen_level AND #due_at = :seen_due"),
-            )?;
+            .value(":seen_due", n(due.due_at));
+        if next_due.is_some() {
+            advance = advance.set("escalation_level", n(escalation.level));
+        }
+        let advance = Self::move_checkpoint(advance, next_due, escalation.escalated_at).build(
+            &self.table,
+            key(conversation_pk(&due.id), "CONV"),
+            // Overlapping runs and a reply that just landed both make this fail: exactly once per level.
+            Some("#status = :awaiting AND #escalation_level = :seen_level AND #due_at = :seen_due"),
+        )?;
         let notice = serde_json::to_string(escalation).map_err(|e| Error::store("encode", e))?;
-        let mut record = escalation_key(&due.id, escalation.level);
+        let mut record = escalation_key(&due.id, escalation.sla_started_at, escalation.level);
         record.extend([
             ("item_type".to_owned(), s("escalation")),
             ("conversation_id".to_owned(), s(&due.id.0)),
             ("level".to_owned(), n(escalation.level)),
             ("level_name".to_owned(), s(&escalation.level_name)),
+            ("sla_started_at".to_owned(), ts(escalation.sla_started_at)),
             ("escalated_at".to_owned(), ts(escalation.escalated_at)),
             ("notice".to_owned(), s(notice)),
             // In the due index until the notification is confirmed sent.
@@ -806,16 +843,33 @@ impl EscalationStore for DynamoStore {
         ]);
         match self.transact(vec![update(advance), put(&self.table, record, NOT_EXISTS)?]).await {
             Ok(()) => Ok(true),
-            Err(err) if failed_conditions(&err).is_some_and(|failed| failed.contains(&true)) => Ok(false),
-            Err(err) => Err(Error::store("TransactWriteItems escalate", err.into_service_error())),
+            Err(err) => match failed_conditions(&err) {
+                // Someone else escalated or answered first.
+                Some(failed) if failed.first() == Some(&true) => Ok(false),
+                // The conversation had not moved on, yet this clock's level is already recorded:
+                // the store is inconsistent. Reported, never taken for a lost race, so it
+                // cannot silently hold its place at the front of the due index.
+                Some(failed) if failed.get(1) == Some(&true) => Err(Error::store(
+                    "TransactWriteItems escalate",
+                    format!("escalation {} of {} is already recorded", escalation.level, due.id),
+                )),
+                _ => Err(Error::store("TransactWriteItems escalate", err.into_service_error())),
+            },
         }
     }
 
-    async fn reschedule(&self, due: &DueConversation, next_due: DateTime<Utc>) -> Result<()> {
-        let update = UpdateBuilder::default()
-            .set("due_at", n(next_due.timestamp()))
-            .value(":seen_due", n(due.due_at))
-            .build(&self.table, key(conversation_pk(&due.id), "CONV"), Some("#due_at = :seen_due"))?;
+    async fn reschedule(
+        &self,
+        due: &DueConversation,
+        next_due: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let update = UpdateBuilder::default().name("due_at").value(":seen_due", n(due.due_at));
+        let update = Self::move_checkpoint(update, next_due, now).build(
+            &self.table,
+            key(conversation_pk(&due.id), "CONV"),
+            Some("#due_at = :seen_due"),
+        )?;
         match self.update_item(update).await {
             Ok(_) => Ok(()),
             Err(err) if is_conditional_failure(&err) => Ok(()),
@@ -826,7 +880,7 @@ impl EscalationStore for DynamoStore {
     async fn mark_notified(&self, escalation: &Escalation, now: DateTime<Utc>) -> Result<()> {
         let update = UpdateBuilder::default().set("notified_at", ts(now)).remove("due_shard").remove("due_at").build(
             &self.table,
-            escalation_key(&escalation.conversation_id, escalation.level),
+            escalation_key(&escalation.conversation_id, escalation.sla_started_at, escalation.level),
             Some("attribute_exists(#due_at)"),
         )?;
         match self.update_item(update).await {

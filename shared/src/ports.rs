@@ -73,6 +73,8 @@ pub struct ConversationState {
     pub created: bool,
     /// An acknowledgement was already queued since the SLA clock started.
     pub acknowledged: bool,
+    /// When a person last answered the customer, if ever.
+    pub answered_at: Option<DateTime<Utc>>,
 }
 
 /// An inbound customer message with everything decided about it.
@@ -264,6 +266,11 @@ pub struct Escalation {
 pub enum DueItem {
     Conversation(DueConversation),
     PendingNotification(Escalation),
+    /// An item the escalator cannot read; reported, never allowed to stop the others.
+    Unreadable {
+        key: String,
+        reason: String,
+    },
 }
 
 /// The escalator's view of the table: the due index and escalation records.
@@ -276,17 +283,24 @@ pub trait EscalationStore: Send + Sync {
         limit: i32,
     ) -> impl Future<Output = Result<Vec<DueItem>>> + Send;
 
-    /// Records the escalation and moves the conversation's checkpoint to `next_due`, only
-    /// if nobody else escalated or answered it since it was read. `false` when they had.
+    /// Records the escalation and moves the conversation's checkpoint to `next_due` (`None`:
+    /// the ladder is done and the clock ends), only if nobody else escalated or answered it
+    /// since it was read. `false` when they had.
     fn escalate(
         &self,
         due: &DueConversation,
         escalation: &Escalation,
-        next_due: DateTime<Utc>,
+        next_due: Option<DateTime<Utc>>,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    /// Moves a due conversation's checkpoint without escalating (it was read early).
-    fn reschedule(&self, due: &DueConversation, next_due: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+    /// Moves a due conversation's checkpoint without escalating (it was read early), or
+    /// ends its clock when no rung is left.
+    fn reschedule(
+        &self,
+        due: &DueConversation,
+        next_due: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     fn mark_notified(&self, escalation: &Escalation, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
 }

@@ -78,14 +78,36 @@ pub fn level_name(level: EscalationLevel) -> &'static str {
     }
 }
 
+/// How a breach is raised again while the customer is still unanswered, and how often at
+/// most: an alert that repeats forever stops being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ladder {
+    pub repeat: TimeDelta,
+    pub max_repeats: u32,
+}
+
+impl Ladder {
+    pub fn new(repeat_minutes: u32, max_repeats: u32) -> Result<Self, String> {
+        if repeat_minutes == 0 {
+            return Err("the escalation repeat interval must be positive".into());
+        }
+        Ok(Ladder { repeat: TimeDelta::minutes(repeat_minutes.into()), max_repeats })
+    }
+
+    /// The highest rung: the breach plus its repeats.
+    pub fn last_level(&self) -> EscalationLevel {
+        BREACH + self.max_repeats
+    }
+}
+
 impl SlaClock {
     /// When `level` falls due.
-    pub fn checkpoint(&self, level: EscalationLevel, repeat: TimeDelta) -> DateTime<Utc> {
+    pub fn checkpoint(&self, level: EscalationLevel, ladder: &Ladder) -> DateTime<Utc> {
         match level {
             0 => self.started_at,
             WARNING => self.ideal_due_at,
             BREACH => self.breach_due_at,
-            n => self.breach_due_at + repeat * (n - BREACH) as i32,
+            n => self.breach_due_at + ladder.repeat * (n - BREACH) as i32,
         }
     }
 
@@ -95,38 +117,59 @@ impl SlaClock {
         if current == 0 && self.ideal_due_at >= self.breach_due_at { BREACH } else { current + 1 }
     }
 
-    /// When the escalator should next look at this conversation.
-    pub fn next_due(&self, current: EscalationLevel, repeat: TimeDelta) -> DateTime<Utc> {
-        self.checkpoint(self.next_level(current), repeat)
+    /// When a new clock is first due.
+    pub fn first_due(&self) -> DateTime<Utc> {
+        if self.ideal_due_at >= self.breach_due_at { self.breach_due_at } else { self.ideal_due_at }
+    }
+
+    /// When the escalator should next look at this conversation; `None` once the ladder's
+    /// last rung is reached, which ends the clock.
+    pub fn next_due(&self, current: EscalationLevel, ladder: &Ladder) -> Option<DateTime<Utc>> {
+        let next = self.next_level(current);
+        (next <= ladder.last_level()).then(|| self.checkpoint(next, ladder))
     }
 
     /// The level to escalate to at `now`, if any. When several rungs have passed (the
     /// escalator was paused), only the highest is raised: one alert, not a burst.
-    pub fn due_level(
-        &self,
-        current: EscalationLevel,
-        now: DateTime<Utc>,
-        repeat: TimeDelta,
-    ) -> Option<EscalationLevel> {
+    pub fn due_level(&self, current: EscalationLevel, now: DateTime<Utc>, ladder: &Ladder) -> Option<EscalationLevel> {
         let next = self.next_level(current);
-        if now < self.checkpoint(next, repeat) {
+        if next > ladder.last_level() || now < self.checkpoint(next, ladder) {
             return None;
         }
         if now < self.breach_due_at {
             return Some(WARNING);
         }
-        let repeats = if repeat > TimeDelta::zero() {
-            ((now - self.breach_due_at).num_seconds() / repeat.num_seconds().max(1)) as u32
-        } else {
-            0
-        };
-        Some((BREACH + repeats).max(next))
+        let repeats = ((now - self.breach_due_at).num_seconds() / ladder.repeat.num_seconds().max(1)) as u32;
+        Some((BREACH + repeats).max(next).min(ladder.last_level()))
+    }
+}
+
+/// Whether a customer's message starts (or joins) an SLA clock. A clock means "someone owes
+/// this customer an answer", so only messages that ask for one start it: complaints and
+/// questions always, anything urgent always, and an unclassifiable message unless it
+/// follows a recent answer ("ok", "got it" after an agent replied). Praise, feedback and
+/// spam never do: "thanks, sorted!" must not page anyone.
+pub fn starts_clock(
+    intent: crate::classify::Intent,
+    urgent: bool,
+    answered_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
+    use crate::classify::Intent;
+    /// How long after an answer a message that says nothing in particular is read as a reply to it.
+    const AFTER_ANSWER: TimeDelta = TimeDelta::hours(24);
+    match intent {
+        Intent::Complaint | Intent::Question => true,
+        Intent::Spam => false,
+        Intent::Praise | Intent::Feedback => urgent,
+        Intent::Other => urgent || answered_at.is_none_or(|at| now - at > AFTER_ANSWER),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::Intent;
     use chrono::TimeZone;
 
     fn t0() -> DateTime<Utc> {
@@ -135,40 +178,86 @@ mod tests {
     fn min(n: i64) -> TimeDelta {
         TimeDelta::minutes(n)
     }
+    fn ladder(max_repeats: u32) -> Ladder {
+        Ladder::new(30, max_repeats).unwrap()
+    }
 
     #[test]
     fn ladder_for_x_defaults() {
         let clock = SlaPolicy::X_DEFAULT.start(t0());
-        let repeat = min(30);
+        let ladder = ladder(10);
         assert_eq!(clock.ideal_due_at, t0() + min(15));
-        assert_eq!(clock.due_level(0, t0() + min(14), repeat), None);
-        assert_eq!(clock.due_level(0, t0() + min(15), repeat), Some(WARNING));
-        assert_eq!(clock.next_due(WARNING, repeat), t0() + min(30));
-        assert_eq!(clock.due_level(WARNING, t0() + min(29), repeat), None);
-        assert_eq!(clock.due_level(WARNING, t0() + min(30), repeat), Some(BREACH));
-        assert_eq!(clock.next_due(BREACH, repeat), t0() + min(60));
-        assert_eq!(clock.due_level(BREACH, t0() + min(59), repeat), None);
-        assert_eq!(clock.due_level(BREACH, t0() + min(60), repeat), Some(3));
-        assert_eq!(clock.next_due(3, repeat), t0() + min(90));
+        assert_eq!(clock.first_due(), t0() + min(15));
+        assert_eq!(clock.due_level(0, t0() + min(14), &ladder), None);
+        assert_eq!(clock.due_level(0, t0() + min(15), &ladder), Some(WARNING));
+        assert_eq!(clock.next_due(WARNING, &ladder), Some(t0() + min(30)));
+        assert_eq!(clock.due_level(WARNING, t0() + min(29), &ladder), None);
+        assert_eq!(clock.due_level(WARNING, t0() + min(30), &ladder), Some(BREACH));
+        assert_eq!(clock.next_due(BREACH, &ladder), Some(t0() + min(60)));
+        assert_eq!(clock.due_level(BREACH, t0() + min(59), &ladder), None);
+        assert_eq!(clock.due_level(BREACH, t0() + min(60), &ladder), Some(3));
+        assert_eq!(clock.next_due(3, &ladder), Some(t0() + min(90)));
     }
 
     #[test]
     fn missed_rungs_collapse_into_the_highest() {
         let clock = SlaPolicy::X_DEFAULT.start(t0());
-        assert_eq!(clock.due_level(0, t0() + min(31), min(30)), Some(BREACH));
-        assert_eq!(clock.due_level(0, t0() + min(125), min(30)), Some(5));
+        assert_eq!(clock.due_level(0, t0() + min(31), &ladder(10)), Some(BREACH));
+        assert_eq!(clock.due_level(0, t0() + min(125), &ladder(10)), Some(5));
+    }
+
+    #[test]
+    fn repeats_stop_at_the_cap() {
+        let clock = SlaPolicy::X_DEFAULT.start(t0());
+        let capped = ladder(2);
+        assert_eq!(capped.last_level(), 4);
+        assert_eq!(clock.due_level(3, t0() + min(90), &capped), Some(4));
+        assert_eq!(clock.next_due(4, &capped), None, "the last rung ends the clock");
+        assert_eq!(clock.due_level(4, t0() + min(10_000), &capped), None);
+        // A long pause collapses into the last rung, never past it.
+        assert_eq!(clock.due_level(0, t0() + min(10_000), &capped), Some(4));
+        let no_repeats = ladder(0);
+        assert_eq!(clock.next_due(BREACH, &no_repeats), None);
+        assert!(Ladder::new(0, 3).is_err());
     }
 
     #[test]
     fn equal_ideal_and_breach_skips_the_warning() {
         let clock = SlaPolicy::new(60, 60).unwrap().start(t0());
-        assert_eq!(clock.next_due(0, min(30)), t0() + min(60));
-        assert_eq!(clock.due_level(0, t0() + min(60), min(30)), Some(BREACH));
+        assert_eq!(clock.first_due(), t0() + min(60));
+        assert_eq!(clock.next_due(0, &ladder(3)), Some(t0() + min(60)));
+        assert_eq!(clock.due_level(0, t0() + min(60), &ladder(3)), Some(BREACH));
     }
 
     #[test]
     fn invalid_policies_are_refused() {
         assert!(SlaPolicy::new(0, 30).is_err());
         assert!(SlaPolicy::new(31, 30).is_err());
+    }
+
+    #[test]
+    fn only_messages_that_ask_for_an_answer_start_a_clock() {
+        let now = t0();
+        let answered = Some(now - min(20));
+        let long_ago = Some(now - TimeDelta::days(3));
+        for (intent, urgent, answered_at, starts) in [
+            (Intent::Complaint, false, answered, true),
+            (Intent::Question, false, None, true),
+            (Intent::Praise, false, answered, false),
+            (Intent::Praise, false, None, false),
+            (Intent::Feedback, false, None, false),
+            (Intent::Praise, true, answered, true),
+            (Intent::Spam, true, None, false),
+            (Intent::Other, false, answered, false),
+            (Intent::Other, false, long_ago, true),
+            (Intent::Other, false, None, true),
+            (Intent::Other, true, answered, true),
+        ] {
+            assert_eq!(
+                starts_clock(intent, urgent, answered_at, now),
+                starts,
+                "{intent:?} urgent={urgent} {answered_at:?}"
+            );
+        }
     }
 }

@@ -6,11 +6,10 @@
 //! notification is confirmed, so a crash between recording and publishing is retried on
 //! the next run.
 
-use chrono::TimeDelta;
 use futures_util::future::join_all;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{Clock, DueConversation, DueItem, Escalation, EscalationStore, Notifier, SystemClock};
-use hark_shared::sla::level_name;
+use hark_shared::sla::{Ladder, level_name};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +22,8 @@ pub struct Escalator<S, N> {
     pub store: S,
     pub notifier: N,
     pub clock: Box<dyn Clock>,
-    /// How often an unanswered breach is raised again.
-    pub repeat: TimeDelta,
+    /// How often, and how many times, an unanswered breach is raised again.
+    pub ladder: Ladder,
     pub due_shards: u32,
     /// Items read per shard per run; the rest wait for the next run.
     pub max_items_per_shard: i32,
@@ -46,16 +45,14 @@ pub type AwsEscalator = Escalator<hark_shared::dynamo::DynamoStore, hark_shared:
 impl AwsEscalator {
     pub async fn from_env() -> hark_shared::Result<Self> {
         use hark_shared::config::{env_or, required_env};
-        let repeat_minutes: u32 = env_or("ESCALATION_REPEAT_MINUTES", 30)?;
-        if repeat_minutes == 0 {
-            return Err(hark_shared::Error::Config("ESCALATION_REPEAT_MINUTES must be positive".into()));
-        }
+        let ladder = Ladder::new(env_or("ESCALATION_REPEAT_MINUTES", 30)?, env_or("ESCALATION_MAX_REPEATS", 4)?)
+            .map_err(hark_shared::Error::Config)?;
         let aws = hark_shared::config::aws().await;
         Ok(Escalator {
             store: hark_shared::dynamo::DynamoStore::from_config(&aws, required_env("TABLE_NAME")?),
             notifier: hark_shared::sns::SnsNotifier::from_config(&aws, required_env("TOPIC_ARN")?),
             clock: Box::new(SystemClock),
-            repeat: TimeDelta::minutes(repeat_minutes.into()),
+            ladder,
             due_shards: env_or("DUE_INDEX_SHARDS", 4)?,
             max_items_per_shard: env_or("ESCALATOR_MAX_ITEMS_PER_SHARD", 250)?,
         })
@@ -118,6 +115,11 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
                     }
                 },
                 DueItem::PendingNotification(escalation) => escalation,
+                DueItem::Unreadable { key, reason } => {
+                    tracing::error!(key, reason, "unreadable item in the due index");
+                    summary.failed += 1;
+                    continue;
+                }
             };
             match self.notify(&escalation).await {
                 Ok(()) => summary.notified += 1,
@@ -135,9 +137,10 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
     /// run or a reply got there first.
     async fn escalate(&self, due: &DueConversation) -> hark_shared::Result<Option<Escalation>> {
         let now = self.clock.now();
-        let Some(level) = due.clock.due_level(due.level, now, self.repeat) else {
-            // Read before its time (index lag or a policy change): put it back where it belongs.
-            self.store.reschedule(due, due.clock.next_due(due.level, self.repeat)).await?;
+        let Some(level) = due.clock.due_level(due.level, now, &self.ladder) else {
+            // Read before its time (index lag or a policy change): put it back where it
+            // belongs, or end the clock when the ladder has no rung left.
+            self.store.reschedule(due, due.clock.next_due(due.level, &self.ladder), now).await?;
             return Ok(None);
         };
         let escalation = Escalation {
@@ -153,7 +156,7 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
             escalated_at: now,
             last_text: due.last_text.clone(),
         };
-        let next_due = due.clock.next_due(level, self.repeat);
+        let next_due = due.clock.next_due(level, &self.ladder);
         if self.store.escalate(due, &escalation, next_due).await? {
             tracing::warn!(
                 conversation = %due.id,

@@ -265,8 +265,13 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
             conversation: &conversation.id,
             classification: &classification,
             sla: self.sla.for_channel(m.channel).start(m.received_at),
-            // Spam is kept for the record but never starts a clock or an escalation.
-            starts_clock: classification.intent.needs_response(),
+            // Everything is kept for the record; only what asks for an answer starts a clock.
+            starts_clock: hark_shared::sla::starts_clock(
+                classification.intent,
+                classification.urgency.iter().any(|u| u.kind.signals_a_problem()),
+                conversation.answered_at,
+                m.received_at,
+            ),
             due_shard: due_shard(&conversation.id, self.due_shards),
             acknowledgement,
         };

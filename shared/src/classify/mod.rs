@@ -69,10 +69,6 @@ impl Intent {
     pub fn wants_acknowledgement(self) -> bool {
         matches!(self, Intent::Complaint | Intent::Question)
     }
-    /// Spam and noise never start an SLA clock.
-    pub fn needs_response(self) -> bool {
-        !matches!(self, Intent::Spam)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -87,6 +83,14 @@ pub enum UrgencyKind {
     PressInfluencer,
     /// Engagement suggests the message is spreading.
     ViralRisk,
+}
+
+impl UrgencyKind {
+    /// Outage, churn and legal/safety say something is wrong; audience and engagement only
+    /// say who is watching.
+    pub fn signals_a_problem(self) -> bool {
+        matches!(self, UrgencyKind::Outage | UrgencyKind::Churn | UrgencyKind::LegalSafety)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
