@@ -9,5 +9,5 @@ bash infra/venv.sh
 host=$(rustc -vV | sed -n 's/^host: //p')
 echo "Building the function binaries and hark-local (release; the first build takes minutes)..." >&2
 cargo build --release --locked --target "$host" \
-    -p hark-webhook -p hark-processor -p hark-escalator -p hark-local
+    -p hark-webhook -p hark-processor -p hark-escalator -p hark-outbox -p hark-local
 exec "target/$host/release/hark-local" --bin-dir "target/$host/release" "$@"

@@ -26,10 +26,9 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let aws = aws_config().await;
     let table = create_table(&aws).await;
-    let queues = create_queues(&aws, 30, 3).await;
     let (topic, inbox) = create_topic_with_inbox(&aws).await;
     let x_api = LocalXApi::start(0).await.unwrap();
-    let processor = processor(&aws, &table, &queues.url, &x_api, TestClock::at(t0()));
+    let processor = processor(&aws, &table, &x_api, TestClock::at(t0()));
     Fixture { aws, table, inbox, x_api, processor, topic }
 }
 
@@ -168,7 +167,7 @@ async fn a_returning_customer_gets_a_new_clock_that_climbs_every_level_again() {
     assert_eq!(escalated_levels(&f).await, vec!["warning", "breach"]);
     // Answered at 40; the customer comes back at 60 in the same thread.
     f.processor.handle(sqs_event(&[("r", &brand_reply("8402", "777", "8401", minutes(40)))])).await;
-    let processor = processor(&f.aws, &f.table, "http://127.0.0.1:9/unused", &f.x_api, TestClock::at(minutes(60)));
+    let processor = processor(&f.aws, &f.table, &f.x_api, TestClock::at(minutes(60)));
     let again = follow_up("8403", "777", "8402", "@acme it still has not arrived, this is a joke", minutes(60));
     assert!(processor.handle(sqs_event(&[("a", &again)])).await.batch_item_failures.is_empty());
 
@@ -204,7 +203,7 @@ async fn breach_repeats_stop_at_the_cap_and_the_next_message_starts_a_new_clock(
     assert!(conversation.contains_key("sla_exhausted_at") && !conversation.contains_key("due_at"), "{conversation:?}");
 
     // Still unanswered, the customer writes again: a new clock, a new ladder.
-    let processor = processor(&f.aws, &f.table, "http://127.0.0.1:9/unused", &f.x_api, TestClock::at(minutes(700)));
+    let processor = processor(&f.aws, &f.table, &f.x_api, TestClock::at(minutes(700)));
     let again = mention("8502", "888", "@acme hello?? still waiting for someone to help", minutes(700));
     processor.handle(sqs_event(&[("a", &again)])).await;
     assert_eq!(capped(minutes(715)).run().await.unwrap().escalated, 1);

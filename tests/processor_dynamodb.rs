@@ -23,7 +23,7 @@ async fn fixture() -> Fixture {
     let table = create_table(&aws).await;
     let queues = create_queues(&aws, 1, 2).await;
     let x_api = LocalXApi::start(0).await.unwrap();
-    let processor = processor(&aws, &table, &queues.url, &x_api, TestClock::at(t0()));
+    let processor = processor(&aws, &table, &x_api, TestClock::at(t0()));
     Fixture { aws, table, queues, x_api, processor }
 }
 
@@ -163,29 +163,62 @@ async fn a_failure_stops_its_fifo_group_but_not_the_others() {
     let first = mention("4001", "801", "@acme where is my refund?", t0());
     let second = mention("4002", "801", "@acme still waiting!!", t0() + chrono::TimeDelta::minutes(1));
     let other = mention("4003", "802", "@acme any wifi on board?", t0());
-    // The X API fails the first send to 4001 only (groups run concurrently: name the target).
-    f.x_api.respond_next(ScriptedResponse {
-        status: 503,
-        headers: vec![],
-        body: serde_json::json!({}),
-        only_for: Some("4001".into()),
-        ..Default::default()
-    });
-    let response = f.processor.handle(sqs_event(&[("m1", &first), ("m2", &second), ("m3", &other)])).await;
-    let mut failed = failures(&response);
+    // A message of the customer's group that cannot be processed (here: not a mention).
+    let mut event = sqs_event(&[("m1", &first), ("m2", &first), ("m3", &second), ("m4", &other)]);
+    event.records[1].body = Some("{\"not\": \"a mention\"}".into());
+    let mut failed = failures(&f.processor.handle(event).await);
     failed.sort();
-    assert_eq!(failed, vec!["m1".to_owned(), "m2".to_owned()], "m2 waits behind m1; m3 is another group");
+    assert_eq!(failed, vec!["m2".to_owned(), "m3".to_owned()], "m3 waits behind m2; m4 is another group");
+    let stored: Vec<String> =
+        items_of_type(&f.aws, &f.table, "message").await.iter().map(|m| attr_s(m, "message_id")).collect();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored.contains(&"4001".to_owned()) && stored.contains(&"4003".to_owned()));
+}
 
-    // Redelivery: the stored message is not stored again and the acknowledgement goes out once.
-    let response = f.processor.handle(sqs_event(&[("m1", &first), ("m2", &second)])).await;
-    assert!(response.batch_item_failures.is_empty());
-    let messages = items_of_type(&f.aws, &f.table, "message").await;
-    assert_eq!(messages.len(), 3);
-    let to_801: Vec<_> =
-        f.x_api.requests().into_iter().filter(|r| r.body["reply"]["in_reply_to_tweet_id"] == "4001").collect();
-    assert_eq!(to_801.len(), 2, "one failed attempt, one success");
-    let outbox = items_of_type(&f.aws, &f.table, "outbox").await;
-    assert!(outbox.iter().all(|o| attr_s(o, "status") == "sent"), "{outbox:?}");
+/// What the sweep does with the table right now.
+async fn sweep(f: &Fixture, at: DateTime<Utc>) -> hark_outbox::SweepSummary {
+    sweeper(&f.aws, &f.table, &f.x_api, TestClock::at(at)).run().await.unwrap()
+}
+
+async fn outbox_statuses(f: &Fixture) -> Vec<String> {
+    let mut statuses: Vec<String> =
+        items_of_type(&f.aws, &f.table, "outbox").await.iter().map(|o| attr_s(o, "status")).collect();
+    statuses.sort();
+    statuses
+}
+
+fn scripted(status: u16, body: serde_json::Value) -> ScriptedResponse {
+    ScriptedResponse { status, body, ..Default::default() }
+}
+
+#[tokio::test]
+async fn an_x_outage_never_holds_back_or_dead_letters_stored_messages() {
+    let f = fixture().await;
+    // X is down: every acknowledgement attempt gets a 503 (and nothing is posted).
+    for _ in 0..2 {
+        f.x_api.respond_next(scripted(503, serde_json::json!({"title": "Service Unavailable"})));
+    }
+    let first = mention("4101", "811", "@acme where is my refund?", t0());
+    let mut second = mention("4102", "811", "@acme still waiting!! nobody answers", t0());
+    second.kind = MentionKind::Reply;
+    second.parent_id = Some("4101".into());
+    second.parent_author_id = Some("811".into());
+    let other = mention("4103", "812", "@acme my flight was cancelled, what now?", t0());
+    let response = f.processor.handle(sqs_event(&[("m1", &first), ("m2", &second), ("m3", &other)])).await;
+    assert!(response.batch_item_failures.is_empty(), "stored messages are never failed for a send");
+    assert_eq!(items_of_type(&f.aws, &f.table, "message").await.len(), 3);
+    // A 503 may hide a post that was made: both acknowledgements wait to be checked.
+    assert_eq!(outbox_statuses(&f).await, vec!["unknown", "unknown"]);
+
+    // X is back. The sweep looks first, finds nothing, then sends each once.
+    let summary = sweep(&f, t0() + chrono::TimeDelta::minutes(1)).await;
+    assert_eq!((summary.due, summary.sent, summary.errors), (2, 2, 0), "{summary:?}");
+    assert_eq!(outbox_statuses(&f).await, vec!["sent", "sent"]);
+    assert_eq!(f.x_api.posted_count(), 2);
+    assert_eq!(f.x_api.reads().len(), 2, "one check per record before resending");
+    let again = sweep(&f, t0() + chrono::TimeDelta::minutes(30)).await;
+    assert_eq!(again.due, 0, "{again:?}");
+    assert_eq!(f.x_api.requests().len(), 4, "two attempts that failed, two that succeeded");
 }
 
 #[tokio::test]
@@ -200,25 +233,118 @@ async fn rate_limit_is_honoured_and_a_rejection_is_kept_without_resending() {
     });
     let question = mention("5001", "901", "@acme can I bring my dog?", t0());
     let response = f.processor.handle(sqs_event(&[("q", &question)])).await;
-    assert_eq!(failures(&response), vec!["q".to_owned()]);
+    assert!(response.batch_item_failures.is_empty());
     let outbox = items_of_type(&f.aws, &f.table, "outbox").await;
     assert_eq!(attr_s(&outbox[0], "status"), "pending");
     assert!(attr_s(&outbox[0], "last_error").contains("rate limit"));
 
-    // X refuses for good (e.g. duplicate content): kept as failed, never retried, message done.
-    f.x_api.respond_next(ScriptedResponse {
-        status: 403,
-        headers: vec![],
-        body: serde_json::json!({"detail": "duplicate"}),
-        ..Default::default()
-    });
-    let response = f.processor.handle(sqs_event(&[("q", &question)])).await;
-    assert!(response.batch_item_failures.is_empty());
-    let response = f.processor.handle(sqs_event(&[("q", &question)])).await;
-    assert!(response.batch_item_failures.is_empty());
+    // Before the reset nothing is tried; a redelivery of the message does not jump the wait.
+    assert_eq!(sweep(&f, t0() + chrono::TimeDelta::seconds(60)).await.due, 0);
+    assert!(f.processor.handle(sqs_event(&[("q", &question)])).await.batch_item_failures.is_empty());
+    assert_eq!(f.x_api.requests().len(), 1);
+
+    // After it, X refuses for good: kept as failed where ops find it, never retried.
+    f.x_api.respond_next(scripted(400, serde_json::json!({"detail": "Invalid Request"})));
+    let summary = sweep(&f, t0() + chrono::TimeDelta::minutes(3)).await;
+    assert_eq!(summary.failed, 1, "{summary:?}");
+    assert_eq!(sweep(&f, t0() + chrono::TimeDelta::hours(2)).await.due, 0);
     let outbox = items_of_type(&f.aws, &f.table, "outbox").await;
     assert_eq!(attr_s(&outbox[0], "status"), "failed");
+    assert_eq!(attr_s(&outbox[0], "due_shard"), hark_shared::dynamo::OUTBOX_FAILED_SHARD);
     assert_eq!(f.x_api.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn an_answer_lost_after_posting_is_found_and_never_posted_twice() {
+    let f = fixture().await;
+    let lost = |status: u16, detail: &str| ScriptedResponse {
+        status,
+        body: serde_json::json!({"detail": detail}),
+        create_anyway: true,
+        ..Default::default()
+    };
+    // The reply is posted but X answers 503; the DM is sent but the answer says duplicate.
+    f.x_api.respond_next(ScriptedResponse { only_for: Some("4201".into()), ..lost(503, "Service Unavailable") });
+    f.x_api.respond_next(ScriptedResponse {
+        only_for: Some("821".into()),
+        ..lost(403, "You are not allowed to create a Tweet with duplicate content.")
+    });
+    let public = mention("4201", "822", "@acme my bag & my coat are lost <again>", t0());
+    let mut private = mention("4202", "821", "my booking vanished from the app, what happened?", t0());
+    private.kind = MentionKind::DirectMessage;
+    let response = f.processor.handle(sqs_event(&[("p", &public), ("d", &private)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(outbox_statuses(&f).await, vec!["unknown", "unknown"]);
+
+    let summary = sweep(&f, t0() + chrono::TimeDelta::minutes(1)).await;
+    assert_eq!((summary.found_sent, summary.sent), (2, 0), "{summary:?}");
+    assert_eq!(outbox_statuses(&f).await, vec!["sent", "sent"]);
+    assert_eq!(f.x_api.posted_count(), 2, "each acknowledgement exists once");
+    assert_eq!(f.x_api.requests().len(), 2, "nothing was sent again");
+    // The found ids are recorded, so a reply to them threads into the conversation.
+    let outbox = items_of_type(&f.aws, &f.table, "outbox").await;
+    assert!(outbox.iter().all(|o| attr_s(o, "sent_message_id").starts_with("19")), "{outbox:?}");
+}
+
+#[tokio::test]
+async fn a_sender_that_died_mid_send_is_taken_over_after_its_lease_and_checked() {
+    use hark_shared::ports::{Claim, ConversationId, OutboxStore};
+    let f = fixture().await;
+    let store = hark_shared::dynamo::DynamoStore::from_config(&f.aws, &f.table);
+    for (post, customer, posted_before_dying) in [("4301", "831", false), ("4302", "832", true)] {
+        // A pending acknowledgement (X said 429 with a one-minute reset).
+        let reset = (Utc::now() + chrono::TimeDelta::seconds(60)).timestamp().to_string();
+        f.x_api.respond_next(ScriptedResponse {
+            status: 429,
+            headers: vec![("x-rate-limit-reset".into(), reset)],
+            ..Default::default()
+        });
+        let complaint = mention(post, customer, "@acme the app keeps crashing at checkout", t0());
+        assert!(f.processor.handle(sqs_event(&[("c", &complaint)])).await.batch_item_failures.is_empty());
+
+        // A sender claims it at t0+2min and dies, after posting or before.
+        let conversation = ConversationId::public(hark_shared::mention::Channel::X, BRAND, post);
+        let claimed_at = t0() + chrono::TimeDelta::minutes(2);
+        let lease_until = claimed_at + chrono::TimeDelta::seconds(60);
+        let Claim::Claimed { previous, .. } =
+            store.claim_outbox(&conversation, post, claimed_at, lease_until).await.unwrap()
+        else {
+            panic!("the record is due");
+        };
+        if posted_before_dying {
+            use hark_shared::ports::ReplySender;
+            x_client(&f.x_api).send(&previous.message).await.unwrap();
+        }
+    }
+    assert_eq!(outbox_statuses(&f).await, vec!["sending", "sending"]);
+    // While the lease runs the claim is respected.
+    assert_eq!(sweep(&f, t0() + chrono::TimeDelta::seconds(150)).await.due, 0);
+    // After it, each is checked: the one that went out is found, the other is sent.
+    let summary = sweep(&f, t0() + chrono::TimeDelta::minutes(4)).await;
+    assert_eq!((summary.due, summary.found_sent, summary.sent), (2, 1, 1), "{summary:?}");
+    assert_eq!(outbox_statuses(&f).await, vec!["sent", "sent"]);
+    assert_eq!(f.x_api.posted_count(), 2, "one acknowledgement per complaint, whatever the sender did");
+}
+
+#[tokio::test]
+async fn an_acknowledgement_no_longer_wanted_is_cancelled() {
+    let f = fixture().await;
+    f.x_api.respond_next(scripted(503, serde_json::json!({})));
+    let complaint = mention("4401", "841", "@acme charged twice for one ticket", t0());
+    f.processor.handle(sqs_event(&[("c", &complaint)])).await;
+    // A person answers before the outage ends.
+    let mut human = mention("4402", "841", "@user841 Refunded the second charge, sorry! ^KT", t0());
+    human.direction = Direction::Outbound;
+    human.kind = MentionKind::Reply;
+    human.author.id = BRAND.into();
+    human.parent_id = Some("4401".into());
+    human.parent_author_id = Some("841".into());
+    f.processor.handle(sqs_event(&[("h", &human)])).await;
+
+    let summary = sweep(&f, t0() + chrono::TimeDelta::minutes(1)).await;
+    assert_eq!(summary.cancelled, 1, "{summary:?}");
+    assert_eq!(outbox_statuses(&f).await, vec!["cancelled"]);
+    assert_eq!(f.x_api.posted_count(), 0, "the automatic acknowledgement never follows a person's answer");
 }
 
 #[tokio::test]

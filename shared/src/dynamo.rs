@@ -10,8 +10,11 @@
 //! | open DM pointer | `OPENDM#{channel}#{account}#{customer}` | `OPENDM` |
 //! | customer profile | `CUST#{channel}#{account}#{customer}` | `PROFILE` |
 //!
-//! The due index (`due-index`: `due_shard`, `due_at`) is sparse: only conversations waiting
-//! for a reply and escalations whose notification is unconfirmed carry those attributes.
+//! The due index (`due-index`: `due_shard`, `due_at`) is sparse: it holds only what something
+//! must look at by a given time. Conversations waiting for a reply and escalations whose
+//! notification is unconfirmed sit in shards `0`..`n`, read by the escalator; outbox records
+//! that are not finished sit in shards `outbox#0`..`outbox#n`, read by the outbox sweep; and
+//! failed outbox records sit in `outbox#failed`, where ops list and redrive them.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -27,8 +30,8 @@ use crate::error::{Error, Result};
 use crate::mention::{Channel, Direction, Mention, MentionKind};
 use crate::ports::{
     Claim, ConversationId, ConversationState, ConversationStore, DueConversation, DueItem, Escalation, EscalationStore,
-    InboundRecord, NewConversation, OutboundRecord, OutboxEntry, OutboxMessage, OutboxStatus, Recorded, ReplyTarget,
-    SendOutcome,
+    InboundRecord, NewConversation, OutboundRecord, OutboxEntry, OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus,
+    OutboxStore, Recorded, ReplyTarget, SendOutcome,
 };
 use crate::sla::SlaClock;
 
@@ -77,8 +80,15 @@ fn open_dm_key(channel: Channel, account: &str, customer: &str) -> Item {
 fn customer_key(mention: &Mention) -> Item {
     key(format!("CUST#{}#{}#{}", mention.channel, mention.account_id, mention.customer_id), "PROFILE")
 }
+const OUTBOX_PREFIX: &str = "OUTBOX#ack#";
+/// Where failed outbox records wait for ops (the sweep never reads it).
+pub const OUTBOX_FAILED_SHARD: &str = "outbox#failed";
+
 fn outbox_key(conversation: &ConversationId, answers: &str) -> Item {
-    key(conversation_pk(conversation), &format!("OUTBOX#ack#{answers}"))
+    key(conversation_pk(conversation), &format!("{OUTBOX_PREFIX}{answers}"))
+}
+fn outbox_shard(shard: u32) -> String {
+    format!("outbox#{shard}")
 }
 /// Keyed by the SLA clock as well as the level: every clock climbs its own ladder, so a
 /// returning customer's new clock never collides with the levels an earlier one reached.
@@ -223,21 +233,6 @@ fn kind_name(kind: MentionKind) -> &'static str {
         MentionKind::Quote => "quote",
         MentionKind::DirectMessage => "direct_message",
     }
-}
-
-fn status_name(status: OutboxStatus) -> &'static str {
-    match status {
-        OutboxStatus::Pending => "pending",
-        OutboxStatus::Sending => "sending",
-        OutboxStatus::Sent => "sent",
-        OutboxStatus::Failed => "failed",
-        OutboxStatus::Uncertain => "uncertain",
-    }
-}
-fn parse_status(value: &str) -> Option<OutboxStatus> {
-    [OutboxStatus::Pending, OutboxStatus::Sending, OutboxStatus::Sent, OutboxStatus::Failed, OutboxStatus::Uncertain]
-        .into_iter()
-        .find(|status| status_name(*status) == value)
 }
 
 fn message_item(mention: &Mention, conversation: &ConversationId) -> Item {
@@ -517,7 +512,8 @@ impl ConversationStore for DynamoStore {
                 update(customer.clone()),
             ];
             if let (true, Some(ack)) = (with_ack, &record.acknowledgement) {
-                items.push(put(&self.table, outbox_item(record.conversation, ack, m.received_at), NOT_EXISTS)?);
+                let item = outbox_item(record.conversation, ack, m.received_at, record.due_shard);
+                items.push(put(&self.table, item, NOT_EXISTS)?);
             }
             match self.transact(items).await {
                 Ok(()) => return Ok(Recorded::Stored { acknowledgement_queued: with_ack }),
@@ -573,7 +569,9 @@ impl ConversationStore for DynamoStore {
             },
         }
     }
+}
 
+impl OutboxStore for DynamoStore {
     async fn outbox(&self, conversation: &ConversationId) -> Result<Vec<OutboxEntry>> {
         let out = self
             .client
@@ -594,20 +592,48 @@ impl ConversationStore for DynamoStore {
         conversation: &ConversationId,
         answers: &str,
         now: DateTime<Utc>,
-        stale_after: TimeDelta,
+        lease_until: DateTime<Utc>,
     ) -> Result<Claim> {
         let token = claim_token();
+        // `due_at` is when any unfinished record is next looked at: the next attempt for
+        // pending, the next check for unknown, the lease's end for sending. One condition
+        // covers all three; the lease's end is rounded up so it never fires early.
         let claim = UpdateBuilder::default()
-            .set("status", s("sending"))
+            .set("status", s(OutboxStatus::Sending.as_str()))
             .set("claim_token", s(&token))
             .set("claimed_at", ts(now))
+            .set("lease_until", ts(lease_until))
+            .set("due_at", n(lease_until.timestamp() + 1))
             .add("attempts", 1)
-            .value(":pending", s("pending"))
-            .build(&self.table, outbox_key(conversation, answers), Some("#status = :pending"))?;
-        match self.update_item(claim).await {
-            Ok(Some(item)) => return Ok(Claim::Claimed { token, message: parse_outbox(&item)?.message }),
-            Ok(None) => return Err(Error::store("UpdateItem claim outbox", "no attributes returned")),
-            Err(err) if is_conditional_failure(&err) => {}
+            .value(":pending", s(OutboxStatus::Pending.as_str()))
+            .value(":unknown", s(OutboxStatus::Unknown.as_str()))
+            .value(":sending", s(OutboxStatus::Sending.as_str()))
+            .value(":now", n(now.timestamp()))
+            .build(
+                &self.table,
+                outbox_key(conversation, answers),
+                Some("#status IN (:pending, :unknown, :sending) AND #due_at <= :now"),
+            )?;
+        let update = self
+            .client
+            .update_item()
+            .table_name(claim.table_name())
+            .set_key(Some(claim.key().clone()))
+            .update_expression(claim.update_expression())
+            .set_condition_expression(claim.condition_expression().map(str::to_owned))
+            .set_expression_attribute_names(claim.expression_attribute_names().cloned())
+            .set_expression_attribute_values(claim.expression_attribute_values().cloned())
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match update {
+            Ok(out) => {
+                let previous =
+                    out.attributes.ok_or_else(|| Error::store("UpdateItem claim outbox", "no attributes"))?;
+                return Ok(Claim::Claimed { token, previous: parse_outbox(&previous)? });
+            }
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+            }
             Err(err) => return Err(Error::store("UpdateItem claim outbox", err.into_service_error())),
         }
         let item = self
@@ -620,48 +646,10 @@ impl ConversationStore for DynamoStore {
             .await
             .map_err(|e| Error::store("GetItem outbox", e.into_service_error()))?
             .item;
-        let Some(item) = item else { return Ok(Claim::NoRecord) };
-        let entry = parse_outbox(&item)?;
-        let stale = entry.claimed_at.is_some_and(|at| now - at > stale_after);
-        if entry.status != OutboxStatus::Sending || !stale {
-            return Ok(Claim::NotClaimed(entry.status));
-        }
-        // A sender claimed it and vanished (crash or timeout) without recording the outcome.
-        // The message may have gone out; sending again could double-post, so it is marked
-        // uncertain for a person to check instead.
-        let previous = get_s(&item, "claim_token").unwrap_or_default().to_owned();
-        let mark = UpdateBuilder::default()
-            .set("status", s("uncertain"))
-            .set("last_error", s("sender stopped before recording the outcome"))
-            .remove("claim_token")
-            .value(":token", s(previous))
-            .name("claim_token")
-            .build(&self.table, outbox_key(conversation, answers), Some("#claim_token = :token"))?;
-        match self.update_item(mark).await {
-            Ok(_) => Ok(Claim::NotClaimed(OutboxStatus::Uncertain)),
-            Err(err) if is_conditional_failure(&err) => Ok(Claim::NotClaimed(OutboxStatus::Sending)),
-            Err(err) => Err(Error::store("UpdateItem outbox uncertain", err.into_service_error())),
-        }
-    }
-
-    async fn release_outbox(
-        &self,
-        conversation: &ConversationId,
-        answers: &str,
-        token: &str,
-        error: &str,
-    ) -> Result<()> {
-        let release = UpdateBuilder::default()
-            .set("status", s("pending"))
-            .set("last_error", s(error))
-            .remove("claim_token")
-            .remove("claimed_at")
-            .value(":token", s(token))
-            .build(&self.table, outbox_key(conversation, answers), Some("#claim_token = :token"))?;
-        self.update_item(release)
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::store("UpdateItem release outbox", e.into_service_error()))
+        Ok(match item {
+            Some(item) => Claim::NotClaimed(parse_outbox(&item)?.status),
+            None => Claim::NoRecord,
+        })
     }
 
     async fn finish_outbox(
@@ -673,16 +661,41 @@ impl ConversationStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let record = UpdateBuilder::default()
-            .set("finished_at", ts(now))
-            .set("expires_at", n((now + self.outbox_retention).timestamp()))
             .remove("claim_token")
+            .remove("lease_until")
+            .set("last_attempt_at", ts(now))
             .value(":token", s(token));
+        let expires = n((now + self.outbox_retention).timestamp());
         let record = match outcome {
-            SendOutcome::Sent { platform_message_id } => {
-                record.set("status", s("sent")).set("sent_message_id", s(platform_message_id))
-            }
-            SendOutcome::Failed { reason } => record.set("status", s("failed")).set("last_error", s(reason)),
-            SendOutcome::Uncertain { reason } => record.set("status", s("uncertain")).set("last_error", s(reason)),
+            SendOutcome::Sent { platform_message_id } => record
+                .set("status", s(OutboxStatus::Sent.as_str()))
+                .set("sent_message_id", s(platform_message_id))
+                .set("finished_at", ts(now))
+                .set("expires_at", expires)
+                .remove("due_shard")
+                .remove("due_at"),
+            SendOutcome::Retry { reason, at } => record
+                .set("status", s(OutboxStatus::Pending.as_str()))
+                .set("last_error", s(reason))
+                .set("due_at", n(at.timestamp())),
+            SendOutcome::Unknown { reason, check_at } => record
+                .set("status", s(OutboxStatus::Unknown.as_str()))
+                .set("last_error", s(reason))
+                .set("due_at", n(check_at.timestamp())),
+            // Kept, without expiry, where ops list failures; the sweep never reads that shard.
+            SendOutcome::Failed { reason } => record
+                .set("status", s(OutboxStatus::Failed.as_str()))
+                .set("last_error", s(reason))
+                .set("finished_at", ts(now))
+                .set("due_shard", s(OUTBOX_FAILED_SHARD))
+                .set("due_at", n(now.timestamp())),
+            SendOutcome::Cancelled { reason } => record
+                .set("status", s(OutboxStatus::Cancelled.as_str()))
+                .set("last_error", s(reason))
+                .set("finished_at", ts(now))
+                .set("expires_at", expires)
+                .remove("due_shard")
+                .remove("due_at"),
         }
         .build(
             &self.table,
@@ -700,9 +713,51 @@ impl ConversationStore for DynamoStore {
         }
         self.transact(items).await.map_err(|e| Error::store("TransactWriteItems finish outbox", e.into_service_error()))
     }
+
+    async fn due_outbox(&self, shard: u32, now: DateTime<Utc>, limit: i32) -> Result<Vec<OutboxRef>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("due_shard = :shard AND due_at <= :now")
+            .expression_attribute_values(":shard", s(outbox_shard(shard)))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| Error::store("Query due outbox", e.into_service_error()))?;
+        // Table keys are always in an index: the record is named by them.
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|item| {
+                let conversation = get_s(item, "pk")?.strip_prefix("CONV#")?;
+                let answers = get_s(item, "sk")?.strip_prefix(OUTBOX_PREFIX)?;
+                Some(OutboxRef {
+                    conversation: ConversationId(conversation.to_owned()),
+                    answers_message_id: answers.to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    async fn answered_at(&self, conversation: &ConversationId) -> Result<Option<DateTime<Utc>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conversation_pk(conversation), "CONV")))
+            .projection_expression("answered_at")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem conversation", e.into_service_error()))?;
+        Ok(out.item.as_ref().and_then(|item| get_ts(item, "answered_at")))
+    }
 }
 
-fn outbox_item(conversation: &ConversationId, message: &OutboxMessage, now: DateTime<Utc>) -> Item {
+fn outbox_item(conversation: &ConversationId, message: &OutboxMessage, now: DateTime<Utc>, shard: u32) -> Item {
     let mut item = outbox_key(conversation, &message.answers_message_id);
     let (target_type, target_id) = match &message.target {
         ReplyTarget::Post { in_reply_to } => ("post", in_reply_to),
@@ -710,16 +765,19 @@ fn outbox_item(conversation: &ConversationId, message: &OutboxMessage, now: Date
     };
     item.extend([
         ("item_type".to_owned(), s("outbox")),
-        ("purpose".to_owned(), s("acknowledgement")),
+        ("purpose".to_owned(), s(message.purpose.as_str())),
         ("channel".to_owned(), s(message.channel.as_str())),
         ("account_id".to_owned(), s(&message.account_id)),
         ("answers_message_id".to_owned(), s(&message.answers_message_id)),
         ("target_type".to_owned(), s(target_type)),
         ("target_id".to_owned(), s(target_id)),
         ("text".to_owned(), s(&message.text)),
-        ("status".to_owned(), s(status_name(OutboxStatus::Pending))),
+        ("status".to_owned(), s(OutboxStatus::Pending.as_str())),
         ("attempts".to_owned(), n(0)),
         ("created_at".to_owned(), ts(now)),
+        // Due at once: the writer sends it straight away, and the sweep catches it if not.
+        ("due_shard".to_owned(), s(outbox_shard(shard))),
+        ("due_at".to_owned(), n(now.timestamp())),
     ]);
     item
 }
@@ -737,15 +795,17 @@ fn parse_outbox(item: &Item) -> Result<OutboxEntry> {
     };
     Ok(OutboxEntry {
         message: OutboxMessage {
+            purpose: required(get_s(item, "purpose").and_then(OutboxPurpose::parse), what, "purpose")?,
             channel,
             account_id: required(get_s(item, "account_id"), what, "account_id")?.to_owned(),
             answers_message_id: required(get_s(item, "answers_message_id"), what, "answers_message_id")?.to_owned(),
             target,
             text: required(get_s(item, "text"), what, "text")?.to_owned(),
         },
-        status: required(get_s(item, "status").and_then(parse_status), what, "status")?,
+        status: required(get_s(item, "status").and_then(OutboxStatus::parse), what, "status")?,
         attempts: get_n(item, "attempts").unwrap_or(0),
-        claimed_at: get_ts(item, "claimed_at"),
+        created_at: required(get_ts(item, "created_at"), what, "created_at")?,
+        last_error: get_s(item, "last_error").map(str::to_owned),
     })
 }
 

@@ -18,38 +18,48 @@ pub enum Error {
     Secret(String),
     #[error("{platform} rate limit reached; retry in {} s", retry_after.as_secs())]
     RateLimited { platform: &'static str, retry_after: Duration },
-    /// The platform is down or unreachable and did not act on the request: safe to send again.
+    /// The platform could not be reached and certainly did not act on the request.
     #[error("{platform} unavailable: {message}")]
     PlatformUnavailable { platform: &'static str, message: String },
     /// The platform refused the request (4xx): sending the same thing again will not help.
     #[error("{platform} rejected the request with {status}: {message}")]
     PlatformRejected { platform: &'static str, status: u16, message: String },
-    /// The request may or may not have been acted on (timed out after it was sent).
+    /// The request may or may not have been acted on: it timed out after it was sent, the
+    /// platform answered 5xx, or it refused a duplicate of something that may be ours.
     #[error("{platform} outcome unknown: {message}")]
     PlatformOutcomeUnknown { platform: &'static str, message: String },
+    /// The platform refused our credentials even after a refresh; nothing was sent. Only an
+    /// operator can fix it (re-authorise), so sends wait for them.
+    #[error("{platform} refused the credentials for account {account}: {message}")]
+    CredentialsRejected { platform: &'static str, account: String, message: String },
 }
 
 /// What to do about a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
-    /// Transient: let the queue redeliver.
+    /// Transient and certainly not done: try again soon, with backoff.
     Soon,
-    /// Rate limited: redeliver no earlier than this.
+    /// Not done, and not to be tried before this long (rate limits, broken credentials).
     After(Duration),
+    /// It may have happened: look before doing it again.
+    CheckFirst,
     /// Retrying cannot help; keep the reason and move on (or dead-letter).
     Never,
 }
 
+/// How long sends wait for an operator to fix refused credentials before trying again.
+const CREDENTIALS_WAIT: Duration = Duration::from_secs(15 * 60);
+
 impl Error {
+    /// The one place a failure becomes a decision.
     pub fn retry(&self) -> Retry {
         match self {
             Error::Store { .. } | Error::Queue { .. } | Error::Notify(_) | Error::Secret(_) => Retry::Soon,
             Error::PlatformUnavailable { .. } => Retry::Soon,
             Error::RateLimited { retry_after, .. } => Retry::After(*retry_after),
-            Error::Config(_)
-            | Error::Invalid(_)
-            | Error::PlatformRejected { .. }
-            | Error::PlatformOutcomeUnknown { .. } => Retry::Never,
+            Error::CredentialsRejected { .. } => Retry::After(CREDENTIALS_WAIT),
+            Error::PlatformOutcomeUnknown { .. } => Retry::CheckFirst,
+            Error::Config(_) | Error::Invalid(_) | Error::PlatformRejected { .. } => Retry::Never,
         }
     }
 

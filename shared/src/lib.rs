@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod error;
 pub mod mention;
 pub mod metrics;
+pub mod outbox;
 pub mod ports;
 pub mod reply;
 pub mod secrets;

@@ -2,7 +2,6 @@
 //! each port maps to a small set of IAM actions in template.yaml.
 
 use std::future::Future;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -30,11 +29,6 @@ pub trait MentionQueue: Send + Sync {
     /// Enqueues every mention or fails: a partial success is reported as an error so the
     /// platform redelivers, and the FIFO deduplication id absorbs the repeats.
     fn enqueue(&self, mentions: &[Mention]) -> impl Future<Output = Result<()>> + Send;
-}
-
-/// Pushes a received queue message's next delivery back (SQS `ChangeMessageVisibility`).
-pub trait RedeliveryDelay: Send + Sync {
-    fn delay_redelivery(&self, receipt_handle: &str, delay: Duration) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Stable conversation identity: derived from what anchors the thread, so two writers that
@@ -119,9 +113,30 @@ pub enum ReplyTarget {
     Direct { participant_id: String },
 }
 
+/// Why Hark sends a message; each purpose has its own rules in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxPurpose {
+    /// The automatic first answer; pointless once a person has answered.
+    Acknowledgement,
+}
+
+impl OutboxPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxPurpose::Acknowledgement => "acknowledgement",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        (value == "acknowledgement").then_some(OutboxPurpose::Acknowledgement)
+    }
+}
+
 /// An outbound message as written to the outbox before it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
+    pub purpose: OutboxPurpose,
     pub channel: Channel,
     pub account_id: String,
     /// The inbound message this answers; with the conversation it keys the outbox record.
@@ -133,42 +148,143 @@ pub struct OutboxMessage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxStatus {
+    /// Waiting for its next attempt (`due_at`).
     Pending,
+    /// Claimed by a sender until its lease runs out; past that the sender is presumed dead.
     Sending,
     Sent,
-    /// Refused by the platform; the reason is kept on the record.
+    /// Refused for good, or given up on; the reason is kept and ops are alerted.
     Failed,
-    /// Sent but no answer came back: it may have gone out, so it is never sent again.
-    Uncertain,
+    /// An attempt may have gone out: the platform is checked before anything is sent again.
+    Unknown,
+    /// No longer wanted (a person answered before the acknowledgement could go out).
+    Cancelled,
+}
+
+impl OutboxStatus {
+    pub const ALL: [OutboxStatus; 6] = [
+        OutboxStatus::Pending,
+        OutboxStatus::Sending,
+        OutboxStatus::Sent,
+        OutboxStatus::Failed,
+        OutboxStatus::Unknown,
+        OutboxStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sending => "sending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+            OutboxStatus::Unknown => "unknown",
+            OutboxStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == value)
+    }
+
+    /// Nothing more will happen to the record.
+    pub fn is_final(self) -> bool {
+        matches!(self, OutboxStatus::Sent | OutboxStatus::Failed | OutboxStatus::Cancelled)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub message: OutboxMessage,
     pub status: OutboxStatus,
+    /// Send attempts started so far.
     pub attempts: u32,
-    pub claimed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub last_error: Option<String>,
 }
 
 /// Result of trying to take an outbox record for sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// Ours to send; pass the token back when finishing.
-    Claimed { token: String, message: OutboxMessage },
-    /// Nothing to send (already sent, failed, uncertain, or being sent right now).
+    /// Ours until `lease_until`; pass the token back when finishing. `previous` is the record
+    /// as it was before the claim: an earlier attempt that may have gone out (`Unknown`, or a
+    /// `Sending` whose sender died) must be checked for before sending again.
+    Claimed { token: String, previous: OutboxEntry },
+    /// Not ours to send now: already finished, being sent by a live sender, or not yet due.
     NotClaimed(OutboxStatus),
     /// The message has no outbox record: it needed no acknowledgement.
     NoRecord,
 }
 
+/// What became of a claimed record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
-    Sent { platform_message_id: String },
-    Failed { reason: String },
-    Uncertain { reason: String },
+    Sent {
+        platform_message_id: String,
+    },
+    /// Certainly not sent; try again at `at`.
+    Retry {
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// Perhaps sent; look for it at `check_at` before sending again.
+    Unknown {
+        reason: String,
+        check_at: DateTime<Utc>,
+    },
+    Failed {
+        reason: String,
+    },
+    Cancelled {
+        reason: String,
+    },
 }
 
-/// The processor's view of the table: threading, message storage, outbox.
+/// Where an outbox record sits, as the sweep finds it in the due index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRef {
+    pub conversation: ConversationId,
+    pub answers_message_id: String,
+}
+
+/// The outbox: outbound messages written before they are sent, claimed with a lease,
+/// finished with their outcome, and found again by a sweep when they are due.
+pub trait OutboxStore: Send + Sync {
+    /// Every outbox record of a conversation (to recognise the echo of our own messages).
+    fn outbox(&self, conversation: &ConversationId) -> impl Future<Output = Result<Vec<OutboxEntry>>> + Send;
+
+    /// Takes the record if it is due (pending or unknown, at or past its `due_at`) or its
+    /// sender's lease ran out before `now`.
+    fn claim_outbox(
+        &self,
+        conversation: &ConversationId,
+        answers_message_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Claim>> + Send;
+
+    fn finish_outbox(
+        &self,
+        conversation: &ConversationId,
+        message: &OutboxMessage,
+        token: &str,
+        outcome: &SendOutcome,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Up to `limit` records of one outbox shard that are due at or before `now`.
+    fn due_outbox(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<OutboxRef>>> + Send;
+
+    /// When a person last answered the conversation: an acknowledgement still waiting after
+    /// that is no longer wanted.
+    fn answered_at(&self, conversation: &ConversationId) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
+}
+
+/// The processor's view of the table: threading and message storage.
 pub trait ConversationStore: Send + Sync {
     fn conversation_of_message(
         &self,
@@ -195,40 +311,20 @@ pub trait ConversationStore: Send + Sync {
     fn record_inbound(&self, record: &InboundRecord<'_>) -> impl Future<Output = Result<Recorded>> + Send;
 
     fn record_outbound(&self, record: &OutboundRecord<'_>) -> impl Future<Output = Result<Recorded>> + Send;
-
-    fn outbox(&self, conversation: &ConversationId) -> impl Future<Output = Result<Vec<OutboxEntry>>> + Send;
-
-    fn claim_outbox(
-        &self,
-        conversation: &ConversationId,
-        answers_message_id: &str,
-        now: DateTime<Utc>,
-        stale_after: chrono::TimeDelta,
-    ) -> impl Future<Output = Result<Claim>> + Send;
-
-    /// Returns a claimed record to `pending` (the send certainly did not happen).
-    fn release_outbox(
-        &self,
-        conversation: &ConversationId,
-        answers_message_id: &str,
-        token: &str,
-        error: &str,
-    ) -> impl Future<Output = Result<()>> + Send;
-
-    fn finish_outbox(
-        &self,
-        conversation: &ConversationId,
-        message: &OutboxMessage,
-        token: &str,
-        outcome: &SendOutcome,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Sends replies on a platform (X API `POST /2/tweets`, DM endpoint).
 pub trait ReplySender: Send + Sync {
     /// Returns the platform's id of the message it created.
     fn send(&self, message: &OutboxMessage) -> impl Future<Output = Result<String>> + Send;
+
+    /// Looks on the platform for `message`, sent by us no earlier than `since`: how an
+    /// attempt whose outcome is unknown is settled before anything is sent again.
+    fn find_sent(
+        &self,
+        message: &OutboxMessage,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 
 /// A conversation whose next SLA checkpoint has passed, as read from the due index.

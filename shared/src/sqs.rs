@@ -1,19 +1,15 @@
-//! SQS adapter: FIFO enqueue for the webhook, visibility changes for the processor.
-
-use std::time::Duration;
+//! SQS adapter: FIFO enqueue for the webhook.
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use crate::error::{Error, Result};
 use crate::mention::Mention;
-use crate::ports::{MentionQueue, RedeliveryDelay};
+use crate::ports::MentionQueue;
 
 /// SendMessageBatch takes at most 10 entries and 256 KiB in all.
 const MAX_BATCH_ENTRIES: usize = 10;
 const MAX_BATCH_BYTES: usize = 256 * 1024;
-/// SQS caps a visibility timeout at 12 hours.
-const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
@@ -81,23 +77,5 @@ impl MentionQueue for SqsQueue {
             self.send_batch(batch).await?;
         }
         Ok(())
-    }
-}
-
-impl RedeliveryDelay for SqsQueue {
-    async fn delay_redelivery(&self, receipt_handle: &str, delay: Duration) -> Result<()> {
-        let seconds = delay.clamp(Duration::from_secs(1), MAX_VISIBILITY).as_secs() as i32;
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(seconds)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| Error::Queue {
-                operation: "ChangeMessageVisibility",
-                message: e.into_service_error().to_string(),
-            })
     }
 }

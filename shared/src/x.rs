@@ -486,6 +486,13 @@ fn dm_mention(
     })
 }
 
+/// Text as X shows it back to us, reduced to what we wrote: echoes and timeline reads come
+/// HTML-escaped and with the reply's @mentions in front.
+pub fn comparable_text(text: &str) -> String {
+    let unescaped = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    unescaped.split_whitespace().skip_while(|word| word.starts_with('@')).collect::<Vec<_>>().join(" ")
+}
+
 /// An id from the body, quoted for a log line: bounded, so a hostile value cannot flood logs.
 fn shown(value: &str) -> String {
     let mut shown: String = value.chars().take(24).collect();
@@ -514,6 +521,14 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn echo_text_comparison_ignores_leading_mentions_and_escaping() {
+        assert_eq!(comparable_text("@alice  Hi Alice, sorry &amp; more ^KT"), "Hi Alice, sorry & more ^KT");
+        assert_eq!(comparable_text("Hi Alice, sorry & more ^KT"), "Hi Alice, sorry & more ^KT");
+        assert_eq!(comparable_text("a &amp;lt; b"), "a &lt; b", "unescaped once, as X escapes once");
+        assert_ne!(comparable_text("@alice Fixed now"), comparable_text("Hi Alice, sorry"));
     }
 
     #[test]

@@ -1,19 +1,24 @@
-//! X API v2 client for replies and direct messages (user-context OAuth 2.0 bearer tokens).
+//! X API v2 client for replies and direct messages (user-context OAuth 2.0 bearer tokens),
+//! and for looking up what we posted when an attempt's outcome is unknown.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::ports::{OutboxMessage, ReplySender, ReplyTarget};
 use crate::secrets::Secret;
+use crate::x::comparable_text;
 
 const PLATFORM: &str = "X API";
 /// When X gives no reset time, wait out its 15-minute window rather than hammer it.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(15 * 60);
+/// Pages of the brand's timeline read when looking for one reply: at 100 per page this
+/// covers a busy window, and bounds the reads a check can cost.
+const LOOKUP_PAGES: usize = 5;
 
 #[derive(Debug, Clone)]
 pub struct XApiClient {
@@ -33,6 +38,43 @@ struct CreatedData {
     dm_event_id: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct Page<T> {
+    #[serde(default = "Vec::new")]
+    data: Vec<T>,
+    #[serde(default)]
+    meta: PageMeta,
+}
+
+#[derive(Deserialize, Default)]
+struct PageMeta {
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TimelinePost {
+    id: String,
+    text: String,
+    #[serde(default)]
+    referenced_tweets: Vec<Reference>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct DmEvent {
+    id: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    sender_id: Option<String>,
+}
+
 impl XApiClient {
     pub fn new(base_url: &str, access_tokens: HashMap<String, Secret>) -> Result<Self> {
         let http = reqwest::Client::builder()
@@ -44,18 +86,13 @@ impl XApiClient {
         Ok(XApiClient { http, base_url: base_url.trim_end_matches('/').to_owned(), access_tokens })
     }
 
-    async fn outcome(response: Response) -> Result<String> {
-        let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(Error::RateLimited { platform: PLATFORM, retry_after: rate_limit_wait(&response) });
-        }
-        if status.is_server_error() {
-            return Err(Error::PlatformUnavailable { platform: PLATFORM, message: format!("HTTP {status}") });
-        }
-        if !status.is_success() {
-            let body: String = response.text().await.unwrap_or_default().chars().take(300).collect();
-            return Err(Error::PlatformRejected { platform: PLATFORM, status: status.as_u16(), message: body });
-        }
+    fn token(&self, account: &str) -> Result<&Secret> {
+        self.access_tokens.get(account).ok_or_else(|| Error::Config(format!("no X access token for account {account}")))
+    }
+
+    /// The answer to a write: the new object's id, or what X's status says about the attempt.
+    async fn created(response: Response) -> Result<String> {
+        let response = Self::checked(response, true).await?;
         // Created: from here on the message exists, so any failure to read its id is "unknown", not "retry".
         let created: Created = response.json().await.map_err(|e| Error::PlatformOutcomeUnknown {
             platform: PLATFORM,
@@ -66,6 +103,112 @@ impl XApiClient {
             .id
             .or(created.data.dm_event_id)
             .ok_or_else(|| Error::PlatformOutcomeUnknown { platform: PLATFORM, message: "response has no id".into() })
+    }
+
+    /// Maps X's status to an error. For writes (`write`), a 5xx or a duplicate-content
+    /// refusal does not say whether the post exists, so they are "unknown".
+    async fn checked(response: Response, write: bool) -> Result<Response> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(Error::RateLimited { platform: PLATFORM, retry_after: rate_limit_wait(&response) });
+        }
+        let body: String = response.text().await.unwrap_or_default().chars().take(300).collect();
+        let message = format!("HTTP {status}: {body}");
+        if status.is_server_error() {
+            return Err(if write {
+                Error::PlatformOutcomeUnknown { platform: PLATFORM, message }
+            } else {
+                Error::PlatformUnavailable { platform: PLATFORM, message }
+            });
+        }
+        // X refuses a post identical to one it already has: perhaps ours, from a lost answer.
+        if write && status == StatusCode::FORBIDDEN && body.to_ascii_lowercase().contains("duplicate") {
+            return Err(Error::PlatformOutcomeUnknown { platform: PLATFORM, message });
+        }
+        Err(Error::PlatformRejected { platform: PLATFORM, status: status.as_u16(), message })
+    }
+
+    async fn get<T: for<'de> Deserialize<'de>>(&self, token: &Secret, url: &str, query: &[(&str, &str)]) -> Result<T> {
+        let response = self.http.get(url).query(query).bearer_auth(token.expose()).send().await.map_err(|e| {
+            Error::PlatformUnavailable {
+                platform: PLATFORM,
+                message: format!("GET {}: {e}", e.url().map_or("", |u| u.path())),
+            }
+        })?;
+        let response = Self::checked(response, false).await?;
+        response
+            .json()
+            .await
+            .map_err(|e| Error::PlatformUnavailable { platform: PLATFORM, message: format!("unreadable answer: {e}") })
+    }
+
+    /// Our reply to `in_reply_to` among the brand's posts since `since`.
+    async fn find_reply(
+        &self,
+        token: &Secret,
+        account: &str,
+        in_reply_to: &str,
+        text: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let url = format!("{}/2/users/{account}/tweets", self.base_url);
+        // A little before the record was written: clocks differ.
+        let start = (since - TimeDelta::minutes(2)).to_rfc3339_opts(SecondsFormat::Secs, true);
+        let wanted = comparable_text(text);
+        let mut next: Option<String> = None;
+        for _ in 0..LOOKUP_PAGES {
+            let mut query = vec![
+                ("start_time", start.as_str()),
+                ("max_results", "100"),
+                ("tweet.fields", "referenced_tweets,created_at"),
+            ];
+            if let Some(token) = next.as_deref() {
+                query.push(("pagination_token", token));
+            }
+            let page: Page<TimelinePost> = self.get(token, &url, &query).await?;
+            let found = page.data.into_iter().find(|post| {
+                post.referenced_tweets.iter().any(|r| r.kind == "replied_to" && r.id == in_reply_to)
+                    && comparable_text(&post.text) == wanted
+            });
+            if let Some(post) = found {
+                return Ok(Some(post.id));
+            }
+            match page.meta.next_token {
+                Some(token) => next = Some(token),
+                None => return Ok(None),
+            }
+        }
+        // Not among the newest pages read: say so rather than guess "not sent".
+        Err(Error::PlatformUnavailable { platform: PLATFORM, message: "reply not found within the pages read".into() })
+    }
+
+    /// Our DM to `participant` with this text, among the conversation's newest events.
+    async fn find_direct(
+        &self,
+        token: &Secret,
+        account: &str,
+        participant: &str,
+        text: &str,
+    ) -> Result<Option<String>> {
+        let url = format!("{}/2/dm_conversations/with/{participant}/dm_events", self.base_url);
+        let wanted = comparable_text(text);
+        let query = [
+            ("max_results", "100"),
+            ("event_types", "MessageCreate"),
+            ("dm_event.fields", "id,text,sender_id,created_at"),
+        ];
+        let page: Page<DmEvent> = self.get(token, &url, &query).await?;
+        Ok(page
+            .data
+            .into_iter()
+            .find(|event| {
+                event.sender_id.as_deref() == Some(account)
+                    && event.text.as_deref().is_some_and(|t| comparable_text(t) == wanted)
+            })
+            .map(|event| event.id))
     }
 }
 
@@ -82,10 +225,7 @@ fn rate_limit_wait(response: &Response) -> Duration {
 
 impl ReplySender for XApiClient {
     async fn send(&self, message: &OutboxMessage) -> Result<String> {
-        let token = self
-            .access_tokens
-            .get(&message.account_id)
-            .ok_or_else(|| Error::Config(format!("no X access token for account {}", message.account_id)))?;
+        let token = self.token(&message.account_id)?;
         let request = match &message.target {
             ReplyTarget::Post { in_reply_to } => self
                 .http
@@ -104,6 +244,18 @@ impl ReplySender for XApiClient {
                 Error::PlatformOutcomeUnknown { platform: PLATFORM, message: e.to_string() }
             }
         })?;
-        Self::outcome(response).await
+        Self::created(response).await
+    }
+
+    async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
+        let token = self.token(&message.account_id)?;
+        match &message.target {
+            ReplyTarget::Post { in_reply_to } => {
+                self.find_reply(token, &message.account_id, in_reply_to, &message.text, since).await
+            }
+            ReplyTarget::Direct { participant_id } => {
+                self.find_direct(token, &message.account_id, participant_id, &message.text).await
+            }
+        }
     }
 }

@@ -262,29 +262,37 @@ pub fn mention(id: &str, customer: &str, text: &str, at: DateTime<Utc>) -> hark_
 pub const BRAND: &str = "2244994945";
 pub const BRAND_TOKEN: &str = "brand-user-token";
 
-pub type TestProcessor = hark_processor::Processor<
-    hark_shared::dynamo::DynamoStore,
-    hark_shared::x_api::XApiClient,
-    hark_shared::sqs::SqsQueue,
->;
+pub type TestProcessor = hark_processor::Processor<hark_shared::dynamo::DynamoStore, hark_shared::x_api::XApiClient>;
+pub type TestSweeper = hark_outbox::Sweeper<hark_shared::dynamo::DynamoStore, hark_shared::x_api::XApiClient>;
 
-/// The real processor over moto and the local X API.
-pub fn processor(
-    aws: &aws_config::SdkConfig,
-    table: &str,
-    queue_url: &str,
-    x_api: &LocalXApi,
-    clock: TestClock,
-) -> TestProcessor {
+/// The brand's X client, against the local X API (which is told to accept its token).
+pub fn x_client(x_api: &LocalXApi) -> hark_shared::x_api::XApiClient {
     use hark_shared::secrets::Secret;
+    x_api.accept_token(BRAND_TOKEN, BRAND);
+    let tokens = std::collections::HashMap::from([(BRAND.to_owned(), Secret::new(BRAND_TOKEN))]);
+    hark_shared::x_api::XApiClient::new(&x_api.base_url, tokens).unwrap()
+}
+
+/// The real outbox sweep over the table and the local X API.
+pub fn sweeper(aws: &aws_config::SdkConfig, table: &str, x_api: &LocalXApi, clock: TestClock) -> TestSweeper {
+    hark_outbox::Sweeper {
+        store: hark_shared::dynamo::DynamoStore::from_config(aws, table),
+        replies: x_client(x_api),
+        clock: Box::new(clock),
+        policy: hark_shared::outbox::OutboxPolicy::default(),
+        shards: 4,
+        max_items_per_shard: 100,
+        concurrency: 4,
+        run_budget: Duration::from_secs(30),
+    }
+}
+
+/// The real processor over the table and the local X API.
+pub fn processor(aws: &aws_config::SdkConfig, table: &str, x_api: &LocalXApi, clock: TestClock) -> TestProcessor {
     hark_processor::Processor {
         store: hark_shared::dynamo::DynamoStore::from_config(aws, table),
-        replies: hark_shared::x_api::XApiClient::new(
-            &x_api.base_url,
-            std::collections::HashMap::from([(BRAND.to_owned(), Secret::new(BRAND_TOKEN))]),
-        )
-        .unwrap(),
-        redelivery: hark_shared::sqs::SqsQueue::from_config(aws, queue_url),
+        replies: x_client(x_api),
+        outbox: hark_shared::outbox::OutboxPolicy::default(),
         classifier: Box::new(hark_shared::classify::CareClassifier::default()),
         templates: hark_shared::reply::AckTemplates::from_json(hark_shared::reply::DEFAULT_TEMPLATES_JSON, "^HK")
             .unwrap(),

@@ -2,27 +2,30 @@
 //! threads into conversations, stores each message exactly once, starts the SLA clock and
 //! acknowledges complaints and questions through the outbox.
 //!
-//! Failures are per message (`ReportBatchItemFailures`): a failed message is redelivered by
-//! SQS and, after the queue's max receive count, moved to the dead-letter queue. Within a
-//! FIFO message group, the messages after a failure are not processed in this invocation,
-//! so one customer's messages never overtake each other.
+//! Failures are per message (`ReportBatchItemFailures`): a message that could not be stored
+//! is redelivered by SQS and, after the queue's max receive count, moved to the dead-letter
+//! queue. Within a FIFO message group, the messages after a failure are not processed in
+//! this invocation, so one customer's messages never overtake each other.
+//!
+//! Once a message is stored, its acknowledgement is the outbox's business: it is sent once
+//! here, straight away, and if that fails for any reason the outbox sweep retries it on its
+//! own schedule. A platform outage never holds back, repeats or dead-letters a customer's
+//! messages.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::TimeDelta;
 use futures_util::future::join_all;
 use hark_shared::classify::{CareClassifier, Classifier, ClassifierConfig, Context, TrainedClassifier};
 use hark_shared::mention::{Direction, Mention};
 use hark_shared::metrics::Metrics;
+use hark_shared::outbox::{Delivered, OutboxPolicy};
 use hark_shared::ports::{
-    Claim, Clock, ConversationId, ConversationState, ConversationStore, InboundRecord, NewConversation, OutboundRecord,
-    OutboxMessage, Recorded, RedeliveryDelay, ReplySender, ReplyTarget, SendOutcome, SystemClock, due_shard,
+    Clock, ConversationId, ConversationState, ConversationStore, InboundRecord, NewConversation, OutboundRecord,
+    OutboxMessage, OutboxPurpose, OutboxStore, Recorded, ReplySender, ReplyTarget, SystemClock, due_shard,
 };
 use hark_shared::reply::{AckTemplates, DEFAULT_TEMPLATES_JSON};
 use hark_shared::sla::SlaPolicies;
+use hark_shared::x::comparable_text;
 use hark_shared::{Error, Retry};
-
-/// A claim older than this belonged to a sender that died (Lambda's timeout is far shorter).
-const STALE_CLAIM: TimeDelta = TimeDelta::minutes(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessorError {
@@ -45,10 +48,10 @@ impl ProcessorError {
     }
 }
 
-pub struct Processor<S, R, D> {
+pub struct Processor<S, R> {
     pub store: S,
     pub replies: R,
-    pub redelivery: D,
+    pub outbox: OutboxPolicy,
     pub classifier: Box<dyn Classifier>,
     pub templates: AckTemplates,
     pub sla: SlaPolicies,
@@ -60,7 +63,8 @@ pub struct Processor<S, R, D> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Stored {
-        acknowledged: bool,
+        /// What became of its acknowledgement, when it has one.
+        acknowledgement: Option<Delivered>,
     },
     Duplicate,
     ReplyRecorded {
@@ -90,7 +94,6 @@ pub fn load_classifier(config: Option<String>, model_path: Option<String>) -> ha
 pub struct Config {
     pub classifier: Box<dyn Classifier>,
     pub table: String,
-    pub queue_url: String,
     pub x_api_base_url: String,
     pub sla: SlaPolicies,
     pub due_shards: u32,
@@ -109,7 +112,6 @@ impl Config {
         Ok(Config {
             classifier: load_classifier(optional_env("CLASSIFIER_CONFIG"), optional_env("CLASSIFIER_MODEL_PATH"))?,
             table: required_env("TABLE_NAME")?,
-            queue_url: required_env("QUEUE_URL")?,
             x_api_base_url: env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?,
             sla: SlaPolicies::from_env()?,
             due_shards,
@@ -118,8 +120,7 @@ impl Config {
     }
 }
 
-pub type AwsProcessor =
-    Processor<hark_shared::dynamo::DynamoStore, hark_shared::x_api::XApiClient, hark_shared::sqs::SqsQueue>;
+pub type AwsProcessor = Processor<hark_shared::dynamo::DynamoStore, hark_shared::x_api::XApiClient>;
 
 impl AwsProcessor {
     pub async fn from_env() -> hark_shared::Result<Self> {
@@ -129,7 +130,7 @@ impl AwsProcessor {
         Ok(Processor {
             store: hark_shared::dynamo::DynamoStore::from_config(&aws, config.table),
             replies: hark_shared::x_api::XApiClient::new(&config.x_api_base_url, credentials.access_tokens())?,
-            redelivery: hark_shared::sqs::SqsQueue::from_config(&aws, config.queue_url),
+            outbox: OutboxPolicy::default(),
             classifier: config.classifier,
             templates: config.templates,
             sla: config.sla,
@@ -139,13 +140,7 @@ impl AwsProcessor {
     }
 }
 
-/// Echoes come back as v1.1 text: HTML-escaped, with the reply's @mentions in front.
-fn comparable_text(text: &str) -> String {
-    let unescaped = text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">");
-    unescaped.split_whitespace().skip_while(|word| word.starts_with('@')).collect::<Vec<_>>().join(" ")
-}
-
-impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D> {
+impl<S: ConversationStore + OutboxStore, R: ReplySender> Processor<S, R> {
     /// Handles one SQS batch and reports the messages to redeliver.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut metrics = Metrics::new("processor");
@@ -163,10 +158,12 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
         let mut response = SqsBatchResponse::default();
         for (outcomes, failed) in results {
             for outcome in outcomes {
+                if let Outcome::Stored { acknowledgement: Some(delivered) } = outcome {
+                    metrics.count(delivered.metric(), 1);
+                }
                 metrics.count(
                     match outcome {
-                        Outcome::Stored { acknowledged: true } => "Acknowledged",
-                        Outcome::Stored { acknowledged: false } => "StoredWithoutAcknowledgement",
+                        Outcome::Stored { .. } => "MessagesStored",
                         Outcome::Duplicate => "Duplicates",
                         Outcome::ReplyRecorded { .. } => "RepliesRecorded",
                         Outcome::OutsideConversation => "OutsideConversation",
@@ -192,13 +189,7 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
             match self.handle_record(record).await {
                 Ok(outcome) => outcomes.push(outcome),
                 Err(error) => {
-                    let retry = error.retry();
-                    tracing::error!(%error, message_id, ?retry, "message failed");
-                    if let (Retry::After(delay), Some(receipt)) = (retry, record.receipt_handle.as_deref())
-                        && let Err(delay_error) = self.redelivery.delay_redelivery(receipt, delay).await
-                    {
-                        tracing::warn!(%delay_error, "could not postpone redelivery; SQS will redeliver after the visibility timeout");
-                    }
+                    tracing::error!(%error, message_id, retry = ?error.retry(), "message failed");
                     let failed = records[index..].iter().map(|r| r.message_id.clone().unwrap_or_default()).collect();
                     return (outcomes, failed);
                 }
@@ -211,8 +202,10 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
         let message_id = record.message_id.clone().unwrap_or_default();
         let body =
             record.body.as_deref().ok_or_else(|| ProcessorError::EmptyBody { message_id: message_id.clone() })?;
-        let mention: Mention = serde_json::from_str(body)
-            .map_err(|e| ProcessorError::NotAMention { message_id, reason: e.to_string() })?;
+        let mention: Mention = serde_json::from_str(body).map_err(|e| ProcessorError::NotAMention {
+            message_id,
+            reason: hark_shared::error::json_error_summary(&e),
+        })?;
         let outcome = match mention.direction {
             Direction::Inbound => self.inbound(&mention).await?,
             Direction::Outbound => self.outbound(&mention).await?,
@@ -232,7 +225,7 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
         // A redelivery finds its message already stored; it only finishes what the first
         // delivery may have left undone (an acknowledgement that failed to send).
         if let Some(conversation) = self.store.conversation_of_message(m.channel, &m.account_id, &m.message_id).await? {
-            self.deliver_acknowledgement(&conversation, &m.message_id).await?;
+            self.deliver_acknowledgement(&conversation, &m.message_id).await;
             return Ok(Outcome::Duplicate);
         }
         let context = Context {
@@ -249,6 +242,7 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
         } else {
             let personal_data_in_public = !classification.privacy.is_empty();
             self.templates.render(classification.intent, m, personal_data_in_public).map(|text| OutboxMessage {
+                purpose: OutboxPurpose::Acknowledgement,
                 channel: m.channel,
                 account_id: m.account_id.clone(),
                 answers_message_id: m.message_id.clone(),
@@ -275,9 +269,9 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
             due_shard: due_shard(&conversation.id, self.due_shards),
             acknowledgement,
         };
-        let outcome = match self.store.record_inbound(&record).await? {
-            Recorded::Stored { acknowledgement_queued } => Outcome::Stored { acknowledged: acknowledgement_queued },
-            Recorded::Duplicate => Outcome::Duplicate,
+        let queued = match self.store.record_inbound(&record).await? {
+            Recorded::Stored { acknowledgement_queued } => acknowledgement_queued,
+            Recorded::Duplicate => return Ok(Outcome::Duplicate),
         };
         tracing::info!(
             conversation = %conversation.id,
@@ -289,8 +283,9 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
             urgency = ?classification.urgency.iter().map(|u| u.kind).collect::<Vec<_>>(),
             "message classified and threaded"
         );
-        self.deliver_acknowledgement(&conversation.id, &m.message_id).await?;
-        Ok(outcome)
+        let acknowledgement =
+            if queued { Some(self.deliver_acknowledgement(&conversation.id, &m.message_id).await) } else { None };
+        Ok(Outcome::Stored { acknowledgement })
     }
 
     /// A reply joins the conversation of what it answers; a DM joins the customer's open DM
@@ -348,44 +343,24 @@ impl<S: ConversationStore, R: ReplySender, D: RedeliveryDelay> Processor<S, R, D
         })
     }
 
-    /// Sends the message's acknowledgement if it has one that is still pending. The outbox
-    /// claim makes a second sender a no-op; only a send that certainly did not happen is
-    /// released for a retry.
-    async fn deliver_acknowledgement(
-        &self,
-        conversation: &ConversationId,
-        answers: &str,
-    ) -> Result<(), ProcessorError> {
-        let now = self.clock.now();
-        let (token, message) = match self.store.claim_outbox(conversation, answers, now, STALE_CLAIM).await? {
-            Claim::Claimed { token, message } => (token, message),
-            Claim::NotClaimed(status) => {
-                tracing::debug!(?status, "acknowledgement not pending");
-                return Ok(());
-            }
-            Claim::NoRecord => return Ok(()),
-        };
-        let outcome = match self.replies.send(&message).await {
-            Ok(platform_message_id) => {
-                tracing::info!(conversation = %conversation, platform_message_id, "acknowledgement sent");
-                SendOutcome::Sent { platform_message_id }
-            }
-            Err(error) => match error.retry() {
-                Retry::Soon | Retry::After(_) => {
-                    self.store.release_outbox(conversation, answers, &token, &error.to_string()).await?;
-                    return Err(error.into());
-                }
-                Retry::Never => {
-                    tracing::warn!(%error, conversation = %conversation, "acknowledgement not sent");
-                    match error {
-                        Error::PlatformOutcomeUnknown { .. } => SendOutcome::Uncertain { reason: error.to_string() },
-                        _ => SendOutcome::Failed { reason: error.to_string() },
-                    }
-                }
-            },
-        };
-        self.store.finish_outbox(conversation, &message, &token, &outcome, self.clock.now()).await?;
-        Ok(())
+    /// Sends the message's acknowledgement if it has one that is due. Whatever happens is
+    /// recorded on the outbox record, which the sweep takes up again; nothing here can fail
+    /// the message, which is already stored.
+    async fn deliver_acknowledgement(&self, conversation: &ConversationId, answers: &str) -> Delivered {
+        let delivered = hark_shared::outbox::deliver(
+            &self.store,
+            &self.replies,
+            self.clock.as_ref(),
+            &self.outbox,
+            conversation,
+            answers,
+        )
+        .await;
+        delivered.unwrap_or_else(|error| {
+            // The record was claimed but its outcome not recorded: the lease hands it to the sweep.
+            tracing::warn!(%error, conversation = %conversation, "acknowledgement left to the outbox sweep");
+            Delivered::Abandoned
+        })
     }
 }
 
@@ -394,13 +369,6 @@ mod tests {
     use super::*;
     use hark_shared::classify::Sentiment;
     use std::time::Duration;
-
-    #[test]
-    fn echo_text_comparison_ignores_leading_mentions_and_escaping() {
-        assert_eq!(comparable_text("@alice  Hi Alice, sorry &amp; more ^KT"), "Hi Alice, sorry & more ^KT");
-        assert_eq!(comparable_text("Hi Alice, sorry & more ^KT"), "Hi Alice, sorry & more ^KT");
-        assert_ne!(comparable_text("@alice Fixed now"), comparable_text("Hi Alice, sorry"));
-    }
 
     #[test]
     fn a_trained_model_from_the_layer_path_takes_over_its_label() {

@@ -367,7 +367,10 @@ impl Observer {
         let channel = if text(item, "target_type") == "direct" { "DM" } else { "reply" };
         match status.as_str() {
             "sent" => println!("  acknowledged   ({channel}) \"{}\"", excerpt(&text(item, "text"), 140)),
-            "failed" | "uncertain" => println!("  ack {status}  {}", text(item, "last_error")),
+            "failed" | "cancelled" => println!("  ack {status}  {}", text(item, "last_error")),
+            "pending" | "unknown" if !text(item, "last_error").is_empty() => {
+                println!("  ack {status} (the outbox retries)  {}", text(item, "last_error"))
+            }
             _ => {}
         }
         self.outbox_states.insert(key, status);

@@ -100,6 +100,14 @@ impl LocalStack {
         let moto =
             moto::start_or_reuse(&options.repo_root, options.moto_endpoint.as_deref(), options.moto_port).await?;
         let x_api = LocalXApi::start(options.x_api_port).await?;
+        // The local X API honours the tokens the local secret holds, as X honours the ones it issued.
+        if let Some(json) = options.secret_values.get("XCredentialsSecret") {
+            let credentials = hark_shared::secrets::XCredentials::from_json(json)
+                .map_err(|e| Error::Usage(format!("the X credentials: {e}")))?;
+            for (account, token) in credentials.access_tokens() {
+                x_api.accept_token(token.expose(), &account);
+            }
+        }
 
         // The functions call the local X API; everything else is the operator's to override.
         let mut parameters = vec![("XApiBaseUrl".to_owned(), x_api.base_url.clone())];

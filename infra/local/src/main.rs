@@ -235,9 +235,12 @@ async fn measure_cold_starts(stack: &LocalStack, cli: &Cli) -> Result<(), Error>
         "{:<18} {:>9} {:<23} {:<23} {:<23} {:>8}",
         "function", "size MB", "init (spawn->next)", "first invoke", "warm invoke", "RSS MB"
     );
-    for (logical_id, binary) in
-        [("WebhookFunction", "webhook"), ("ProcessorFunction", "processor"), ("EscalatorFunction", "escalator")]
-    {
+    for (logical_id, binary) in [
+        ("WebhookFunction", "webhook"),
+        ("ProcessorFunction", "processor"),
+        ("EscalatorFunction", "escalator"),
+        ("OutboxFunction", "outbox"),
+    ] {
         let function = stack.function(logical_id);
         let (mut init, mut first, mut warm, mut rss) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // The first environment must be up before it is replaced.

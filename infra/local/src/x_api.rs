@@ -1,27 +1,33 @@
-//! A local server speaking the X API v2 shapes Hark sends (`POST /2/tweets`,
-//! `POST /2/dm_conversations/with/:participant_id/messages`). It records every request and
+//! A local server speaking the X API v2 shapes Hark uses: `POST /2/tweets`,
+//! `POST /2/dm_conversations/with/:participant_id/messages`, and the reads that settle an
+//! attempt whose outcome is unknown (`GET /2/users/:id/tweets`,
+//! `GET /2/dm_conversations/with/:participant_id/dm_events`).
+//!
+//! Like X, it knows whose token is whose: a bearer token it was not given is refused with
+//! 401, and what a token posts lands on that account's timeline. It records every write and
 //! answers as X documents (201 with the new post's id), or as a test scripts it (429 with
-//! `x-rate-limit-reset`, 5xx, a slow answer).
+//! `x-rate-limit-reset`, 5xx, a slow answer, or an error after the post was made).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::Error;
 
-/// One request the local X API received.
+/// One write the local X API received.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
     pub path: String,
     pub authorization: Option<String>,
     pub body: Value,
-    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub received_at: DateTime<Utc>,
 }
 
 /// A scripted answer; when the script is empty the API answers 201 like X does.
@@ -34,12 +40,30 @@ pub struct ScriptedResponse {
     pub delay: Duration,
     /// Only for a reply to this post, or a DM to this participant; any request when `None`.
     pub only_for: Option<String>,
+    /// The post is made even though the answer says otherwise: an answer lost on the way
+    /// back. (A scripted 2xx always makes the post.)
+    pub create_anyway: bool,
+}
+
+/// What an account posted, as its timeline and DM conversations return it.
+#[derive(Debug, Clone)]
+struct Posted {
+    id: String,
+    account: String,
+    text: String,
+    in_reply_to: Option<String>,
+    dm_to: Option<String>,
+    created_at: DateTime<Utc>,
 }
 
 #[derive(Default)]
 struct XApiState {
     requests: Vec<RecordedRequest>,
+    reads: Vec<String>,
     script: VecDeque<ScriptedResponse>,
+    /// Bearer token → account id.
+    tokens: HashMap<String, String>,
+    posted: Vec<Posted>,
     next_id: u64,
 }
 
@@ -56,24 +80,10 @@ impl LocalXApi {
     pub async fn start(port: u16) -> Result<Self, Error> {
         let state: Shared = Arc::default();
         let app = axum::Router::new()
-            .route(
-                "/2/tweets",
-                post(|State(s): State<Shared>, headers: HeaderMap, axum::Json(body): axum::Json<Value>| async move {
-                    answer(&s, "/2/tweets".into(), &headers, body, false).await
-                }),
-            )
-            .route(
-                "/2/dm_conversations/with/{participant}/messages",
-                post(
-                    |State(s): State<Shared>,
-                     Path(participant): Path<String>,
-                     headers: HeaderMap,
-                     axum::Json(body): axum::Json<Value>| async move {
-                        let path = format!("/2/dm_conversations/with/{participant}/messages");
-                        answer(&s, path, &headers, body, true).await
-                    },
-                ),
-            )
+            .route("/2/tweets", post(create_post))
+            .route("/2/dm_conversations/with/{participant}/messages", post(create_dm))
+            .route("/2/users/{account}/tweets", get(timeline))
+            .route("/2/dm_conversations/with/{participant}/dm_events", get(dm_events))
             .with_state(state.clone());
         let listener =
             tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(Error::io("bind the local X API"))?;
@@ -86,35 +96,104 @@ impl LocalXApi {
         Ok(LocalXApi { base_url, state })
     }
 
+    /// Lets `token` act as `account`, as X does for a user-context token it issued.
+    pub fn accept_token(&self, token: &str, account: &str) {
+        self.lock().tokens.insert(token.to_owned(), account.to_owned());
+    }
+
+    /// Every write (post or DM) received, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.state.lock().expect("X API state").requests.clone()
+        self.lock().requests.clone()
+    }
+
+    /// The paths of every read (timeline and DM lookups), in order.
+    pub fn reads(&self) -> Vec<String> {
+        self.lock().reads.clone()
+    }
+
+    /// How many posts and DMs actually exist: what a customer sees.
+    pub fn posted_count(&self) -> usize {
+        self.lock().posted.len()
     }
 
     pub fn respond_next(&self, response: ScriptedResponse) {
-        self.state.lock().expect("X API state").script.push_back(response);
+        self.lock().script.push_back(response);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, XApiState> {
+        self.state.lock().expect("X API state")
     }
 }
 
-async fn answer(state: &Shared, path: String, headers: &HeaderMap, body: Value, dm: bool) -> Response {
-    let target = if dm {
-        path.trim_start_matches("/2/dm_conversations/with/").trim_end_matches("/messages").to_owned()
-    } else {
-        body["reply"]["in_reply_to_tweet_id"].as_str().unwrap_or_default().to_owned()
-    };
-    let scripted = {
+fn unauthorized() -> Response {
+    let body = json!({"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"});
+    (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ").map(str::to_owned)
+}
+
+/// X escapes these three in the text it returns.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+async fn create_post(State(s): State<Shared>, headers: HeaderMap, axum::Json(body): axum::Json<Value>) -> Response {
+    let target = body["reply"]["in_reply_to_tweet_id"].as_str().map(str::to_owned);
+    write(&s, "/2/tweets".into(), &headers, body, target, None).await
+}
+
+async fn create_dm(
+    State(s): State<Shared>,
+    Path(participant): Path<String>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let path = format!("/2/dm_conversations/with/{participant}/messages");
+    write(&s, path, &headers, body, None, Some(participant)).await
+}
+
+async fn write(
+    state: &Shared,
+    path: String,
+    headers: &HeaderMap,
+    body: Value,
+    in_reply_to: Option<String>,
+    dm_to: Option<String>,
+) -> Response {
+    let target = in_reply_to.clone().or_else(|| dm_to.clone()).unwrap_or_default();
+    let (scripted, id) = {
         let mut s = state.lock().expect("X API state");
         s.requests.push(RecordedRequest {
             path,
             authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
-            body,
-            received_at: chrono::Utc::now(),
+            body: body.clone(),
+            received_at: Utc::now(),
         });
+        let Some(account) = bearer(headers).and_then(|token| s.tokens.get(&token).cloned()) else {
+            return unauthorized();
+        };
+        let at = s.script.iter().position(|r| r.only_for.as_ref().is_none_or(|t| *t == target));
+        let scripted = at.and_then(|at| s.script.remove(at));
+        let creates = scripted.as_ref().is_none_or(|r| (200..300).contains(&r.status) || r.create_anyway);
         s.next_id += 1;
-        let scripted = s.script.iter().position(|r| r.only_for.as_ref().is_none_or(|t| *t == target));
-        scripted.and_then(|at| s.script.remove(at)).ok_or(s.next_id)
+        let id = (1_900_000_000_000_000_000u64 + s.next_id).to_string();
+        if creates {
+            let text = body["text"].as_str().unwrap_or_default().to_owned();
+            s.posted.push(Posted {
+                id: id.clone(),
+                account,
+                text,
+                in_reply_to,
+                dm_to: dm_to.clone(),
+                created_at: Utc::now(),
+            });
+        }
+        (scripted, id)
     };
     match scripted {
-        Ok(scripted) => {
+        Some(scripted) => {
             tokio::time::sleep(scripted.delay).await;
             let status = StatusCode::from_u16(scripted.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut response = (status, axum::Json(scripted.body)).into_response();
@@ -125,9 +204,8 @@ async fn answer(state: &Shared, path: String, headers: &HeaderMap, body: Value, 
             }
             response
         }
-        Err(sequence) => {
-            let id = (1_900_000_000_000_000_000u64 + sequence).to_string();
-            let data = if dm {
+        None => {
+            let data = if dm_to.is_some() {
                 json!({"data": {"dm_conversation_id": "local-dm", "dm_event_id": id}})
             } else {
                 json!({"data": {"id": id, "text": "ok"}})
@@ -135,4 +213,83 @@ async fn answer(state: &Shared, path: String, headers: &HeaderMap, body: Value, 
             (StatusCode::CREATED, axum::Json(data)).into_response()
         }
     }
+}
+
+/// The account the token acts as, recording the read; `None` answers 401.
+fn reader(state: &Shared, headers: &HeaderMap, path: String) -> Option<String> {
+    let mut s = state.lock().expect("X API state");
+    s.reads.push(path);
+    bearer(headers).and_then(|token| s.tokens.get(&token).cloned())
+}
+
+/// Newest first, `max_results` per page, continuing after `pagination_token` (an id).
+fn page(mut items: Vec<(String, Value)>, query: &HashMap<String, String>) -> Value {
+    items.reverse();
+    let size = query.get("max_results").and_then(|n| n.parse().ok()).unwrap_or(10usize).clamp(1, 100);
+    let start = match query.get("pagination_token") {
+        Some(token) => items.iter().position(|(id, _)| id == token).unwrap_or(items.len()),
+        None => 0,
+    };
+    let rest = &items[start.min(items.len())..];
+    let data: Vec<Value> = rest.iter().take(size).map(|(_, v)| v.clone()).collect();
+    let mut meta = json!({"result_count": data.len()});
+    if let Some((next, _)) = rest.get(size) {
+        meta["next_token"] = Value::String(next.clone());
+    }
+    if data.is_empty() { json!({"meta": meta}) } else { json!({"data": data, "meta": meta}) }
+}
+
+async fn timeline(
+    State(state): State<Shared>,
+    Path(account): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(_) = reader(&state, &headers, format!("/2/users/{account}/tweets")) else { return unauthorized() };
+    let since = query
+        .get("start_time")
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let s = state.lock().expect("X API state");
+    let posts = s
+        .posted
+        .iter()
+        .filter(|p| p.account == account && p.dm_to.is_none() && p.created_at >= since)
+        .map(|p| {
+            let mut post = json!({
+                "id": p.id, "text": escaped(&p.text),
+                "created_at": p.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            });
+            if let Some(parent) = &p.in_reply_to {
+                post["referenced_tweets"] = json!([{"type": "replied_to", "id": parent}]);
+            }
+            (p.id.clone(), post)
+        })
+        .collect();
+    axum::Json(page(posts, &query)).into_response()
+}
+
+async fn dm_events(
+    State(state): State<Shared>,
+    Path(participant): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2/dm_conversations/with/{participant}/dm_events");
+    let Some(account) = reader(&state, &headers, path) else { return unauthorized() };
+    let s = state.lock().expect("X API state");
+    let events = s
+        .posted
+        .iter()
+        .filter(|p| p.account == account && p.dm_to.as_deref() == Some(participant.as_str()))
+        .map(|p| {
+            let event = json!({
+                "id": p.id, "event_type": "MessageCreate", "text": p.text, "sender_id": p.account,
+                "created_at": p.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            });
+            (p.id.clone(), event)
+        })
+        .collect();
+    axum::Json(page(events, &query)).into_response()
 }

@@ -1,0 +1,154 @@
+//! The outbox function, run on a schedule: sends every outbox record that is due and not
+//! sent yet (a retry after a rate limit or an outage, a check after an attempt whose outcome
+//! is unknown, a record whose sender died mid-send). It reads only what is due from the
+//! outbox shards of the sparse due index, so its cost grows with the backlog, not with the
+//! table.
+//!
+//! Each record is claimed with a lease before anything is sent, so overlapping runs, and
+//! the processor sending the same record right after storing it, never send twice.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use hark_shared::metrics::Metrics;
+use hark_shared::outbox::{Delivered, OutboxPolicy, deliver};
+use hark_shared::ports::{Clock, OutboxRef, OutboxStore, ReplySender, SystemClock};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Shared(#[from] hark_shared::Error),
+}
+
+pub struct Sweeper<S, R> {
+    pub store: S,
+    pub replies: R,
+    pub clock: Box<dyn Clock>,
+    pub policy: OutboxPolicy,
+    pub shards: u32,
+    /// Records read per shard per run; the rest wait for the next run.
+    pub max_items_per_shard: i32,
+    /// Records sent at once.
+    pub concurrency: usize,
+    /// No new record is started after this much of a run: what is started always finishes
+    /// within the function's timeout (budget + one attempt's budget < timeout).
+    pub run_budget: Duration,
+}
+
+/// What one run did, returned as the invocation's result and logged.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct SweepSummary {
+    pub due: usize,
+    pub sent: usize,
+    /// Earlier attempts found to have gone out after all.
+    pub found_sent: usize,
+    pub retrying: usize,
+    pub unknown: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub abandoned: usize,
+    /// Claimed first by someone else, or no longer due.
+    pub not_claimed: usize,
+    /// Left for the next run: the run's time was up.
+    pub deferred: usize,
+    pub errors: usize,
+}
+
+impl SweepSummary {
+    fn count(&mut self, result: &hark_shared::Result<Delivered>) {
+        match result {
+            Ok(Delivered::Sent) => self.sent += 1,
+            Ok(Delivered::FoundSent) => self.found_sent += 1,
+            Ok(Delivered::Retrying) => self.retrying += 1,
+            Ok(Delivered::Unknown) => self.unknown += 1,
+            Ok(Delivered::Failed) => self.failed += 1,
+            Ok(Delivered::Cancelled) => self.cancelled += 1,
+            Ok(Delivered::Abandoned) => self.abandoned += 1,
+            Ok(Delivered::NotClaimed(_) | Delivered::NoRecord) => self.not_claimed += 1,
+            Err(_) => self.errors += 1,
+        }
+    }
+}
+
+pub type AwsSweeper = Sweeper<hark_shared::dynamo::DynamoStore, hark_shared::x_api::XApiClient>;
+
+impl AwsSweeper {
+    pub async fn from_env() -> hark_shared::Result<Self> {
+        use hark_shared::config::{env_or, required_env};
+        let aws = hark_shared::config::aws().await;
+        let credentials = hark_shared::secrets::XCredentials::load(&aws).await?;
+        let x_api_base_url = env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?;
+        Ok(Sweeper {
+            store: hark_shared::dynamo::DynamoStore::from_config(&aws, required_env("TABLE_NAME")?),
+            replies: hark_shared::x_api::XApiClient::new(&x_api_base_url, credentials.access_tokens())?,
+            clock: Box::new(SystemClock),
+            policy: OutboxPolicy::default(),
+            shards: env_or("DUE_INDEX_SHARDS", 4)?,
+            max_items_per_shard: env_or("OUTBOX_MAX_ITEMS_PER_SHARD", 200)?,
+            concurrency: 8,
+            run_budget: Duration::from_secs(15),
+        })
+    }
+}
+
+impl<S: OutboxStore, R: ReplySender> Sweeper<S, R> {
+    pub async fn run(&self) -> Result<SweepSummary, SweepError> {
+        let started = Instant::now();
+        let now = self.clock.now();
+        let mut due: Vec<OutboxRef> = Vec::new();
+        let mut first_error = None;
+        for shard in 0..self.shards {
+            match self.store.due_outbox(shard, now, self.max_items_per_shard).await {
+                Ok(refs) => due.extend(refs),
+                Err(error) => {
+                    tracing::error!(%error, shard, "outbox shard could not be read");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        let mut summary = SweepSummary { due: due.len(), ..SweepSummary::default() };
+        let results: Vec<_> = futures_util::stream::iter(due.iter())
+            .map(|record| async move {
+                if started.elapsed() > self.run_budget {
+                    return None;
+                }
+                let result = deliver(
+                    &self.store,
+                    &self.replies,
+                    self.clock.as_ref(),
+                    &self.policy,
+                    &record.conversation,
+                    &record.answers_message_id,
+                )
+                .await;
+                if let Err(error) = &result {
+                    tracing::error!(%error, conversation = %record.conversation, "outbox delivery failed");
+                }
+                Some(result)
+            })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        let mut metrics = Metrics::new("outbox");
+        for result in results {
+            match result {
+                Some(result) => {
+                    if let Ok(delivered) = &result {
+                        metrics.count(delivered.metric(), 1);
+                    }
+                    summary.count(&result);
+                }
+                None => summary.deferred += 1,
+            }
+        }
+        metrics.count("OutboxDue", summary.due as u64);
+        metrics.count("OutboxErrors", summary.errors as u64);
+        metrics.emit();
+        tracing::info!(?summary, "outbox sweep finished");
+        match first_error {
+            Some(error) => Err(error.into()),
+            None => Ok(summary),
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Delivering outbox records: how a claimed record is sent, checked or given up on.
+//!
+//! Every outbound message is an outbox record before it is sent. A sender claims it with a
+//! lease; whatever happens next is recorded on it, and a record that is not finished is
+//! found again by the sweep when it falls due:
+//!
+//! ```text
+//! pending ──claim──> sending ──sent──────────────> sent
+//!    ▲                 │ ├──certainly not sent───> pending (due after backoff / Retry-After)
+//!    │                 │ ├──perhaps sent─────────> unknown (due after a short delay)
+//!    │                 │ ├──refused / too old────> failed  (kept with its reason; ops alerted)
+//!    │                 │ └──no longer wanted─────> cancelled
+//!    │                 └──sender died: lease runs out, the sweep claims it as if unknown
+//! unknown ──claim──> look on the platform first: found → sent; not found → send now
+//! ```
+//!
+//! Nothing is ever sent twice on a guess: an attempt that may have gone out is looked for
+//! on the platform before it is repeated.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::error::{Error, Result, Retry};
+use crate::ports::{
+    Claim, Clock, ConversationId, OutboxEntry, OutboxPurpose, OutboxStatus, OutboxStore, ReplySender, SendOutcome,
+};
+
+/// The outbox's timings. The defaults suit acknowledgements on social platforms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxPolicy {
+    /// How long a claim is good for. Longer than any attempt can take (`attempt_budget`), so
+    /// a live sender never loses its claim; a dead one's claim is taken over after it.
+    pub lease: TimeDelta,
+    /// How long one attempt may take (token refresh, lookup, send) before it is abandoned to
+    /// the lease.
+    pub attempt_budget: Duration,
+    /// How long after a perhaps-sent attempt the platform is checked (its reads lag its writes).
+    pub check_delay: TimeDelta,
+    pub first_backoff: TimeDelta,
+    pub max_backoff: TimeDelta,
+    /// A record still not sent this long after it was written fails: an acknowledgement a
+    /// day late helps nobody, and the SLA escalation has long told a person.
+    pub give_up_after: TimeDelta,
+}
+
+impl Default for OutboxPolicy {
+    fn default() -> Self {
+        OutboxPolicy {
+            lease: TimeDelta::seconds(60),
+            attempt_budget: Duration::from_secs(40),
+            check_delay: TimeDelta::seconds(20),
+            first_backoff: TimeDelta::seconds(30),
+            max_backoff: TimeDelta::minutes(30),
+            give_up_after: TimeDelta::hours(24),
+        }
+    }
+}
+
+impl OutboxPolicy {
+    /// Exponential backoff for the `attempt`-th attempt (1-based), spread by a stable jitter
+    /// of ±25 % so records that failed together do not all come back together.
+    pub fn backoff(&self, attempt: u32, key: &str) -> TimeDelta {
+        let doublings = attempt.saturating_sub(1).min(20);
+        let base = self.first_backoff.num_milliseconds().saturating_mul(1i64 << doublings);
+        let capped = base.min(self.max_backoff.num_milliseconds());
+        let jitter = (crate::stable_hash(&format!("{key}#{attempt}")) % 501) as i64 - 250; // per mille
+        TimeDelta::milliseconds(capped + capped * jitter / 1000)
+    }
+
+    /// The one place a failed attempt's error becomes the record's next state.
+    pub fn after_failure(&self, error: &Error, attempt: u32, key: &str, now: DateTime<Utc>) -> SendOutcome {
+        let reason = error.to_string();
+        match error.retry() {
+            Retry::Soon => SendOutcome::Retry { reason, at: now + self.backoff(attempt, key) },
+            Retry::After(wait) => {
+                let wait = TimeDelta::from_std(wait).unwrap_or(self.max_backoff).max(TimeDelta::seconds(1));
+                SendOutcome::Retry { reason, at: now + wait }
+            }
+            Retry::CheckFirst => SendOutcome::Unknown { reason, check_at: now + self.check_delay },
+            Retry::Never => SendOutcome::Failed { reason },
+        }
+    }
+}
+
+/// What one delivery did, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    Sent,
+    /// An earlier attempt had gone out after all; nothing was sent again.
+    FoundSent,
+    Retrying,
+    Unknown,
+    Failed,
+    Cancelled,
+    /// The attempt ran past its budget; the lease hands the record to the sweep.
+    Abandoned,
+    /// Not due, already finished, or being sent by someone else.
+    NotClaimed(OutboxStatus),
+    NoRecord,
+}
+
+impl Delivered {
+    fn of(outcome: &SendOutcome, found: bool) -> Self {
+        match outcome {
+            SendOutcome::Sent { .. } if found => Delivered::FoundSent,
+            SendOutcome::Sent { .. } => Delivered::Sent,
+            SendOutcome::Retry { .. } => Delivered::Retrying,
+            SendOutcome::Unknown { .. } => Delivered::Unknown,
+            SendOutcome::Failed { .. } => Delivered::Failed,
+            SendOutcome::Cancelled { .. } => Delivered::Cancelled,
+        }
+    }
+
+    /// The metric each result counts towards.
+    pub fn metric(self) -> &'static str {
+        match self {
+            Delivered::Sent => "OutboxSent",
+            Delivered::FoundSent => "OutboxFoundSent",
+            Delivered::Retrying => "OutboxRetrying",
+            Delivered::Unknown => "OutboxUnknown",
+            Delivered::Failed => "OutboxFailed",
+            Delivered::Cancelled => "OutboxCancelled",
+            Delivered::Abandoned => "OutboxAbandoned",
+            Delivered::NotClaimed(_) | Delivered::NoRecord => "OutboxNotClaimed",
+        }
+    }
+}
+
+/// Claims the record that answers `answers` in `conversation` and delivers it, if it is due.
+pub async fn deliver<S: OutboxStore, R: ReplySender>(
+    store: &S,
+    replies: &R,
+    clock: &dyn Clock,
+    policy: &OutboxPolicy,
+    conversation: &ConversationId,
+    answers: &str,
+) -> Result<Delivered> {
+    let now = clock.now();
+    let (token, previous) = match store.claim_outbox(conversation, answers, now, now + policy.lease).await? {
+        Claim::Claimed { token, previous } => (token, previous),
+        Claim::NotClaimed(status) => return Ok(Delivered::NotClaimed(status)),
+        Claim::NoRecord => return Ok(Delivered::NoRecord),
+    };
+    let attempt = attempt(store, replies, clock, policy, conversation, &previous);
+    let Ok((outcome, found)) = tokio::time::timeout(policy.attempt_budget, attempt).await else {
+        tracing::warn!(conversation = %conversation, answers, "send attempt ran out of time; its lease decides");
+        return Ok(Delivered::Abandoned);
+    };
+    match &outcome {
+        SendOutcome::Sent { platform_message_id } => {
+            tracing::info!(conversation = %conversation, answers, platform_message_id, found, "outbox message sent")
+        }
+        SendOutcome::Failed { reason } => {
+            tracing::error!(conversation = %conversation, answers, reason, "outbox message failed for good")
+        }
+        other => tracing::warn!(conversation = %conversation, answers, outcome = ?other, "outbox message not sent yet"),
+    }
+    store.finish_outbox(conversation, &previous.message, &token, &outcome, clock.now()).await?;
+    Ok(Delivered::of(&outcome, found))
+}
+
+/// One attempt on a claimed record; `true` with `Sent` when it was found already sent.
+async fn attempt<S: OutboxStore, R: ReplySender>(
+    store: &S,
+    replies: &R,
+    clock: &dyn Clock,
+    policy: &OutboxPolicy,
+    conversation: &ConversationId,
+    previous: &OutboxEntry,
+) -> (SendOutcome, bool) {
+    let now = clock.now();
+    let message = &previous.message;
+    let attempt = previous.attempts + 1;
+    let key = format!("{conversation}#{}", message.answers_message_id);
+    let perhaps_sent = matches!(previous.status, OutboxStatus::Unknown | OutboxStatus::Sending);
+    if now - previous.created_at > policy.give_up_after {
+        let last = previous.last_error.as_deref().unwrap_or("no error recorded");
+        let hours = policy.give_up_after.num_hours();
+        let reason = if perhaps_sent {
+            format!("gave up after {hours} h without learning whether it was sent; last error: {last}")
+        } else {
+            format!("gave up after {} attempts over {hours} h; last error: {last}", previous.attempts)
+        };
+        return (SendOutcome::Failed { reason }, false);
+    }
+    if message.purpose == OutboxPurpose::Acknowledgement && (previous.attempts > 0 || perhaps_sent) {
+        match store.answered_at(conversation).await {
+            Ok(Some(answered)) if answered >= previous.created_at => {
+                let reason = "a person answered before the acknowledgement went out".to_owned();
+                return (SendOutcome::Cancelled { reason }, false);
+            }
+            Ok(_) => {}
+            Err(error) => return (policy.after_failure(&error, attempt, &key, now), false),
+        }
+    }
+    if perhaps_sent {
+        match replies.find_sent(message, previous.created_at).await {
+            Ok(Some(platform_message_id)) => return (SendOutcome::Sent { platform_message_id }, true),
+            Ok(None) => {}
+            Err(error) => {
+                // Without an answer, sending again could post twice: look again later.
+                let reason = format!("could not check whether it was sent: {error}");
+                return (SendOutcome::Unknown { reason, check_at: now + policy.backoff(attempt, &key) }, false);
+            }
+        }
+    }
+    match replies.send(message).await {
+        Ok(platform_message_id) => (SendOutcome::Sent { platform_message_id }, false),
+        Err(error) => (policy.after_failure(&error, attempt, &key, clock.now()), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = OutboxPolicy::default();
+        let secs = |attempt| policy.backoff(attempt, "k").num_seconds();
+        assert!((22..=38).contains(&secs(1)), "{}", secs(1));
+        assert!((45..=75).contains(&secs(2)), "{}", secs(2));
+        assert!(secs(30) <= 30 * 60 * 5 / 4, "capped: {}", secs(30));
+        assert_eq!(policy.backoff(3, "k"), policy.backoff(3, "k"), "stable per record and attempt");
+        let spread: std::collections::HashSet<i64> =
+            (0..20).map(|i| policy.backoff(4, &format!("k{i}")).num_milliseconds()).collect();
+        assert!(spread.len() > 10, "records that failed together come back apart");
+    }
+
+    #[test]
+    fn each_kind_of_failure_becomes_its_next_state() {
+        let policy = OutboxPolicy::default();
+        let outcome = |error: Error| policy.after_failure(&error, 1, "k", now());
+        let limited = Error::RateLimited { platform: "X API", retry_after: Duration::from_secs(600) };
+        assert!(matches!(outcome(limited), SendOutcome::Retry { at, .. } if at == now() + TimeDelta::minutes(10)));
+        let down = Error::PlatformUnavailable { platform: "X API", message: "connect".into() };
+        assert!(matches!(outcome(down), SendOutcome::Retry { at, .. } if at > now()));
+        let unknown = Error::PlatformOutcomeUnknown { platform: "X API", message: "503".into() };
+        assert!(
+            matches!(outcome(unknown), SendOutcome::Unknown { check_at, .. } if check_at == now() + policy.check_delay)
+        );
+        let refused = Error::PlatformRejected { platform: "X API", status: 400, message: "bad".into() };
+        assert!(matches!(outcome(refused), SendOutcome::Failed { .. }));
+        let credentials = Error::CredentialsRejected { platform: "X API", account: "1".into(), message: "401".into() };
+        assert!(matches!(outcome(credentials), SendOutcome::Retry { at, .. } if at == now() + TimeDelta::minutes(15)));
+    }
+}
