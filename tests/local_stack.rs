@@ -110,7 +110,7 @@ async fn a_signed_webhook_is_stored_acknowledged_and_escalated_after_its_sla() {
     })
     .await;
     assert_eq!(ack.path, "/2/tweets");
-    assert_eq!(ack.authorization.as_deref(), Some(format!("Bearer {}", demo::ACCESS_TOKEN).as_str()));
+    assert!(ack.authorization.as_deref().unwrap().starts_with("Bearer local-access-"), "{ack:?}");
     assert_eq!(ack.body["reply"]["in_reply_to_tweet_id"], tweet.as_str());
 
     let escalation = eventually("the SLA warning", Duration::from_secs(120), || async {

@@ -1,7 +1,7 @@
-//! X API v2 client for replies and direct messages (user-context OAuth 2.0 bearer tokens),
-//! and for looking up what we posted when an attempt's outcome is unknown.
+//! X API v2 client for replies and direct messages (user-context OAuth 2.0 bearer tokens,
+//! renewed by the token manager), and for looking up what we posted when an attempt's
+//! outcome is unknown. A 401 is answered by renewing the token and trying once more.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
@@ -9,6 +9,7 @@ use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::oauth::AccessTokens;
 use crate::ports::{OutboxMessage, ReplySender, ReplyTarget};
 use crate::secrets::Secret;
 use crate::x::comparable_text;
@@ -19,12 +20,48 @@ const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(15 * 60);
 /// Pages of the brand's timeline read when looking for one reply: at 100 per page this
 /// covers a busy window, and bounds the reads a check can cost.
 const LOOKUP_PAGES: usize = 5;
+/// Where X renews user tokens, relative to the API's base URL.
+pub const TOKEN_PATH: &str = "/2/oauth2/token";
 
-#[derive(Debug, Clone)]
-pub struct XApiClient {
+pub struct XApiClient<T> {
     http: reqwest::Client,
     base_url: String,
-    access_tokens: HashMap<String, Secret>,
+    tokens: T,
+}
+
+/// The X client as the functions build it: tokens in the table, renewed at X, re-seeded
+/// from the credentials secret.
+pub type AwsXApiClient = XApiClient<
+    crate::oauth::TokenManager<crate::dynamo::DynamoStore, crate::http::HttpTokenEndpoint, crate::secrets::SecretSeeds>,
+>;
+
+impl AwsXApiClient {
+    pub fn for_aws(
+        aws: &aws_config::SdkConfig,
+        base_url: &str,
+        table: &str,
+        credentials: &crate::secrets::XCredentials,
+    ) -> Result<Self> {
+        let base_url = base_url.trim_end_matches('/');
+        let token_url = format!("{base_url}{TOKEN_PATH}");
+        let seeds = credentials.seeds(&token_url);
+        let arn = crate::config::optional_env("X_CREDENTIALS_SECRET_ARN");
+        let source = crate::secrets::SecretSeeds {
+            client: arn.as_ref().map(|_| aws_sdk_secretsmanager::Client::new(aws)),
+            arn,
+            token_url,
+            fallback: seeds.clone(),
+        };
+        let tokens = crate::oauth::TokenManager::new(
+            PLATFORM,
+            "x",
+            crate::dynamo::DynamoStore::from_config(aws, table),
+            crate::http::HttpTokenEndpoint::new()?,
+            source,
+            seeds,
+        );
+        XApiClient::new(base_url, tokens)
+    }
 }
 
 #[derive(Deserialize)]
@@ -75,19 +112,36 @@ struct DmEvent {
     sender_id: Option<String>,
 }
 
-impl XApiClient {
-    pub fn new(base_url: &str, access_tokens: HashMap<String, Secret>) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(8))
-            .user_agent(concat!("hark/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
-        Ok(XApiClient { http, base_url: base_url.trim_end_matches('/').to_owned(), access_tokens })
+impl<T: AccessTokens> XApiClient<T> {
+    pub fn new(base_url: &str, tokens: T) -> Result<Self> {
+        Ok(XApiClient { http: crate::http::client()?, base_url: base_url.trim_end_matches('/').to_owned(), tokens })
     }
 
-    fn token(&self, account: &str) -> Result<&Secret> {
-        self.access_tokens.get(account).ok_or_else(|| Error::Config(format!("no X access token for account {account}")))
+    /// Sends what `build` makes with the account's token; on 401 renews the token (unless
+    /// another instance already has) and tries once more. A second 401 means the
+    /// credentials themselves are refused. (A 401 means nothing was done, so trying again
+    /// can never post twice.)
+    async fn authorised(
+        &self,
+        account: &str,
+        build: impl Fn(&Secret) -> reqwest::RequestBuilder,
+        on_send_error: fn(reqwest::Error) -> Error,
+    ) -> Result<Response> {
+        let mut token = self.tokens.access_token(account).await?;
+        for attempt in 0..2 {
+            let response = build(&token).send().await.map_err(on_send_error)?;
+            if response.status() != StatusCode::UNAUTHORIZED {
+                return Ok(response);
+            }
+            if attempt == 0 {
+                token = self.tokens.after_rejection(account, &token).await?;
+            }
+        }
+        Err(Error::CredentialsRejected {
+            platform: PLATFORM,
+            account: account.to_owned(),
+            message: "HTTP 401 with a freshly renewed token".into(),
+        })
     }
 
     /// The answer to a write: the new object's id, or what X's status says about the attempt.
@@ -131,13 +185,9 @@ impl XApiClient {
         Err(Error::PlatformRejected { platform: PLATFORM, status: status.as_u16(), message })
     }
 
-    async fn get<T: for<'de> Deserialize<'de>>(&self, token: &Secret, url: &str, query: &[(&str, &str)]) -> Result<T> {
-        let response = self.http.get(url).query(query).bearer_auth(token.expose()).send().await.map_err(|e| {
-            Error::PlatformUnavailable {
-                platform: PLATFORM,
-                message: format!("GET {}: {e}", e.url().map_or("", |u| u.path())),
-            }
-        })?;
+    async fn get<D: for<'de> Deserialize<'de>>(&self, account: &str, url: &str, query: &[(&str, &str)]) -> Result<D> {
+        let build = |token: &Secret| self.http.get(url).query(query).bearer_auth(token.expose());
+        let response = self.authorised(account, build, read_failed).await?;
         let response = Self::checked(response, false).await?;
         response
             .json()
@@ -148,7 +198,6 @@ impl XApiClient {
     /// Our reply to `in_reply_to` among the brand's posts since `since`.
     async fn find_reply(
         &self,
-        token: &Secret,
         account: &str,
         in_reply_to: &str,
         text: &str,
@@ -165,10 +214,10 @@ impl XApiClient {
                 ("max_results", "100"),
                 ("tweet.fields", "referenced_tweets,created_at"),
             ];
-            if let Some(token) = next.as_deref() {
-                query.push(("pagination_token", token));
+            if let Some(next) = next.as_deref() {
+                query.push(("pagination_token", next));
             }
-            let page: Page<TimelinePost> = self.get(token, &url, &query).await?;
+            let page: Page<TimelinePost> = self.get(account, &url, &query).await?;
             let found = page.data.into_iter().find(|post| {
                 post.referenced_tweets.iter().any(|r| r.kind == "replied_to" && r.id == in_reply_to)
                     && comparable_text(&post.text) == wanted
@@ -186,13 +235,7 @@ impl XApiClient {
     }
 
     /// Our DM to `participant` with this text, among the conversation's newest events.
-    async fn find_direct(
-        &self,
-        token: &Secret,
-        account: &str,
-        participant: &str,
-        text: &str,
-    ) -> Result<Option<String>> {
+    async fn find_direct(&self, account: &str, participant: &str, text: &str) -> Result<Option<String>> {
         let url = format!("{}/2/dm_conversations/with/{participant}/dm_events", self.base_url);
         let wanted = comparable_text(text);
         let query = [
@@ -200,7 +243,7 @@ impl XApiClient {
             ("event_types", "MessageCreate"),
             ("dm_event.fields", "id,text,sender_id,created_at"),
         ];
-        let page: Page<DmEvent> = self.get(token, &url, &query).await?;
+        let page: Page<DmEvent> = self.get(account, &url, &query).await?;
         Ok(page
             .data
             .into_iter()
@@ -209,6 +252,20 @@ impl XApiClient {
                     && event.text.as_deref().is_some_and(|t| comparable_text(t) == wanted)
             })
             .map(|event| event.id))
+    }
+}
+
+fn read_failed(e: reqwest::Error) -> Error {
+    Error::PlatformUnavailable { platform: PLATFORM, message: e.to_string() }
+}
+
+/// A write that failed before an answer: refused at connect means it never left; anything
+/// later (a timeout) means X may have posted it.
+fn write_failed(e: reqwest::Error) -> Error {
+    if e.is_connect() {
+        Error::PlatformUnavailable { platform: PLATFORM, message: e.to_string() }
+    } else {
+        Error::PlatformOutcomeUnknown { platform: PLATFORM, message: e.to_string() }
     }
 }
 
@@ -223,38 +280,30 @@ fn rate_limit_wait(response: &Response) -> Duration {
     header("retry-after").map(|s| Duration::from_secs(s.max(1) as u64)).unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
 }
 
-impl ReplySender for XApiClient {
+impl<T: AccessTokens> ReplySender for XApiClient<T> {
     async fn send(&self, message: &OutboxMessage) -> Result<String> {
-        let token = self.token(&message.account_id)?;
-        let request = match &message.target {
-            ReplyTarget::Post { in_reply_to } => self
-                .http
-                .post(format!("{}/2/tweets", self.base_url))
-                .json(&serde_json::json!({ "text": message.text, "reply": { "in_reply_to_tweet_id": in_reply_to } })),
-            ReplyTarget::Direct { participant_id } => self
-                .http
-                .post(format!("{}/2/dm_conversations/with/{participant_id}/messages", self.base_url))
-                .json(&serde_json::json!({ "text": message.text })),
+        let (url, body) = match &message.target {
+            ReplyTarget::Post { in_reply_to } => (
+                format!("{}/2/tweets", self.base_url),
+                serde_json::json!({ "text": message.text, "reply": { "in_reply_to_tweet_id": in_reply_to } }),
+            ),
+            ReplyTarget::Direct { participant_id } => (
+                format!("{}/2/dm_conversations/with/{participant_id}/messages", self.base_url),
+                serde_json::json!({ "text": message.text }),
+            ),
         };
-        let response = request.bearer_auth(token.expose()).send().await.map_err(|e| {
-            if e.is_connect() {
-                Error::PlatformUnavailable { platform: PLATFORM, message: e.to_string() }
-            } else {
-                // Timed out or broke after the request left: X may have posted it.
-                Error::PlatformOutcomeUnknown { platform: PLATFORM, message: e.to_string() }
-            }
-        })?;
+        let build = |token: &Secret| self.http.post(&url).json(&body).bearer_auth(token.expose());
+        let response = self.authorised(&message.account_id, build, write_failed).await?;
         Self::created(response).await
     }
 
     async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
-        let token = self.token(&message.account_id)?;
         match &message.target {
             ReplyTarget::Post { in_reply_to } => {
-                self.find_reply(token, &message.account_id, in_reply_to, &message.text, since).await
+                self.find_reply(&message.account_id, in_reply_to, &message.text, since).await
             }
             ReplyTarget::Direct { participant_id } => {
-                self.find_direct(token, &message.account_id, participant_id, &message.text).await
+                self.find_direct(&message.account_id, participant_id, &message.text).await
             }
         }
     }

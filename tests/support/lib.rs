@@ -260,24 +260,87 @@ pub fn mention(id: &str, customer: &str, text: &str, at: DateTime<Utc>) -> hark_
 }
 
 pub const BRAND: &str = "2244994945";
-pub const BRAND_TOKEN: &str = "brand-user-token";
 
-pub type TestProcessor = hark_processor::Processor<hark_shared::dynamo::DynamoStore, hark_shared::x_api::XApiClient>;
-pub type TestSweeper = hark_outbox::Sweeper<hark_shared::dynamo::DynamoStore, hark_shared::x_api::XApiClient>;
+pub type TestXClient = hark_shared::x_api::XApiClient<
+    hark_shared::oauth::TokenManager<
+        hark_shared::dynamo::DynamoStore,
+        hark_shared::http::HttpTokenEndpoint,
+        hark_shared::oauth::FixedSeeds,
+    >,
+>;
+pub type TestProcessor = hark_processor::Processor<hark_shared::dynamo::DynamoStore, TestXClient>;
+pub type TestSweeper = hark_outbox::Sweeper<hark_shared::dynamo::DynamoStore, TestXClient>;
 
-/// The brand's X client, against the local X API (which is told to accept its token).
-pub fn x_client(x_api: &LocalXApi) -> hark_shared::x_api::XApiClient {
+/// The brand's OAuth client at the local X API, as the credentials secret names it.
+pub const BRAND_CLIENT: &str = "brand-oauth-client";
+pub const BRAND_CLIENT_SECRET: &str = "brand-oauth-client-secret";
+
+/// An operator's seed: a refresh token the local X API has just issued to the brand's client.
+pub fn brand_seed(x_api: &LocalXApi) -> hark_shared::oauth::Seed {
+    use hark_shared::oauth::{OAuthClient, Seed};
     use hark_shared::secrets::Secret;
-    x_api.accept_token(BRAND_TOKEN, BRAND);
-    let tokens = std::collections::HashMap::from([(BRAND.to_owned(), Secret::new(BRAND_TOKEN))]);
-    hark_shared::x_api::XApiClient::new(&x_api.base_url, tokens).unwrap()
+    let refresh_token = unique("consent-refresh");
+    x_api.register_client(BRAND_CLIENT, Some(BRAND_CLIENT_SECRET), BRAND, &refresh_token);
+    let client = OAuthClient {
+        token_url: format!("{}{}", x_api.base_url, hark_shared::x_api::TOKEN_PATH),
+        client_id: BRAND_CLIENT.to_owned(),
+        client_secret: Some(Secret::new(BRAND_CLIENT_SECRET)),
+    };
+    Seed { client, refresh_token: Secret::new(refresh_token), issued_at: None }
+}
+
+/// The brand's X client over the table's token store and the local X API, seeded with
+/// `seed` as a function instance is at cold start.
+pub fn x_client_with(
+    aws: &aws_config::SdkConfig,
+    table: &str,
+    x_api: &LocalXApi,
+    seed: hark_shared::oauth::Seed,
+) -> TestXClient {
+    hark_shared::x_api::XApiClient::new(&x_api.base_url, token_manager(aws, table, seed)).unwrap()
+}
+
+/// One function instance's token manager for the brand, seeded with `seed`.
+pub fn token_manager(
+    aws: &aws_config::SdkConfig,
+    table: &str,
+    seed: hark_shared::oauth::Seed,
+) -> hark_shared::oauth::TokenManager<
+    hark_shared::dynamo::DynamoStore,
+    hark_shared::http::HttpTokenEndpoint,
+    hark_shared::oauth::FixedSeeds,
+> {
+    let seeds = std::collections::HashMap::from([(BRAND.to_owned(), seed)]);
+    hark_shared::oauth::TokenManager::new(
+        "X API",
+        "x",
+        hark_shared::dynamo::DynamoStore::from_config(aws, table),
+        hark_shared::http::HttpTokenEndpoint::new().unwrap(),
+        hark_shared::oauth::FixedSeeds(seeds.clone()),
+        seeds,
+    )
+}
+
+/// The brand's X client with a fresh consent (see [`x_client_with`]).
+pub fn x_client(aws: &aws_config::SdkConfig, table: &str, x_api: &LocalXApi) -> TestXClient {
+    x_client_with(aws, table, x_api, brand_seed(x_api))
 }
 
 /// The real outbox sweep over the table and the local X API.
 pub fn sweeper(aws: &aws_config::SdkConfig, table: &str, x_api: &LocalXApi, clock: TestClock) -> TestSweeper {
+    sweeper_with(aws, table, x_client(aws, table, x_api), clock)
+}
+
+/// The real outbox sweep with the given reply client.
+pub fn sweeper_with<R>(
+    aws: &aws_config::SdkConfig,
+    table: &str,
+    replies: R,
+    clock: TestClock,
+) -> hark_outbox::Sweeper<hark_shared::dynamo::DynamoStore, R> {
     hark_outbox::Sweeper {
         store: hark_shared::dynamo::DynamoStore::from_config(aws, table),
-        replies: x_client(x_api),
+        replies,
         clock: Box::new(clock),
         policy: hark_shared::outbox::OutboxPolicy::default(),
         shards: 4,
@@ -289,9 +352,19 @@ pub fn sweeper(aws: &aws_config::SdkConfig, table: &str, x_api: &LocalXApi, cloc
 
 /// The real processor over the table and the local X API.
 pub fn processor(aws: &aws_config::SdkConfig, table: &str, x_api: &LocalXApi, clock: TestClock) -> TestProcessor {
+    processor_with(aws, table, x_client(aws, table, x_api), clock)
+}
+
+/// The real processor with the given reply client.
+pub fn processor_with<R>(
+    aws: &aws_config::SdkConfig,
+    table: &str,
+    replies: R,
+    clock: TestClock,
+) -> hark_processor::Processor<hark_shared::dynamo::DynamoStore, R> {
     hark_processor::Processor {
         store: hark_shared::dynamo::DynamoStore::from_config(aws, table),
-        replies: x_client(x_api),
+        replies,
         outbox: hark_shared::outbox::OutboxPolicy::default(),
         classifier: Box::new(hark_shared::classify::CareClassifier::default()),
         templates: hark_shared::reply::AckTemplates::from_json(hark_shared::reply::DEFAULT_TEMPLATES_JSON, "^HK")

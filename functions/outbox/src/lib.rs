@@ -71,7 +71,7 @@ impl SweepSummary {
     }
 }
 
-pub type AwsSweeper = Sweeper<hark_shared::dynamo::DynamoStore, hark_shared::x_api::XApiClient>;
+pub type AwsSweeper = Sweeper<hark_shared::dynamo::DynamoStore, hark_shared::x_api::AwsXApiClient>;
 
 impl AwsSweeper {
     pub async fn from_env() -> hark_shared::Result<Self> {
@@ -79,9 +79,10 @@ impl AwsSweeper {
         let aws = hark_shared::config::aws().await;
         let credentials = hark_shared::secrets::XCredentials::load(&aws).await?;
         let x_api_base_url = env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?;
+        let table = required_env("TABLE_NAME")?;
         Ok(Sweeper {
-            store: hark_shared::dynamo::DynamoStore::from_config(&aws, required_env("TABLE_NAME")?),
-            replies: hark_shared::x_api::XApiClient::new(&x_api_base_url, credentials.access_tokens())?,
+            replies: hark_shared::x_api::XApiClient::for_aws(&aws, &x_api_base_url, &table, &credentials)?,
+            store: hark_shared::dynamo::DynamoStore::from_config(&aws, table),
             clock: Box::new(SystemClock),
             policy: OutboxPolicy::default(),
             shards: env_or("DUE_INDEX_SHARDS", 4)?,

@@ -120,7 +120,7 @@ impl Config {
     }
 }
 
-pub type AwsProcessor = Processor<hark_shared::dynamo::DynamoStore, hark_shared::x_api::XApiClient>;
+pub type AwsProcessor = Processor<hark_shared::dynamo::DynamoStore, hark_shared::x_api::AwsXApiClient>;
 
 impl AwsProcessor {
     pub async fn from_env() -> hark_shared::Result<Self> {
@@ -128,8 +128,13 @@ impl AwsProcessor {
         let aws = hark_shared::config::aws().await;
         let credentials = hark_shared::secrets::XCredentials::load(&aws).await?;
         Ok(Processor {
+            replies: hark_shared::x_api::XApiClient::for_aws(
+                &aws,
+                &config.x_api_base_url,
+                &config.table,
+                &credentials,
+            )?,
             store: hark_shared::dynamo::DynamoStore::from_config(&aws, config.table),
-            replies: hark_shared::x_api::XApiClient::new(&config.x_api_base_url, credentials.access_tokens())?,
             outbox: OutboxPolicy::default(),
             classifier: config.classifier,
             templates: config.templates,

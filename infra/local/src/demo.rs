@@ -16,11 +16,18 @@ use crate::{Error, LocalStack};
 pub const BRAND_ID: &str = "2244994945";
 pub const BRAND_HANDLE: &str = "AcmeAir";
 pub const CONSUMER_SECRET: &str = "hark-local-consumer-secret";
-pub const ACCESS_TOKEN: &str = "hark-local-access-token";
+pub const CLIENT_ID: &str = "hark-local-client";
+pub const CLIENT_SECRET: &str = "hark-local-client-secret";
 
-/// The X credentials secret's value: one brand account.
+/// The X credentials secret's value: one brand account, with an OAuth 2.0 client and a
+/// refresh token the local X API issues afresh for every run.
 pub fn credentials_json() -> String {
-    json!({"accounts": {BRAND_ID: {"consumer_secret": CONSUMER_SECRET, "access_token": ACCESS_TOKEN}}}).to_string()
+    let refresh_token = format!("hark-local-refresh-{}", Utc::now().timestamp_micros());
+    json!({"accounts": {BRAND_ID: {
+        "consumer_secret": CONSUMER_SECRET,
+        "oauth2": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": refresh_token},
+    }}})
+    .to_string()
 }
 
 /// Template parameters that make the demo show escalations within a few minutes.

@@ -100,12 +100,16 @@ impl LocalStack {
         let moto =
             moto::start_or_reuse(&options.repo_root, options.moto_endpoint.as_deref(), options.moto_port).await?;
         let x_api = LocalXApi::start(options.x_api_port).await?;
-        // The local X API honours the tokens the local secret holds, as X honours the ones it issued.
+        // The local X API knows the OAuth clients and refresh tokens the local secret holds, as
+        // X knows the ones its consent flow issued.
         if let Some(json) = options.secret_values.get("XCredentialsSecret") {
             let credentials = hark_shared::secrets::XCredentials::from_json(json)
                 .map_err(|e| Error::Usage(format!("the X credentials: {e}")))?;
-            for (account, token) in credentials.access_tokens() {
-                x_api.accept_token(token.expose(), &account);
+            for (account, creds) in &credentials.accounts {
+                if let Some(oauth) = &creds.oauth2 {
+                    let secret = oauth.client_secret.as_ref().map(|s| s.expose());
+                    x_api.register_client(&oauth.client_id, secret, account, oauth.refresh_token.expose());
+                }
             }
         }
 

@@ -1,10 +1,13 @@
 //! A local server speaking the X API v2 shapes Hark uses: `POST /2/tweets`,
-//! `POST /2/dm_conversations/with/:participant_id/messages`, and the reads that settle an
+//! `POST /2/dm_conversations/with/:participant_id/messages`, the reads that settle an
 //! attempt whose outcome is unknown (`GET /2/users/:id/tweets`,
-//! `GET /2/dm_conversations/with/:participant_id/dm_events`).
+//! `GET /2/dm_conversations/with/:participant_id/dm_events`), and OAuth 2.0 token renewal
+//! (`POST /2/oauth2/token`).
 //!
-//! Like X, it knows whose token is whose: a bearer token it was not given is refused with
-//! 401, and what a token posts lands on that account's timeline. It records every write and
+//! Like X, it knows whose token is whose: access tokens are issued by its token endpoint to
+//! a registered client for one account and expire; refresh tokens are rotated on every use
+//! and a used one is refused; a bearer token it did not issue, or one that expired, gets
+//! 401; and what a token posts lands on that account's timeline. It records every write and
 //! answers as X documents (201 with the new post's id), or as a test scripts it (429 with
 //! `x-rate-limit-reset`, 5xx, a slow answer, or an error after the post was made).
 
@@ -56,16 +59,42 @@ struct Posted {
     created_at: DateTime<Utc>,
 }
 
+/// An OAuth client allowed to act for one account.
+struct OAuthClient {
+    secret: Option<String>,
+    account: String,
+}
+
 #[derive(Default)]
 struct XApiState {
     requests: Vec<RecordedRequest>,
     reads: Vec<String>,
     script: VecDeque<ScriptedResponse>,
-    /// Bearer token → account id.
-    tokens: HashMap<String, String>,
+    clients: HashMap<String, OAuthClient>,
+    /// Refresh tokens that may still be used, with their client.
+    refresh_tokens: HashMap<String, String>,
+    /// Access token → (account, expiry).
+    tokens: HashMap<String, (String, DateTime<Utc>)>,
+    refreshes: usize,
     posted: Vec<Posted>,
     next_id: u64,
 }
+
+impl XApiState {
+    /// The account a bearer token acts for, if it is one of ours and still valid.
+    fn account_of(&self, headers: &HeaderMap) -> Option<String> {
+        let token = bearer(headers)?;
+        self.tokens.get(&token).filter(|(_, expires)| *expires > Utc::now()).map(|(account, _)| account.clone())
+    }
+
+    fn new_token(&mut self, kind: &str) -> String {
+        self.next_id += 1;
+        format!("local-{kind}-{}-{}", self.next_id, Utc::now().timestamp_micros())
+    }
+}
+
+/// How long an access token lives, as at X.
+const ACCESS_TOKEN_LIFETIME: i64 = 7200;
 
 type Shared = Arc<Mutex<XApiState>>;
 
@@ -84,6 +113,7 @@ impl LocalXApi {
             .route("/2/dm_conversations/with/{participant}/messages", post(create_dm))
             .route("/2/users/{account}/tweets", get(timeline))
             .route("/2/dm_conversations/with/{participant}/dm_events", get(dm_events))
+            .route("/2/oauth2/token", post(token))
             .with_state(state.clone());
         let listener =
             tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(Error::io("bind the local X API"))?;
@@ -96,9 +126,35 @@ impl LocalXApi {
         Ok(LocalXApi { base_url, state })
     }
 
-    /// Lets `token` act as `account`, as X does for a user-context token it issued.
-    pub fn accept_token(&self, token: &str, account: &str) {
-        self.lock().tokens.insert(token.to_owned(), account.to_owned());
+    /// Registers an OAuth client for `account` holding `refresh_token`, as the consent flow
+    /// leaves it. Registering the same client again adds another valid refresh token.
+    pub fn register_client(&self, client_id: &str, client_secret: Option<&str>, account: &str, refresh_token: &str) {
+        let mut s = self.lock();
+        let client = OAuthClient { secret: client_secret.map(str::to_owned), account: account.to_owned() };
+        s.clients.insert(client_id.to_owned(), client);
+        s.refresh_tokens.insert(refresh_token.to_owned(), client_id.to_owned());
+    }
+
+    /// Every access token issued so far expires now (two hours pass).
+    pub fn expire_access_tokens(&self) {
+        for (_, expires) in self.lock().tokens.values_mut() {
+            *expires = Utc::now() - chrono::TimeDelta::seconds(1);
+        }
+    }
+
+    /// The account revokes the app: its refresh tokens are refused from now on.
+    pub fn revoke_refresh_tokens(&self, client_id: &str) {
+        self.lock().refresh_tokens.retain(|_, client| client != client_id);
+    }
+
+    /// Successful token renewals so far.
+    pub fn refreshes(&self) -> usize {
+        self.lock().refreshes
+    }
+
+    /// The refresh tokens that would still be accepted for a client.
+    pub fn valid_refresh_tokens(&self, client_id: &str) -> Vec<String> {
+        self.lock().refresh_tokens.iter().filter(|(_, c)| *c == client_id).map(|(t, _)| t.clone()).collect()
     }
 
     /// Every write (post or DM) received, in order.
@@ -171,7 +227,7 @@ async fn write(
             body: body.clone(),
             received_at: Utc::now(),
         });
-        let Some(account) = bearer(headers).and_then(|token| s.tokens.get(&token).cloned()) else {
+        let Some(account) = s.account_of(headers) else {
             return unauthorized();
         };
         let at = s.script.iter().position(|r| r.only_for.as_ref().is_none_or(|t| *t == target));
@@ -219,7 +275,7 @@ async fn write(
 fn reader(state: &Shared, headers: &HeaderMap, path: String) -> Option<String> {
     let mut s = state.lock().expect("X API state");
     s.reads.push(path);
-    bearer(headers).and_then(|token| s.tokens.get(&token).cloned())
+    s.account_of(headers)
 }
 
 /// Newest first, `max_results` per page, continuing after `pagination_token` (an id).
@@ -292,4 +348,62 @@ async fn dm_events(
         })
         .collect();
     axum::Json(page(events, &query)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct TokenRequest {
+    grant_type: String,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+}
+
+fn token_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (status, axum::Json(json!({"error": error, "error_description": description}))).into_response()
+}
+
+/// `POST /2/oauth2/token` with `grant_type=refresh_token`: confidential clients authenticate
+/// with HTTP Basic; the refresh token is rotated and the old one refused from then on.
+async fn token(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<TokenRequest>,
+) -> Response {
+    use base64::Engine as _;
+    let basic = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| v.split_once(':').map(|(id, secret)| (id.to_owned(), secret.to_owned())));
+    let mut s = state.lock().expect("X API state");
+    let client_id = match (&basic, &form.client_id) {
+        (Some((id, _)), _) => id.clone(),
+        (None, Some(id)) => id.clone(),
+        (None, None) => return token_error(StatusCode::UNAUTHORIZED, "unauthorized_client", "Missing client"),
+    };
+    let Some(client) = s.clients.get(&client_id) else {
+        return token_error(StatusCode::UNAUTHORIZED, "unauthorized_client", "Unknown client");
+    };
+    if let Some(secret) = &client.secret
+        && basic.as_ref().map(|(_, given)| given) != Some(secret)
+    {
+        return token_error(StatusCode::UNAUTHORIZED, "unauthorized_client", "Missing valid authorization header");
+    }
+    let account = client.account.clone();
+    let presented = form.refresh_token.unwrap_or_default();
+    if form.grant_type != "refresh_token" || s.refresh_tokens.get(&presented) != Some(&client_id) {
+        return token_error(StatusCode::BAD_REQUEST, "invalid_request", "Value passed for the token was invalid.");
+    }
+    s.refresh_tokens.remove(&presented);
+    let (access, refresh) = (s.new_token("access"), s.new_token("refresh"));
+    s.refresh_tokens.insert(refresh.clone(), client_id);
+    let expires = Utc::now() + chrono::TimeDelta::seconds(ACCESS_TOKEN_LIFETIME);
+    s.tokens.insert(access.clone(), (account, expires));
+    s.refreshes += 1;
+    axum::Json(json!({
+        "token_type": "bearer", "expires_in": ACCESS_TOKEN_LIFETIME, "access_token": access,
+        "scope": "tweet.read tweet.write users.read dm.read dm.write offline.access", "refresh_token": refresh,
+    }))
+    .into_response()
 }

@@ -1,0 +1,87 @@
+//! HTTP adapters shared by the platform clients: the client every outbound call uses, and
+//! the OAuth 2.0 token endpoint.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::oauth::{Grant, OAuthClient, RefreshError, TokenEndpoint};
+use crate::secrets::Secret;
+
+/// Short timeouts: every call runs inside a Lambda invocation with a deadline, and a slow
+/// answer is better treated as "unknown" and checked later than waited for.
+pub fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(8))
+        .user_agent(concat!("hark/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Config(format!("HTTP client: {e}")))
+}
+
+/// RFC 6749 refresh at the client's token URL: form body, HTTP Basic for confidential clients.
+#[derive(Debug, Clone)]
+pub struct HttpTokenEndpoint {
+    http: reqwest::Client,
+}
+
+impl HttpTokenEndpoint {
+    pub fn new() -> Result<Self> {
+        Ok(HttpTokenEndpoint { http: client()? })
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: Secret,
+    #[serde(default)]
+    refresh_token: Option<Secret>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+struct TokenRefusal {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+impl TokenEndpoint for HttpTokenEndpoint {
+    async fn refresh(&self, client: &OAuthClient, refresh_token: &Secret) -> std::result::Result<Grant, RefreshError> {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+            ("client_id", client.client_id.as_str()),
+        ];
+        let mut request = self.http.post(&client.token_url).form(&form);
+        if let Some(secret) = &client.client_secret {
+            request = request.basic_auth(&client.client_id, Some(secret.expose()));
+        }
+        // reqwest's error names the URL, never the form.
+        let response = request.send().await.map_err(|e| RefreshError::Unavailable(e.to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            let answer: TokenAnswer = response
+                .json()
+                .await
+                .map_err(|e| RefreshError::Unavailable(format!("unreadable token answer: {e}")))?;
+            return Ok(Grant {
+                access_token: answer.access_token,
+                refresh_token: answer.refresh_token,
+                expires_in: answer.expires_in,
+            });
+        }
+        // RFC 6749 §5.2: 400 (and 401 for client authentication) mean the grant or client
+        // is refused. Only the error code and description are kept; they name no secret.
+        if status.as_u16() == 400 || status.as_u16() == 401 {
+            let refusal: TokenRefusal = response.json().await.unwrap_or_default();
+            let code = refusal.error.unwrap_or_else(|| format!("HTTP {status}"));
+            let description: String = refusal.error_description.unwrap_or_default().chars().take(200).collect();
+            return Err(RefreshError::Refused(format!("{code}: {description}")));
+        }
+        Err(RefreshError::Unavailable(format!("token endpoint answered HTTP {status}")))
+    }
+}
