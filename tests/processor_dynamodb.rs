@@ -89,31 +89,19 @@ async fn concurrent_messages_of_one_thread_open_one_conversation() {
     assert_eq!(f.x_api.requests().len(), 2, "{:?}", f.x_api.requests());
 }
 
-#[tokio::test]
-async fn poison_message_goes_to_the_dead_letter_queue_and_the_rest_is_processed() {
-    let f = fixture().await;
-    let sqs = aws_sdk_sqs::Client::new(&f.aws);
-    let good_a = mention("3001", "701", "@acme how do I change my seat?", t0());
-    let good_b = mention("3002", "702", "@acme lovely crew today, thank you", t0());
-    for (body, group, dedup) in [
-        (serde_json::to_string(&good_a).unwrap(), good_a.queue_group_id(), "a"),
-        ("{\"not\": \"a mention\"}".to_owned(), "x:poison".to_owned(), "p"),
-        (serde_json::to_string(&good_b).unwrap(), good_b.queue_group_id(), "b"),
-    ] {
-        sqs.send_message()
-            .queue_url(&f.queues.url)
-            .message_body(body)
-            .message_group_id(group)
-            .message_deduplication_id(dedup)
-            .send()
-            .await
-            .unwrap();
-    }
-    // What Lambda's event source mapping does: receive, invoke, delete what succeeded.
-    for _ in 0..12 {
+/// What Lambda's event source mapping does, for `rounds` polls: receive, invoke, delete
+/// what succeeded; failures come back after the queue's visibility timeout.
+async fn drive_queue<R: hark_shared::ports::ReplySender>(
+    aws: &aws_config::SdkConfig,
+    queue_url: &str,
+    processor: &hark_processor::Processor<hark_shared::dynamo::DynamoStore, R>,
+    rounds: usize,
+) {
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    for _ in 0..rounds {
         let received = sqs
             .receive_message()
-            .queue_url(&f.queues.url)
+            .queue_url(queue_url)
             .max_number_of_messages(10)
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()
@@ -139,11 +127,11 @@ async fn poison_message_goes_to_the_dead_letter_queue_and_the_rest_is_processed(
             })
             .collect();
         let event = serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
-        let failed = failures(&f.processor.handle(event).await);
+        let failed = failures(&processor.handle(event).await);
         for m in &received {
             if !failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
                 sqs.delete_message()
-                    .queue_url(&f.queues.url)
+                    .queue_url(queue_url)
                     .receipt_handle(m.receipt_handle().unwrap())
                     .send()
                     .await
@@ -151,6 +139,57 @@ async fn poison_message_goes_to_the_dead_letter_queue_and_the_rest_is_processed(
             }
         }
     }
+}
+
+#[tokio::test]
+async fn messages_dead_lettered_in_a_store_outage_are_redriven_and_stored_once() {
+    let f = fixture().await;
+    let sqs = aws_sdk_sqs::Client::new(&f.aws);
+    let complaint = mention("3101", "711", "@acme my refund is three weeks late", t0());
+    sqs.send_message()
+        .queue_url(&f.queues.url)
+        .message_body(serde_json::to_string(&complaint).unwrap())
+        .message_group_id(complaint.queue_group_id())
+        .message_deduplication_id(complaint.queue_deduplication_id())
+        .send()
+        .await
+        .unwrap();
+    // The table is unreachable: the message fails until SQS dead-letters it.
+    let broken = processor(&f.aws, "no-such-table", &f.x_api, TestClock::at(t0()));
+    drive_queue(&f.aws, &f.queues.url, &broken, 6).await;
+    assert!(items_of_type(&f.aws, &f.table, "message").await.is_empty());
+
+    let moved = hark_shared::sqs::redrive(&sqs, &f.queues.dlq_url, &f.queues.url, 100).await.unwrap();
+    assert_eq!(moved, 1);
+    drive_queue(&f.aws, &f.queues.url, &f.processor, 3).await;
+    let stored = items_of_type(&f.aws, &f.table, "message").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(attr_s(&stored[0], "message_id"), "3101");
+    assert!(drain(&f.aws, &f.queues.dlq_url).await.is_empty());
+    assert_eq!(f.x_api.posted_count(), 1, "acknowledged once");
+}
+
+#[tokio::test]
+async fn poison_message_goes_to_the_dead_letter_queue_and_the_rest_is_processed() {
+    let f = fixture().await;
+    let sqs = aws_sdk_sqs::Client::new(&f.aws);
+    let good_a = mention("3001", "701", "@acme how do I change my seat?", t0());
+    let good_b = mention("3002", "702", "@acme lovely crew today, thank you", t0());
+    for (body, group, dedup) in [
+        (serde_json::to_string(&good_a).unwrap(), good_a.queue_group_id(), "a"),
+        ("{\"not\": \"a mention\"}".to_owned(), "x:poison".to_owned(), "p"),
+        (serde_json::to_string(&good_b).unwrap(), good_b.queue_group_id(), "b"),
+    ] {
+        sqs.send_message()
+            .queue_url(&f.queues.url)
+            .message_body(body)
+            .message_group_id(group)
+            .message_deduplication_id(dedup)
+            .send()
+            .await
+            .unwrap();
+    }
+    drive_queue(&f.aws, &f.queues.url, &f.processor, 12).await;
     let dead = drain(&f.aws, &f.queues.dlq_url).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body(), Some("{\"not\": \"a mention\"}"));

@@ -28,7 +28,8 @@ impl Metrics {
             "_aws".into(),
             json!({
                 "Timestamp": timestamp_millis,
-                "CloudWatchMetrics": [{"Namespace": "Hark", "Dimensions": [["Function"]], "Metrics": definitions}],
+                // Per function, and account-wide (the empty set) for the template's alarms.
+                "CloudWatchMetrics": [{"Namespace": "Hark", "Dimensions": [["Function"], []], "Metrics": definitions}],
             }),
         );
         line.insert("Function".into(), json!(self.function));
@@ -62,5 +63,6 @@ mod tests {
         let declared = &line["_aws"]["CloudWatchMetrics"][0]["Metrics"];
         assert_eq!(declared.as_array().unwrap().len(), 2);
         assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000i64);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Function"], []]));
     }
 }

@@ -1,4 +1,4 @@
-//! SQS adapter: FIFO enqueue for the webhook.
+//! SQS adapter: FIFO enqueue for the webhook, and the dead-letter redrive ops run.
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
@@ -78,4 +78,66 @@ impl MentionQueue for SqsQueue {
         }
         Ok(())
     }
+}
+
+/// Moves up to `max` messages from a FIFO dead-letter queue back to its source queue, in
+/// order within each message group, and returns how many moved. Each keeps its body and
+/// group; it gets a new deduplication id, since SQS would drop a repeat of the original
+/// within its five-minute window. Storing is idempotent, so a message redriven twice is
+/// still stored once.
+pub async fn redrive(client: &Client, dead_letter_url: &str, source_url: &str, max: usize) -> Result<usize> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as Attribute;
+    let mut moved = 0;
+    let run = chrono::Utc::now().timestamp_millis();
+    while moved < max {
+        let received = client
+            .receive_message()
+            .queue_url(dead_letter_url)
+            .max_number_of_messages((max - moved).min(10) as i32)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(Attribute::MessageGroupId)
+            .message_system_attribute_names(Attribute::MessageDeduplicationId)
+            .send()
+            .await
+            .map_err(queue_error("ReceiveMessage"))?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for message in messages {
+            let attributes = message.attributes();
+            let attribute = |name: Attribute| attributes.and_then(|a| a.get(&name)).cloned().unwrap_or_default();
+            let group = attribute(Attribute::MessageGroupId);
+            let deduplication = format!("{}#redrive-{run}", attribute(Attribute::MessageDeduplicationId));
+            // SQS caps deduplication ids at 128 characters.
+            let deduplication: String =
+                deduplication.chars().rev().take(128).collect::<Vec<_>>().into_iter().rev().collect();
+            client
+                .send_message()
+                .queue_url(source_url)
+                .message_body(message.body().unwrap_or_default())
+                .message_group_id(if group.is_empty() { "redrive".to_owned() } else { group })
+                .message_deduplication_id(deduplication)
+                .send()
+                .await
+                .map_err(queue_error("SendMessage"))?;
+            client
+                .delete_message()
+                .queue_url(dead_letter_url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .map_err(queue_error("DeleteMessage"))?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
+fn queue_error<E, R>(operation: &'static str) -> impl FnOnce(aws_sdk_sqs::error::SdkError<E, R>) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    move |e| Error::Queue { operation, message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string() }
 }

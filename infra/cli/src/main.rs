@@ -19,13 +19,17 @@ USAGE:
     hark eval FILE [--label sentiment|intent] [--config FILE] [--model FILE]
     hark train FILE [--label sentiment|intent] [--out FILE] [--folds N] [--bucket-bits N] [--epochs N]
     hark bench FILE [--repeat N]                   per-message time of the default classifier, one core
+    hark dlq redrive --from DLQ_URL --to QUEUE_URL [--max N]
+                                                   move dead-lettered messages back to be processed again
 
 Input lines: {\"id\", \"text\", optional context: \"followers\", \"verified\", \"engagement\"
 (or \"retweets\"), \"channel\", \"private\", \"previous_conversations\", \"last_sentiment\",
 and for eval/train the label field, e.g. \"sentiment\" or \"intent\"}.
 --config is a JSON ClassifierConfig (word lists, brand terms, thresholds, reference anchors).
 train writes the model only with --out; with --folds N (default 5) it first reports
-N-fold cross-validation.";
+N-fold cross-validation.
+dlq redrive uses the AWS credentials and region of the environment (AWS_PROFILE, AWS_REGION);
+take the URLs from the stack's outputs (MentionsDeadLetterQueueUrl, MentionsQueueUrl).";
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -216,8 +220,32 @@ fn run() -> Result<(), CliError> {
             args.check(&["repeat"])?;
             bench(&args)
         }
+        "dlq" => {
+            args.check(&["from", "to", "max"])?;
+            redrive_dead_letters(&args)
+        }
         other => Err(CliError::Usage(format!("unknown command {other:?}; see hark --help"))),
     }
+}
+
+fn redrive_dead_letters(args: &Args) -> Result<(), CliError> {
+    if args.positional.get(1).map(String::as_str) != Some("redrive") {
+        return Err(CliError::Usage("hark dlq redrive --from DLQ_URL --to QUEUE_URL; see hark --help".into()));
+    }
+    let from = args.flag("from").ok_or_else(|| CliError::Usage("--from DLQ_URL is needed".into()))?;
+    let to = args.flag("to").ok_or_else(|| CliError::Usage("--to QUEUE_URL is needed".into()))?;
+    let max = args.number("max", usize::MAX)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io("tokio runtime".into(), e))?;
+    let moved = runtime.block_on(async {
+        let aws = hark_shared::config::aws().await;
+        hark_shared::sqs::redrive(&aws_sdk_sqs::Client::new(&aws), from, to, max).await
+    });
+    let moved = moved.map_err(|e| CliError::Usage(e.to_string()))?;
+    println!("moved {moved} message(s) from {from} to {to}");
+    Ok(())
 }
 
 fn rows_with_labels<'a>(rows: &'a [Row], label: &str) -> Result<Vec<(&'a Row, String)>, CliError> {
