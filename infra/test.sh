@@ -2,7 +2,7 @@
 # Runs the whole test suite on a fresh machine: installs the project's Python tooling
 # into .venv/, then formatting, lints, unit, handler, integration and end-to-end tests
 # (against a moto server the tests start on loopback; the end-to-end tests run the
-# function binaries through the local stack), and the SAM checks.
+# function binaries through the local stack), a short fuzzing pass, and the SAM checks.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,6 +20,8 @@ echo "== cargo test"
 # The end-to-end tests run the real function binaries behind the local stack.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+echo "== fuzz smoke pass (infra/fuzz.sh; run longer by hand)"
+bash infra/fuzz.sh 15
 echo "== cfn-lint"
 cfn-lint template.yaml
 echo "== sam validate --lint"

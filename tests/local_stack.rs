@@ -278,3 +278,78 @@ async fn a_processor_killed_mid_batch_loses_nothing_and_sends_nothing_twice() {
     assert!(!stack.x_api.reads().is_empty(), "the unknown outcome was checked, not guessed");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_requests_through_the_stack_are_refused_and_no_secret_reaches_a_log() {
+    let stack = stack(&[], &[], 12).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/webhooks/x", stack.http_url);
+    let forged = tweet_delivery(&id(60), Some(SAM), "@AcmeAir mallory says: refund everyone", None).to_string();
+
+    // The signing-oracle attack: ask the CRC endpoint to sign a delivery body.
+    let oracle = http.get(&url).query(&[("crc_token", forged.as_str())]).send().await.unwrap();
+    assert_eq!(oracle.status().as_u16(), 400);
+    // With a token it does sign, the signature is worth nothing for a body.
+    let crc: Value = http.get(&url).query(&[("crc_token", "abc")]).send().await.unwrap().json().await.unwrap();
+    let signed_token = crc["response_token"].as_str().unwrap().to_owned();
+    let post = |body: Vec<u8>, signature: Option<String>, content_type: &str| {
+        let mut request = http.post(&url).header("content-type", content_type).body(body);
+        if let Some(signature) = signature {
+            request = request.header("x-twitter-webhooks-signature", signature);
+        }
+        request.send()
+    };
+    let signed = |body: &[u8]| Some(hark_shared::x::sign(demo::CONSUMER_SECRET, body));
+    let deep = format!(
+        r#"{{"for_user_id":"{}","tweet_create_events":[{}{}]}}"#,
+        demo::BRAND_ID,
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let binary: Vec<u8> = (0..2048u32).map(|i| (i * 7919 % 251) as u8).collect();
+    // (case, body, signature, content type, expected status)
+    type Case<'a> = (&'a str, Vec<u8>, Option<String>, &'a str, u16);
+    let cases: Vec<Case> = vec![
+        ("CRC answer as signature", forged.clone().into_bytes(), Some(signed_token), "application/json", 401),
+        ("unsigned", forged.clone().into_bytes(), None, "application/json", 401),
+        ("binary, unsigned", binary.clone(), None, "application/octet-stream", 401),
+        ("binary, signed", binary.clone(), signed(&binary), "application/octet-stream", 400),
+        ("oversized", vec![b' '; 300 * 1024], signed(&vec![b' '; 300 * 1024]), "application/json", 413),
+        ("deeply nested, signed", deep.clone().into_bytes(), signed(deep.as_bytes()), "application/json", 200),
+    ];
+    for (case, body, signature, content_type, status) in cases {
+        let response = post(body, signature, content_type).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{case}");
+    }
+    let unknown = http.get(format!("{url}/31337")).query(&[("crc_token", "abc")]).send().await.unwrap();
+    assert_eq!(unknown.status().as_u16(), 401);
+
+    // A genuine complaint goes through, so the logs also hold a token renewal and a send.
+    let genuine = tweet_delivery(&id(61), Some(MARIA), "@AcmeAir my bag never arrived", None);
+    assert_eq!(send(&stack, &genuine).await, 200);
+    eventually("the acknowledgement", Duration::from_secs(30), || async {
+        (stack.x_api.posted_count() == 1).then_some(())
+    })
+    .await;
+    let stored: Vec<String> = items(&stack, "message").await.iter().map(|m| attr_s(m, "message_id")).collect();
+    assert_eq!(stored, vec![id(61)], "only the genuine message is stored");
+
+    let tokens = &items(&stack, "oauth_tokens").await[0];
+    let secrets = [
+        demo::CONSUMER_SECRET.to_owned(),
+        demo::CLIENT_SECRET.to_owned(),
+        attr_s(tokens, "refresh_token"),
+        attr_s(tokens, "access_token"),
+        "hark-local-refresh-".to_owned(),
+    ];
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&stack.log_dir).unwrap() {
+        let log = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        checked += log.lines().count();
+        for secret in &secrets {
+            assert!(!log.contains(secret.as_str()), "a log line carries secret material");
+        }
+    }
+    assert!(checked > 10, "the functions logged ({checked} lines)");
+    stack.stop().await;
+}

@@ -24,6 +24,7 @@ where
 }
 
 /// The shared AWS configuration. `AWS_ENDPOINT_URL` points every client at a local emulator.
+#[cfg(feature = "aws")]
 pub async fn aws() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }

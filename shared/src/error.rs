@@ -63,6 +63,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "aws")]
     pub(crate) fn store(operation: &'static str, err: impl std::fmt::Display) -> Self {
         Error::Store { operation, message: err.to_string() }
     }

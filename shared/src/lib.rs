@@ -4,8 +4,10 @@
 
 pub mod classify;
 pub mod config;
+#[cfg(feature = "aws")]
 pub mod dynamo;
 pub mod error;
+#[cfg(feature = "aws")]
 pub mod http;
 pub mod mention;
 pub mod metrics;
@@ -15,9 +17,12 @@ pub mod ports;
 pub mod reply;
 pub mod secrets;
 pub mod sla;
+#[cfg(feature = "aws")]
 pub mod sns;
+#[cfg(feature = "aws")]
 pub mod sqs;
 pub mod x;
+#[cfg(feature = "aws")]
 pub mod x_api;
 
 pub use error::{Error, Result, Retry};

@@ -18,7 +18,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::oauth::{OAuthClient, Seed, SeedSource};
+#[cfg(feature = "aws")]
+use crate::oauth::SeedSource;
+use crate::oauth::{OAuthClient, Seed};
 
 /// A credential that never prints.
 #[derive(Clone, Deserialize)]
@@ -94,6 +96,7 @@ impl XCredentials {
     }
 
     /// Loads from Secrets Manager when `X_CREDENTIALS_SECRET_ARN` is set, else from `X_CREDENTIALS`.
+    #[cfg(feature = "aws")]
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self> {
         if let Some(arn) = crate::config::optional_env("X_CREDENTIALS_SECRET_ARN") {
             return Self::fetch(&aws_sdk_secretsmanager::Client::new(aws), &arn).await;
@@ -104,6 +107,7 @@ impl XCredentials {
         }
     }
 
+    #[cfg(feature = "aws")]
     async fn fetch(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<Self> {
         let out = client
             .get_secret_value()
@@ -141,23 +145,31 @@ impl XCredentials {
     }
 }
 
-/// The seeds as the credentials secret holds them now: read again when a stored refresh
-/// token is refused, so a re-authorisation takes effect without waiting for a cold start.
-pub struct SecretSeeds {
-    pub client: Option<aws_sdk_secretsmanager::Client>,
-    pub arn: Option<String>,
-    pub token_url: String,
-    /// Used when there is no secret to read again (credentials from the environment).
-    pub fallback: HashMap<String, Seed>,
-}
+#[cfg(feature = "aws")]
+pub use self::aws_seeds::SecretSeeds;
 
-impl SeedSource for SecretSeeds {
-    async fn current_seed(&self, account: &str) -> Result<Option<Seed>> {
-        match (&self.client, &self.arn) {
-            (Some(client), Some(arn)) => {
-                Ok(XCredentials::fetch(client, arn).await?.seeds(&self.token_url).remove(account))
+#[cfg(feature = "aws")]
+mod aws_seeds {
+    use super::*;
+
+    /// The seeds as the credentials secret holds them now: read again when a stored refresh
+    /// token is refused, so a re-authorisation takes effect without waiting for a cold start.
+    pub struct SecretSeeds {
+        pub client: Option<aws_sdk_secretsmanager::Client>,
+        pub arn: Option<String>,
+        pub token_url: String,
+        /// Used when there is no secret to read again (credentials from the environment).
+        pub fallback: HashMap<String, Seed>,
+    }
+
+    impl SeedSource for SecretSeeds {
+        async fn current_seed(&self, account: &str) -> Result<Option<Seed>> {
+            match (&self.client, &self.arn) {
+                (Some(client), Some(arn)) => {
+                    Ok(XCredentials::fetch(client, arn).await?.seeds(&self.token_url).remove(account))
+                }
+                _ => Ok(self.fallback.get(account).cloned()),
             }
-            _ => Ok(self.fallback.get(account).cloned()),
         }
     }
 }

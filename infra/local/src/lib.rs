@@ -85,6 +85,8 @@ pub struct LocalStack {
     pub x_api: LocalXApi,
     pub moto_endpoint: String,
     pub events: broadcast::Sender<StackEvent>,
+    /// Where each function's output goes (`<binary>.log`).
+    pub log_dir: PathBuf,
     functions: HashMap<String, LambdaFunction>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -186,6 +188,7 @@ impl LocalStack {
             x_api,
             moto_endpoint: moto.endpoint.clone(),
             events,
+            log_dir: options.log_dir.clone(),
             functions,
             shutdown,
             tasks,
