@@ -281,7 +281,8 @@ async fn a_processor_killed_mid_batch_loses_nothing_and_sends_nothing_twice() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_requests_through_the_stack_are_refused_and_no_secret_reaches_a_log() {
-    let stack = stack(&[], &[], 12).await;
+    // At the most verbose level an operator can choose.
+    let stack = stack(&[("LogLevel", "TRACE")], &[], 12).await;
     let http = reqwest::Client::new();
     let url = format!("{}/webhooks/x", stack.http_url);
     let forged = tweet_delivery(&id(60), Some(SAM), "@AcmeAir mallory says: refund everyone", None).to_string();

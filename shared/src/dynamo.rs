@@ -315,6 +315,23 @@ impl DynamoStore {
         }
     }
 
+    /// Up to `limit` items of one due-index shard due at or before `now`, earliest first.
+    async fn query_due(&self, shard: String, now: DateTime<Utc>, limit: i32) -> Result<Vec<Item>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .key_condition_expression("due_shard = :shard AND due_at <= :now")
+            .expression_attribute_values(":shard", s(shard))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| Error::store("Query due index", e.into_service_error()))?;
+        Ok(out.items.unwrap_or_default())
+    }
+
     async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
@@ -718,21 +735,9 @@ impl OutboxStore for DynamoStore {
     }
 
     async fn due_outbox(&self, shard: u32, now: DateTime<Utc>, limit: i32) -> Result<Vec<OutboxRef>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("due_shard = :shard AND due_at <= :now")
-            .expression_attribute_values(":shard", s(outbox_shard(shard)))
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| Error::store("Query due outbox", e.into_service_error()))?;
+        let items = self.query_due(outbox_shard(shard), now, limit).await?;
         // Table keys are always in an index: the record is named by them.
-        Ok(out
-            .items()
+        Ok(items
             .iter()
             .filter_map(|item| {
                 let conversation = get_s(item, "pk")?.strip_prefix("CONV#")?;
@@ -843,20 +848,8 @@ fn parse_due(item: &Item) -> Result<DueItem> {
 
 impl EscalationStore for DynamoStore {
     async fn due_items(&self, shard: u32, now: DateTime<Utc>, limit: i32) -> Result<Vec<DueItem>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .key_condition_expression("due_shard = :shard AND due_at <= :now")
-            .expression_attribute_values(":shard", s(shard.to_string()))
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| Error::store("Query due index", e.into_service_error()))?;
-        Ok(out
-            .items()
+        let items = self.query_due(shard.to_string(), now, limit).await?;
+        Ok(items
             .iter()
             .map(|item| {
                 parse_due(item).unwrap_or_else(|e| DueItem::Unreadable {

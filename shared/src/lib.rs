@@ -21,6 +21,8 @@ pub mod sla;
 pub mod sns;
 #[cfg(feature = "aws")]
 pub mod sqs;
+#[cfg(feature = "aws")]
+pub mod telemetry;
 pub mod x;
 #[cfg(feature = "aws")]
 pub mod x_api;

@@ -395,14 +395,15 @@ impl std::io::Write for CaptureWriter {
 }
 
 impl LogCapture {
-    /// Captures at TRACE, so even debug lines are checked.
+    /// Captures through the functions' own filter at its most verbose (TRACE), so even what
+    /// an operator could turn on is checked.
     pub fn start() -> Self {
         use lambda_http::tracing::subscriber;
         let buffer: Arc<Mutex<Vec<u8>>> = Arc::default();
         let writer = buffer.clone();
         let collector = subscriber::fmt()
             .json()
-            .with_max_level(lambda_http::tracing::Level::TRACE)
+            .with_env_filter(hark_shared::telemetry::filter("TRACE"))
             .with_writer(move || CaptureWriter(writer.clone()))
             .finish();
         LogCapture { buffer, _guard: lambda_http::tracing::subscriber::util::SubscriberInitExt::set_default(collector) }

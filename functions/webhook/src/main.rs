@@ -2,7 +2,7 @@ use lambda_http::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    hark_shared::telemetry::init();
     let state = hark_webhook::State::from_env().await?;
     lambda_http::run(service_fn(|request| hark_webhook::handle(&state, request))).await
 }
