@@ -320,7 +320,7 @@ impl Delivery<'_> {
         let mut out = Normalised::default();
         let account = self.for_user_id;
         for kind in self.unhandled {
-            out.skipped.push(Skipped::ignored(format!("unhandled event kind {kind}")));
+            out.skipped.push(Skipped::ignored(format!("unhandled event kind {}", shown(&kind))));
         }
         for (index, raw) in self.tweet_create_events.into_iter().enumerate() {
             let reference = format!("{raw_ref}#tweet{index}");
@@ -452,12 +452,14 @@ fn dm_mention(
     if !is_valid_id(&id) || !is_valid_id(&sender) || !is_valid_id(&recipient) {
         return Err(Skipped::malformed(format!("direct message {} has an invalid message or user id", shown(&id))));
     }
-    let (direction, customer_id) = if sender == account {
+    let (direction, customer_id) = if sender == recipient {
+        return Err(Skipped::ignored(format!("direct message {id} is from an account to itself")));
+    } else if sender == account {
         (Direction::Outbound, recipient)
     } else if recipient == account {
         (Direction::Inbound, sender.clone())
     } else {
-        return Err(Skipped::ignored(format!("direct message {id} does not involve account {account}")));
+        return Err(Skipped::ignored(format!("direct message {id} does not involve account {}", shown(account))));
     };
     let text = checked_text(create.message_data.text, &id)?;
     let user = users.get(&sender);
@@ -673,6 +675,28 @@ mod tests {
         assert!(out.skipped.iter().any(|s| s.reason.contains("brand's own post")));
         assert!(out.skipped.iter().any(|s| s.reason.contains("retweet")));
         assert!(out.skipped.iter().all(|s| !s.malformed), "deliberate skips are not warnings");
+    }
+
+    #[test]
+    fn a_dm_from_the_brand_to_itself_is_nobody_s_conversation() {
+        // Found by the x_normalise fuzz target: it became an outbound message whose
+        // customer was the brand.
+        let body = serde_json::json!({"for_user_id": "100", "direct_message_events": [
+            {"type": "message_create", "id": "900",
+             "message_create": {"target": {"recipient_id": "100"}, "sender_id": "100", "message_data": {"text": "note to self"}}}]});
+        let out = parse(body.to_string().as_bytes()).unwrap().normalise(now(), "r");
+        assert!(out.mentions.is_empty(), "{:?}", out.mentions);
+        assert!(out.skipped[0].reason.contains("to itself") && !out.skipped[0].malformed);
+    }
+
+    #[test]
+    fn skip_reasons_quote_body_strings_bounded() {
+        // Found by the x_normalise fuzz target: an event kind of any length went into the log.
+        let kind = format!("{}_events", "x".repeat(10_000));
+        let body = serde_json::json!({"for_user_id": "100", kind: []});
+        let out = parse(body.to_string().as_bytes()).unwrap().normalise(now(), "r");
+        assert_eq!(out.skipped.len(), 1);
+        assert!(out.skipped[0].reason.len() < 80, "{}", out.skipped[0].reason);
     }
 
     #[test]
