@@ -57,38 +57,64 @@ def receive(sqs, url, n=10, wait=0):
 
 
 def faithfulness(sqs):
-    """Each check: (name, passed, detail)."""
+    """Each check on a queue of its own: (name, passed, what was seen)."""
     results = []
 
     def check(name, passed, detail=""):
         results.append((name, bool(passed), detail))
 
-    queue, dlq = fifo_pair(sqs, visibility=2, max_receive=2)
-    for i in range(3):
-        sqs.send_message(QueueUrl=queue, MessageBody=f"a{i}", MessageGroupId="A", MessageDeduplicationId=f"a{i}")
-    sqs.send_message(QueueUrl=queue, MessageBody="b0", MessageGroupId="B", MessageDeduplicationId="a0")
-    sqs.send_message(QueueUrl=queue, MessageBody="a0-again", MessageGroupId="A", MessageDeduplicationId="a0")
+    def send(url, body, group, dedup):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedup)
+
+    def bodies(messages):
+        return sorted(m["Body"] for m in messages)
+
+    # Order, and a group blocked while one of its messages is in flight.
+    queue, _ = fifo_pair(sqs, visibility=30, max_receive=5)
+    for body, group in [("a0", "A"), ("a1", "A"), ("b0", "B")]:
+        send(queue, body, group, body)
     first = receive(sqs, queue, 1)
-    check("group order: first of A is a0", first and first[0]["Body"] == "a0", [m["Body"] for m in first])
+    check("the oldest message comes first", bodies(first) == ["a0"], bodies(first))
     rest = receive(sqs, queue, 10)
-    bodies = sorted(m["Body"] for m in rest)
-    check("A is blocked while a0 is in flight; B is not", bodies == ["b0"], bodies)
-    check("dedup scope is the group (b0 kept, a0-again dropped)", "b0" in bodies, bodies)
-    sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=first[0]["ReceiptHandle"], VisibilityTimeout=0)
-    again = receive(sqs, queue, 1, wait=1)
-    check("ChangeMessageVisibility(0) makes it visible again", again and again[0]["Body"] == "a0", again)
-    count = again[0]["Attributes"].get("ApproximateReceiveCount") if again else None
+    check("a group is blocked while its message is in flight", bodies(rest) == ["b0"], bodies(rest))
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=first[0]["ReceiptHandle"])
+    after = receive(sqs, queue, 10, wait=1)
+    check("deleting it releases the group", bodies(after) == ["a1"], bodies(after))
+
+    # Deduplication scoped to the message group.
+    queue, _ = fifo_pair(sqs, visibility=30, max_receive=5)
+    send(queue, "x", "A", "same")
+    send(queue, "y", "B", "same")
+    send(queue, "x-again", "A", "same")
+    got = receive(sqs, queue, 10, wait=1) + receive(sqs, queue, 10, wait=1)
+    check("the same deduplication id is kept in another group", "y" in bodies(got), bodies(got))
+    check("and dropped within its own group", "x-again" not in bodies(got), bodies(got))
+
+    # Visibility timeout, receive counts, ChangeMessageVisibility.
+    queue, _ = fifo_pair(sqs, visibility=2, max_receive=5)
+    send(queue, "m", "A", "m")
+    one = receive(sqs, queue, 1)
+    check("a received message is invisible", receive(sqs, queue, 1) == [], "")
+    sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=one[0]["ReceiptHandle"], VisibilityTimeout=0)
+    two = receive(sqs, queue, 1, wait=1)
+    check("ChangeMessageVisibility(0) makes it visible again", bodies(two) == ["m"], bodies(two))
+    count = two[0]["Attributes"].get("ApproximateReceiveCount") if two else None
     check("ApproximateReceiveCount counts receives", count == "2", count)
     time.sleep(2.5)
-    # a0 has been received twice: the next receive moves it to the DLQ and yields a1.
-    after = receive(sqs, queue, 1, wait=1)
-    check("after maxReceiveCount the group moves on", after and after[0]["Body"] == "a1", [m["Body"] for m in after])
-    dead = receive(sqs, dlq, 10, wait=1)
-    check("redrive: a0 is in the dead-letter queue", [m["Body"] for m in dead] == ["a0"], [m["Body"] for m in dead])
-    for m in after:
-        sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
-    last = receive(sqs, queue, 10, wait=1)
-    check("deleting releases the group: a2 follows", [m["Body"] for m in last] == ["a2"], [m["Body"] for m in last])
+    three = receive(sqs, queue, 1, wait=1)
+    check("the visibility timeout returns it", bodies(three) == ["m"], bodies(three))
+
+    # Redrive to the dead-letter queue after maxReceiveCount receives.
+    queue, dlq = fifo_pair(sqs, visibility=1, max_receive=2)
+    send(queue, "poison", "A", "p")
+    send(queue, "next", "A", "n")
+    for _ in range(2):
+        receive(sqs, queue, 1, wait=1)
+        time.sleep(1.3)
+    moved_on = receive(sqs, queue, 1, wait=2)
+    check("after maxReceiveCount the group moves on", bodies(moved_on) == ["next"], bodies(moved_on))
+    dead = receive(sqs, dlq, 10, wait=2)
+    check("the message is in the dead-letter queue", bodies(dead) == ["poison"], bodies(dead))
     return results
 
 

@@ -1,4 +1,4 @@
-//! The escalator over the due index in moto, notifying through a moto SNS topic.
+//! The escalator over the due index in DynamoDB Local, notifying through an SNS topic in LocalStack.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use hark_escalator::Escalator;
@@ -44,8 +44,24 @@ impl Fixture {
         }
     }
 
-    async fn notifications(&self) -> Vec<serde_json::Value> {
-        drain(&self.aws, &self.inbox).await.iter().map(|m| serde_json::from_str(m.body().unwrap()).unwrap()).collect()
+    /// What the topic delivered to the inbox: SNS delivers asynchronously, so this waits for
+    /// `expected` notifications (up to a few seconds), then for a moment more in case there
+    /// are more than expected.
+    async fn notifications(&self, expected: usize) -> Vec<serde_json::Value> {
+        let mut notes: Vec<serde_json::Value> = Vec::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let got = drain(&self.aws, &self.inbox).await;
+            notes.extend(got.iter().map(|m| serde_json::from_str::<serde_json::Value>(m.body().unwrap()).unwrap()));
+            if notes.len() >= expected || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let late = drain(&self.aws, &self.inbox).await;
+        notes.extend(late.iter().map(|m| serde_json::from_str::<serde_json::Value>(m.body().unwrap()).unwrap()));
+        notes
     }
 }
 
@@ -62,7 +78,7 @@ async fn each_level_is_escalated_once_at_its_time() {
     }
     // Warning at 15, breach at 30, repeat at 60; nothing in between.
     assert_eq!(levels(&summaries), vec![0, 1, 0, 0, 1, 0, 1, 0]);
-    let notes = f.notifications().await;
+    let notes = f.notifications(3).await;
     let names: Vec<_> = notes.iter().map(|n| n["level_name"].as_str().unwrap().to_owned()).collect();
     assert_eq!(names.len(), 3, "{notes:?}");
     for expected in ["warning", "breach", "breach_repeat"] {
@@ -93,7 +109,7 @@ async fn overlapping_runs_escalate_once() {
     assert_eq!(total, 3, "three conversations, each escalated once");
     assert_eq!(items_of_type(&f.aws, &f.table, "escalation").await.len(), 3);
     // Past both warning and breach: only the breach is raised.
-    let notes = f.notifications().await;
+    let notes = f.notifications(3).await;
     assert!(notes.len() >= 3 && notes.iter().all(|n| n["level_name"] == "breach"), "{notes:?}");
 }
 
@@ -112,7 +128,7 @@ async fn answered_conversations_are_not_escalated_and_are_not_read() {
 
     let summary = f.escalator(minutes(120)).run().await.unwrap();
     assert_eq!((summary.due, summary.escalated), (0, 0), "{summary:?}");
-    assert!(f.notifications().await.is_empty());
+    assert!(f.notifications(0).await.is_empty());
     assert_eq!(f.x_api.requests().len(), 1, "acknowledged once");
 }
 
@@ -128,7 +144,7 @@ async fn a_failed_notification_is_retried_by_the_next_run() {
 
     let summary = f.escalator(minutes(17)).run().await.unwrap();
     assert_eq!((summary.escalated, summary.notified), (0, 1), "{summary:?}");
-    let notes = f.notifications().await;
+    let notes = f.notifications(1).await;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["level_name"], "warning");
 }
@@ -152,8 +168,8 @@ fn follow_up(id: &str, customer: &str, parent: &str, text: &str, at: DateTime<Ut
     m
 }
 
-async fn escalated_levels(f: &Fixture) -> Vec<String> {
-    f.notifications().await.iter().map(|n| n["level_name"].as_str().unwrap().to_owned()).collect()
+async fn escalated_levels(f: &Fixture, expected: usize) -> Vec<String> {
+    f.notifications(expected).await.iter().map(|n| n["level_name"].as_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test]
@@ -164,7 +180,7 @@ async fn a_returning_customer_gets_a_new_clock_that_climbs_every_level_again() {
     for at in [minutes(15), minutes(30)] {
         f.escalator(at).run().await.unwrap();
     }
-    assert_eq!(escalated_levels(&f).await, vec!["warning", "breach"]);
+    assert_eq!(escalated_levels(&f, 2).await, vec!["warning", "breach"]);
     // Answered at 40; the customer comes back at 60 in the same thread.
     f.processor.handle(sqs_event(&[("r", &brand_reply("8402", "777", "8401", minutes(40)))])).await;
     let processor = processor(&f.aws, &f.table, &f.x_api, TestClock::at(minutes(60)));
@@ -179,7 +195,7 @@ async fn a_returning_customer_gets_a_new_clock_that_climbs_every_level_again() {
         escalated.push(summary.escalated);
     }
     assert_eq!(escalated, vec![0, 1, 0, 1, 0]);
-    assert_eq!(escalated_levels(&f).await, vec!["warning", "breach"]);
+    assert_eq!(escalated_levels(&f, 2).await, vec!["warning", "breach"]);
     assert_eq!(items_of_type(&f.aws, &f.table, "escalation").await.len(), 4, "two clocks, two levels each");
 }
 

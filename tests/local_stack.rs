@@ -1,6 +1,6 @@
 //! End to end through the local stack: the real webhook, processor, escalator and outbox binaries
 //! behind the Runtime API emulator, driven by the HTTP listener, the SQS event source and the
-//! schedule, over moto and the local X API. Needs the debug binaries (`cargo build --bins`;
+//! schedule, over the local engines and the local X API. Needs the debug binaries (`cargo build --bins`;
 //! infra/test.sh builds them first).
 
 use std::collections::HashMap;
@@ -34,8 +34,13 @@ async fn stack(parameters: &[(&str, &str)], overrides: &[&str], speedup: u32) ->
         bin_dir,
         stack_name,
         http_port: 0,
-        moto_endpoint: Some(moto_endpoint().to_owned()),
-        moto_port: 0,
+        engines: hark_local::engines::EngineOptions {
+            dynamodb_endpoint: Some(engines().dynamodb.clone()),
+            aws_endpoint: Some(engines().aws.clone()),
+            dynamodb_port: 0,
+            aws_port: 0,
+            log_dir: repo_root().join("target/test-engines"),
+        },
         x_api_port: 0,
         parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         property_overrides: overrides.iter().map(|o| o.parse().unwrap()).collect(),
@@ -63,7 +68,7 @@ async fn items(stack: &LocalStack, item_type: &str) -> Vec<HashMap<String, aws_s
 }
 
 fn id(n: u64) -> String {
-    // Unique per test process, so tests sharing one moto never collide.
+    // Unique per test process, so tests sharing engines never collide.
     (1_880_000_000_000_000_000u64 + u64::from(std::process::id()) * 1_000_000 + n).to_string()
 }
 

@@ -1,4 +1,4 @@
-//! The processor over DynamoDB and SQS in moto, acknowledging through a local X API.
+//! The processor over DynamoDB Local and SQS in LocalStack, acknowledging through a local X API.
 
 use std::time::Duration;
 
@@ -156,7 +156,7 @@ async fn messages_dead_lettered_in_a_store_outage_are_redriven_and_stored_once()
         .unwrap();
     // The table is unreachable: the message fails until SQS dead-letters it.
     let broken = processor(&f.aws, "no-such-table", &f.x_api, TestClock::at(t0()));
-    drive_queue(&f.aws, &f.queues.url, &broken, 6).await;
+    drive_queue(&f.aws, &f.queues.url, &broken, 12).await;
     assert!(items_of_type(&f.aws, &f.table, "message").await.is_empty());
 
     let moved = hark_shared::sqs::redrive(&sqs, &f.queues.dlq_url, &f.queues.url, 100).await.unwrap();

@@ -1,4 +1,4 @@
-//! The webhook handler, fed API Gateway v2 events, enqueueing on a real (moto) FIFO queue.
+//! The webhook handler, fed API Gateway v2 events, enqueueing on a real (LocalStack) FIFO queue.
 
 use std::collections::HashMap;
 
@@ -131,7 +131,7 @@ async fn unverifiable_or_bad_deliveries_are_refused_and_nothing_is_enqueued() {
 
 #[tokio::test]
 async fn enqueue_failure_answers_5xx_so_x_retries() {
-    let missing = format!("{}/123456789012/no-such-queue.fifo", hark_tests::moto_endpoint());
+    let missing = format!("{}/queue/us-east-1/000000000000/no-such-queue.fifo", hark_tests::engines().aws);
     let state = state(&missing).await;
     let response = handle(&state, request(&fixture("apigw_x_delivery.json"))).await.unwrap();
     assert_eq!(response.status(), 503, "{:?}", response.body());

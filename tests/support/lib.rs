@@ -1,12 +1,11 @@
-//! Test support: a moto server (real AWS SDK clients over HTTP), resources created as
-//! template.yaml declares them, and a local X API that records what Hark sends.
+//! Test support: the local engines (real AWS SDK clients over HTTP to DynamoDB Local and
+//! LocalStack), resources created as template.yaml declares them, and a local X API that
+//! records what Hark sends.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
@@ -20,53 +19,29 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repository").to_path_buf()
 }
 
-struct MotoServer {
-    endpoint: String,
-    // Holding stdin open keeps the server alive; it exits when this test process does.
-    _guard: Child,
-}
-
-/// One moto server per test binary. `HARK_MOTO_ENDPOINT` reuses a running one.
-pub fn moto_endpoint() -> &'static str {
-    static SERVER: OnceLock<MotoServer> = OnceLock::new();
-    &SERVER
+/// The local engines for this test binary: DynamoDB Local and LocalStack, started once (on
+/// free ports) and stopped when the process exits. `HARK_DYNAMODB_ENDPOINT` and
+/// `HARK_AWS_ENDPOINT` reuse running ones instead.
+pub fn engines() -> &'static hark_local::engines::Endpoints {
+    static ENGINES: OnceLock<hark_local::engines::Engines> = OnceLock::new();
+    &ENGINES
         .get_or_init(|| {
-            if let Ok(endpoint) = std::env::var("HARK_MOTO_ENDPOINT") {
-                let guard = Command::new("true").spawn().expect("spawn");
-                return MotoServer { endpoint, _guard: guard };
-            }
-            let python = repo_root().join(".venv/bin/python");
-            let script = repo_root().join("infra/moto_server.py");
-            assert!(python.exists(), "{} is missing: run infra/venv.sh (infra/test.sh does)", python.display());
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            // The shell stops moto when our end of its stdin closes, i.e. when this process exits.
-            let guard = Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "'{}' '{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid",
-                    python.display(),
-                    script.display()
-                ))
-                .stdin(Stdio::piped())
-                .spawn()
-                .expect("start moto_server");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            MotoServer { endpoint: format!("http://127.0.0.1:{port}"), _guard: guard }
+            let options = hark_local::engines::EngineOptions {
+                dynamodb_endpoint: std::env::var("HARK_DYNAMODB_ENDPOINT").ok(),
+                aws_endpoint: std::env::var("HARK_AWS_ENDPOINT").ok(),
+                dynamodb_port: 0,
+                aws_port: 0,
+                log_dir: repo_root().join("target/test-engines").join(std::process::id().to_string()),
+            };
+            hark_local::engines::Engines::start_or_reuse(&repo_root(), &options)
+                .unwrap_or_else(|e| panic!("the local engines: {e} (infra/engines.sh installs them)"))
         })
-        .endpoint
+        .endpoints
 }
 
+/// Real AWS SDK clients against the local engines.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    hark_local::aws_config(engines()).await
 }
 
 /// A name no other test in this run uses.

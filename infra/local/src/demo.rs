@@ -133,7 +133,7 @@ fn step(says: &'static str, delivery: Value) -> Step {
     Step { says, body: delivery.to_string().into_bytes(), signing: Signing::Valid, note: None }
 }
 
-/// The stream: ids are fresh per run so a reused moto does not swallow them as duplicates.
+/// The stream: ids are fresh per run so a reused engine does not swallow them as duplicates.
 fn stream() -> Vec<Step> {
     let base = Utc::now().timestamp_millis() as u64 * 1000;
     let id = |n: u64| (1_860_000_000_000_000_000u64 + base % 1_000_000_000_000_000 + n).to_string();

@@ -1,13 +1,14 @@
 //! Hark on one machine. `LocalStack::start` stands up what `sam deploy` would, from the
-//! same template.yaml: resources in moto, each function's real binary behind a Lambda
+//! same template.yaml: resources in the local engines (DynamoDB Local, and LocalStack's SQS,
+//! SNS and Secrets Manager), each function's real binary behind a Lambda
 //! Runtime API emulator with the environment the template gives it, and the function's
 //! event sources (HTTP API routes, the SQS queue, the schedule). The `hark-local` binary
 //! adds the demo stream; the end-to-end tests drive the same stack.
 
 pub mod demo;
+pub mod engines;
 pub mod event_sources;
 pub mod gateway;
-pub mod moto;
 pub mod resources;
 pub mod runtime;
 pub mod template;
@@ -33,7 +34,7 @@ pub enum Error {
     Usage(String),
     #[error("template.yaml: {0}")]
     Template(String),
-    #[error("AWS (moto): {0}")]
+    #[error("AWS (local engines): {0}")]
     Aws(String),
     #[error("{what}: {source}")]
     Io { what: &'static str, source: std::io::Error },
@@ -61,9 +62,8 @@ pub struct Options {
     pub stack_name: String,
     /// Port of the HTTP API listener; 0 picks a free one.
     pub http_port: u16,
-    /// Reuse this moto server instead of starting one on `moto_port`.
-    pub moto_endpoint: Option<String>,
-    pub moto_port: u16,
+    /// The engines: reused when given (or found on their ports), else started here.
+    pub engines: engines::EngineOptions,
     pub x_api_port: u16,
     /// Template parameter overrides, checked against the template's constraints.
     pub parameters: Vec<(String, String)>,
@@ -83,14 +83,14 @@ pub struct LocalStack {
     /// `http://127.0.0.1:PORT`, where the HTTP API routes are served.
     pub http_url: String,
     pub x_api: LocalXApi,
-    pub moto_endpoint: String,
+    pub endpoints: engines::Endpoints,
     pub events: broadcast::Sender<StackEvent>,
     /// Where each function's output goes (`<binary>.log`).
     pub log_dir: PathBuf,
     functions: HashMap<String, LambdaFunction>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    moto: moto::Moto,
+    engines: engines::Engines,
 }
 
 impl LocalStack {
@@ -99,8 +99,12 @@ impl LocalStack {
             return Err(Error::Usage("the schedule speed-up must be at least 1".into()));
         }
         std::fs::create_dir_all(&options.log_dir).map_err(Error::io("create the log directory"))?;
-        let moto =
-            moto::start_or_reuse(&options.repo_root, options.moto_endpoint.as_deref(), options.moto_port).await?;
+        let engines = {
+            let (root, engine_options) = (options.repo_root.clone(), options.engines.clone());
+            tokio::task::spawn_blocking(move || engines::Engines::start_or_reuse(&root, &engine_options))
+                .await
+                .map_err(|e| Error::Usage(format!("starting the engines: {e}")))??
+        };
         let x_api = LocalXApi::start(options.x_api_port).await?;
         // The local X API knows the OAuth clients and refresh tokens the local secret holds, as
         // X knows the ones its consent flow issued.
@@ -120,7 +124,7 @@ impl LocalStack {
         parameters.extend(options.parameters.iter().cloned());
         let mut template = Template::load(&options.repo_root.join("template.yaml"), &options.stack_name, &parameters)?;
 
-        let aws = aws_config(&moto.endpoint).await;
+        let aws = aws_config(&engines.endpoints).await;
         resources::deploy(&aws, &mut template, &options.property_overrides, &options.secret_values).await?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -138,7 +142,7 @@ impl LocalStack {
         let mut tasks = Vec::new();
         let sqs = aws_sdk_sqs::Client::new(&aws);
         for (id, resource) in template.resources_of_type("AWS::Serverless::Function")? {
-            let spec = function_spec(&template, &options, &moto.endpoint, &id, &resource)?;
+            let spec = function_spec(&template, &options, &engines.endpoints, &id, &resource)?;
             let function = LambdaFunction::start(spec, shutdown_rx.clone()).await?;
             for (event_name, event) in resource["Properties"]["Events"].as_object().into_iter().flatten() {
                 let props = template.resolve(&event["Properties"])?;
@@ -186,13 +190,13 @@ impl LocalStack {
             template,
             http_url,
             x_api,
-            moto_endpoint: moto.endpoint.clone(),
+            endpoints: engines.endpoints.clone(),
             events,
             log_dir: options.log_dir.clone(),
             functions,
             shutdown,
             tasks,
-            moto,
+            engines,
         })
     }
 
@@ -208,11 +212,17 @@ impl LocalStack {
             .unwrap_or_else(|| panic!("template.yaml has no resource {logical_id}"))
     }
 
-    pub fn moto_started_here(&self) -> bool {
-        self.moto.started_here()
+    /// The engines this stack started (not reused), by name.
+    pub fn engines_started_here(&self) -> Vec<&'static str> {
+        self.engines.started_here()
     }
 
-    /// Stops every environment, listener and poller, then moto if it was started here.
+    /// Process ids of the engines this stack started, for measuring them.
+    pub fn engine_pids(&self) -> Vec<(&'static str, u32)> {
+        self.engines.pids()
+    }
+
+    /// Stops every environment, listener and poller, then the engines started here.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
@@ -220,17 +230,21 @@ impl LocalStack {
         }
         // Environments are killed by their supervisors on the same signal.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        drop(self.moto);
+        drop(self.engines);
     }
 }
 
-pub async fn aws_config(endpoint: &str) -> aws_config::SdkConfig {
+/// The SDK configuration for the local engines: DynamoDB to DynamoDB Local, the rest to
+/// LocalStack, with throwaway credentials.
+pub async fn aws_config(endpoints: &engines::Endpoints) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
         .region(aws_config::Region::new(template::REGION))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "hark-local"))
         .load()
         .await
+        .into_builder()
+        .service_config(endpoints.clone())
+        .build()
 }
 
 fn setting<'a>(
@@ -248,7 +262,7 @@ fn setting<'a>(
 fn function_spec(
     template: &Template,
     options: &Options,
-    moto_endpoint: &str,
+    endpoints: &engines::Endpoints,
     id: &str,
     resource: &Value,
 ) -> Result<FunctionSpec, Error> {
@@ -292,12 +306,12 @@ fn function_spec(
         ("AWS_DEFAULT_REGION", template::REGION.into()),
         ("AWS_ACCESS_KEY_ID", "testing".into()),
         ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_ENDPOINT_URL", moto_endpoint.into()),
         ("TZ", ":UTC".into()),
         ("LANG", "C.UTF-8".into()),
         ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
     ];
     environment.extend(lambda.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    environment.extend(endpoints.environment().into_iter().map(|(k, v)| (k.to_owned(), v)));
     if log_format == "JSON" {
         environment.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
         if let Some(level) = logging["ApplicationLogLevel"].as_str() {

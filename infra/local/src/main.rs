@@ -13,17 +13,22 @@ hark-local: Hark on this machine, from template.yaml, with the real function bin
 USAGE:
     hark-local [run] [OPTIONS]        run the local stack; plays the demo stream first
     hark-local cold-start [--runs N]  measure each function's cold start and print a table
+    hark-local engines                start (or find) DynamoDB Local and LocalStack, print their
+                                      endpoints as HARK_DYNAMODB_ENDPOINT=… and HARK_AWS_ENDPOINT=…
+                                      lines, and keep them until stopped (the test command's engines)
 
 OPTIONS:
     --no-demo               only run the stack; send webhooks yourself (README shows how)
     --http-port PORT        HTTP API listener port [default: 3000]
-    --moto-port PORT        moto server port, reused if one runs there [default: 5000]
-    --moto-endpoint URL     use this running moto server
+    --dynamodb-port PORT    DynamoDB Local's port, reused if it runs there [default: 8000]
+    --aws-port PORT         LocalStack's port (SQS, SNS, Secrets Manager), reused likewise [default: 4566]
+    --dynamodb-endpoint URL use this running DynamoDB Local
+    --aws-endpoint URL      use this running LocalStack
     --speedup N             run schedules N times faster [default: 6 with the demo, else 1]
     --param NAME=VALUE      override a template parameter (repeatable)
     --set RES.PROP=VALUE    override a resource property, e.g. MentionsQueue.VisibilityTimeout=10
     --credentials FILE      X credentials JSON for the secret [default: the demo brand's]
-    --bin-dir DIR           where the function binaries are [default: target/release]
+    --bin-dir DIR           where the function binaries are [default: target/debug]
     --runs N                cold starts per function [default: 10]
 
 Ctrl-C stops everything hark-local started.";
@@ -50,13 +55,18 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
         speedup: None,
         runs: 10,
         options: Options {
-            bin_dir: repo_root.join("target/release"),
+            bin_dir: repo_root.join("target/debug"),
             log_dir: repo_root.join("target/hark-local/logs"),
-            repo_root,
+            repo_root: repo_root.clone(),
             stack_name: "hark-local".into(),
             http_port: 3000,
-            moto_endpoint: None,
-            moto_port: 5000,
+            engines: hark_local::engines::EngineOptions {
+                dynamodb_endpoint: None,
+                aws_endpoint: None,
+                dynamodb_port: 8000,
+                aws_port: 4566,
+                log_dir: repo_root.join("target/hark-local/logs"),
+            },
             x_api_port: 0,
             parameters: Vec::new(),
             property_overrides: Vec::new(),
@@ -75,8 +85,10 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             "-h" | "--help" => cli.command = "help".into(),
             "--no-demo" => cli.demo = false,
             "--http-port" => o.http_port = value(&flag, args.next())?,
-            "--moto-port" => o.moto_port = value(&flag, args.next())?,
-            "--moto-endpoint" => o.moto_endpoint = Some(value(&flag, args.next())?),
+            "--dynamodb-port" => o.engines.dynamodb_port = value(&flag, args.next())?,
+            "--aws-port" => o.engines.aws_port = value(&flag, args.next())?,
+            "--dynamodb-endpoint" => o.engines.dynamodb_endpoint = Some(value(&flag, args.next())?),
+            "--aws-endpoint" => o.engines.aws_endpoint = Some(value(&flag, args.next())?),
             "--speedup" => cli.speedup = Some(value(&flag, args.next())?),
             "--runs" => cli.runs = value(&flag, args.next())?,
             "--bin-dir" => o.bin_dir = value(&flag, args.next())?,
@@ -108,6 +120,7 @@ async fn main() -> std::process::ExitCode {
         }
         Ok(cli) if cli.command == "run" => run(cli).await,
         Ok(cli) if cli.command == "cold-start" => cold_start(cli).await,
+        Ok(cli) if cli.command == "engines" => engines(cli).await,
         Ok(cli) => Err(Error::Usage(format!("unknown command {:?}; see --help", cli.command))),
         Err(e) => Err(e),
     };
@@ -118,6 +131,20 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn engines(cli: Cli) -> Result<(), Error> {
+    let (root, options) = (cli.options.repo_root.clone(), cli.options.engines.clone());
+    let engines = tokio::task::spawn_blocking(move || hark_local::engines::Engines::start_or_reuse(&root, &options))
+        .await
+        .map_err(|e| Error::Usage(format!("starting the engines: {e}")))??;
+    println!("HARK_DYNAMODB_ENDPOINT={}", engines.endpoints.dynamodb);
+    println!("HARK_AWS_ENDPOINT={}", engines.endpoints.aws);
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    stop_requested().await;
+    drop(engines);
+    Ok(())
 }
 
 async fn stop_requested() {
@@ -172,7 +199,9 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
         outcome = work => outcome,
         _ = stop_requested() => Ok(()),
     };
-    println!("\nStopping: functions, listeners{}...", if stack.moto_started_here() { ", moto" } else { "" });
+    let engines = stack.engines_started_here();
+    let engines = if engines.is_empty() { String::new() } else { format!(", {}", engines.join(", ")) };
+    println!("\nStopping: functions, listeners{engines}...");
     printer.abort();
     stack.stop().await;
     outcome
@@ -182,8 +211,9 @@ fn print_banner(stack: &LocalStack, options: &Options) {
     println!("Hark is running locally (stack {}):", stack.template.stack_name());
     println!("  webhooks     {}/webhooks/x", stack.http_url);
     println!(
-        "  moto         {} (table {}, queue {})",
-        stack.moto_endpoint,
+        "  engines      DynamoDB Local {}, LocalStack {} (table {}, queue {})",
+        stack.endpoints.dynamodb,
+        stack.endpoints.aws,
         stack.resource("Table"),
         stack.resource("MentionsQueue")
     );
@@ -274,7 +304,7 @@ async fn measure_cold_starts(stack: &LocalStack, cli: &Cli) -> Result<(), Error>
         );
     }
     println!("\ninit: process spawn to its first /next request; first invoke: the cold environment's first event,");
-    println!("handed over to answered; warm invoke: the next one. Against moto on loopback, not AWS.");
+    println!("handed over to answered; warm invoke: the next one. Against the local engines on loopback, not AWS.");
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! Creates, in moto, the table, queues, topics and secrets template.yaml declares, with the
+//! Creates, in the local engines, the table, queues, topics and secrets template.yaml declares, with the
 //! properties it gives them, and records what `Ref`/`Fn::GetAtt` resolve to so the
 //! functions' environment can be read from the same template.
 
@@ -12,7 +12,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
 use crate::Error;
-use crate::template::{ACCOUNT_ID, Physical, REGION, Template, scalar};
+use crate::template::{Physical, Template, scalar};
 
 /// A local replacement for one resource property, e.g. a short visibility timeout in tests.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ pub fn properties(
     Ok(props)
 }
 
-/// Creates every resource moto can stand in for. Secrets get `secret_values[logical id]`
+/// Creates every resource the local engines stand in for. Secrets get `secret_values[logical id]`
 /// when given (local credentials), else the template's `SecretString`.
 pub async fn deploy(
     aws: &aws_config::SdkConfig,
@@ -61,7 +61,11 @@ pub async fn deploy(
         let props = properties(template, &id, &resource, overrides)?;
         let name = template.physical_name(&id);
         create_table(&dynamodb, &name, &props).await?;
-        let arn = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}");
+        let described = dynamodb.describe_table().table_name(&name).send().await.map_err(|e| {
+            Error::Aws(format!("DescribeTable {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+        })?;
+        let arn =
+            described.table.and_then(|t| t.table_arn).ok_or_else(|| Error::Aws(format!("table {name} has no ARN")))?;
         template.created(&id, Physical { reference: name, attributes: HashMap::from([("Arn".into(), arn)]) });
     }
 
@@ -74,7 +78,16 @@ pub async fn deploy(
         let fifo = props["FifoQueue"] == true || props["FifoQueue"] == "true";
         let name = format!("{}{}", template.physical_name(&id), if fifo { ".fifo" } else { "" });
         let url = create_queue(&sqs, &name, &props).await?;
-        let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}");
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetQueueAttributes", e))?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .ok_or_else(|| Error::Aws(format!("queue {name} has no ARN")))?;
         let attributes =
             HashMap::from([("Arn".into(), arn), ("QueueUrl".into(), url.clone()), ("QueueName".into(), name)]);
         template.created(&id, Physical { reference: url, attributes });
@@ -101,7 +114,7 @@ pub async fn deploy(
         let name = template.physical_name(&id);
         let arn = match secrets.create_secret().name(&name).secret_string(&value).send().await {
             Ok(out) => out.arn.unwrap_or_default(),
-            // A reused moto keeps the secret from the last run: refresh its value.
+            // A reused engine keeps the secret from the last run: refresh its value.
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
                 let out = secrets.put_secret_value().secret_id(&name).secret_string(&value).send().await;
                 out.map_err(|e| aws_error("PutSecretValue", e))?.arn.unwrap_or_default()
@@ -170,7 +183,7 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: 
     }
     match request.send().await {
         Ok(_) => {}
-        // Reusing a moto server from an earlier run: keep its data.
+        // Reusing an engine from an earlier run: keep its data.
         Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
         Err(e) => {
             return Err(Error::Aws(format!("CreateTable {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))));

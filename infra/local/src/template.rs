@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use crate::Error;
 
 pub const REGION: &str = "us-east-1";
-pub const ACCOUNT_ID: &str = "123456789012";
+/// LocalStack's default account: the ARNs it hands out carry it.
+pub const ACCOUNT_ID: &str = "000000000000";
 
 /// What `Ref` and `Fn::GetAtt` give for one created resource.
 #[derive(Debug, Clone, Default)]
