@@ -45,6 +45,7 @@ async fn stack(parameters: &[(&str, &str)], overrides: &[&str], speedup: u32) ->
         parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         property_overrides: overrides.iter().map(|o| o.parse().unwrap()).collect(),
         secret_values: HashMap::from([("XCredentialsSecret".to_owned(), demo::credentials_json())]),
+        max_environments: 4,
         schedule_speedup: speedup,
         event_sources: true,
     };
@@ -256,7 +257,7 @@ async fn a_processor_killed_mid_batch_loses_nothing_and_sends_nothing_twice() {
     .await;
     let processor = stack.function("ProcessorFunction");
     let environments = processor.cold_starts().len();
-    processor.kill_environment();
+    processor.kill_environments();
 
     // The killed invocation deleted nothing; after the visibility timeout a new environment
     // gets the whole batch again, and only then does the queue empty.
@@ -357,5 +358,69 @@ async fn hostile_requests_through_the_stack_are_refused_and_no_secret_reaches_a_
         }
     }
     assert!(checked > 10, "the functions logged ({checked} lines)");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn functions_scale_out_to_their_cap_and_each_customer_s_messages_stay_in_order() {
+    let stack = stack(&[], &[], 1).await;
+    let customers = [MARIA, DEVON, SAM, PRIYA];
+    let hold = Duration::from_secs(2);
+    // Each customer's first acknowledgement is held at X, so their second message must wait
+    // behind it, whichever poller or environment the second one could have gone to.
+    let firsts: Vec<String> = (0..4).map(|n| id(70 + n)).collect();
+    let seconds: Vec<String> = (0..4).map(|n| id(80 + n)).collect();
+    for first in &firsts {
+        stack.x_api.respond_next(ScriptedResponse {
+            status: 201,
+            body: serde_json::json!({"data": {"id": "1", "text": "ok"}}),
+            delay: hold,
+            only_for: Some(first.clone()),
+            ..Default::default()
+        });
+    }
+    let first_posts: Vec<Value> = customers
+        .iter()
+        .zip(&firsts)
+        .map(|(c, id)| tweet_delivery(id, Some(*c), "@AcmeAir my flight was cancelled, what now?", None))
+        .collect();
+    for status in futures_util::future::join_all(first_posts.iter().map(|d| send(&stack, d))).await {
+        assert_eq!(status, 200);
+    }
+    let second_posts = customers
+        .iter()
+        .zip(&seconds)
+        .map(|(c, id)| tweet_delivery(id, Some(*c), "@AcmeAir and how do I get a refund?", None));
+    // Sixteen at once, as X might deliver, so the webhook has to scale out.
+    let mut deliveries: Vec<Value> = second_posts.collect();
+    for n in 0..12 {
+        deliveries.push(tweet_delivery(
+            &id(90 + n),
+            Some(customers[n as usize % 4]),
+            "@AcmeAir lovely crew today",
+            None,
+        ));
+    }
+    for status in futures_util::future::join_all(deliveries.iter().map(|d| send(&stack, d))).await {
+        assert_eq!(status, 200);
+    }
+    eventually("every acknowledgement", Duration::from_secs(60), || async {
+        (stack.x_api.posted_count() >= 8 && queue_is_empty(&stack).await).then_some(())
+    })
+    .await;
+
+    let requests = stack.x_api.requests();
+    let received = |id: &str| {
+        requests.iter().find(|r| r.body["reply"]["in_reply_to_tweet_id"] == id).map(|r| r.received_at).unwrap()
+    };
+    for (first, second) in firsts.iter().zip(&seconds) {
+        let waited = received(second) - received(first);
+        assert!(waited >= chrono::TimeDelta::from_std(hold).unwrap(), "{second} overtook {first}: {waited}");
+    }
+    let webhook = stack.function("WebhookFunction");
+    assert!(webhook.environments() > 1, "the webhook scaled out");
+    assert!(webhook.environments() <= webhook.max_environments());
+    assert!(stack.function("ProcessorFunction").environments() <= 4);
+    assert_eq!(stack.function("OutboxFunction").max_environments(), 1, "ReservedConcurrentExecutions: 1");
     stack.stop().await;
 }

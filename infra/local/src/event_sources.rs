@@ -1,12 +1,13 @@
 //! The two event sources Hark's template wires up, behaving as Lambda's do.
 //!
-//! SQS: long-polls the queue, gathers up to the batch size within the batching window,
-//! invokes synchronously, and deletes what succeeded. With `ReportBatchItemFailures`
+//! SQS: as many pollers as the mapping's maximum concurrency (and the function's cap) allow,
+//! each long-polling the queue, gathering up to the batch size within the batching window,
+//! invoking synchronously, and deleting what succeeded. With `ReportBatchItemFailures`
 //! only the listed messages stay; a malformed failure list or a failed invocation keeps the
 //! whole batch. What stays becomes visible again after the queue's visibility timeout and
 //! SQS itself moves it to the dead-letter queue after `maxReceiveCount` receives. FIFO
 //! order holds because SQS hands out a group's next message only once the previous is
-//! deleted, and the local environment takes one batch at a time.
+//! deleted, however many pollers ask.
 //!
 //! Schedule: invokes the function every `rate(...)` period, divided by a speed-up factor.
 
@@ -22,6 +23,8 @@ use crate::{Error, StackEvent};
 
 #[derive(Clone)]
 pub struct SqsSource {
+    /// Batches in flight at once.
+    pub pollers: usize,
     pub client: aws_sdk_sqs::Client,
     pub queue_url: String,
     pub queue_arn: String,
@@ -42,7 +45,15 @@ pub struct BatchOutcome {
 }
 
 impl SqsSource {
-    pub async fn run(self, events: broadcast::Sender<StackEvent>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, events: broadcast::Sender<StackEvent>, shutdown: watch::Receiver<bool>) {
+        let pollers: Vec<_> =
+            (0..self.pollers).map(|_| tokio::spawn(self.clone().poll(events.clone(), shutdown.clone()))).collect();
+        for poller in pollers {
+            let _ = poller.await;
+        }
+    }
+
+    async fn poll(self, events: broadcast::Sender<StackEvent>, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
             let batch = tokio::select! {
                 batch = self.receive_batch() => batch,

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod engines;
 pub mod event_sources;
 pub mod gateway;
+pub mod load;
 pub mod resources;
 pub mod runtime;
 pub mod template;
@@ -70,6 +71,8 @@ pub struct Options {
     pub property_overrides: Vec<PropertyOverride>,
     /// Values for secrets, by logical id (local credentials).
     pub secret_values: HashMap<String, String>,
+    /// Environments per function when the template sets no `ReservedConcurrentExecutions`.
+    pub max_environments: usize,
     /// Schedules run this many times faster than declared.
     pub schedule_speedup: u32,
     /// Off: only the HTTP listener drives functions (the cold start bench invokes directly).
@@ -225,8 +228,14 @@ impl LocalStack {
     /// Stops every environment, listener and poller, then the engines started here.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        // One deadline for all: under load the HTTP listener would go on serving keep-alive
+        // clients, and a poller may be mid-invocation. What has not finished by then is
+        // dropped; nothing is lost, since SQS keeps what was not deleted.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        for mut task in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+            }
         }
         // Environments are killed by their supervisors on the same signal.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -282,6 +291,12 @@ fn function_spec(
         .map_err(|_| Error::Template(format!("{id}: MemorySize is not a number")))?;
     let logging = setting(template, resource, &globals, "LoggingConfig")?.unwrap_or_default();
     let function_name = template.physical_name(id);
+    let max_environments = match setting(template, resource, &globals, "ReservedConcurrentExecutions")? {
+        Some(v) => scalar(&v)
+            .parse()
+            .map_err(|_| Error::Template(format!("{id}: ReservedConcurrentExecutions is not a number")))?,
+        None => options.max_environments,
+    };
 
     let mut environment: Vec<(String, String)> = Vec::new();
     for variables in [&globals["Environment"]["Variables"], &resource["Properties"]["Environment"]["Variables"]] {
@@ -324,6 +339,7 @@ fn function_spec(
         binary: options.bin_dir.join(binary),
         environment,
         timeout: Duration::from_secs_f64(timeout),
+        max_environments,
         log_file: options.log_dir.join(format!("{binary}.log")),
     })
 }
@@ -352,7 +368,14 @@ fn sqs_source(
     let report = props["FunctionResponseTypes"]
         .as_array()
         .is_some_and(|types| types.iter().any(|t| t == "ReportBatchItemFailures"));
+    // As many batches at once as the mapping allows, and never more than the function runs.
+    let cap = function.max_environments();
+    let pollers = match props["ScalingConfig"].get("MaximumConcurrency").filter(|v| !v.is_null()) {
+        Some(v) => scalar(v).parse::<usize>().map_err(|_| "MaximumConcurrency is not a number".to_owned())?.min(cap),
+        None => cap,
+    };
     Ok(SqsSource {
+        pollers: pollers.max(1),
         client: client.clone(),
         queue_url,
         queue_arn,

@@ -13,6 +13,8 @@ hark-local: Hark on this machine, from template.yaml, with the real function bin
 USAGE:
     hark-local [run] [OPTIONS]        run the local stack; plays the demo stream first
     hark-local cold-start [--runs N]  measure each function's cold start and print a table
+    hark-local load [OPTIONS]         a burst of signed webhooks against the running stack (from
+                                      another terminal), measured from outside; prints a report
     hark-local engines                start (or find) DynamoDB Local and LocalStack, print their
                                       endpoints as HARK_DYNAMODB_ENDPOINT=… and HARK_AWS_ENDPOINT=…
                                       lines, and keep them until stopped (the test command's engines)
@@ -25,16 +27,26 @@ OPTIONS:
     --dynamodb-endpoint URL use this running DynamoDB Local
     --aws-endpoint URL      use this running LocalStack
     --speedup N             run schedules N times faster [default: 6 with the demo, else 1]
+    --concurrency N         environments per function, where the template sets no
+                            ReservedConcurrentExecutions [default: 4]
     --param NAME=VALUE      override a template parameter (repeatable)
     --set RES.PROP=VALUE    override a resource property, e.g. MentionsQueue.VisibilityTimeout=10
     --credentials FILE      X credentials JSON for the secret [default: the demo brand's]
     --bin-dir DIR           where the function binaries are [default: target/debug]
     --runs N                cold starts per function [default: 10]
 
+LOAD OPTIONS:
+    --webhooks N            webhooks in the burst [default: 10000]
+    --senders N             concurrent senders [default: 16]
+    --redeliveries F        share of webhooks that repeat an earlier one [default: 0.1]
+    --customers N           distinct customers [default: 2000]
+    --patience SECONDS      longest to wait for processing after the last webhook [default: 900]
+
 Ctrl-C stops everything hark-local started.";
 
 struct Cli {
     command: String,
+    load: hark_local::load::LoadOptions,
     demo: bool,
     speedup: Option<u32>,
     runs: usize,
@@ -51,6 +63,13 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
     let repo_root = repo_root.canonicalize().unwrap_or(repo_root);
     let mut cli = Cli {
         command: "run".into(),
+        load: hark_local::load::LoadOptions {
+            webhooks: 10_000,
+            concurrency: 16,
+            redeliveries: 0.1,
+            customers: 2_000,
+            patience: Duration::from_secs(900),
+        },
         demo: true,
         speedup: None,
         runs: 10,
@@ -71,6 +90,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             parameters: Vec::new(),
             property_overrides: Vec::new(),
             secret_values: HashMap::from([("XCredentialsSecret".to_owned(), demo::credentials_json())]),
+            max_environments: 4,
             schedule_speedup: 1,
             event_sources: true,
         },
@@ -91,6 +111,12 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             "--aws-endpoint" => o.engines.aws_endpoint = Some(value(&flag, args.next())?),
             "--speedup" => cli.speedup = Some(value(&flag, args.next())?),
             "--runs" => cli.runs = value(&flag, args.next())?,
+            "--concurrency" => o.max_environments = value(&flag, args.next())?,
+            "--webhooks" => cli.load.webhooks = value(&flag, args.next())?,
+            "--senders" => cli.load.concurrency = value(&flag, args.next())?,
+            "--redeliveries" => cli.load.redeliveries = value(&flag, args.next())?,
+            "--customers" => cli.load.customers = value(&flag, args.next())?,
+            "--patience" => cli.load.patience = Duration::from_secs(value(&flag, args.next())?),
             "--bin-dir" => o.bin_dir = value(&flag, args.next())?,
             "--set" => o.property_overrides.push(value::<String>(&flag, args.next())?.parse()?),
             "--param" => {
@@ -121,6 +147,7 @@ async fn main() -> std::process::ExitCode {
         Ok(cli) if cli.command == "run" => run(cli).await,
         Ok(cli) if cli.command == "cold-start" => cold_start(cli).await,
         Ok(cli) if cli.command == "engines" => engines(cli).await,
+        Ok(cli) if cli.command == "load" => load(cli).await,
         Ok(cli) => Err(Error::Usage(format!("unknown command {:?}; see --help", cli.command))),
         Err(e) => Err(e),
     };
@@ -131,6 +158,22 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn load(cli: Cli) -> Result<(), Error> {
+    let stack = hark_local::load::StackFile::read(&hark_local::load::stack_file(&cli.options.repo_root))?;
+    let load = &cli.load;
+    println!(
+        "Sending {} webhooks ({} senders, {:.0} % re-deliveries, {} customers) to {} ...",
+        load.webhooks,
+        load.concurrency,
+        load.redeliveries * 100.0,
+        load.customers,
+        stack.http_url
+    );
+    let report = hark_local::load::run(&stack, load).await?;
+    println!("{report}");
+    if report.passed() { Ok(()) } else { Err(Error::Usage("the burst did not pass".into())) }
 }
 
 async fn engines(cli: Cli) -> Result<(), Error> {
@@ -164,6 +207,18 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
     cli.options.schedule_speedup = cli.speedup.unwrap_or(if cli.demo { 6 } else { 1 });
     let stack = LocalStack::start(cli.options.clone()).await?;
     print_banner(&stack, &cli.options);
+    let stack_file = hark_local::load::stack_file(&cli.options.repo_root);
+    hark_local::load::StackFile {
+        http_url: stack.http_url.clone(),
+        dynamodb: stack.endpoints.dynamodb.clone(),
+        aws: stack.endpoints.aws.clone(),
+        table: stack.resource("Table").to_owned(),
+        queue_url: stack.resource("MentionsQueue").to_owned(),
+        dead_letter_queue_url: stack.resource("MentionsDeadLetterQueue").to_owned(),
+        x_api: stack.x_api.base_url.clone(),
+        engine_pids: stack.engine_pids().into_iter().map(|(n, p)| (n.to_owned(), p)).collect(),
+    }
+    .write(&stack_file)?;
     let mut events = stack.events.subscribe();
     let printer = tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
@@ -249,6 +304,8 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
 async fn cold_start(mut cli: Cli) -> Result<(), Error> {
     cli.options.event_sources = false;
     cli.options.http_port = 0;
+    // One environment per function, so each kill is followed by exactly one cold start.
+    cli.options.max_environments = 1;
     let stack = LocalStack::start(cli.options.clone()).await?;
     let outcome = measure_cold_starts(&stack, &cli).await;
     stack.stop().await;
@@ -277,7 +334,7 @@ async fn measure_cold_starts(stack: &LocalStack, cli: &Cli) -> Result<(), Error>
         wait_for_environment(function, 0, &cli.options).await?;
         for run in 0..cli.runs {
             let before = function.cold_starts().len();
-            function.kill_environment();
+            function.kill_environments();
             // Wait for the new environment to finish init, so idle time is not counted.
             let fresh = wait_for_environment(function, before, &cli.options).await?;
             let event = representative_event(stack, binary, run)?;

@@ -1,15 +1,17 @@
-//! A Lambda Runtime API emulator: one execution environment per function, running the
-//! real bootstrap binary against `/2018-06-01/runtime/...` on loopback.
+//! A Lambda Runtime API emulator: the real bootstrap binary of a function runs in execution
+//! environments, each a process talking to its own `/2018-06-01/runtime/...` on loopback.
 //!
-//! As in Lambda, an environment takes one invocation at a time; an invocation that outlives
-//! the function's timeout kills the environment; an environment that exits (crash, init
-//! error, killed) fails its in-flight invocation and is replaced by a fresh one, which
-//! starts cold again. The spawn → first `next` → first response times of every
-//! environment are kept, which is what the cold start bench reports.
+//! As in Lambda, an environment takes one invocation at a time, and a function scales out:
+//! an invocation that finds no idle environment starts a new one (cold), up to the function's
+//! concurrency cap; environments then stay warm. An invocation that outlives the function's
+//! timeout kills its environment; an environment that exits (crash, init error, killed)
+//! fails its in-flight invocation and is replaced by a fresh one, which starts cold again.
+//! The spawn → first `next` → first response times of every environment are kept, which is
+//! what the cold start bench reports.
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +39,8 @@ pub struct FunctionSpec {
     pub binary: PathBuf,
     pub environment: Vec<(String, String)>,
     pub timeout: Duration,
+    /// Most environments at once: the function's concurrency.
+    pub max_environments: usize,
     /// stdout and stderr of every environment are appended here.
     pub log_file: PathBuf,
 }
@@ -88,25 +92,47 @@ struct InFlight {
     reply: oneshot::Sender<Result<Value, InvokeError>>,
 }
 
-struct Inner {
+/// What every environment of a function shares.
+struct Function {
     spec: FunctionSpec,
     queue: mpsc::UnboundedSender<Invocation>,
     pending: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
-    in_flight: Mutex<Option<InFlight>>,
     cold_starts: Mutex<Vec<ColdStart>>,
-    kill: tokio::sync::Notify,
     next_request: AtomicU64,
-    runtime_api: String,
+    /// Environments started (live or being replaced).
+    environments: AtomicUsize,
+    /// Environments waiting in `next` for work.
+    idle: AtomicUsize,
+    kills: Mutex<Vec<Arc<tokio::sync::Notify>>>,
+    shutdown: watch::Receiver<bool>,
 }
 
-/// A running function: invoke it, kill its environment, read its cold starts.
+/// One execution environment: its Runtime API, its invocation in flight, its process.
+struct Environment {
+    function: Arc<Function>,
+    runtime_api: String,
+    in_flight: Mutex<Option<InFlight>>,
+    kill: Arc<tokio::sync::Notify>,
+    /// This environment's current process in `cold_starts`.
+    cold_start: Mutex<Option<usize>>,
+}
+
+impl Environment {
+    fn mark(&self, set: impl FnOnce(&mut ColdStart)) {
+        if let Some(index) = *self.cold_start.lock().expect("cold start index") {
+            set(&mut self.function.cold_starts.lock().expect("cold starts")[index]);
+        }
+    }
+}
+
+/// A running function: invoke it, kill its environments, read its cold starts.
 #[derive(Clone)]
 pub struct LambdaFunction {
-    inner: Arc<Inner>,
+    inner: Arc<Function>,
 }
 
 impl LambdaFunction {
-    /// Starts the Runtime API on loopback and the first environment.
+    /// Starts the function with one (warm) environment; more start as invocations need them.
     pub async fn start(spec: FunctionSpec, shutdown: watch::Receiver<bool>) -> Result<Self, Error> {
         if !spec.binary.is_file() {
             return Err(Error::Usage(format!(
@@ -114,33 +140,19 @@ impl LambdaFunction {
                 spec.binary.display()
             )));
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(Error::io("bind Runtime API"))?;
-        let runtime_api = listener.local_addr().map_err(Error::io("Runtime API address"))?.to_string();
         let (queue, pending) = mpsc::unbounded_channel();
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(Function {
             spec,
             queue,
             pending: tokio::sync::Mutex::new(pending),
-            in_flight: Mutex::new(None),
             cold_starts: Mutex::new(Vec::new()),
-            kill: tokio::sync::Notify::new(),
             next_request: AtomicU64::new(1),
-            runtime_api,
+            environments: AtomicUsize::new(1),
+            idle: AtomicUsize::new(0),
+            kills: Mutex::new(Vec::new()),
+            shutdown,
         });
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(invocation_error))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(inner.clone());
-        let mut server_shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let stop = async move {
-                let _ = server_shutdown.wait_for(|stop| *stop).await;
-            };
-            let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
-        });
-        tokio::spawn(supervise(inner.clone(), shutdown));
+        start_environment(inner.clone()).await?;
         Ok(LambdaFunction { inner })
     }
 
@@ -152,6 +164,7 @@ impl LambdaFunction {
     pub async fn invoke(&self, payload: Value) -> Result<Value, InvokeError> {
         let (reply, answer) = oneshot::channel();
         self.inner.queue.send(Invocation { payload, reply }).map_err(|_| InvokeError::Stopped)?;
+        self.scale_out();
         match tokio::time::timeout(self.inner.spec.timeout + INIT_GRACE, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(InvokeError::Stopped),
@@ -159,9 +172,43 @@ impl LambdaFunction {
         }
     }
 
-    /// Kills the current environment (SIGKILL), as a crash would; the next one starts cold.
-    pub fn kill_environment(&self) {
-        self.inner.kill.notify_one();
+    /// With no environment idle, starts one more, up to the cap.
+    fn scale_out(&self) {
+        let function = &self.inner;
+        if function.idle.load(Ordering::Acquire) > 0 {
+            return;
+        }
+        let cap = function.spec.max_environments.max(1);
+        let grown = function
+            .environments
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
+            .is_ok();
+        if grown {
+            let function = function.clone();
+            tokio::spawn(async move {
+                if let Err(e) = start_environment(function.clone()).await {
+                    function.environments.fetch_sub(1, Ordering::AcqRel);
+                    eprintln!("hark-local: {}: {e}", function.spec.logical_id);
+                }
+            });
+        }
+    }
+
+    /// Kills every environment (SIGKILL), as a crash would; each is replaced by a cold one.
+    pub fn kill_environments(&self) {
+        for kill in self.inner.kills.lock().expect("kills").iter() {
+            kill.notify_one();
+        }
+    }
+
+    /// The function's concurrency cap.
+    pub fn max_environments(&self) -> usize {
+        self.inner.spec.max_environments.max(1)
+    }
+
+    /// How many environments the function runs now.
+    pub fn environments(&self) -> usize {
+        self.inner.environments.load(Ordering::Acquire)
     }
 
     pub fn cold_starts(&self) -> Vec<ColdStart> {
@@ -169,10 +216,41 @@ impl LambdaFunction {
     }
 }
 
-async fn supervise(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
+/// Binds the environment's Runtime API and starts its supervisor.
+async fn start_environment(function: Arc<Function>) -> Result<(), Error> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(Error::io("bind Runtime API"))?;
+    let runtime_api = listener.local_addr().map_err(Error::io("Runtime API address"))?.to_string();
+    let kill = Arc::new(tokio::sync::Notify::new());
+    function.kills.lock().expect("kills").push(kill.clone());
+    let environment = Arc::new(Environment {
+        function: function.clone(),
+        runtime_api,
+        in_flight: Mutex::new(None),
+        kill,
+        cold_start: Mutex::new(None),
+    });
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(invocation_error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(environment.clone());
+    let mut server_shutdown = function.shutdown.clone();
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = server_shutdown.wait_for(|stop| *stop).await;
+        };
+        let _ = axum::serve(listener, app).with_graceful_shutdown(stop).await;
+    });
+    tokio::spawn(supervise(environment, function.shutdown.clone()));
+    Ok(())
+}
+
+async fn supervise(environment: Arc<Environment>, mut shutdown: watch::Receiver<bool>) {
+    let function = environment.function.clone();
+    let spec = &function.spec;
     let mut backoff = Duration::from_millis(100);
     while !*shutdown.borrow() {
-        let spec = &inner.spec;
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&spec.log_file);
         let (stdout, stderr) = match log.and_then(|f| Ok((f.try_clone()?, f))) {
             Ok((out, err)) => (Stdio::from(out), Stdio::from(err)),
@@ -185,7 +263,7 @@ async fn supervise(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
         let child = tokio::process::Command::new(&spec.binary)
             .env_clear()
             .envs(spec.environment.iter().map(|(k, v)| (k, v)))
-            .env("AWS_LAMBDA_RUNTIME_API", &inner.runtime_api)
+            .env("AWS_LAMBDA_RUNTIME_API", &environment.runtime_api)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -203,7 +281,11 @@ async fn supervise(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
         };
         let start =
             ColdStart { pid: child.id(), spawned, first_next: None, first_invocation: None, first_response: None };
-        inner.cold_starts.lock().expect("cold starts").push(start);
+        {
+            let mut starts = function.cold_starts.lock().expect("cold starts");
+            starts.push(start);
+            *environment.cold_start.lock().expect("cold start index") = Some(starts.len() - 1);
+        }
 
         let ended = loop {
             tokio::select! {
@@ -211,30 +293,33 @@ async fn supervise(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
                     Ok(status) => format!("exited with {status}"),
                     Err(e) => format!("lost: {e}"),
                 },
-                _ = inner.kill.notified() => {
+                _ = environment.kill.notified() => {
                     let _ = child.kill().await;
                     break KILLED.to_owned();
                 }
                 _ = shutdown.changed() => {
                     let _ = child.kill().await;
-                    fail_in_flight(&inner, InvokeError::Stopped);
+                    fail_in_flight(&environment, InvokeError::Stopped);
                     return;
                 }
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {
-                    let overdue = inner.in_flight.lock().expect("in flight").as_ref().is_some_and(|f| Instant::now() > f.deadline);
+                    let overdue = environment.in_flight.lock().expect("in flight").as_ref().is_some_and(|f| Instant::now() > f.deadline);
                     if overdue {
                         let _ = child.kill().await;
-                        fail_in_flight(&inner, InvokeError::Timeout);
+                        fail_in_flight(&environment, InvokeError::Timeout);
                         break format!("killed after the {}s timeout", spec.timeout.as_secs());
                     }
                 }
             }
         };
-        fail_in_flight(&inner, InvokeError::Crashed(ended.clone()));
+        fail_in_flight(&environment, InvokeError::Crashed(ended.clone()));
         if *shutdown.borrow() {
             return;
         }
-        let served = inner.cold_starts.lock().expect("cold starts").last().is_some_and(|c| c.first_response.is_some());
+        let served = {
+            let index = *environment.cold_start.lock().expect("cold start index");
+            index.is_some_and(|i| function.cold_starts.lock().expect("cold starts")[i].first_response.is_some())
+        };
         if ended == KILLED {
             // Asked for (a test or the bench): nothing to report.
         } else if served {
@@ -252,37 +337,57 @@ async fn supervise(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-fn fail_in_flight(inner: &Inner, error: InvokeError) {
-    if let Some(in_flight) = inner.in_flight.lock().expect("in flight").take() {
+fn fail_in_flight(environment: &Environment, error: InvokeError) {
+    if let Some(in_flight) = environment.in_flight.lock().expect("in flight").take() {
         let _ = in_flight.reply.send(Err(error));
     }
 }
 
-async fn next(State(inner): State<Arc<Inner>>) -> Response {
-    if let Some(last) = inner.cold_starts.lock().expect("cold starts").last_mut() {
-        last.first_next.get_or_insert_with(Instant::now);
+/// Counts an environment as idle while it waits for work, however the wait ends.
+struct Idle<'a>(&'a AtomicUsize);
+
+impl<'a> Idle<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Idle(count)
     }
-    let mut pending = inner.pending.lock().await;
-    let invocation = loop {
-        match pending.recv().await {
-            // Its caller gave up while it waited for an environment.
-            Some(invocation) if invocation.reply.is_closed() => continue,
-            Some(invocation) => break invocation,
-            None => return StatusCode::GONE.into_response(),
+}
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+async fn next(State(environment): State<Arc<Environment>>) -> Response {
+    environment.mark(|start| {
+        start.first_next.get_or_insert_with(Instant::now);
+    });
+    let function = &environment.function;
+    let invocation = {
+        let _idle = Idle::enter(&function.idle);
+        let mut pending = function.pending.lock().await;
+        loop {
+            match pending.recv().await {
+                // Its caller gave up while it waited for an environment.
+                Some(invocation) if invocation.reply.is_closed() => continue,
+                Some(invocation) => break invocation,
+                None => return StatusCode::GONE.into_response(),
+            }
         }
     };
-    drop(pending);
-    if let Some(last) = inner.cold_starts.lock().expect("cold starts").last_mut() {
-        last.first_invocation.get_or_insert_with(Instant::now);
-    }
-    let request_id = format!("{:08x}-local-{}", std::process::id(), inner.next_request.fetch_add(1, Ordering::Relaxed));
-    let deadline = Instant::now() + inner.spec.timeout;
-    let deadline_ms = chrono::Utc::now().timestamp_millis() + inner.spec.timeout.as_millis() as i64;
+    environment.mark(|start| {
+        start.first_invocation.get_or_insert_with(Instant::now);
+    });
+    let request_id =
+        format!("{:08x}-local-{}", std::process::id(), function.next_request.fetch_add(1, Ordering::Relaxed));
+    let deadline = Instant::now() + function.spec.timeout;
+    let deadline_ms = chrono::Utc::now().timestamp_millis() + function.spec.timeout.as_millis() as i64;
     let arn = format!(
         "arn:aws:lambda:{}:{}:function:{}",
         crate::template::REGION,
         crate::template::ACCOUNT_ID,
-        inner.spec.function_name
+        function.spec.function_name
     );
     let mut headers = HeaderMap::new();
     for (name, value) in [
@@ -295,17 +400,18 @@ async fn next(State(inner): State<Arc<Inner>>) -> Response {
         headers.insert(name, HeaderValue::from_str(&value).expect("header value"));
     }
     let body = invocation.payload.to_string();
-    *inner.in_flight.lock().expect("in flight") = Some(InFlight { request_id, deadline, reply: invocation.reply });
+    *environment.in_flight.lock().expect("in flight") =
+        Some(InFlight { request_id, deadline, reply: invocation.reply });
     (StatusCode::OK, headers, body).into_response()
 }
 
-fn complete(inner: &Inner, id: &str, result: Result<Value, InvokeError>) -> Response {
-    let mut in_flight = inner.in_flight.lock().expect("in flight");
+fn complete(environment: &Environment, id: &str, result: Result<Value, InvokeError>) -> Response {
+    let mut in_flight = environment.in_flight.lock().expect("in flight");
     match in_flight.take_if(|f| f.request_id == id) {
         Some(f) => {
-            if let Some(last) = inner.cold_starts.lock().expect("cold starts").last_mut() {
-                last.first_response.get_or_insert_with(Instant::now);
-            }
+            environment.mark(|start| {
+                start.first_response.get_or_insert_with(Instant::now);
+            });
             let _ = f.reply.send(result);
             (StatusCode::ACCEPTED, axum::Json(json!({"status": "OK"}))).into_response()
         }
@@ -319,30 +425,34 @@ fn complete(inner: &Inner, id: &str, result: Result<Value, InvokeError>) -> Resp
     }
 }
 
-async fn response(State(inner): State<Arc<Inner>>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn response(State(environment): State<Arc<Environment>>, Path(id): Path<String>, body: Bytes) -> Response {
     // Handlers may return any JSON value, or nothing.
     let value = if body.is_empty() {
         Value::Null
     } else {
         serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
     };
-    complete(&inner, &id, Ok(value))
+    complete(&environment, &id, Ok(value))
 }
 
-async fn invocation_error(State(inner): State<Arc<Inner>>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn invocation_error(
+    State(environment): State<Arc<Environment>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let report: Value = serde_json::from_slice(&body).unwrap_or_default();
     let error = InvokeError::Function {
         error_type: report["errorType"].as_str().unwrap_or("Unhandled").to_owned(),
         message: report["errorMessage"].as_str().unwrap_or_default().to_owned(),
     };
-    complete(&inner, &id, Err(error))
+    complete(&environment, &id, Err(error))
 }
 
-async fn init_error(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+async fn init_error(State(environment): State<Arc<Environment>>, body: Bytes) -> Response {
     let report: Value = serde_json::from_slice(&body).unwrap_or_default();
     eprintln!(
         "hark-local: {} failed to initialise: {} {}",
-        inner.spec.logical_id,
+        environment.function.spec.logical_id,
         report["errorType"].as_str().unwrap_or("Unknown"),
         report["errorMessage"].as_str().unwrap_or_default()
     );

@@ -114,6 +114,8 @@ impl LocalXApi {
             .route("/2/users/{account}/tweets", get(timeline))
             .route("/2/dm_conversations/with/{participant}/dm_events", get(dm_events))
             .route("/2/oauth2/token", post(token))
+            // Not X's: what it received, for the load tool and anyone watching a local run.
+            .route("/_local/stats", get(stats))
             .with_state(state.clone());
         let listener =
             tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(Error::io("bind the local X API"))?;
@@ -404,6 +406,27 @@ async fn token(
     axum::Json(json!({
         "token_type": "bearer", "expires_in": ACCESS_TOKEN_LIFETIME, "access_token": access,
         "scope": "tweet.read tweet.write users.read dm.read dm.write offline.access", "refresh_token": refresh,
+    }))
+    .into_response()
+}
+
+/// Counts of what the local X API received and made, and the most posts made in reply to any
+/// one post (an acknowledgement sent twice shows here as 2).
+async fn stats(State(state): State<Shared>) -> Response {
+    let s = state.lock().expect("X API state");
+    let mut replies: HashMap<&str, usize> = HashMap::new();
+    for post in &s.posted {
+        if let Some(parent) = &post.in_reply_to {
+            *replies.entry(parent.as_str()).or_default() += 1;
+        }
+    }
+    axum::Json(json!({
+        "writes": s.requests.len(),
+        "posted": s.posted.len(),
+        "posted_dms": s.posted.iter().filter(|p| p.dm_to.is_some()).count(),
+        "reads": s.reads.len(),
+        "token_refreshes": s.refreshes,
+        "most_replies_to_one_post": replies.values().copied().max().unwrap_or(0),
     }))
     .into_response()
 }

@@ -1,0 +1,403 @@
+//! `hark-local load`: a burst of signed X webhooks against a running local stack, measured
+//! from outside: the HTTP answers it gets, then the table, the queues and what the local X
+//! API received, as anyone could read them. It attaches to the stack `hark-local run`
+//! describes in its stack file, and signs as the demo brand, whose credentials the stack
+//! holds unless it was started with `--credentials`.
+//!
+//! The burst mixes what X sends a brand: new posts (complaints, questions, praise, chatter),
+//! customers' replies in each other's threads, direct messages, the brand's own replies, and
+//! re-deliveries of earlier webhooks byte for byte (X retries). Each delivery carries one
+//! event, so the expected result is exact: every distinct event stored once, nothing left on
+//! the queues, and no post answered twice.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::demo::{self, BRAND_ID};
+
+/// What a running stack tells the tools that attach to it (`target/hark-local/stack.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackFile {
+    pub http_url: String,
+    pub dynamodb: String,
+    pub aws: String,
+    pub table: String,
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
+    pub x_api: String,
+    /// Engines started by the stack, with their process ids.
+    pub engine_pids: Vec<(String, u32)>,
+}
+
+impl StackFile {
+    pub fn write(&self, path: &Path) -> Result<(), Error> {
+        let json = serde_json::to_string_pretty(self).map_err(|e| Error::Usage(e.to_string()))?;
+        std::fs::write(path, json).map_err(Error::io("write the stack file"))
+    }
+
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Usage(format!("{}: {e} (is `hark-local run` running?)", path.display())))?;
+        serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub webhooks: usize,
+    pub concurrency: usize,
+    /// Share of deliveries that repeat an earlier one byte for byte.
+    pub redeliveries: f64,
+    pub customers: usize,
+    /// Longest to wait for the stack to finish processing after the last webhook.
+    pub patience: Duration,
+}
+
+/// What the burst did, as measured.
+#[derive(Debug, Default, Serialize)]
+pub struct LoadReport {
+    pub webhooks: usize,
+    pub redelivered: usize,
+    pub distinct_events: usize,
+    pub answered_200: usize,
+    pub other_answers: HashMap<u16, usize>,
+    pub timeouts: usize,
+    pub send_seconds: f64,
+    pub webhook_p50_ms: f64,
+    pub webhook_p99_ms: f64,
+    pub webhook_max_ms: f64,
+    /// From the first webhook until the queue is empty and every event is stored.
+    pub processed_seconds: Option<f64>,
+    pub stored_messages: usize,
+    pub lost: usize,
+    pub stored_twice: usize,
+    pub queue_left: u64,
+    pub dead_letters: u64,
+    pub acknowledgements_sent: usize,
+    pub acknowledgements_not_sent: HashMap<String, usize>,
+    pub x_posted: u64,
+    pub x_most_replies_to_one_post: u64,
+    pub engines_rss_mb: Vec<(String, f64)>,
+}
+
+impl LoadReport {
+    pub fn passed(&self) -> bool {
+        self.timeouts == 0
+            && self.lost == 0
+            && self.stored_twice == 0
+            && self.queue_left == 0
+            && self.dead_letters == 0
+            && self.x_most_replies_to_one_post <= 1
+            && self.x_posted as usize == self.acknowledgements_sent
+            && self.processed_seconds.is_some()
+    }
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "webhooks sent            {} ({} re-deliveries, {} distinct events)",
+            self.webhooks, self.redelivered, self.distinct_events
+        )?;
+        writeln!(
+            f,
+            "answers                  {} × 200, others {:?}, {} timeouts (10 s)",
+            self.answered_200, self.other_answers, self.timeouts
+        )?;
+        writeln!(
+            f,
+            "webhook latency          p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; all sent in {:.1} s",
+            self.webhook_p50_ms, self.webhook_p99_ms, self.webhook_max_ms, self.send_seconds
+        )?;
+        match self.processed_seconds {
+            Some(s) => writeln!(f, "fully processed after    {s:.1} s (queue empty, every event stored)")?,
+            None => writeln!(f, "fully processed after    NOT within the patience")?,
+        }
+        writeln!(
+            f,
+            "stored                   {} messages; lost {}, stored twice {}",
+            self.stored_messages, self.lost, self.stored_twice
+        )?;
+        writeln!(
+            f,
+            "queues                   {} left on the queue, {} in the dead-letter queue",
+            self.queue_left, self.dead_letters
+        )?;
+        writeln!(
+            f,
+            "acknowledgements         {} sent, not sent {:?}; X received {} posts, most replies to one post {}",
+            self.acknowledgements_sent, self.acknowledgements_not_sent, self.x_posted, self.x_most_replies_to_one_post
+        )?;
+        let total: f64 = self.engines_rss_mb.iter().map(|(_, mb)| mb).sum();
+        let each: Vec<String> = self.engines_rss_mb.iter().map(|(n, mb)| format!("{n} {mb:.0} MB")).collect();
+        writeln!(f, "engines' memory          {total:.0} MB resident ({})", each.join(", "))?;
+        write!(f, "verdict                  {}", if self.passed() { "PASS" } else { "FAIL" })
+    }
+}
+
+/// A tiny deterministic generator: the same burst every run.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 10_000) as f64 / 10_000.0 < p
+    }
+}
+
+const TEXTS: &[&str] = &[
+    "@AcmeAir my flight {n} was cancelled and nobody at the gate can tell me anything",
+    "@AcmeAir where is my bag? it did not arrive on flight {n}",
+    "@AcmeAir how do I add a checked bag to booking {n}?",
+    "@AcmeAir can I change my seat on flight {n} online?",
+    "@AcmeAir the crew on flight {n} were wonderful, thank you!",
+    "@AcmeAir charged twice for my upgrade on flight {n}, please refund",
+    "@AcmeAir 3 hours on hold and still no answer about flight {n}",
+    "@AcmeAir is the app down? can't check in for {n}",
+    "@AcmeAir lovely lounge today, great coffee {n}",
+    "@AcmeAir thinking about flying with you to Denver, {n} looks good",
+];
+
+/// One webhook of the burst: its body, and the distinct event it carries (None: a repeat).
+struct Delivery {
+    body: Vec<u8>,
+    event: Option<String>,
+}
+
+fn burst(options: &LoadOptions, seed: u64) -> Vec<Delivery> {
+    let mut dice = Dice(seed | 1);
+    let base = 1_870_000_000_000_000_000u64 + (seed % 1_000_000_000) * 1_000_000;
+    let customer = |i: usize| (5_000_000 + i as u64).to_string();
+    let mut posts: Vec<(String, String)> = Vec::new(); // (tweet id, author)
+    let mut deliveries: Vec<Delivery> = Vec::with_capacity(options.webhooks);
+    for n in 0..options.webhooks {
+        if !deliveries.is_empty() && dice.chance(options.redeliveries) {
+            let earlier = &deliveries[dice.below(deliveries.len())];
+            deliveries.push(Delivery { body: earlier.body.clone(), event: None });
+            continue;
+        }
+        let id = (base + n as u64).to_string();
+        let who = customer(dice.below(options.customers));
+        let text = TEXTS[dice.below(TEXTS.len())].replace("{n}", &(n % 997).to_string());
+        let user = |id: &str| json!({"id_str": id, "screen_name": format!("user{id}"), "name": format!("Pat {id}"), "followers_count": 100});
+        let roll = dice.below(100);
+        let body = if roll < 15 {
+            json!({"for_user_id": BRAND_ID, "direct_message_events": [{
+                "type": "message_create", "id": id, "created_timestamp": chrono::Utc::now().timestamp_millis().to_string(),
+                "message_create": {"target": {"recipient_id": BRAND_ID}, "sender_id": who, "message_data": {"text": text}}}],
+                "users": {who.clone(): {"id": who, "screen_name": format!("user{who}")}}})
+        } else if roll < 35 && !posts.is_empty() {
+            let (parent, parent_author) = posts[dice.below(posts.len())].clone();
+            json!({"for_user_id": BRAND_ID, "tweet_create_events": [{"id_str": id, "text": text, "user": user(&who),
+                "in_reply_to_status_id_str": parent, "in_reply_to_user_id_str": parent_author}]})
+        } else if roll < 40 && !posts.is_empty() {
+            // The brand's own reply to a customer's post: it stops that conversation's clock.
+            let (parent, parent_author) = posts[dice.below(posts.len())].clone();
+            json!({"for_user_id": BRAND_ID, "tweet_create_events": [{"id_str": id,
+                "text": format!("@user{parent_author} We're on it, sorry for the wait ^HK"), "user": user(BRAND_ID),
+                "in_reply_to_status_id_str": parent, "in_reply_to_user_id_str": parent_author}]})
+        } else {
+            posts.push((id.clone(), who.clone()));
+            json!({"for_user_id": BRAND_ID, "tweet_create_events": [{"id_str": id, "text": text, "user": user(&who)}]})
+        };
+        deliveries.push(Delivery { body: body.to_string().into_bytes(), event: Some(id) });
+    }
+    deliveries
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Sends the burst and measures what became of it.
+pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport, Error> {
+    let seed = chrono::Utc::now().timestamp_micros() as u64;
+    let deliveries = Arc::new(burst(options, seed));
+    let expected: HashSet<String> = deliveries.iter().filter_map(|d| d.event.clone()).collect();
+    let mut report = LoadReport {
+        webhooks: deliveries.len(),
+        redelivered: deliveries.iter().filter(|d| d.event.is_none()).count(),
+        distinct_events: expected.len(),
+        ..LoadReport::default()
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(options.concurrency)
+        .build()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let url = format!("{}/webhooks/x", stack.http_url);
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = (0..options.concurrency.max(1))
+        .map(|_| {
+            let (http, url, deliveries, next) = (http.clone(), url.clone(), deliveries.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut answers: Vec<(Option<u16>, f64)> = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(delivery) = deliveries.get(i) else { return answers };
+                    let signature = hark_shared::x::sign(demo::CONSUMER_SECRET, &delivery.body);
+                    let sent = Instant::now();
+                    let result = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("x-twitter-webhooks-signature", signature)
+                        .body(delivery.body.clone())
+                        .send()
+                        .await;
+                    let status = result.ok().map(|r| r.status().as_u16());
+                    answers.push((status, sent.elapsed().as_secs_f64() * 1000.0));
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for sender in senders {
+        for (status, ms) in sender.await.map_err(|e| Error::Usage(e.to_string()))? {
+            latencies.push(ms);
+            match status {
+                Some(200) => report.answered_200 += 1,
+                Some(other) => *report.other_answers.entry(other).or_default() += 1,
+                None => report.timeouts += 1,
+            }
+        }
+    }
+    report.send_seconds = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    report.webhook_p50_ms = percentile(&latencies, 0.5);
+    report.webhook_p99_ms = percentile(&latencies, 0.99);
+    report.webhook_max_ms = latencies.last().copied().unwrap_or(0.0);
+
+    let endpoints = crate::engines::Endpoints { dynamodb: stack.dynamodb.clone(), aws: stack.aws.clone() };
+    let aws = crate::aws_config(&endpoints).await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let deadline = Instant::now() + options.patience;
+    let stored = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let out_of_time = Instant::now() > deadline;
+        if out_of_time || queue_depth(&sqs, &stack.queue_url).await? == 0 {
+            let stored = messages_by_id(&dynamodb, &stack.table).await?;
+            if expected.iter().all(|id| stored.contains_key(id)) {
+                report.processed_seconds = Some(started.elapsed().as_secs_f64());
+                break stored;
+            }
+            if out_of_time {
+                break stored;
+            }
+        }
+    };
+    report.stored_messages = stored.len();
+    report.lost = expected.iter().filter(|id| !stored.contains_key(*id)).count();
+    report.stored_twice = stored.values().filter(|&&n| n > 1).count();
+    report.queue_left = queue_depth(&sqs, &stack.queue_url).await?;
+    report.dead_letters = queue_depth(&sqs, &stack.dead_letter_queue_url).await?;
+    // The acknowledgements the burst asked for: sent unless still on their way.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for status in outbox_statuses(&dynamodb, &stack.table).await? {
+        if status == "sent" {
+            report.acknowledgements_sent += 1;
+        } else {
+            *report.acknowledgements_not_sent.entry(status).or_default() += 1;
+        }
+    }
+    let stats: Value = http
+        .get(format!("{}/_local/stats", stack.x_api))
+        .send()
+        .await
+        .map_err(|e| Error::Usage(format!("local X API: {e}")))?
+        .json()
+        .await
+        .map_err(|e| Error::Usage(format!("local X API: {e}")))?;
+    report.x_posted = stats["posted"].as_u64().unwrap_or(0);
+    report.x_most_replies_to_one_post = stats["most_replies_to_one_post"].as_u64().unwrap_or(0);
+    report.engines_rss_mb =
+        stack.engine_pids.iter().map(|(name, pid)| (name.clone(), resident_mb(*pid).unwrap_or(0.0))).collect();
+    Ok(report)
+}
+
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, Error> {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(Name::ApproximateNumberOfMessages)
+        .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(Name::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .map_err(|e| Error::Aws(format!("GetQueueAttributes: {}", aws_sdk_sqs::error::DisplayErrorContext(e))))?;
+    Ok(out.attributes.unwrap_or_default().values().filter_map(|v| v.parse::<u64>().ok()).sum())
+}
+
+/// Every item of one type (the load tool's own scan; Hark never scans).
+async fn scan(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item_type: &str,
+    attribute: &str,
+) -> Result<Vec<String>, Error> {
+    let mut values = Vec::new();
+    let mut start = None;
+    loop {
+        let out = dynamodb
+            .scan()
+            .table_name(table)
+            .filter_expression("item_type = :t")
+            .expression_attribute_values(":t", AttributeValue::S(item_type.to_owned()))
+            .projection_expression("#a")
+            .expression_attribute_names("#a", attribute)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Error::Aws(format!("Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))))?;
+        values.extend(out.items().iter().filter_map(|i| i.get(attribute)?.as_s().ok().cloned()));
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(values),
+        }
+    }
+}
+
+async fn messages_by_id(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<HashMap<String, usize>, Error> {
+    let mut counts = HashMap::new();
+    for id in scan(dynamodb, table, "message", "message_id").await? {
+        *counts.entry(id).or_default() += 1;
+    }
+    Ok(counts)
+}
+
+async fn outbox_statuses(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<String>, Error> {
+    scan(dynamodb, table, "outbox", "status").await
+}
+
+fn resident_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The stack file's place for a repository checkout.
+pub fn stack_file(repo_root: &Path) -> std::path::PathBuf {
+    repo_root.join("target/hark-local/stack.json")
+}
