@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use hark_escalator::Escalator;
-use hark_shared::dynamo::DynamoStore;
-use hark_shared::mention::{Direction, MentionKind};
-use hark_shared::sns::SnsNotifier;
+use hark_shared::adapters::dynamo::DynamoStore;
+use hark_shared::adapters::sns::SnsNotifier;
+use hark_shared::domain::mention::{Direction, MentionKind};
 use hark_tests::*;
 
 fn t0() -> DateTime<Utc> {
@@ -38,7 +38,7 @@ impl Fixture {
             store: DynamoStore::from_config(&self.aws, &self.table),
             notifier: SnsNotifier::from_config(&self.aws, &self.topic),
             clock: Box::new(TestClock::at(at)),
-            ladder: hark_shared::sla::Ladder::new(30, 4).unwrap(),
+            ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
             due_shards: 4,
             max_items_per_shard: 100,
         }
@@ -150,7 +150,7 @@ async fn a_failed_notification_is_retried_by_the_next_run() {
 }
 
 /// A brand reply, as the webhook normalises its echo.
-fn brand_reply(id: &str, customer: &str, parent: &str, at: DateTime<Utc>) -> hark_shared::mention::Mention {
+fn brand_reply(id: &str, customer: &str, parent: &str, at: DateTime<Utc>) -> hark_shared::domain::mention::Mention {
     let mut reply = mention(id, customer, &format!("@user{customer} Sorted it for you, see DM ^KT"), at);
     reply.direction = Direction::Outbound;
     reply.kind = MentionKind::Reply;
@@ -160,7 +160,13 @@ fn brand_reply(id: &str, customer: &str, parent: &str, at: DateTime<Utc>) -> har
     reply
 }
 
-fn follow_up(id: &str, customer: &str, parent: &str, text: &str, at: DateTime<Utc>) -> hark_shared::mention::Mention {
+fn follow_up(
+    id: &str,
+    customer: &str,
+    parent: &str,
+    text: &str,
+    at: DateTime<Utc>,
+) -> hark_shared::domain::mention::Mention {
     let mut m = mention(id, customer, text, at);
     m.kind = MentionKind::Reply;
     m.parent_id = Some(parent.into());
@@ -206,7 +212,7 @@ async fn breach_repeats_stop_at_the_cap_and_the_next_message_starts_a_new_clock(
     f.processor.handle(sqs_event(&[("c", &complaint)])).await;
     let capped = |at| {
         let mut escalator = f.escalator(at);
-        escalator.ladder = hark_shared::sla::Ladder::new(30, 1).unwrap();
+        escalator.ladder = hark_shared::domain::sla::Ladder::new(30, 1).unwrap();
         escalator
     };
     let mut escalated = Vec::new();

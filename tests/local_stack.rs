@@ -44,7 +44,7 @@ async fn stack(parameters: &[(&str, &str)], overrides: &[&str], speedup: u32) ->
         x_api_port: 0,
         parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         property_overrides: overrides.iter().map(|o| o.parse().unwrap()).collect(),
-        secret_values: HashMap::from([("XCredentialsSecret".to_owned(), demo::credentials_json())]),
+        secret_values: HashMap::from([("CredentialsSecret".to_owned(), demo::credentials_json())]),
         max_environments: 4,
         schedule_speedup: speedup,
         event_sources: true,
@@ -143,7 +143,8 @@ async fn a_duplicate_delivery_is_stored_once_and_acknowledged_once() {
     assert_eq!(send(&stack, &delivery).await, 200, "X retries get the same answer");
     // A redelivery after the queue's deduplication window is the processor's to catch: go
     // around SQS's deduplication with a new deduplication id and the same mention.
-    let queued = hark_shared::x::parse(delivery.to_string().as_bytes()).unwrap().normalise(chrono::Utc::now(), "t");
+    let queued =
+        hark_shared::channels::x::parse(delivery.to_string().as_bytes()).unwrap().normalise(chrono::Utc::now(), "t");
     let mention = &queued.mentions[0];
     aws_sdk_sqs::Client::new(&stack.aws)
         .send_message()
@@ -178,7 +179,10 @@ async fn a_forged_webhook_is_refused_and_nothing_is_stored() {
     let crc: Value = crc.json().await.unwrap();
     assert_eq!(
         crc,
-        hark_shared::x::crc_response(demo::CONSUMER_SECRET, hark_shared::x::CrcToken::parse("abc").unwrap())
+        hark_shared::channels::x::crc_response(
+            demo::CONSUMER_SECRET,
+            hark_shared::channels::x::CrcToken::parse("abc").unwrap()
+        )
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(items(&stack, "message").await.is_empty());
@@ -191,7 +195,11 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_and_the_rest_of_its_batc
     let sqs = aws_sdk_sqs::Client::new(&stack.aws);
     let good = |n: u64, who| {
         let d = tweet_delivery(&id(n), Some(who), "@AcmeAir where is my refund?", None);
-        hark_shared::x::parse(d.to_string().as_bytes()).unwrap().normalise(chrono::Utc::now(), "t").mentions.remove(0)
+        hark_shared::channels::x::parse(d.to_string().as_bytes())
+            .unwrap()
+            .normalise(chrono::Utc::now(), "t")
+            .mentions
+            .remove(0)
     };
     let (first, second) = (good(30, PRIYA), good(31, DEVON));
     let entry = |id: &str, group: &str, body: String| {
@@ -306,7 +314,7 @@ async fn hostile_requests_through_the_stack_are_refused_and_no_secret_reaches_a_
         }
         request.send()
     };
-    let signed = |body: &[u8]| Some(hark_shared::x::sign(demo::CONSUMER_SECRET, body));
+    let signed = |body: &[u8]| Some(hark_shared::channels::x::sign(demo::CONSUMER_SECRET, body));
     let deep = format!(
         r#"{{"for_user_id":"{}","tweet_create_events":[{}{}]}}"#,
         demo::BRAND_ID,
@@ -321,7 +329,7 @@ async fn hostile_requests_through_the_stack_are_refused_and_no_secret_reaches_a_
         ("unsigned", forged.clone().into_bytes(), None, "application/json", 401),
         ("binary, unsigned", binary.clone(), None, "application/octet-stream", 401),
         ("binary, signed", binary.clone(), signed(&binary), "application/octet-stream", 400),
-        ("oversized", vec![b' '; 300 * 1024], signed(&vec![b' '; 300 * 1024]), "application/json", 413),
+        ("oversized", vec![b' '; 1200 * 1024], signed(&vec![b' '; 1200 * 1024]), "application/json", 413),
         ("deeply nested, signed", deep.clone().into_bytes(), signed(deep.as_bytes()), "application/json", 200),
     ];
     for (case, body, signature, content_type, status) in cases {

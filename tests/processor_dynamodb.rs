@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use hark_shared::mention::{Direction, MentionKind};
+use hark_shared::domain::mention::{Direction, MentionKind};
 use hark_tests::*;
 
 fn t0() -> DateTime<Utc> {
@@ -94,7 +94,7 @@ async fn concurrent_messages_of_one_thread_open_one_conversation() {
 async fn drive_queue<R: hark_shared::ports::ReplySender>(
     aws: &aws_config::SdkConfig,
     queue_url: &str,
-    processor: &hark_processor::Processor<hark_shared::dynamo::DynamoStore, R>,
+    processor: &hark_processor::Processor<hark_shared::adapters::dynamo::DynamoStore, R>,
     rounds: usize,
 ) {
     let sqs = aws_sdk_sqs::Client::new(aws);
@@ -159,7 +159,7 @@ async fn messages_dead_lettered_in_a_store_outage_are_redriven_and_stored_once()
     drive_queue(&f.aws, &f.queues.url, &broken, 12).await;
     assert!(items_of_type(&f.aws, &f.table, "message").await.is_empty());
 
-    let moved = hark_shared::sqs::redrive(&sqs, &f.queues.dlq_url, &f.queues.url, 100).await.unwrap();
+    let moved = hark_shared::adapters::sqs::redrive(&sqs, &f.queues.dlq_url, &f.queues.url, 100).await.unwrap();
     assert_eq!(moved, 1);
     drive_queue(&f.aws, &f.queues.url, &f.processor, 3).await;
     let stored = items_of_type(&f.aws, &f.table, "message").await;
@@ -289,7 +289,7 @@ async fn rate_limit_is_honoured_and_a_rejection_is_kept_without_resending() {
     assert_eq!(sweep(&f, t0() + chrono::TimeDelta::hours(2)).await.due, 0);
     let outbox = items_of_type(&f.aws, &f.table, "outbox").await;
     assert_eq!(attr_s(&outbox[0], "status"), "failed");
-    assert_eq!(attr_s(&outbox[0], "due_shard"), hark_shared::dynamo::OUTBOX_FAILED_SHARD);
+    assert_eq!(attr_s(&outbox[0], "due_shard"), hark_shared::adapters::dynamo::OUTBOX_FAILED_SHARD);
     assert_eq!(f.x_api.requests().len(), 2);
 }
 
@@ -329,7 +329,7 @@ async fn an_answer_lost_after_posting_is_found_and_never_posted_twice() {
 async fn a_sender_that_died_mid_send_is_taken_over_after_its_lease_and_checked() {
     use hark_shared::ports::{Claim, ConversationId, OutboxStore};
     let f = fixture().await;
-    let store = hark_shared::dynamo::DynamoStore::from_config(&f.aws, &f.table);
+    let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&f.aws, &f.table);
     for (post, customer, posted_before_dying) in [("4301", "831", false), ("4302", "832", true)] {
         // A pending acknowledgement (X said 429 with a one-minute reset).
         let reset = (Utc::now() + chrono::TimeDelta::seconds(60)).timestamp().to_string();
@@ -342,7 +342,7 @@ async fn a_sender_that_died_mid_send_is_taken_over_after_its_lease_and_checked()
         assert!(f.processor.handle(sqs_event(&[("c", &complaint)])).await.batch_item_failures.is_empty());
 
         // A sender claims it at t0+2min and dies, after posting or before.
-        let conversation = ConversationId::public(hark_shared::mention::Channel::X, BRAND, post);
+        let conversation = ConversationId::public(hark_shared::domain::mention::Channel::X, BRAND, post);
         let claimed_at = t0() + chrono::TimeDelta::minutes(2);
         let lease_until = claimed_at + chrono::TimeDelta::seconds(60);
         let Claim::Claimed { previous, .. } =

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use hark_shared::oauth::TokenManager;
-use hark_shared::secrets::{SecretSeeds, XCredentials};
+use hark_shared::adapters::secrets::SecretSeeds;
+use hark_shared::credentials::Credentials;
+use hark_shared::domain::oauth::TokenManager;
 use hark_tests::*;
 
 fn t0() -> DateTime<Utc> {
@@ -52,7 +53,7 @@ async fn many_instances_renew_once_and_never_lose_the_rotated_refresh_token() {
     let seed = brand_seed(&f.x_api);
     // A dozen cold function instances, each with the seed from the secret.
     let instances: Vec<_> = (0..12).map(|_| token_manager(&f.aws, &f.table, seed.clone())).collect();
-    let mut current: Option<hark_shared::secrets::Secret> = None;
+    let mut current: Option<hark_shared::domain::secret::Secret> = None;
     for round in 1..=3 {
         // All at once: first with nothing stored, then each time X refuses the token they hold.
         let tokens = futures_util::future::join_all(instances.iter().map(|m| async {
@@ -71,7 +72,7 @@ async fn many_instances_renew_once_and_never_lose_the_rotated_refresh_token() {
         let stored = items_of_type(&f.aws, &f.table, "oauth_tokens").await;
         assert_eq!(attr_s(&stored[0], "refresh_token"), valid[0]);
         f.x_api.expire_access_tokens();
-        current = Some(hark_shared::secrets::Secret::new(tokens[0].clone()));
+        current = Some(hark_shared::domain::secret::Secret::new(tokens[0].clone()));
     }
 }
 
@@ -81,10 +82,10 @@ async fn a_refused_refresh_token_alarms_waits_and_recovers_when_the_operator_rea
     let f = fixture().await;
     // The real seed source: the credentials secret in Secrets Manager, read again on refusal.
     let secrets = aws_sdk_secretsmanager::Client::new(&f.aws);
-    let token_url = format!("{}{}", f.x_api.base_url, hark_shared::x_api::TOKEN_PATH);
+    let token_url = format!("{}{}", f.x_api.base_url, hark_shared::channels::x::TOKEN_PATH);
     let secret_json = |refresh: &str| {
-        serde_json::json!({"accounts": {BRAND: {"consumer_secret": "c",
-            "oauth2": {"client_id": BRAND_CLIENT, "client_secret": BRAND_CLIENT_SECRET, "refresh_token": refresh}}}})
+        serde_json::json!({"x": {"accounts": {BRAND: {"consumer_secret": "c",
+            "oauth2": {"client_id": BRAND_CLIENT, "client_secret": BRAND_CLIENT_SECRET, "refresh_token": refresh}}}}})
         .to_string()
     };
     let first_consent = unique("consent");
@@ -92,8 +93,8 @@ async fn a_refused_refresh_token_alarms_waits_and_recovers_when_the_operator_rea
     let name = unique("hark-x-credentials");
     let arn = secrets.create_secret().name(&name).secret_string(secret_json(&first_consent)).send().await.unwrap();
     let arn = arn.arn().unwrap().to_owned();
-    let credentials = XCredentials::from_json(&secret_json(&first_consent)).unwrap();
-    let seeds = credentials.seeds(&token_url);
+    let credentials = Credentials::from_json(&secret_json(&first_consent)).unwrap();
+    let seeds = credentials.x.seeds(&token_url, None);
     let source = SecretSeeds {
         client: Some(secrets.clone()),
         arn: Some(arn.clone()),
@@ -103,12 +104,12 @@ async fn a_refused_refresh_token_alarms_waits_and_recovers_when_the_operator_rea
     let manager = TokenManager::new(
         "X API",
         "x",
-        hark_shared::dynamo::DynamoStore::from_config(&f.aws, &f.table),
-        hark_shared::http::HttpTokenEndpoint::new().unwrap(),
+        hark_shared::adapters::dynamo::DynamoStore::from_config(&f.aws, &f.table),
+        hark_shared::adapters::http::HttpTokenEndpoint::new().unwrap(),
         source,
         seeds,
     );
-    let client = hark_shared::x_api::XApiClient::new(&f.x_api.base_url, manager).unwrap();
+    let client = hark_shared::channels::x::XApiClient::new(&f.x_api.base_url, manager).unwrap();
     let processor = processor_with(&f.aws, &f.table, client, TestClock::at(t0()));
     let first = mention("9101", "401", "@acme my bag is lost", t0());
     processor.handle(sqs_event(&[("a", &first)])).await;

@@ -3,12 +3,10 @@
 //! skipped with a clear answer, nothing is enqueued that should not be, and no log line
 //! carries a secret (the logs are captured as the function writes them in Lambda).
 
-use std::collections::HashMap;
-
 use chrono::TimeZone;
-use hark_shared::secrets::Secret;
-use hark_shared::sqs::SqsQueue;
-use hark_shared::x;
+use hark_shared::adapters::sqs::SqsQueue;
+use hark_shared::channels::x;
+use hark_shared::credentials::Credentials;
 use hark_tests::{LogCapture, TestClock, apigw_request, aws_config, create_queues, drain};
 use hark_webhook::{State, handle};
 use lambda_http::Body;
@@ -22,10 +20,15 @@ const OTHER_APP_ACCOUNT: &str = "777000777";
 async fn state(queue_url: &str) -> State<SqsQueue> {
     State {
         queue: SqsQueue::from_config(&aws_config().await, queue_url),
-        consumer_secrets: HashMap::from([
-            (ACCOUNT.to_owned(), Secret::new(SECRET)),
-            (OTHER_APP_ACCOUNT.to_owned(), Secret::new(OTHER_APP_SECRET)),
-        ]),
+        channels: hark_shared::channels::Inbound::new(
+            &Credentials::from_json(
+                &serde_json::json!({"x": {"accounts": {
+                    ACCOUNT: {"consumer_secret": SECRET},
+                    OTHER_APP_ACCOUNT: {"consumer_secret": OTHER_APP_SECRET}}}})
+                .to_string(),
+            )
+            .unwrap(),
+        ),
         max_body_bytes: 256 * 1024,
         clock: Box::new(TestClock::at(chrono::Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap())),
     }

@@ -1,11 +1,9 @@
 //! The webhook handler, fed API Gateway v2 events, enqueueing on a real (LocalStack) FIFO queue.
 
-use std::collections::HashMap;
-
 use chrono::TimeZone;
-use hark_shared::mention::{Direction, Mention};
-use hark_shared::secrets::Secret;
-use hark_shared::sqs::SqsQueue;
+use hark_shared::adapters::sqs::SqsQueue;
+use hark_shared::credentials::Credentials;
+use hark_shared::domain::mention::{Direction, Mention};
 use hark_tests::{TestClock, aws_config, create_queues, drain, repo_root};
 use hark_webhook::{State, handle};
 use lambda_http::Body;
@@ -40,7 +38,12 @@ async fn state(queue_url: &str) -> State<SqsQueue> {
     let aws = aws_config().await;
     State {
         queue: SqsQueue::from_config(&aws, queue_url),
-        consumer_secrets: HashMap::from([(ACCOUNT.to_owned(), Secret::new(CONSUMER_SECRET))]),
+        channels: hark_shared::channels::Inbound::new(
+            &Credentials::from_json(
+                &serde_json::json!({"x": {"accounts": {ACCOUNT: {"consumer_secret": CONSUMER_SECRET}}}}).to_string(),
+            )
+            .unwrap(),
+        ),
         max_body_bytes: 4096,
         clock: Box::new(TestClock::at(chrono::Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap())),
     }
@@ -100,7 +103,7 @@ async fn unverifiable_or_bad_deliveries_are_refused_and_nothing_is_enqueued() {
     let state = state(&queues.url).await;
     let body = r#"{"for_user_id":"2244994945","tweet_create_events":[{"id_str":"1500000000000000001","text":"@acme help","user":{"id_str":"123","screen_name":"alice"},"in_reply_to_status_id_str":null}]}"#;
     let good = "sha256=pX9gsymmIC3e8FcR5+SOBR9IRN7FNYikc+ODnZPwWLs=";
-    let signed = |body: &str| hark_shared::x::sign(CONSUMER_SECRET, body.as_bytes());
+    let signed = |body: &str| hark_shared::channels::x::sign(CONSUMER_SECRET, body.as_bytes());
     let other_account = body.replace(ACCOUNT, "999");
 
     let cases: Vec<(&str, lambda_http::Request, u16, &str)> = vec![
@@ -150,7 +153,7 @@ async fn path_account_must_be_known_and_match_the_body() {
         event["body"] = Value::String(body.into());
         event["isBase64Encoded"] = Value::Bool(false);
         event["headers"]["x-twitter-webhooks-signature"] =
-            Value::String(hark_shared::x::sign(CONSUMER_SECRET, body.as_bytes()));
+            Value::String(hark_shared::channels::x::sign(CONSUMER_SECRET, body.as_bytes()));
         request(&event.to_string())
     };
     let body = r#"{"for_user_id":"999","tweet_create_events":[]}"#;

@@ -2,7 +2,7 @@
 //! delivery, which is what keeps the CRC answer from being a signing oracle.
 #![no_main]
 
-use hark_shared::x::{CrcToken, MAX_CRC_TOKEN_LEN, crc_response, parse};
+use hark_shared::channels::x::{CrcToken, MAX_CRC_TOKEN_LEN, crc_response, parse};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use chrono::{TimeZone, Utc};
-use hark_shared::x::{is_valid_id, parse};
+use hark_shared::channels::x::{is_valid_id, parse};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(mention.customer_id != account, "a mention is always with a customer");
         // What the webhook enqueues must serialise and read back unchanged.
         let json = serde_json::to_string(mention).unwrap();
-        let back: hark_shared::mention::Mention = serde_json::from_str(&json).unwrap();
+        let back: hark_shared::domain::mention::Mention = serde_json::from_str(&json).unwrap();
         assert_eq!(&back, mention);
     }
     for skipped in &out.skipped {

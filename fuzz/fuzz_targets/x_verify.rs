@@ -2,7 +2,7 @@
 //! accepts exactly the signature of the body it is given, and never that of another body.
 #![no_main]
 
-use hark_shared::x::{SignatureError, decode_signature, sign, verify_signature};
+use hark_shared::channels::x::{SignatureError, decode_signature, sign, verify_signature};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

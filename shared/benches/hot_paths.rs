@@ -5,8 +5,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use chrono::Utc;
-use hark_shared::classify::{CareClassifier, Classifier, Context};
-use hark_shared::x;
+use hark_shared::channels::x;
+use hark_shared::domain::classify::{CareClassifier, Classifier, Context};
 
 const SECRET: &str = "z3ZX4v7mAAUGykl3EcmkqbartmuW8VFOOzCloLx9Q45P0hLrFu";
 
@@ -58,7 +58,7 @@ fn main() {
     };
     println!("queued mention: {} bytes", mention_json.len());
     measure("serialise + deserialise the queued mention", 200_000, || {
-        let m: hark_shared::mention::Mention = serde_json::from_str(black_box(&mention_json)).unwrap();
+        let m: hark_shared::domain::mention::Mention = serde_json::from_str(black_box(&mention_json)).unwrap();
         black_box(serde_json::to_string(&m).unwrap());
     });
     let text = "@acme thanks for nothing, my flight was cancelled and I'm stuck. Please help!!";

@@ -1,31 +1,22 @@
-//! Hark's shared library: the domain (mentions, classification, SLAs, acknowledgements),
-//! the ports each function depends on, and the adapters (DynamoDB, SQS, SNS, X API,
-//! Secrets Manager) behind them.
+//! Hark's shared library, laid out as a hexagon:
+//!
+//! - [`domain`]: pure logic: the normalised mention, the classifier, SLA clocks, the
+//!   acknowledgement texts, the outbox's and token renewal's rules;
+//! - [`ports`]: one narrow trait per capability the functions depend on;
+//! - [`channels`]: one folder per platform, its inbound side (handshake, verification,
+//!   parsing) and its outbound side (the reply client), behind one registry;
+//! - [`adapters`]: DynamoDB, SQS, SNS, Secrets Manager, HTTP and logging, behind the
+//!   default `aws` feature (without it the crate is the domain and the channels' parsing).
 
-pub mod classify;
+#[cfg(feature = "aws")]
+pub mod adapters;
+pub mod channels;
 pub mod config;
-#[cfg(feature = "aws")]
-pub mod dynamo;
+pub mod credentials;
+pub mod domain;
 pub mod error;
-#[cfg(feature = "aws")]
-pub mod http;
-pub mod mention;
 pub mod metrics;
-pub mod oauth;
-pub mod outbox;
 pub mod ports;
-pub mod reply;
-pub mod secrets;
-pub mod sla;
-#[cfg(feature = "aws")]
-pub mod sns;
-#[cfg(feature = "aws")]
-pub mod sqs;
-#[cfg(feature = "aws")]
-pub mod telemetry;
-pub mod x;
-#[cfg(feature = "aws")]
-pub mod x_api;
 
 pub use error::{Error, Result, Retry};
 

@@ -6,10 +6,12 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Classification;
+use crate::domain::classify::Classification;
+use crate::domain::mention::{Channel, Mention};
+use crate::domain::oauth::{Grant, OAuthClient, RefreshError, Seed, StoredTokens};
+use crate::domain::secret::Secret;
+use crate::domain::sla::{EscalationLevel, SlaClock};
 use crate::error::Result;
-use crate::mention::{Channel, Mention};
-use crate::sla::{EscalationLevel, SlaClock};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -409,4 +411,64 @@ pub trait Notifier: Send + Sync {
 /// Spreads due items over index partitions so no single key takes every write.
 pub fn due_shard(conversation: &ConversationId, shards: u32) -> u32 {
     (crate::stable_hash(&conversation.0) % u64::from(shards.max(1))) as u32
+}
+
+// Tokens: renewal at the platform, the shared store, the operator's seeds, and what a
+// reply client asks of them.
+
+/// Renews access tokens (`POST {token_url}` with `grant_type=refresh_token`).
+pub trait TokenEndpoint: Send + Sync {
+    fn refresh(
+        &self,
+        client: &OAuthClient,
+        refresh_token: &Secret,
+    ) -> impl Future<Output = std::result::Result<Grant, RefreshError>> + Send;
+}
+
+/// Where the current tokens of each account live, shared by every function instance.
+pub trait TokenStore: Send + Sync {
+    fn load_tokens(&self, key: &str) -> impl Future<Output = Result<Option<StoredTokens>>> + Send;
+
+    /// Replaces the tokens with the seed's, if the item is still at `replacing` (`None`:
+    /// absent). `false` when someone else wrote first.
+    fn seed_tokens(&self, key: &str, seed: &Seed, replacing: Option<u64>) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Takes the right to refresh version `version` until `until`, unless another instance
+    /// holds an unexpired lease or the version moved on.
+    fn lease_tokens(
+        &self,
+        key: &str,
+        version: u64,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Writes a refresh's result as version `version + 1` and drops the lease.
+    fn store_refreshed(
+        &self,
+        key: &str,
+        version: u64,
+        access_token: &Secret,
+        access_expires_at: DateTime<Utc>,
+        refresh_token: &Secret,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Gives the lease back without a new version (the endpoint was unreachable).
+    fn release_tokens(&self, key: &str, owner: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Records that version `version`'s refresh token was refused.
+    fn mark_refused(&self, key: &str, version: u64, reason: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Where the operator's seeds come from. Read again only when the stored refresh token is
+/// refused, so an operator's re-authorisation is picked up without a cold start.
+pub trait SeedSource: Send + Sync {
+    fn current_seed(&self, account: &str) -> impl Future<Output = Result<Option<Seed>>> + Send;
+}
+
+/// What a reply client needs of its credentials.
+pub trait AccessTokens: Send + Sync {
+    fn access_token(&self, account: &str) -> impl Future<Output = Result<Secret>> + Send;
+    fn after_rejection(&self, account: &str, rejected: &Secret) -> impl Future<Output = Result<Secret>> + Send;
 }

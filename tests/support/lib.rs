@@ -189,7 +189,9 @@ pub fn attr_s(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::
 }
 
 /// An SQS event as Lambda delivers it, one record per (message id, mention).
-pub fn sqs_event(records: &[(&str, &hark_shared::mention::Mention)]) -> aws_lambda_events::event::sqs::SqsEvent {
+pub fn sqs_event(
+    records: &[(&str, &hark_shared::domain::mention::Mention)],
+) -> aws_lambda_events::event::sqs::SqsEvent {
     let records: Vec<Value> = records
         .iter()
         .map(|(id, mention)| {
@@ -207,8 +209,8 @@ pub fn sqs_event(records: &[(&str, &hark_shared::mention::Mention)]) -> aws_lamb
 }
 
 /// A customer message as the webhook would normalise it.
-pub fn mention(id: &str, customer: &str, text: &str, at: DateTime<Utc>) -> hark_shared::mention::Mention {
-    use hark_shared::mention::{Author, Channel, Direction, Mention, MentionKind};
+pub fn mention(id: &str, customer: &str, text: &str, at: DateTime<Utc>) -> hark_shared::domain::mention::Mention {
+    use hark_shared::domain::mention::{Author, Channel, Direction, Mention, MentionKind};
     Mention {
         channel: Channel::X,
         account_id: BRAND.to_owned(),
@@ -231,33 +233,37 @@ pub fn mention(id: &str, customer: &str, text: &str, at: DateTime<Utc>) -> hark_
         created_at: at,
         received_at: at,
         raw_ref: format!("test#{id}"),
+        action: Default::default(),
+        standby: false,
+        automated: None,
+        text_source: None,
     }
 }
 
 pub const BRAND: &str = "2244994945";
 
-pub type TestXClient = hark_shared::x_api::XApiClient<
-    hark_shared::oauth::TokenManager<
-        hark_shared::dynamo::DynamoStore,
-        hark_shared::http::HttpTokenEndpoint,
-        hark_shared::oauth::FixedSeeds,
+pub type TestXClient = hark_shared::channels::x::XApiClient<
+    hark_shared::domain::oauth::TokenManager<
+        hark_shared::adapters::dynamo::DynamoStore,
+        hark_shared::adapters::http::HttpTokenEndpoint,
+        hark_shared::domain::oauth::FixedSeeds,
     >,
 >;
-pub type TestProcessor = hark_processor::Processor<hark_shared::dynamo::DynamoStore, TestXClient>;
-pub type TestSweeper = hark_outbox::Sweeper<hark_shared::dynamo::DynamoStore, TestXClient>;
+pub type TestProcessor = hark_processor::Processor<hark_shared::adapters::dynamo::DynamoStore, TestXClient>;
+pub type TestSweeper = hark_outbox::Sweeper<hark_shared::adapters::dynamo::DynamoStore, TestXClient>;
 
 /// The brand's OAuth client at the local X API, as the credentials secret names it.
 pub const BRAND_CLIENT: &str = "brand-oauth-client";
 pub const BRAND_CLIENT_SECRET: &str = "brand-oauth-client-secret";
 
 /// An operator's seed: a refresh token the local X API has just issued to the brand's client.
-pub fn brand_seed(x_api: &LocalXApi) -> hark_shared::oauth::Seed {
-    use hark_shared::oauth::{OAuthClient, Seed};
-    use hark_shared::secrets::Secret;
+pub fn brand_seed(x_api: &LocalXApi) -> hark_shared::domain::oauth::Seed {
+    use hark_shared::domain::oauth::{OAuthClient, Seed};
+    use hark_shared::domain::secret::Secret;
     let refresh_token = unique("consent-refresh");
     x_api.register_client(BRAND_CLIENT, Some(BRAND_CLIENT_SECRET), BRAND, &refresh_token);
     let client = OAuthClient {
-        token_url: format!("{}{}", x_api.base_url, hark_shared::x_api::TOKEN_PATH),
+        token_url: format!("{}{}", x_api.base_url, hark_shared::channels::x::TOKEN_PATH),
         client_id: BRAND_CLIENT.to_owned(),
         client_secret: Some(Secret::new(BRAND_CLIENT_SECRET)),
     };
@@ -270,28 +276,28 @@ pub fn x_client_with(
     aws: &aws_config::SdkConfig,
     table: &str,
     x_api: &LocalXApi,
-    seed: hark_shared::oauth::Seed,
+    seed: hark_shared::domain::oauth::Seed,
 ) -> TestXClient {
-    hark_shared::x_api::XApiClient::new(&x_api.base_url, token_manager(aws, table, seed)).unwrap()
+    hark_shared::channels::x::XApiClient::new(&x_api.base_url, token_manager(aws, table, seed)).unwrap()
 }
 
 /// One function instance's token manager for the brand, seeded with `seed`.
 pub fn token_manager(
     aws: &aws_config::SdkConfig,
     table: &str,
-    seed: hark_shared::oauth::Seed,
-) -> hark_shared::oauth::TokenManager<
-    hark_shared::dynamo::DynamoStore,
-    hark_shared::http::HttpTokenEndpoint,
-    hark_shared::oauth::FixedSeeds,
+    seed: hark_shared::domain::oauth::Seed,
+) -> hark_shared::domain::oauth::TokenManager<
+    hark_shared::adapters::dynamo::DynamoStore,
+    hark_shared::adapters::http::HttpTokenEndpoint,
+    hark_shared::domain::oauth::FixedSeeds,
 > {
     let seeds = std::collections::HashMap::from([(BRAND.to_owned(), seed)]);
-    hark_shared::oauth::TokenManager::new(
+    hark_shared::domain::oauth::TokenManager::new(
         "X API",
         "x",
-        hark_shared::dynamo::DynamoStore::from_config(aws, table),
-        hark_shared::http::HttpTokenEndpoint::new().unwrap(),
-        hark_shared::oauth::FixedSeeds(seeds.clone()),
+        hark_shared::adapters::dynamo::DynamoStore::from_config(aws, table),
+        hark_shared::adapters::http::HttpTokenEndpoint::new().unwrap(),
+        hark_shared::domain::oauth::FixedSeeds(seeds.clone()),
         seeds,
     )
 }
@@ -312,12 +318,12 @@ pub fn sweeper_with<R>(
     table: &str,
     replies: R,
     clock: TestClock,
-) -> hark_outbox::Sweeper<hark_shared::dynamo::DynamoStore, R> {
+) -> hark_outbox::Sweeper<hark_shared::adapters::dynamo::DynamoStore, R> {
     hark_outbox::Sweeper {
-        store: hark_shared::dynamo::DynamoStore::from_config(aws, table),
+        store: hark_shared::adapters::dynamo::DynamoStore::from_config(aws, table),
         replies,
         clock: Box::new(clock),
-        policy: hark_shared::outbox::OutboxPolicy::default(),
+        policy: hark_shared::domain::outbox::OutboxPolicy::default(),
         shards: 4,
         max_items_per_shard: 100,
         concurrency: 4,
@@ -336,15 +342,18 @@ pub fn processor_with<R>(
     table: &str,
     replies: R,
     clock: TestClock,
-) -> hark_processor::Processor<hark_shared::dynamo::DynamoStore, R> {
+) -> hark_processor::Processor<hark_shared::adapters::dynamo::DynamoStore, R> {
     hark_processor::Processor {
-        store: hark_shared::dynamo::DynamoStore::from_config(aws, table),
+        store: hark_shared::adapters::dynamo::DynamoStore::from_config(aws, table),
         replies,
-        outbox: hark_shared::outbox::OutboxPolicy::default(),
-        classifier: Box::new(hark_shared::classify::CareClassifier::default()),
-        templates: hark_shared::reply::AckTemplates::from_json(hark_shared::reply::DEFAULT_TEMPLATES_JSON, "^HK")
-            .unwrap(),
-        sla: hark_shared::sla::SlaPolicies { x: hark_shared::sla::SlaPolicy::X_DEFAULT },
+        outbox: hark_shared::domain::outbox::OutboxPolicy::default(),
+        classifier: Box::new(hark_shared::domain::classify::CareClassifier::default()),
+        templates: hark_shared::domain::reply::AckTemplates::from_json(
+            hark_shared::domain::reply::DEFAULT_TEMPLATES_JSON,
+            "^HK",
+        )
+        .unwrap(),
+        sla: hark_shared::domain::sla::SlaPolicies::DEFAULT,
         due_shards: 4,
         clock: Box::new(clock),
     }
@@ -378,7 +387,7 @@ impl LogCapture {
         let writer = buffer.clone();
         let collector = subscriber::fmt()
             .json()
-            .with_env_filter(hark_shared::telemetry::filter("TRACE"))
+            .with_env_filter(hark_shared::adapters::telemetry::filter("TRACE"))
             .with_writer(move || CaptureWriter(writer.clone()))
             .finish();
         LogCapture { buffer, _guard: lambda_http::tracing::subscriber::util::SubscriberInitExt::set_default(collector) }

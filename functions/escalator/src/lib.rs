@@ -7,9 +7,9 @@
 //! the next run.
 
 use futures_util::future::join_all;
+use hark_shared::domain::sla::{Ladder, level_name};
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{Clock, DueConversation, DueItem, Escalation, EscalationStore, Notifier, SystemClock};
-use hark_shared::sla::{Ladder, level_name};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ pub struct RunSummary {
     pub failed: usize,
 }
 
-pub type AwsEscalator = Escalator<hark_shared::dynamo::DynamoStore, hark_shared::sns::SnsNotifier>;
+pub type AwsEscalator = Escalator<hark_shared::adapters::dynamo::DynamoStore, hark_shared::adapters::sns::SnsNotifier>;
 
 impl AwsEscalator {
     pub async fn from_env() -> hark_shared::Result<Self> {
@@ -49,8 +49,8 @@ impl AwsEscalator {
             .map_err(hark_shared::Error::Config)?;
         let aws = hark_shared::config::aws().await;
         Ok(Escalator {
-            store: hark_shared::dynamo::DynamoStore::from_config(&aws, required_env("TABLE_NAME")?),
-            notifier: hark_shared::sns::SnsNotifier::from_config(&aws, required_env("TOPIC_ARN")?),
+            store: hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, required_env("TABLE_NAME")?),
+            notifier: hark_shared::adapters::sns::SnsNotifier::from_config(&aws, required_env("TOPIC_ARN")?),
             clock: Box::new(SystemClock),
             ladder,
             due_shards: env_or("DUE_INDEX_SHARDS", 4)?,

@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use hark_shared::domain::outbox::{Delivered, OutboxPolicy, deliver};
 use hark_shared::metrics::Metrics;
-use hark_shared::outbox::{Delivered, OutboxPolicy, deliver};
 use hark_shared::ports::{Clock, OutboxRef, OutboxStore, ReplySender, SystemClock};
 use serde::Serialize;
 
@@ -71,18 +71,18 @@ impl SweepSummary {
     }
 }
 
-pub type AwsSweeper = Sweeper<hark_shared::dynamo::DynamoStore, hark_shared::x_api::AwsXApiClient>;
+pub type AwsSweeper = Sweeper<hark_shared::adapters::dynamo::DynamoStore, hark_shared::channels::x::AwsXApiClient>;
 
 impl AwsSweeper {
     pub async fn from_env() -> hark_shared::Result<Self> {
         use hark_shared::config::{env_or, required_env};
         let aws = hark_shared::config::aws().await;
-        let credentials = hark_shared::secrets::XCredentials::load(&aws).await?;
+        let credentials = hark_shared::credentials::Credentials::load(&aws).await?;
         let x_api_base_url = env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?;
         let table = required_env("TABLE_NAME")?;
         Ok(Sweeper {
-            replies: hark_shared::x_api::XApiClient::for_aws(&aws, &x_api_base_url, &table, &credentials)?,
-            store: hark_shared::dynamo::DynamoStore::from_config(&aws, table),
+            replies: hark_shared::channels::x::XApiClient::for_aws(&aws, &x_api_base_url, &table, &credentials)?,
+            store: hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, table),
             clock: Box::new(SystemClock),
             policy: OutboxPolicy::default(),
             shards: env_or("DUE_INDEX_SHARDS", 4)?,

@@ -14,17 +14,17 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
-use hark_shared::classify::{CareClassifier, Classifier, ClassifierConfig, Context, TrainedClassifier};
-use hark_shared::mention::{Direction, Mention};
+use hark_shared::channels::x::comparable_text;
+use hark_shared::domain::classify::{CareClassifier, Classifier, ClassifierConfig, Context, TrainedClassifier};
+use hark_shared::domain::mention::{Direction, Mention};
+use hark_shared::domain::outbox::{Delivered, OutboxPolicy};
+use hark_shared::domain::reply::{AckTemplates, DEFAULT_TEMPLATES_JSON};
+use hark_shared::domain::sla::SlaPolicies;
 use hark_shared::metrics::Metrics;
-use hark_shared::outbox::{Delivered, OutboxPolicy};
 use hark_shared::ports::{
     Clock, ConversationId, ConversationState, ConversationStore, InboundRecord, NewConversation, OutboundRecord,
     OutboxMessage, OutboxPurpose, OutboxStore, Recorded, ReplySender, ReplyTarget, SystemClock, due_shard,
 };
-use hark_shared::reply::{AckTemplates, DEFAULT_TEMPLATES_JSON};
-use hark_shared::sla::SlaPolicies;
-use hark_shared::x::comparable_text;
 use hark_shared::{Error, Retry};
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +85,7 @@ pub fn load_classifier(config: Option<String>, model_path: Option<String>) -> ha
     let care = CareClassifier::new(config);
     let Some(path) = model_path else { return Ok(Box::new(care)) };
     let bytes = std::fs::read(&path).map_err(|e| Error::Config(format!("CLASSIFIER_MODEL_PATH {path}: {e}")))?;
-    let model = hark_shared::classify::model::LinearModel::from_bytes(&bytes)
+    let model = hark_shared::domain::classify::model::LinearModel::from_bytes(&bytes)
         .map_err(|e| Error::Config(format!("CLASSIFIER_MODEL_PATH {path}: {e}")))?;
     tracing::info!(label = model.header.label, classes = ?model.header.classes, "trained classifier loaded");
     Ok(Box::new(TrainedClassifier { care, model }))
@@ -120,21 +120,21 @@ impl Config {
     }
 }
 
-pub type AwsProcessor = Processor<hark_shared::dynamo::DynamoStore, hark_shared::x_api::AwsXApiClient>;
+pub type AwsProcessor = Processor<hark_shared::adapters::dynamo::DynamoStore, hark_shared::channels::x::AwsXApiClient>;
 
 impl AwsProcessor {
     pub async fn from_env() -> hark_shared::Result<Self> {
         let config = Config::from_env()?;
         let aws = hark_shared::config::aws().await;
-        let credentials = hark_shared::secrets::XCredentials::load(&aws).await?;
+        let credentials = hark_shared::credentials::Credentials::load(&aws).await?;
         Ok(Processor {
-            replies: hark_shared::x_api::XApiClient::for_aws(
+            replies: hark_shared::channels::x::XApiClient::for_aws(
                 &aws,
                 &config.x_api_base_url,
                 &config.table,
                 &credentials,
             )?,
-            store: hark_shared::dynamo::DynamoStore::from_config(&aws, config.table),
+            store: hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, config.table),
             outbox: OutboxPolicy::default(),
             classifier: config.classifier,
             templates: config.templates,
@@ -265,7 +265,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender> Processor<S, R> {
             classification: &classification,
             sla: self.sla.for_channel(m.channel).start(m.received_at),
             // Everything is kept for the record; only what asks for an answer starts a clock.
-            starts_clock: hark_shared::sla::starts_clock(
+            starts_clock: hark_shared::domain::sla::starts_clock(
                 classification.intent,
                 classification.urgency.iter().any(|u| u.kind.signals_a_problem()),
                 conversation.answered_at,
@@ -352,7 +352,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender> Processor<S, R> {
     /// recorded on the outbox record, which the sweep takes up again; nothing here can fail
     /// the message, which is already stored.
     async fn deliver_acknowledgement(&self, conversation: &ConversationId, answers: &str) -> Delivered {
-        let delivered = hark_shared::outbox::deliver(
+        let delivered = hark_shared::domain::outbox::deliver(
             &self.store,
             &self.replies,
             self.clock.as_ref(),
@@ -372,12 +372,12 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender> Processor<S, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hark_shared::classify::Sentiment;
+    use hark_shared::domain::classify::Sentiment;
     use std::time::Duration;
 
     #[test]
     fn a_trained_model_from_the_layer_path_takes_over_its_label() {
-        use hark_shared::classify::model::{LinearModel, TrainOptions};
+        use hark_shared::domain::classify::model::{LinearModel, TrainOptions};
         let lexicon = CareClassifier::default();
         // A company whose customers call a "bump" a complaint, which the default lists do not know.
         let mut rows = Vec::new();

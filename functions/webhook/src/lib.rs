@@ -1,61 +1,36 @@
-//! The webhook function: verifies X deliveries, answers CRC challenges, normalises events
-//! into mentions and enqueues them. It does nothing slow: X wants an answer within 3 s for
-//! a CRC and 10 s for events, and a 5xx makes X deliver again, so nothing accepted is lost.
+//! The webhook function: every channel's webhooks, at `/webhooks/{channel}[/{account}]`.
+//! It answers handshakes, verifies deliveries, normalises their events into mentions and
+//! enqueues them, and does nothing slow: platforms want an answer within 3 to 20 seconds,
+//! and a 5xx makes them deliver again, so nothing accepted is lost.
 //!
-//! Order of work on a delivery: size limit, then the signature over the raw bytes, and only
-//! then any parsing. Every refusal before the signature checks out looks the same (401), so
-//! a prober learns nothing about which accounts exist; the details go to the log.
+//! Order of work on a delivery: size limit, then the channel's signature over the raw bytes,
+//! and only then any parsing. Every refusal before the signature checks out looks the same
+//! (401), so a prober learns nothing about which accounts exist; the details go to the log.
 
-use std::collections::HashMap;
-
-use hark_shared::mention::Mention;
+use hark_shared::adapters::sqs::SqsQueue;
+use hark_shared::channels::{ChallengeAnswer, Inbound, InboundError, WebhookRequest};
+use hark_shared::credentials::Credentials;
+use hark_shared::domain::mention::Mention;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{Clock, MentionQueue, SystemClock};
-use hark_shared::secrets::{Secret, XCredentials};
-use hark_shared::sqs::SqsQueue;
-use hark_shared::x::{self, CrcToken, ParseError, SignatureError};
 use http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-/// X deliveries are a few KiB; 256 KiB leaves room for batched events and refuses abuse early.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
-const ROUTE: &str = "/webhooks/x";
-
-/// Why a request was not authenticated. Logged, never answered: the answer is always the same.
-#[derive(Debug, thiserror::Error)]
-pub enum Unauthenticated {
-    #[error(transparent)]
-    Signature(#[from] SignatureError),
-    #[error("no consumer secret is configured for account {0}")]
-    UnknownAccount(String),
-    #[error("no consumer secret is configured at all")]
-    NoSecrets,
-    #[error("several X apps are configured; the webhook URL must name the account (/webhooks/x/<account id>)")]
-    AmbiguousApp,
-    #[error("the signing app does not serve account {0}")]
-    AccountOfAnotherApp(String),
-}
+/// Meta batches up to 1,000 updates in one delivery; 1 MiB holds that and refuses abuse early.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+const PREFIX: &str = "/webhooks/";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
     #[error("no route for {0}")]
     NotFound(String),
-    #[error("method {0} not allowed; use GET for CRC challenges and POST for events")]
+    #[error("method {0} not allowed; use GET for handshakes and POST for events")]
     MethodNotAllowed(Method),
     #[error("request body of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
-    #[error("crc_token query parameter is missing or invalid")]
-    InvalidCrcToken,
-    #[error("webhook URL names an invalid account id")]
-    InvalidAccount,
-    #[error("unauthorized: {0}")]
-    Unauthenticated(#[from] Unauthenticated),
-    /// The body is signed but cannot be read.
-    #[error("malformed delivery: {0}")]
-    Malformed(#[from] ParseError),
-    #[error("delivery is for account {body}, but the webhook URL names account {path}")]
-    AccountMismatch { body: String, path: String },
+    #[error(transparent)]
+    Channel(#[from] InboundError),
     #[error("could not enqueue the delivery: {0}")]
     Enqueue(hark_shared::Error),
 }
@@ -67,11 +42,11 @@ impl WebhookError {
             WebhookError::NotFound(_) => StatusCode::NOT_FOUND,
             WebhookError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             WebhookError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            WebhookError::InvalidCrcToken
-            | WebhookError::InvalidAccount
-            | WebhookError::Malformed(_)
-            | WebhookError::AccountMismatch { .. } => StatusCode::BAD_REQUEST,
-            WebhookError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            WebhookError::Channel(InboundError::Unauthenticated(_)) => StatusCode::UNAUTHORIZED,
+            WebhookError::Channel(InboundError::Forbidden(_)) => StatusCode::FORBIDDEN,
+            WebhookError::Channel(
+                InboundError::InvalidChallenge(_) | InboundError::InvalidAccount | InboundError::Malformed(_),
+            ) => StatusCode::BAD_REQUEST,
             WebhookError::Enqueue(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -80,7 +55,8 @@ impl WebhookError {
     /// platform needs to fix its request; internal failures never name queues or ARNs.
     pub fn public_message(&self) -> String {
         match self {
-            WebhookError::Unauthenticated(_) => "unauthorized".to_owned(),
+            WebhookError::Channel(InboundError::Unauthenticated(_)) => "unauthorized".to_owned(),
+            WebhookError::Channel(InboundError::Forbidden(_)) => "forbidden".to_owned(),
             WebhookError::Enqueue(_) => "temporarily unavailable, please retry".to_owned(),
             other => other.to_string(),
         }
@@ -89,8 +65,7 @@ impl WebhookError {
 
 pub struct State<Q> {
     pub queue: Q,
-    /// Consumer secrets by brand account id (`for_user_id`).
-    pub consumer_secrets: HashMap<String, Secret>,
+    pub channels: Inbound,
     pub max_body_bytes: usize,
     pub clock: Box<dyn Clock>,
 }
@@ -99,43 +74,27 @@ impl State<SqsQueue> {
     /// Reads configuration and secrets once, at cold start.
     pub async fn from_env() -> Result<Self, hark_shared::Error> {
         let aws = hark_shared::config::aws().await;
-        let credentials = XCredentials::load(&aws).await?;
+        let credentials = Credentials::load(&aws).await?;
         let queue_url = hark_shared::config::required_env("QUEUE_URL")?;
         Ok(State {
             queue: SqsQueue::from_config(&aws, queue_url),
-            consumer_secrets: credentials.consumer_secrets(),
+            channels: Inbound::new(&credentials),
             max_body_bytes: hark_shared::config::env_or("WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             clock: Box::new(SystemClock),
         })
     }
 }
 
-impl<Q> State<Q> {
-    /// The secret for a request: the URL's account's, or the one app's when the URL names none.
-    fn secret_for(&self, path_account: Option<&str>) -> Result<&Secret, Unauthenticated> {
-        match path_account {
-            Some(account) => {
-                self.consumer_secrets.get(account).ok_or_else(|| Unauthenticated::UnknownAccount(account.to_owned()))
-            }
-            None => {
-                // One X app usually serves every brand account; then its secret answers.
-                let mut secrets = self.consumer_secrets.values();
-                let first = secrets.next().ok_or(Unauthenticated::NoSecrets)?;
-                if secrets.any(|other| other.expose() != first.expose()) {
-                    return Err(Unauthenticated::AmbiguousApp);
-                }
-                Ok(first)
-            }
-        }
-    }
+fn response(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Body::Text(body))
+        .expect("static response parts are valid")
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))
-        .expect("static response parts are valid")
+    response(status, "application/json", body.to_string())
 }
 
 /// Handles one API Gateway request. Never fails: every error is an HTTP answer.
@@ -165,78 +124,62 @@ async fn route<Q: MentionQueue>(
     metrics: &mut Metrics,
 ) -> Result<Response<Body>, WebhookError> {
     let path = request.uri().path().trim_end_matches('/');
-    let path_account = match path.strip_prefix(ROUTE) {
-        Some("") => None,
-        Some(rest) => match rest.strip_prefix('/') {
-            Some(account) if x::is_valid_id(account) => Some(account),
-            Some(_) => return Err(WebhookError::InvalidAccount),
-            None => return Err(WebhookError::NotFound(path.chars().take(200).collect())),
-        },
-        None => return Err(WebhookError::NotFound(path.chars().take(200).collect())),
-    };
-    match *request.method() {
-        Method::GET => crc_challenge(state, request, path_account),
-        Method::POST => receive(state, request, path_account, metrics).await,
-        ref other => Err(WebhookError::MethodNotAllowed(other.clone())),
+    let not_found = || WebhookError::NotFound(path.chars().take(200).collect());
+    let mut segments = path.strip_prefix(PREFIX).ok_or_else(not_found)?.split('/');
+    let name = segments.next().filter(|s| !s.is_empty()).ok_or_else(not_found)?;
+    let account = segments.next();
+    if segments.next().is_some() {
+        return Err(not_found());
     }
-}
+    let channel = state.channels.channel(name).ok_or_else(not_found)?;
 
-fn crc_challenge<Q>(
-    state: &State<Q>,
-    request: &Request,
-    path_account: Option<&str>,
-) -> Result<Response<Body>, WebhookError> {
-    let params = request.query_string_parameters();
-    let token = params.first("crc_token").and_then(CrcToken::parse).ok_or(WebhookError::InvalidCrcToken)?;
-    let secret = state.secret_for(path_account)?;
-    Ok(json_response(StatusCode::OK, x::crc_response(secret.expose(), token)))
-}
-
-async fn receive<Q: MentionQueue>(
-    state: &State<Q>,
-    request: &Request,
-    path_account: Option<&str>,
-    metrics: &mut Metrics,
-) -> Result<Response<Body>, WebhookError> {
+    let query: Vec<(String, String)> =
+        request.query_string_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     let raw_body: &[u8] = request.body().as_ref();
     if raw_body.len() > state.max_body_bytes {
         return Err(WebhookError::TooLarge { size: raw_body.len(), limit: state.max_body_bytes });
     }
-    // Verification comes first: nothing in the body is read until its signature checks out.
-    let secret = state.secret_for(path_account)?;
-    let header = request.headers().get(x::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    x::verify_signature(secret.expose(), raw_body, header).map_err(Unauthenticated::from)?;
-
-    let delivery = x::parse(raw_body)?;
-    if let Some(path) = path_account
-        && path != delivery.for_user_id
-    {
-        return Err(WebhookError::AccountMismatch { body: delivery.for_user_id, path: path.to_owned() });
-    }
-    // The app signed it, but Hark answers only for accounts it holds that app's secret for.
-    let serves = state.consumer_secrets.get(&delivery.for_user_id).is_some_and(|s| s.expose() == secret.expose());
-    if !serves {
-        return Err(Unauthenticated::AccountOfAnotherApp(delivery.for_user_id).into());
-    }
-
-    let normalised = delivery.normalise(state.clock.now(), &request_id(request));
-    let malformed = normalised.skipped.iter().filter(|s| s.malformed).count();
-    for skipped in &normalised.skipped {
-        if skipped.malformed {
-            tracing::warn!(reason = skipped.reason, "event skipped");
-        } else {
-            tracing::debug!(reason = skipped.reason, "event skipped");
+    let request_id = request_id(request);
+    let webhook = WebhookRequest {
+        account,
+        query: &query,
+        headers: request.headers(),
+        body: raw_body,
+        received_at: state.clock.now(),
+        request_id: &request_id,
+    };
+    match *request.method() {
+        Method::GET => Ok(match channel.answer_challenge(&webhook)? {
+            ChallengeAnswer::Json(body) => json_response(StatusCode::OK, body),
+            ChallengeAnswer::Text(text) => response(StatusCode::OK, "text/plain", text),
+        }),
+        Method::POST => {
+            let normalised = Inbound::receive(channel, &webhook)?;
+            let malformed = normalised.skipped.iter().filter(|s| s.malformed).count();
+            for skipped in &normalised.skipped {
+                if skipped.malformed {
+                    tracing::warn!(channel = name, reason = skipped.reason, "event skipped");
+                } else {
+                    tracing::debug!(channel = name, reason = skipped.reason, "event skipped");
+                }
+            }
+            enqueue(&state.queue, &normalised.mentions).await?;
+            metrics.count("MentionsEnqueued", normalised.mentions.len() as u64);
+            metrics.count("EventsSkipped", (normalised.skipped.len() - malformed) as u64);
+            metrics.count("EventsMalformed", malformed as u64);
+            tracing::info!(
+                channel = name,
+                enqueued = normalised.mentions.len(),
+                skipped = normalised.skipped.len(),
+                "delivery accepted"
+            );
+            Ok(json_response(
+                StatusCode::OK,
+                serde_json::json!({ "enqueued": normalised.mentions.len(), "skipped": normalised.skipped.len() }),
+            ))
         }
+        ref other => Err(WebhookError::MethodNotAllowed(other.clone())),
     }
-    enqueue(&state.queue, &normalised.mentions).await?;
-    metrics.count("MentionsEnqueued", normalised.mentions.len() as u64);
-    metrics.count("EventsSkipped", (normalised.skipped.len() - malformed) as u64);
-    metrics.count("EventsMalformed", malformed as u64);
-    tracing::info!(enqueued = normalised.mentions.len(), skipped = normalised.skipped.len(), "delivery accepted");
-    Ok(json_response(
-        StatusCode::OK,
-        serde_json::json!({ "enqueued": normalised.mentions.len(), "skipped": normalised.skipped.len() }),
-    ))
 }
 
 async fn enqueue<Q: MentionQueue>(queue: &Q, mentions: &[Mention]) -> Result<(), WebhookError> {

@@ -2,7 +2,7 @@ use lambda_http::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    hark_shared::telemetry::init();
+    hark_shared::adapters::telemetry::init();
     let state = hark_webhook::State::from_env().await?;
     lambda_http::run(service_fn(|request| hark_webhook::handle(&state, request))).await
 }

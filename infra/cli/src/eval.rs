@@ -155,7 +155,7 @@ mod tests {
     }
 
     fn scores_on(path: &std::path::Path, label: &str) -> Scores {
-        use hark_shared::classify::{CareClassifier, Classifier};
+        use hark_shared::domain::classify::{CareClassifier, Classifier};
         let classifier = CareClassifier::default();
         let rows = crate::read_rows(path).unwrap();
         let pairs: Vec<(String, String)> = rows

@@ -6,8 +6,10 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use hark_shared::classify::model::{LinearModel, TrainOptions};
-use hark_shared::classify::{CareClassifier, Classifier, ClassifierConfig, Context, Sentiment, TrainedClassifier};
+use hark_shared::domain::classify::model::{LinearModel, TrainOptions};
+use hark_shared::domain::classify::{
+    CareClassifier, Classifier, ClassifierConfig, Context, Sentiment, TrainedClassifier,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -241,7 +243,7 @@ fn redrive_dead_letters(args: &Args) -> Result<(), CliError> {
         .map_err(|e| CliError::Io("tokio runtime".into(), e))?;
     let moved = runtime.block_on(async {
         let aws = hark_shared::config::aws().await;
-        hark_shared::sqs::redrive(&aws_sdk_sqs::Client::new(&aws), from, to, max).await
+        hark_shared::adapters::sqs::redrive(&aws_sdk_sqs::Client::new(&aws), from, to, max).await
     });
     let moved = moved.map_err(|e| CliError::Usage(e.to_string()))?;
     println!("moved {moved} message(s) from {from} to {to}");

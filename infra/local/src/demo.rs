@@ -23,10 +23,10 @@ pub const CLIENT_SECRET: &str = "hark-local-client-secret";
 /// refresh token the local X API issues afresh for every run.
 pub fn credentials_json() -> String {
     let refresh_token = format!("hark-local-refresh-{}", Utc::now().timestamp_micros());
-    json!({"accounts": {BRAND_ID: {
+    json!({"x": {"accounts": {BRAND_ID: {
         "consumer_secret": CONSUMER_SECRET,
         "oauth2": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": refresh_token},
-    }}})
+    }}}})
     .to_string()
 }
 
@@ -105,9 +105,9 @@ pub enum Signing {
 
 /// POSTs a delivery to `/webhooks/x` as X does, signed with the demo consumer secret.
 pub async fn post_webhook(http_url: &str, body: &[u8], signing: Signing) -> Result<(u16, String), Error> {
-    let mut signature = hark_shared::x::sign(CONSUMER_SECRET, body);
+    let mut signature = hark_shared::channels::x::sign(CONSUMER_SECRET, body);
     if signing == Signing::Tampered {
-        signature = hark_shared::x::sign("not-the-consumer-secret", body);
+        signature = hark_shared::channels::x::sign("not-the-consumer-secret", body);
     }
     let response = reqwest::Client::new()
         .post(format!("{http_url}/webhooks/x"))
@@ -388,7 +388,7 @@ impl Observer {
         !awaiting.is_empty()
             && awaiting
                 .iter()
-                .all(|c| text(c, "escalation_level").parse::<u32>().unwrap_or(0) >= hark_shared::sla::BREACH)
+                .all(|c| text(c, "escalation_level").parse::<u32>().unwrap_or(0) >= hark_shared::domain::sla::BREACH)
     }
 
     pub fn summary(&self) {
@@ -414,7 +414,7 @@ impl Observer {
                 text(c, "last_intent"),
                 acked,
                 text(c, "status"),
-                hark_shared::sla::level_name(level),
+                hark_shared::domain::sla::level_name(level),
             );
         }
         println!("\n{} escalation(s) raised and published to the escalation topic.", self.escalations.len());

@@ -111,10 +111,10 @@ impl LocalStack {
         let x_api = LocalXApi::start(options.x_api_port).await?;
         // The local X API knows the OAuth clients and refresh tokens the local secret holds, as
         // X knows the ones its consent flow issued.
-        if let Some(json) = options.secret_values.get("XCredentialsSecret") {
-            let credentials = hark_shared::secrets::XCredentials::from_json(json)
+        if let Some(json) = options.secret_values.get("CredentialsSecret") {
+            let credentials = hark_shared::credentials::Credentials::from_json(json)
                 .map_err(|e| Error::Usage(format!("the X credentials: {e}")))?;
-            for (account, creds) in &credentials.accounts {
+            for (account, creds) in &credentials.x.accounts {
                 if let Some(oauth) = &creds.oauth2 {
                     let secret = oauth.client_secret.as_ref().map(|s| s.expose());
                     x_api.register_client(&oauth.client_id, secret, account, oauth.refresh_token.expose());

@@ -256,7 +256,7 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(delivery) = deliveries.get(i) else { return answers };
-                    let signature = hark_shared::x::sign(demo::CONSUMER_SECRET, &delivery.body);
+                    let signature = hark_shared::channels::x::sign(demo::CONSUMER_SECRET, &delivery.body);
                     let sent = Instant::now();
                     let result = http
                         .post(&url)

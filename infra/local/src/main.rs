@@ -89,7 +89,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             x_api_port: 0,
             parameters: Vec::new(),
             property_overrides: Vec::new(),
-            secret_values: HashMap::from([("XCredentialsSecret".to_owned(), demo::credentials_json())]),
+            secret_values: HashMap::from([("CredentialsSecret".to_owned(), demo::credentials_json())]),
             max_environments: 4,
             schedule_speedup: 1,
             event_sources: true,
@@ -129,7 +129,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
                 let path: PathBuf = value(&flag, args.next())?;
                 let json = std::fs::read_to_string(&path)
                     .map_err(|e| Error::Usage(format!("--credentials {}: {e}", path.display())))?;
-                o.secret_values.insert("XCredentialsSecret".into(), json);
+                o.secret_values.insert("CredentialsSecret".into(), json);
             }
             other => return Err(Error::Usage(format!("unknown option {other}; see --help"))),
         }
@@ -404,7 +404,7 @@ fn representative_event(stack: &LocalStack, binary: &str, run: usize) -> Result<
                 .to_string();
             let delivery = demo::tweet_delivery(&id, Some(demo::MARIA), "@AcmeAir my bag never arrived, help!", None);
             let body = delivery.to_string();
-            let parsed = hark_shared::x::parse(body.as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
+            let parsed = hark_shared::channels::x::parse(body.as_bytes()).map_err(|e| Error::Usage(e.to_string()))?;
             let mention = parsed.normalise(chrono::Utc::now(), "bench").mentions.remove(0);
             serde_json::json!({"Records": [{
                 "messageId": format!("bench-{id}"), "receiptHandle": format!("bench-{id}"),

@@ -12,7 +12,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::Sha256;
 
-use crate::mention::{Author, Channel, Direction, Mention, MentionKind};
+use crate::channels::json::{ObjectError, RawObject, json_error, raw_list};
+use crate::channels::{
+    ChallengeAnswer, InboundChannel, InboundError, Normalised, Skipped, Verified, WebhookRequest, shown,
+};
+use crate::domain::mention::{Author, Channel, Direction, Mention, MentionKind, MessageAction};
+use crate::domain::secret::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -203,68 +208,12 @@ struct DmUser {
     verified: bool,
 }
 
-/// An event that did not become a mention, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    /// The event could not be read (bad shape, invalid id, no text): worth a warning.
-    /// Otherwise it was read and is deliberately ignored (a retweet, the brand's own post).
-    pub malformed: bool,
-    pub reason: String,
-}
-
-impl Skipped {
-    fn malformed(reason: String) -> Self {
-        Skipped { malformed: true, reason }
-    }
-    fn ignored(reason: String) -> Self {
-        Skipped { malformed: false, reason }
-    }
-}
-
-/// What a delivery turned into: mentions to enqueue, and what was skipped and why.
-#[derive(Debug, Default)]
-pub struct Normalised {
-    pub mentions: Vec<Mention>,
-    pub skipped: Vec<Skipped>,
-}
-
-/// A JSON object whose values stay raw, refusing repeated keys (which JSON parsers resolve
-/// differently, so a body that repeats one means different things to different readers).
-struct RawObject<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = RawObject<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut fields: Vec<(String, &'de RawValue)> = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
-                    if fields.iter().any(|(k, _)| *k == key) {
-                        return Err(serde::de::Error::custom(format_args!("duplicate key {key:?}")));
-                    }
-                    fields.push((key, value));
-                }
-                Ok(RawObject(fields))
-            }
-        }
-        deserializer.deserialize_map(Fields)
-    }
-}
-
 /// Splits a delivery into its account and raw events. Only the envelope is read here; each
 /// event is read on its own in [`Delivery::normalise`].
 pub fn parse(raw_body: &[u8]) -> Result<Delivery<'_>, ParseError> {
-    let object: RawObject<'_> = serde_json::from_slice(raw_body).map_err(|e| {
-        // The duplicate-key message names a key, never a value.
-        let message = e.to_string();
-        match message.strip_prefix("duplicate key ") {
-            Some(rest) => ParseError::DuplicateKey(rest.split('"').nth(1).unwrap_or_default().to_owned()),
-            None => ParseError::Json(crate::error::json_error_summary(&e)),
-        }
+    let object = RawObject::parse(raw_body).map_err(|e| match e {
+        ObjectError::DuplicateKey(key) => ParseError::DuplicateKey(key),
+        ObjectError::Json(summary) => ParseError::Json(summary),
     })?;
     let mut delivery = Delivery {
         for_user_id: String::new(),
@@ -274,7 +223,7 @@ pub fn parse(raw_body: &[u8]) -> Result<Delivery<'_>, ParseError> {
         unhandled: Vec::new(),
     };
     let mut account = None;
-    for (key, value) in object.0 {
+    for (key, value) in object.into_fields() {
         match key.as_str() {
             "for_user_id" => account = serde_json::from_str::<String>(value.get()).ok(),
             "tweet_create_events" => {
@@ -302,13 +251,6 @@ pub fn parse(raw_body: &[u8]) -> Result<Delivery<'_>, ParseError> {
     Ok(delivery)
 }
 
-fn raw_list(value: &RawValue) -> Option<Vec<&RawValue>> {
-    match value.get() {
-        "null" => Some(Vec::new()),
-        list => serde_json::from_str(list).ok(),
-    }
-}
-
 /// X ids are decimal snowflakes.
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
@@ -326,9 +268,7 @@ impl Delivery<'_> {
             let reference = format!("{raw_ref}#tweet{index}");
             let outcome = match serde_json::from_str::<Tweet>(raw.get()) {
                 Ok(tweet) => tweet_mention(&account, tweet, received_at, reference),
-                Err(e) => {
-                    Err(Skipped::malformed(format!("tweet event {index} {}", crate::error::json_error_summary(&e))))
-                }
+                Err(e) => Err(Skipped::malformed(format!("tweet event {index} {}", json_error(&e)))),
             };
             match outcome {
                 Ok(mention) => out.mentions.push(mention),
@@ -339,10 +279,7 @@ impl Delivery<'_> {
             let reference = format!("{raw_ref}#dm{index}");
             let outcome = match serde_json::from_str::<DirectMessageEvent>(raw.get()) {
                 Ok(event) => dm_mention(&account, event, &self.users, received_at, reference),
-                Err(e) => Err(Skipped::malformed(format!(
-                    "direct message event {index} {}",
-                    crate::error::json_error_summary(&e)
-                ))),
+                Err(e) => Err(Skipped::malformed(format!("direct message event {index} {}", json_error(&e)))),
             };
             match outcome {
                 Ok(mention) => out.mentions.push(mention),
@@ -430,6 +367,10 @@ fn tweet_mention(account: &str, tweet: Tweet, received_at: DateTime<Utc>, raw_re
         created_at,
         received_at,
         raw_ref,
+        action: MessageAction::Created,
+        standby: false,
+        automated: None,
+        text_source: None,
     })
 }
 
@@ -485,6 +426,10 @@ fn dm_mention(
         created_at: event.created_timestamp.as_deref().and_then(parse_millis).unwrap_or(received_at),
         received_at,
         raw_ref,
+        action: MessageAction::Created,
+        standby: false,
+        automated: None,
+        text_source: None,
     })
 }
 
@@ -495,15 +440,6 @@ pub fn comparable_text(text: &str) -> String {
     unescaped.split_whitespace().skip_while(|word| word.starts_with('@')).collect::<Vec<_>>().join(" ")
 }
 
-/// An id from the body, quoted for a log line: bounded, so a hostile value cannot flood logs.
-fn shown(value: &str) -> String {
-    let mut shown: String = value.chars().take(24).collect();
-    if shown.len() < value.len() {
-        shown.push('…');
-    }
-    format!("{shown:?}")
-}
-
 fn parse_millis(value: &str) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(value.parse().ok()?).single()
 }
@@ -511,6 +447,88 @@ fn parse_millis(value: &str) -> Option<DateTime<Utc>> {
 /// v1.1 format: `Wed Oct 10 20:19:24 +0000 2018`.
 fn parse_tweet_time(value: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_str(value, "%a %b %d %H:%M:%S %z %Y").ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// X's inbound side: the CRC handshake and deliveries, verified with the consumer secret of
+/// the X app the URL's account (or the only app configured) belongs to.
+pub struct XInbound {
+    consumer_secrets: HashMap<String, Secret>,
+}
+
+impl XInbound {
+    pub fn new(credentials: &crate::credentials::XCredentials) -> Self {
+        XInbound { consumer_secrets: credentials.consumer_secrets() }
+    }
+
+    pub fn with_secrets(consumer_secrets: HashMap<String, Secret>) -> Self {
+        XInbound { consumer_secrets }
+    }
+
+    /// The secret for a request, and the account it is filed under: the URL's account's, or
+    /// the one app's when the URL names none.
+    fn secret_for(&self, account: Option<&str>) -> Result<(&str, &Secret), InboundError> {
+        let refuse = |why: String| Err(InboundError::Unauthenticated(why));
+        match account {
+            Some(account) if !is_valid_id(account) => Err(InboundError::InvalidAccount),
+            Some(account) => match self.consumer_secrets.get_key_value(account) {
+                Some((account, secret)) => Ok((account.as_str(), secret)),
+                None => refuse(format!("no consumer secret is configured for account {account}")),
+            },
+            None => {
+                // One X app usually serves every brand account; then its secret answers.
+                let mut secrets = self.consumer_secrets.iter();
+                let Some((first_account, first)) = secrets.next() else {
+                    return refuse("no consumer secret is configured at all".into());
+                };
+                if secrets.any(|(_, other)| other.expose() != first.expose()) {
+                    return refuse(
+                        "several X apps are configured; the webhook URL must name the account (/webhooks/x/<account id>)"
+                            .into(),
+                    );
+                }
+                Ok((first_account.as_str(), first))
+            }
+        }
+    }
+}
+
+impl InboundChannel for XInbound {
+    fn answer_challenge(&self, request: &WebhookRequest<'_>) -> Result<ChallengeAnswer, InboundError> {
+        let token = request
+            .query("crc_token")
+            .and_then(CrcToken::parse)
+            .ok_or_else(|| InboundError::InvalidChallenge("crc_token is missing or invalid".into()))?;
+        let (_, secret) = self.secret_for(request.account)?;
+        Ok(ChallengeAnswer::Json(crc_response(secret.expose(), token)))
+    }
+
+    fn verify<'a>(&'a self, request: &WebhookRequest<'a>) -> Result<Verified<'a>, InboundError> {
+        let (account, secret) = self.secret_for(request.account)?;
+        verify_signature(secret.expose(), request.body, request.header(SIGNATURE_HEADER))
+            .map_err(|e| InboundError::Unauthenticated(e.to_string()))?;
+        Ok(Verified::new(request.body, account))
+    }
+
+    fn normalise(&self, verified: Verified<'_>, request: &WebhookRequest<'_>) -> Result<Normalised, InboundError> {
+        let delivery = parse(verified.body()).map_err(|e| InboundError::Malformed(e.to_string()))?;
+        if let Some(path) = request.account
+            && path != delivery.for_user_id
+        {
+            return Err(InboundError::Malformed(format!(
+                "delivery is for account {}, but the webhook URL names account {path}",
+                shown(&delivery.for_user_id)
+            )));
+        }
+        // The app signed it, but Hark answers only for accounts it holds that app's secret for.
+        let signer = &self.consumer_secrets[verified.signer()];
+        if self.consumer_secrets.get(&delivery.for_user_id).is_none_or(|s| s.expose() != signer.expose()) {
+            return Err(InboundError::Unauthenticated(format!(
+                "the signing app does not serve account {}",
+                shown(&delivery.for_user_id)
+            )));
+        }
+        Ok(delivery.normalise(request.received_at, request.request_id))
+    }
 }
 
 #[cfg(test)]

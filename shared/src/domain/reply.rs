@@ -3,8 +3,8 @@
 
 use serde::Deserialize;
 
-use crate::classify::Intent;
-use crate::mention::Mention;
+use crate::domain::classify::Intent;
+use crate::domain::mention::Mention;
 
 /// X counts up to 280 characters; keep well inside it after substitution.
 const MAX_TEMPLATE_CHARS: usize = 220;
@@ -95,7 +95,7 @@ fn stable_index(key: &str, len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mention::{Author, Channel, Direction, MentionKind};
+    use crate::domain::mention::{Author, Channel, Direction, MentionKind};
     use chrono::Utc;
 
     fn mention(id: &str, name: Option<&str>) -> Mention {
@@ -121,6 +121,10 @@ mod tests {
             created_at: Utc::now(),
             received_at: Utc::now(),
             raw_ref: "r".into(),
+            action: Default::default(),
+            standby: false,
+            automated: None,
+            text_source: None,
         }
     }
 

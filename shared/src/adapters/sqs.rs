@@ -3,8 +3,8 @@
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
+use crate::domain::mention::Mention;
 use crate::error::{Error, Result};
-use crate::mention::Mention;
 use crate::ports::MentionQueue;
 
 /// SendMessageBatch takes at most 10 entries and 256 KiB in all.

@@ -9,15 +9,15 @@
 //! credentials secret only seeds the item, and re-seeds it when the operator re-authorises.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
-use crate::secrets::Secret;
+use crate::ports::{AccessTokens, SeedSource, TokenEndpoint, TokenStore};
 
 /// Access tokens are renewed this long before they expire, so none is used as it lapses.
 const EXPIRY_MARGIN: TimeDelta = TimeDelta::seconds(120);
@@ -71,15 +71,6 @@ pub enum RefreshError {
     Unavailable(String),
 }
 
-/// Renews access tokens (`POST {token_url}` with `grant_type=refresh_token`).
-pub trait TokenEndpoint: Send + Sync {
-    fn refresh(
-        &self,
-        client: &OAuthClient,
-        refresh_token: &Secret,
-    ) -> impl Future<Output = std::result::Result<Grant, RefreshError>> + Send;
-}
-
 /// The tokens of one account as the store holds them.
 #[derive(Debug, Clone)]
 pub struct StoredTokens {
@@ -92,48 +83,6 @@ pub struct StoredTokens {
     pub seeded_at: Option<DateTime<Utc>>,
     /// Set when the refresh token was refused; cleared by a re-seed.
     pub refused: Option<String>,
-}
-
-/// Where the current tokens of each account live, shared by every function instance.
-pub trait TokenStore: Send + Sync {
-    fn load_tokens(&self, key: &str) -> impl Future<Output = Result<Option<StoredTokens>>> + Send;
-
-    /// Replaces the tokens with the seed's, if the item is still at `replacing` (`None`:
-    /// absent). `false` when someone else wrote first.
-    fn seed_tokens(&self, key: &str, seed: &Seed, replacing: Option<u64>) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Takes the right to refresh version `version` until `until`, unless another instance
-    /// holds an unexpired lease or the version moved on.
-    fn lease_tokens(
-        &self,
-        key: &str,
-        version: u64,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Writes a refresh's result as version `version + 1` and drops the lease.
-    fn store_refreshed(
-        &self,
-        key: &str,
-        version: u64,
-        access_token: &Secret,
-        access_expires_at: DateTime<Utc>,
-        refresh_token: &Secret,
-    ) -> impl Future<Output = Result<bool>> + Send;
-
-    /// Gives the lease back without a new version (the endpoint was unreachable).
-    fn release_tokens(&self, key: &str, owner: &str) -> impl Future<Output = Result<()>> + Send;
-
-    /// Records that version `version`'s refresh token was refused.
-    fn mark_refused(&self, key: &str, version: u64, reason: &str) -> impl Future<Output = Result<()>> + Send;
-}
-
-/// Where the operator's seeds come from. Read again only when the stored refresh token is
-/// refused, so an operator's re-authorisation is picked up without a cold start.
-pub trait SeedSource: Send + Sync {
-    fn current_seed(&self, account: &str) -> impl Future<Output = Result<Option<Seed>>> + Send;
 }
 
 /// Seeds fixed at start-up (credentials from the environment, tests).
@@ -311,12 +260,6 @@ impl<S: TokenStore, E: TokenEndpoint, C: SeedSource> TokenManager<S, E, C> {
             }
         }
     }
-}
-
-/// What a reply client needs of its credentials.
-pub trait AccessTokens: Send + Sync {
-    fn access_token(&self, account: &str) -> impl Future<Output = Result<Secret>> + Send;
-    fn after_rejection(&self, account: &str, rejected: &Secret) -> impl Future<Output = Result<Secret>> + Send;
 }
 
 impl<S: TokenStore, E: TokenEndpoint, C: SeedSource> AccessTokens for TokenManager<S, E, C> {

@@ -27,16 +27,17 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
+use crate::domain::mention::{Channel, Direction, Mention, MentionKind};
+use crate::domain::oauth::{Seed, StoredTokens};
+use crate::domain::secret::Secret;
+use crate::domain::sla::SlaClock;
 use crate::error::{Error, Result};
-use crate::mention::{Channel, Direction, Mention, MentionKind};
-use crate::oauth::{Seed, StoredTokens, TokenStore};
+use crate::ports::TokenStore;
 use crate::ports::{
     Claim, ConversationId, ConversationState, ConversationStore, DueConversation, DueItem, Escalation, EscalationStore,
     InboundRecord, NewConversation, OutboundRecord, OutboxEntry, OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus,
     OutboxStore, Recorded, ReplyTarget, SendOutcome,
 };
-use crate::secrets::Secret;
-use crate::sla::SlaClock;
 
 pub const DUE_INDEX: &str = "due-index";
 type Item = HashMap<String, AttributeValue>;
@@ -472,7 +473,7 @@ impl ConversationStore for DynamoStore {
         let stored_text = if c.privacy.is_empty() {
             std::borrow::Cow::Borrowed(m.text.as_str())
         } else {
-            std::borrow::Cow::Owned(crate::classify::redact(&m.text, &c.privacy))
+            std::borrow::Cow::Owned(crate::domain::classify::redact(&m.text, &c.privacy))
         };
         message.insert("text".into(), s(stored_text.as_ref()));
 

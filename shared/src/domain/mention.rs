@@ -8,13 +8,24 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     X,
+    /// A Facebook Page: its feed, @mentions, and Messenger.
+    Facebook,
+    Instagram,
 }
 
 impl Channel {
+    pub const ALL: [Channel; 3] = [Channel::X, Channel::Facebook, Channel::Instagram];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::X => "x",
+            Channel::Facebook => "facebook",
+            Channel::Instagram => "instagram",
         }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == value)
     }
 }
 
@@ -51,6 +62,26 @@ impl MentionKind {
     }
 }
 
+/// What an event does to its message. Most create one; Meta also edits and removes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageAction {
+    #[default]
+    Created,
+    /// The author changed the text: the stored text is updated.
+    Edited,
+    /// Removed or hidden on the platform: marked removed, never deleted here.
+    Removed,
+}
+
+/// Where the text of a message is to be fetched when the platform sent none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TextSource {
+    /// An Instagram @mention: the comment (or the media's caption) that mentions the account.
+    InstagramMention { media_id: String, comment_id: Option<String> },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {
     pub id: String,
@@ -84,16 +115,39 @@ pub struct Mention {
     pub received_at: DateTime<Utc>,
     /// Where the raw payload can be found (API Gateway request id and event index).
     pub raw_ref: String,
+    #[serde(default)]
+    pub action: MessageAction,
+    /// Delivered while another app owns the conversation (Meta's standby): kept, never
+    /// answered automatically.
+    #[serde(default)]
+    pub standby: bool,
+    /// For an outbound message, whether Hark sent it (`Some(true)`) or a person did, when
+    /// the platform says; `None` leaves it to the processor.
+    #[serde(default)]
+    pub automated: Option<bool>,
+    #[serde(default)]
+    pub text_source: Option<TextSource>,
 }
 
 impl Mention {
     /// FIFO message group: one customer's messages on one account stay in order.
     pub fn queue_group_id(&self) -> String {
-        format!("{}:{}:{}", self.channel, self.account_id, self.customer_id)
+        let group = format!("{}:{}:{}", self.channel, self.account_id, self.customer_id);
+        // SQS takes at most 128 characters; a hash keeps long ids in one group all the same.
+        if group.len() <= 128 { group } else { format!("{}:h{:016x}", self.channel, crate::stable_hash(&group)) }
     }
 
-    /// SQS FIFO deduplication id: the platform's event id.
+    /// SQS FIFO deduplication id: the platform's event id, and for an edit or a removal
+    /// what it does, so neither is taken for a repeat of the message it changes.
     pub fn queue_deduplication_id(&self) -> String {
-        format!("{}:{}", self.channel, self.message_id)
+        let id = match self.action {
+            MessageAction::Created => format!("{}:{}", self.channel, self.message_id),
+            MessageAction::Edited => {
+                format!("{}:{}:edited:{:x}", self.channel, self.message_id, crate::stable_hash(&self.text))
+            }
+            MessageAction::Removed => format!("{}:{}:removed", self.channel, self.message_id),
+        };
+        // SQS takes at most 128 characters; Meta's message ids can be long.
+        if id.len() <= 128 { id } else { format!("{}:h{:016x}", self.channel, crate::stable_hash(&id)) }
     }
 }

@@ -8,11 +8,11 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 
+use crate::channels::x::comparable_text;
+use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
-use crate::oauth::AccessTokens;
+use crate::ports::AccessTokens;
 use crate::ports::{OutboxMessage, ReplySender, ReplyTarget};
-use crate::secrets::Secret;
-use crate::x::comparable_text;
 
 const PLATFORM: &str = "X API";
 /// When X gives no reset time, wait out its 15-minute window rather than hammer it.
@@ -32,7 +32,11 @@ pub struct XApiClient<T> {
 /// The X client as the functions build it: tokens in the table, renewed at X, re-seeded
 /// from the credentials secret.
 pub type AwsXApiClient = XApiClient<
-    crate::oauth::TokenManager<crate::dynamo::DynamoStore, crate::http::HttpTokenEndpoint, crate::secrets::SecretSeeds>,
+    crate::domain::oauth::TokenManager<
+        crate::adapters::dynamo::DynamoStore,
+        crate::adapters::http::HttpTokenEndpoint,
+        crate::adapters::secrets::SecretSeeds,
+    >,
 >;
 
 impl AwsXApiClient {
@@ -40,23 +44,23 @@ impl AwsXApiClient {
         aws: &aws_config::SdkConfig,
         base_url: &str,
         table: &str,
-        credentials: &crate::secrets::XCredentials,
+        credentials: &crate::credentials::Credentials,
     ) -> Result<Self> {
         let base_url = base_url.trim_end_matches('/');
         let token_url = format!("{base_url}{TOKEN_PATH}");
-        let seeds = credentials.seeds(&token_url);
-        let arn = crate::config::optional_env("X_CREDENTIALS_SECRET_ARN");
-        let source = crate::secrets::SecretSeeds {
+        let seeds = credentials.x.seeds(&token_url, credentials.issued_at);
+        let arn = crate::config::optional_env("CREDENTIALS_SECRET_ARN");
+        let source = crate::adapters::secrets::SecretSeeds {
             client: arn.as_ref().map(|_| aws_sdk_secretsmanager::Client::new(aws)),
             arn,
             token_url,
             fallback: seeds.clone(),
         };
-        let tokens = crate::oauth::TokenManager::new(
+        let tokens = crate::domain::oauth::TokenManager::new(
             PLATFORM,
             "x",
-            crate::dynamo::DynamoStore::from_config(aws, table),
-            crate::http::HttpTokenEndpoint::new()?,
+            crate::adapters::dynamo::DynamoStore::from_config(aws, table),
+            crate::adapters::http::HttpTokenEndpoint::new()?,
             source,
             seeds,
         );
@@ -114,7 +118,11 @@ struct DmEvent {
 
 impl<T: AccessTokens> XApiClient<T> {
     pub fn new(base_url: &str, tokens: T) -> Result<Self> {
-        Ok(XApiClient { http: crate::http::client()?, base_url: base_url.trim_end_matches('/').to_owned(), tokens })
+        Ok(XApiClient {
+            http: crate::adapters::http::client()?,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            tokens,
+        })
     }
 
     /// Sends what `build` makes with the account's token; on 401 renews the token (unless

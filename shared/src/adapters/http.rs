@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::oauth::{Grant, OAuthClient, RefreshError};
+use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
-use crate::oauth::{Grant, OAuthClient, RefreshError, TokenEndpoint};
-use crate::secrets::Secret;
+use crate::ports::TokenEndpoint;
 
 /// Short timeouts: every call runs inside a Lambda invocation with a deadline, and a slow
 /// answer is better treated as "unknown" and checked later than waited for.

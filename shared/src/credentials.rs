@@ -1,0 +1,238 @@
+//! The one credentials secret, with a section per channel. In AWS it lives in Secrets
+//! Manager (the secret named by `CREDENTIALS_SECRET_ARN`, read once at cold start); locally
+//! it may come from the `HARK_CREDENTIALS` variable. The JSON:
+//!
+//! ```json
+//! {"x": {"accounts": {"<for_user_id>": {
+//!      "consumer_secret": "<X app consumer secret: verifies webhooks>",
+//!      "oauth2": {"client_id": "...", "client_secret": "... (confidential clients)",
+//!                 "refresh_token": "<from the consent flow, with offline.access>"}}}},
+//!  "meta": {
+//!    "apps": {"<app id>": {"app_secret": "<verifies webhooks>", "verify_token": "<the handshake's>"}},
+//!    "accounts": {"<Page id or Instagram account id>": {
+//!      "app_id": "<the app whose webhooks bring it>",
+//!      "access_token": "<the Page's access token>",
+//!      "page_id": "<for an Instagram account: its Facebook Page>"}}}}
+//! ```
+//!
+//! Either section may be left out. X's refresh token only seeds the token store (see
+//! `domain::oauth`): X rotates it on every use, and the store keeps the current one. Meta's
+//! Page tokens do not expire.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::domain::oauth::{OAuthClient, Seed};
+use crate::domain::secret::Secret;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    #[serde(default)]
+    pub x: XCredentials,
+    #[serde(default)]
+    pub meta: MetaCredentials,
+    /// When this version of the secret was written (Secrets Manager's `CreatedDate`): a
+    /// newer version's refresh tokens replace the ones in the token store.
+    #[serde(skip)]
+    pub issued_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XCredentials {
+    pub accounts: HashMap<String, XAccount>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XAccount {
+    /// Signs webhooks and CRC answers (the X app's consumer secret).
+    pub consumer_secret: Option<Secret>,
+    /// The OAuth 2.0 client and refresh token Hark posts replies and DMs with.
+    pub oauth2: Option<OAuth2Credentials>,
+    /// No longer used: refused with an explanation rather than ignored.
+    #[serde(default)]
+    access_token: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Credentials {
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub refresh_token: Secret,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaCredentials {
+    #[serde(default)]
+    pub apps: HashMap<String, MetaApp>,
+    #[serde(default)]
+    pub accounts: HashMap<String, MetaAccount>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaApp {
+    /// Signs webhooks (`X-Hub-Signature-256`). An Instagram-Login app signs with its
+    /// Instagram app secret: give that one for such an app.
+    pub app_secret: Secret,
+    /// Answers the subscription handshake.
+    pub verify_token: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaAccount {
+    pub app_id: String,
+    pub access_token: Secret,
+    /// The Facebook Page an Instagram account is linked to; a Page's own id for a Page.
+    #[serde(default)]
+    pub page_id: Option<String>,
+}
+
+impl Credentials {
+    pub fn from_json(json: &str) -> Result<Self> {
+        // A secret of the earlier, X-only shape gets a way forward, not a parse error.
+        if let Ok(serde_json::Value::Object(top)) = serde_json::from_str::<serde_json::Value>(json)
+            && top.contains_key("accounts")
+        {
+            return Err(Error::Secret(
+                "the credentials secret has a section per channel now: move \"accounts\" into \"x\" \
+                 ({\"x\": {\"accounts\": {...}}})"
+                    .into(),
+            ));
+        }
+        // serde's own message quotes the offending value, which here is a secret.
+        let credentials: Credentials = serde_json::from_str(json)
+            .map_err(|e| Error::Secret(format!("the credentials secret {}", crate::error::json_error_summary(&e))))?;
+        credentials.check()?;
+        Ok(credentials)
+    }
+
+    fn check(&self) -> Result<()> {
+        use crate::channels::{meta, x};
+        if self.x.accounts.keys().any(|id| !x::is_valid_id(id)) {
+            return Err(Error::Secret("the X credentials name an account that is not a numeric X id".into()));
+        }
+        if let Some((id, _)) = self.x.accounts.iter().find(|(_, c)| c.access_token.is_some()) {
+            return Err(Error::Secret(format!(
+                "the X credentials for account {id} give an access_token: X user tokens expire after two hours, \
+                 so give \"oauth2\": {{\"client_id\", \"client_secret\", \"refresh_token\"}} instead (README, Security)"
+            )));
+        }
+        let ids = self.meta.apps.keys().chain(self.meta.accounts.keys());
+        if ids
+            .chain(self.meta.accounts.values().filter_map(|a| a.page_id.as_ref()))
+            .any(|id| !meta::is_valid_path_id(id))
+        {
+            return Err(Error::Secret(
+                "the Meta credentials name an app, account or Page that is not a numeric id".into(),
+            ));
+        }
+        if let Some((id, account)) = self.meta.accounts.iter().find(|(_, a)| !self.meta.apps.contains_key(&a.app_id)) {
+            return Err(Error::Secret(format!(
+                "the Meta account {id} names app {}, which the credentials do not hold",
+                account.app_id.chars().take(24).collect::<String>()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl XCredentials {
+    pub fn consumer_secrets(&self) -> HashMap<String, Secret> {
+        self.accounts.iter().filter_map(|(id, c)| Some((id.clone(), c.consumer_secret.clone()?))).collect()
+    }
+
+    /// The OAuth seeds of every account that can post, renewed at `token_url`.
+    pub fn seeds(&self, token_url: &str, issued_at: Option<DateTime<Utc>>) -> HashMap<String, Seed> {
+        self.accounts
+            .iter()
+            .filter_map(|(id, c)| {
+                let oauth = c.oauth2.as_ref()?;
+                let client = OAuthClient {
+                    token_url: token_url.to_owned(),
+                    client_id: oauth.client_id.clone(),
+                    client_secret: oauth.client_secret.clone(),
+                };
+                Some((id.clone(), Seed { client, refresh_token: oauth.refresh_token.clone(), issued_at }))
+            })
+            .collect()
+    }
+}
+
+impl MetaCredentials {
+    /// The accounts (Pages and Instagram accounts) an app's webhooks may carry.
+    pub fn accounts_of(&self, app_id: &str) -> Vec<String> {
+        let mut accounts: Vec<String> =
+            self.accounts.iter().filter(|(_, a)| a.app_id == app_id).map(|(id, _)| id.clone()).collect();
+        accounts.sort();
+        accounts
+    }
+
+    /// The Page an account is sent from: its own id for a Page, the linked Page for Instagram.
+    pub fn page_of<'a>(&'a self, account: &'a str) -> Option<(&'a str, &'a Secret)> {
+        let entry = self.accounts.get(account)?;
+        Some((entry.page_id.as_deref().unwrap_or(account), &entry.access_token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: &str = r#"{"x": {"accounts": {"100": {"consumer_secret": "topsecret-consumer",
+        "oauth2": {"client_id": "client-1", "client_secret": "topsecret-client", "refresh_token": "topsecret-refresh"}}}},
+        "meta": {"apps": {"555": {"app_secret": "topsecret-app", "verify_token": "topsecret-verify"}},
+                 "accounts": {"1234567890321": {"app_id": "555", "access_token": "topsecret-page"},
+                              "17841400000000001": {"app_id": "555", "access_token": "topsecret-page", "page_id": "1234567890321"}}}}"#;
+
+    #[test]
+    fn each_section_reads_and_nothing_prints_a_secret() {
+        let creds = Credentials::from_json(JSON).unwrap();
+        let seeds = creds.x.seeds("http://127.0.0.1:9/2/oauth2/token", None);
+        let printed = format!("{creds:?} {:?} {seeds:?}", creds.x.consumer_secrets());
+        assert!(!printed.contains("topsecret"), "{printed}");
+        assert_eq!(creds.x.consumer_secrets()["100"].expose(), "topsecret-consumer");
+        assert_eq!(seeds["100"].refresh_token.expose(), "topsecret-refresh");
+        assert_eq!(creds.meta.accounts_of("555"), vec!["1234567890321".to_owned(), "17841400000000001".to_owned()]);
+        assert_eq!(creds.meta.page_of("17841400000000001").unwrap().0, "1234567890321");
+        assert_eq!(creds.meta.page_of("1234567890321").unwrap().0, "1234567890321");
+        // Either section may be absent.
+        assert!(Credentials::from_json(r#"{"meta": {}}"#).unwrap().x.accounts.is_empty());
+        assert!(Credentials::from_json("{}").is_ok());
+    }
+
+    #[test]
+    fn bad_shapes_are_refused_without_echoing_values() {
+        // Each is a plausible operator mistake that puts secret material where serde would quote it.
+        for json in [
+            r#"{"x": {"accounts": {"100": {"consumer_secret": ["topsecret-value"]}}}}"#,
+            r#"{"x": {"accounts": {"100": {"oauth2": {"client_id": "c", "refresh_token": {"t": "topsecret-value"}}}}}}"#,
+            r#"{"x": {"accounts": "topsecret-value"}}"#,
+            r#"{"x": {"accounts": {"100": {"consumer_secret": "topsecret-value"}}}"#,
+            r#"{"x": {"accounts": {"100": {"consumer_secret": "topsecret-value",}}}}"#,
+            r#"{"x": {"accounts": {"topsecret-value": {}}}}"#,
+            r#"{"x": {"accounts": {"100": {"access_token": "topsecret-value"}}}}"#,
+            r#"{"accounts": {"100": {"consumer_secret": "topsecret-value"}}}"#,
+            r#"{"meta": {"apps": {"topsecret-value": {"app_secret": "a", "verify_token": "v"}}}}"#,
+            r#"{"meta": {"apps": {}, "accounts": {"1": {"app_id": "9", "access_token": "topsecret-value"}}}}"#,
+            r#"{"meta": {"apps": {"5": {"app_secret": "topsecret-value"}}}}"#,
+            r#"{"slack": {"token": "topsecret-value"}}"#,
+        ] {
+            let err = Credentials::from_json(json).unwrap_err().to_string();
+            assert!(!err.contains("topsecret"), "{err}");
+            assert!(err.contains("credentials"), "{err}");
+        }
+        let err = Credentials::from_json(r#"{"x": {"accounts": {"100": {"access_token": "t"}}}}"#).unwrap_err();
+        assert!(err.to_string().contains("expire") && err.to_string().contains("oauth2"), "{err}");
+        let err = Credentials::from_json(r#"{"accounts": {}}"#).unwrap_err();
+        assert!(err.to_string().contains("\"x\""), "{err}");
+    }
+}

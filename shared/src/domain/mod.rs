@@ -1,0 +1,10 @@
+//! The domain: what Hark knows about customer care, with no I/O. Everything here is tested
+//! without a database or a network.
+
+pub mod classify;
+pub mod mention;
+pub mod oauth;
+pub mod outbox;
+pub mod reply;
+pub mod secret;
+pub mod sla;
