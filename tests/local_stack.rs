@@ -42,6 +42,7 @@ async fn stack(parameters: &[(&str, &str)], overrides: &[&str], speedup: u32) ->
             log_dir: repo_root().join("target/test-engines"),
         },
         x_api_port: 0,
+        graph_api_port: 0,
         parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         property_overrides: overrides.iter().map(|o| o.parse().unwrap()).collect(),
         secret_values: HashMap::from([("CredentialsSecret".to_owned(), demo::credentials_json())]),

@@ -91,7 +91,7 @@ async fn concurrent_messages_of_one_thread_open_one_conversation() {
 
 /// What Lambda's event source mapping does, for `rounds` polls: receive, invoke, delete
 /// what succeeded; failures come back after the queue's visibility timeout.
-async fn drive_queue<R: hark_shared::ports::ReplySender>(
+async fn drive_queue<R: hark_shared::ports::ReplySender + hark_shared::ports::TextFetcher>(
     aws: &aws_config::SdkConfig,
     queue_url: &str,
     processor: &hark_processor::Processor<hark_shared::adapters::dynamo::DynamoStore, R>,

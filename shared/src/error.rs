@@ -28,6 +28,10 @@ pub enum Error {
     /// platform answered 5xx, or it refused a duplicate of something that may be ours.
     #[error("{platform} outcome unknown: {message}")]
     PlatformOutcomeUnknown { platform: &'static str, message: String },
+    /// The platform allows no automatic message any more (Meta's 24-hour messaging window
+    /// closed): only a person may answer now.
+    #[error("{platform} allows no automatic message now: {message}")]
+    WindowClosed { platform: &'static str, message: String },
     /// The platform refused our credentials even after a refresh; nothing was sent. Only an
     /// operator can fix it (re-authorise), so sends wait for them.
     #[error("{platform} refused the credentials for account {account}: {message}")]
@@ -59,7 +63,9 @@ impl Error {
             Error::RateLimited { retry_after, .. } => Retry::After(*retry_after),
             Error::CredentialsRejected { .. } => Retry::After(CREDENTIALS_WAIT),
             Error::PlatformOutcomeUnknown { .. } => Retry::CheckFirst,
-            Error::Config(_) | Error::Invalid(_) | Error::PlatformRejected { .. } => Retry::Never,
+            Error::Config(_) | Error::Invalid(_) | Error::PlatformRejected { .. } | Error::WindowClosed { .. } => {
+                Retry::Never
+            }
         }
     }
 

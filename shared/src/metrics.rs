@@ -3,6 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
+/// A platform refused Hark's credentials (X's refresh token, a Meta Page token): nothing is
+/// sent for that account until an operator puts new ones in the credentials secret.
+pub const CREDENTIALS_REFUSED: &str = "CredentialsRefused";
+
 pub struct Metrics {
     function: &'static str,
     counts: Vec<(&'static str, u64)>,

@@ -109,10 +109,17 @@ pub enum Recorded {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ReplyTarget {
-    /// A public reply to a post.
+    /// A public reply to a post or comment.
     Post { in_reply_to: String },
     /// A direct message to a participant.
     Direct { participant_id: String },
+    /// Meta's private reply: a message to whoever wrote a public comment, once per comment,
+    /// within 7 days.
+    PrivateReply { comment_id: String },
+    /// The same for a visitor post on a Facebook Page.
+    PrivateReplyToPost { post_id: String },
+    /// A reply where an Instagram account was @mentioned on someone else's media.
+    InstagramMention { media_id: String, comment_id: Option<String> },
 }
 
 /// Why Hark sends a message; each purpose has its own rules in the outbox.
@@ -239,6 +246,11 @@ pub enum SendOutcome {
     Cancelled {
         reason: String,
     },
+    /// Not to be sent automatically any more (the platform's messaging window closed): the
+    /// record is cancelled and the conversation flagged for a person.
+    LeftToPerson {
+        reason: String,
+    },
 }
 
 /// Where an outbox record sits, as the sweep finds it in the due index.
@@ -286,14 +298,67 @@ pub trait OutboxStore: Send + Sync {
     fn answered_at(&self, conversation: &ConversationId) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
 }
 
+/// What the table knows of a platform's message id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KnownMessage {
+    /// Stored, or sent by Hark, in this conversation.
+    In(ConversationId),
+    /// Removed on the platform before Hark saw it: a late delivery is neither stored nor answered.
+    RemovedUnseen,
+}
+
+impl KnownMessage {
+    pub fn conversation(self) -> Option<ConversationId> {
+        match self {
+            KnownMessage::In(id) => Some(id),
+            KnownMessage::RemovedUnseen => None,
+        }
+    }
+}
+
+/// A change to a message already delivered: an edit or a removal on the platform.
+#[derive(Debug, Clone)]
+pub struct Amendment<'a> {
+    /// The edit or removal event (`action` says which).
+    pub mention: &'a Mention,
+    /// For an edit, the text as it is to be stored (redacted when it holds personal data
+    /// posted in public), and the kinds of personal data that were redacted.
+    pub text: Option<&'a str>,
+    pub redacted: &'a [String],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Amended {
+    /// The stored message was changed (again, for a redelivery: amending is idempotent).
+    Updated { conversation: ConversationId },
+    /// Removed before it was seen: recorded, so a late delivery of it is never answered.
+    RemovedUnseen,
+    /// No stored message has that id: an edit of a message Hark never saw, or of one Hark
+    /// sent itself.
+    NotStored,
+}
+
 /// The processor's view of the table: threading and message storage.
 pub trait ConversationStore: Send + Sync {
+    fn known_message(
+        &self,
+        channel: Channel,
+        account: &str,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Option<KnownMessage>>> + Send;
+
     fn conversation_of_message(
         &self,
         channel: Channel,
         account: &str,
         message_id: &str,
-    ) -> impl Future<Output = Result<Option<ConversationId>>> + Send;
+    ) -> impl Future<Output = Result<Option<ConversationId>>> + Send {
+        async move { Ok(self.known_message(channel, account, message_id).await?.and_then(KnownMessage::conversation)) }
+    }
+
+    /// Applies an edit or a removal. A removal also cancels the message's acknowledgement if
+    /// it has not gone out, and ends the SLA clock of a conversation it alone opened.
+    fn amend_message(&self, amendment: &Amendment<'_>) -> impl Future<Output = Result<Amended>> + Send;
 
     fn conversation(&self, id: &ConversationId) -> impl Future<Output = Result<Option<ConversationState>>> + Send;
 
@@ -315,10 +380,18 @@ pub trait ConversationStore: Send + Sync {
     fn record_outbound(&self, record: &OutboundRecord<'_>) -> impl Future<Output = Result<Recorded>> + Send;
 }
 
-/// Sends replies on a platform (X API `POST /2/tweets`, DM endpoint).
+/// Sends replies on a platform (X API `POST /2/tweets`, DM endpoint; Graph API).
 pub trait ReplySender: Send + Sync {
     /// Returns the platform's id of the message it created.
     fn send(&self, message: &OutboxMessage) -> impl Future<Output = Result<String>> + Send;
+
+    /// How long after the message it answers was received `message` may still be sent
+    /// automatically (Meta's 24-hour messaging window); `None`: no such limit. Past it the
+    /// outbox leaves the conversation to a person instead of sending.
+    fn window(&self, message: &OutboxMessage) -> Option<chrono::TimeDelta> {
+        let _ = message;
+        None
+    }
 
     /// Looks on the platform for `message`, sent by us no earlier than `since`: how an
     /// attempt whose outcome is unknown is settled before anything is sent again.
@@ -327,6 +400,19 @@ pub trait ReplySender: Send + Sync {
         message: &OutboxMessage,
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<String>>> + Send;
+}
+
+/// Text a platform did not send with its event, fetched before the message is classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedText {
+    pub text: String,
+    pub author_handle: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// Fetches the text of a message whose event carried none (Instagram @mentions).
+pub trait TextFetcher: Send + Sync {
+    fn fetch_text(&self, mention: &Mention) -> impl Future<Output = Result<FetchedText>> + Send;
 }
 
 /// A conversation whose next SLA checkpoint has passed, as read from the due index.

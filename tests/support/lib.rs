@@ -1,6 +1,6 @@
 //! Test support: the local engines (real AWS SDK clients over HTTP to DynamoDB Local and
-//! LocalStack), resources created as template.yaml declares them, and a local X API that
-//! records what Hark sends.
+//! LocalStack), resources created as template.yaml declares them, and the local X API and
+//! Graph API that check and record what Hark sends.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
+pub use hark_local::graph_api::{self, GraphRequest, LocalGraphApi};
 pub use hark_local::resources::{self, PropertyOverride};
 pub use hark_local::template::Template;
 pub use hark_local::x_api::{LocalXApi, RecordedRequest, ScriptedResponse};
@@ -192,6 +193,14 @@ pub fn attr_s(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::
 pub fn sqs_event(
     records: &[(&str, &hark_shared::domain::mention::Mention)],
 ) -> aws_lambda_events::event::sqs::SqsEvent {
+    sqs_event_received(records, 1)
+}
+
+/// The same, each record received for the `receive_count`th time.
+pub fn sqs_event_received(
+    records: &[(&str, &hark_shared::domain::mention::Mention)],
+    receive_count: u32,
+) -> aws_lambda_events::event::sqs::SqsEvent {
     let records: Vec<Value> = records
         .iter()
         .map(|(id, mention)| {
@@ -199,7 +208,10 @@ pub fn sqs_event(
                 "messageId": id,
                 "receiptHandle": format!("receipt-{id}"),
                 "body": serde_json::to_string(mention).unwrap(),
-                "attributes": {"MessageGroupId": mention.queue_group_id(), "ApproximateReceiveCount": "1"},
+                "attributes": {
+                    "MessageGroupId": mention.queue_group_id(),
+                    "ApproximateReceiveCount": receive_count.to_string(),
+                },
                 "messageAttributes": {},
                 "eventSource": "aws:sqs",
             })
@@ -249,8 +261,94 @@ pub type TestXClient = hark_shared::channels::x::XApiClient<
         hark_shared::domain::oauth::FixedSeeds,
     >,
 >;
-pub type TestProcessor = hark_processor::Processor<hark_shared::adapters::dynamo::DynamoStore, TestXClient>;
-pub type TestSweeper = hark_outbox::Sweeper<hark_shared::adapters::dynamo::DynamoStore, TestXClient>;
+/// Every channel's reply client, as the functions hold them.
+pub type TestReplies = hark_shared::channels::Outbound<TestXClient>;
+pub type TestProcessor = hark_processor::Processor<hark_shared::adapters::dynamo::DynamoStore, TestReplies>;
+pub type TestSweeper = hark_outbox::Sweeper<hark_shared::adapters::dynamo::DynamoStore, TestReplies>;
+
+/// The brand on Meta in tests: one app, a Page, a second Page, and the Instagram account
+/// linked to the first.
+pub const META_APP: &str = "555000111222";
+pub const META_APP_SECRET: &str = "meta-app-secret-for-tests";
+pub const META_VERIFY_TOKEN: &str = "meta-verify-token-for-tests";
+pub const PAGE: &str = "1234567890321";
+pub const OTHER_PAGE: &str = "1234567890999";
+pub const INSTAGRAM: &str = "17841400000000001";
+pub const PAGE_TOKEN: &str = "page-token-acme-for-tests";
+pub const OTHER_PAGE_TOKEN: &str = "page-token-cargo-for-tests";
+
+/// The Meta section of the credentials secret for the test brand.
+pub fn meta_credentials_json() -> Value {
+    serde_json::json!({
+        "apps": {META_APP: {"app_secret": META_APP_SECRET, "verify_token": META_VERIFY_TOKEN}},
+        "accounts": {
+            PAGE: {"app_id": META_APP, "access_token": PAGE_TOKEN},
+            OTHER_PAGE: {"app_id": META_APP, "access_token": OTHER_PAGE_TOKEN},
+            INSTAGRAM: {"app_id": META_APP, "access_token": PAGE_TOKEN, "page_id": PAGE},
+        },
+    })
+}
+
+pub fn meta_credentials() -> hark_shared::credentials::MetaCredentials {
+    let json = serde_json::json!({ "meta": meta_credentials_json() }).to_string();
+    hark_shared::credentials::Credentials::from_json(&json).expect("test credentials").meta
+}
+
+/// A local Graph API that knows the test brand's Pages, tokens and Instagram account.
+pub async fn graph_api() -> LocalGraphApi {
+    let graph = LocalGraphApi::start(0).await.unwrap();
+    graph.register_page(PAGE, PAGE_TOKEN, META_APP);
+    graph.register_page(OTHER_PAGE, OTHER_PAGE_TOKEN, META_APP);
+    graph.register_instagram(INSTAGRAM, PAGE);
+    graph
+}
+
+/// The brand's Graph API client against the local Graph API.
+pub fn meta_client(graph: &LocalGraphApi) -> hark_shared::channels::meta::MetaClient {
+    hark_shared::channels::meta::MetaClient::new(
+        &graph.base_url,
+        hark_local::graph_api::GRAPH_VERSION,
+        &meta_credentials(),
+        hark_shared::adapters::http::ExchangeLog::keeping(),
+    )
+    .unwrap()
+}
+
+/// A Graph API client for a deployment with no Meta accounts: any Meta message fails with a
+/// configuration error before anything is sent.
+pub fn no_meta() -> hark_shared::channels::meta::MetaClient {
+    hark_shared::channels::meta::MetaClient::new(
+        "http://127.0.0.1:9",
+        hark_local::graph_api::GRAPH_VERSION,
+        &Default::default(),
+        Default::default(),
+    )
+    .unwrap()
+}
+
+/// Meta's delivery of `events` as the webhook reads it: one body, signed with the test
+/// app's secret, verified and normalised by the real inbound side.
+pub fn meta_mentions(events: &[graph_api::Event]) -> Vec<hark_shared::domain::mention::Mention> {
+    use hark_shared::channels::{Inbound, WebhookRequest};
+    let body = graph_api::delivery_body(events).unwrap();
+    let mut headers = lambda_http::http::HeaderMap::new();
+    let signature = hark_shared::channels::meta::inbound::sign(META_APP_SECRET, body.as_bytes());
+    headers.insert("x-hub-signature-256", signature.parse().unwrap());
+    let json = serde_json::json!({ "meta": meta_credentials_json() }).to_string();
+    let inbound = Inbound::new(&hark_shared::credentials::Credentials::from_json(&json).unwrap());
+    let request_id = unique("delivery");
+    let request = WebhookRequest {
+        account: None,
+        query: &[],
+        headers: &headers,
+        body: body.as_bytes(),
+        received_at: Utc::now(),
+        request_id: &request_id,
+    };
+    let normalised = Inbound::receive(inbound.channel("meta").unwrap(), &request).unwrap();
+    assert!(normalised.skipped.iter().all(|s| !s.malformed), "{:?}", normalised.skipped);
+    normalised.mentions
+}
 
 /// The brand's OAuth client at the local X API, as the credentials secret names it.
 pub const BRAND_CLIENT: &str = "brand-oauth-client";
@@ -309,7 +407,23 @@ pub fn x_client(aws: &aws_config::SdkConfig, table: &str, x_api: &LocalXApi) -> 
 
 /// The real outbox sweep over the table and the local X API.
 pub fn sweeper(aws: &aws_config::SdkConfig, table: &str, x_api: &LocalXApi, clock: TestClock) -> TestSweeper {
-    sweeper_with(aws, table, x_client(aws, table, x_api), clock)
+    sweeper_with(aws, table, replies(x_client(aws, table, x_api), None), clock)
+}
+
+/// The real outbox sweep over the table, the local X API and the local Graph API.
+pub fn meta_sweeper(
+    aws: &aws_config::SdkConfig,
+    table: &str,
+    x_api: &LocalXApi,
+    graph: &LocalGraphApi,
+    clock: TestClock,
+) -> TestSweeper {
+    sweeper_with(aws, table, replies(x_client(aws, table, x_api), Some(graph)), clock)
+}
+
+/// Every channel's client: X's, and Meta's against `graph` (or unconfigured).
+pub fn replies(x: TestXClient, graph: Option<&LocalGraphApi>) -> TestReplies {
+    hark_shared::channels::Outbound { x, meta: graph.map(meta_client).unwrap_or_else(no_meta) }
 }
 
 /// The real outbox sweep with the given reply client.
@@ -333,7 +447,18 @@ pub fn sweeper_with<R>(
 
 /// The real processor over the table and the local X API.
 pub fn processor(aws: &aws_config::SdkConfig, table: &str, x_api: &LocalXApi, clock: TestClock) -> TestProcessor {
-    processor_with(aws, table, x_client(aws, table, x_api), clock)
+    processor_with(aws, table, replies(x_client(aws, table, x_api), None), clock)
+}
+
+/// The real processor over the table, the local X API and the local Graph API.
+pub fn meta_processor(
+    aws: &aws_config::SdkConfig,
+    table: &str,
+    x_api: &LocalXApi,
+    graph: &LocalGraphApi,
+    clock: TestClock,
+) -> TestProcessor {
+    processor_with(aws, table, replies(x_client(aws, table, x_api), Some(graph)), clock)
 }
 
 /// The real processor with the given reply client.
@@ -355,6 +480,7 @@ pub fn processor_with<R>(
         .unwrap(),
         sla: hark_shared::domain::sla::SlaPolicies::DEFAULT,
         due_shards: 4,
+        parent_wait_receives: hark_processor::parent_wait_receives(5),
         clock: Box::new(clock),
     }
 }

@@ -47,6 +47,8 @@ pub struct SweepSummary {
     pub unknown: usize,
     pub failed: usize,
     pub cancelled: usize,
+    /// The messaging window closed: the conversation was flagged for a person.
+    pub left_to_person: usize,
     pub abandoned: usize,
     /// Claimed first by someone else, or no longer due.
     pub not_claimed: usize,
@@ -64,6 +66,7 @@ impl SweepSummary {
             Ok(Delivered::Unknown) => self.unknown += 1,
             Ok(Delivered::Failed) => self.failed += 1,
             Ok(Delivered::Cancelled) => self.cancelled += 1,
+            Ok(Delivered::LeftToPerson) => self.left_to_person += 1,
             Ok(Delivered::Abandoned) => self.abandoned += 1,
             Ok(Delivered::NotClaimed(_) | Delivered::NoRecord) => self.not_claimed += 1,
             Err(_) => self.errors += 1,
@@ -71,7 +74,10 @@ impl SweepSummary {
     }
 }
 
-pub type AwsSweeper = Sweeper<hark_shared::adapters::dynamo::DynamoStore, hark_shared::channels::x::AwsXApiClient>;
+pub type AwsSweeper = Sweeper<
+    hark_shared::adapters::dynamo::DynamoStore,
+    hark_shared::channels::Outbound<hark_shared::channels::x::AwsXApiClient>,
+>;
 
 impl AwsSweeper {
     pub async fn from_env() -> hark_shared::Result<Self> {
@@ -80,8 +86,17 @@ impl AwsSweeper {
         let credentials = hark_shared::credentials::Credentials::load(&aws).await?;
         let x_api_base_url = env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?;
         let table = required_env("TABLE_NAME")?;
+        let replies = hark_shared::channels::Outbound {
+            x: hark_shared::channels::x::XApiClient::for_aws(&aws, &x_api_base_url, &table, &credentials)?,
+            meta: hark_shared::channels::meta::MetaClient::for_aws(
+                &aws,
+                &env_or("META_GRAPH_BASE_URL", "https://graph.facebook.com".to_owned())?,
+                &env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
+                &credentials,
+            )?,
+        };
         Ok(Sweeper {
-            replies: hark_shared::channels::x::XApiClient::for_aws(&aws, &x_api_base_url, &table, &credentials)?,
+            replies,
             store: hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, table),
             clock: Box::new(SystemClock),
             policy: OutboxPolicy::default(),

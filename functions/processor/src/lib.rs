@@ -14,16 +14,20 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
+use hark_shared::channels::answer::{Wording, acknowledgement};
 use hark_shared::channels::x::comparable_text;
-use hark_shared::domain::classify::{CareClassifier, Classifier, ClassifierConfig, Context, TrainedClassifier};
-use hark_shared::domain::mention::{Direction, Mention};
+use hark_shared::domain::classify::{
+    CareClassifier, Classification, Classifier, ClassifierConfig, Context, TrainedClassifier, stored_form,
+};
+use hark_shared::domain::mention::{Direction, Mention, MessageAction};
 use hark_shared::domain::outbox::{Delivered, OutboxPolicy};
 use hark_shared::domain::reply::{AckTemplates, DEFAULT_TEMPLATES_JSON};
 use hark_shared::domain::sla::SlaPolicies;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
-    Clock, ConversationId, ConversationState, ConversationStore, InboundRecord, NewConversation, OutboundRecord,
-    OutboxMessage, OutboxPurpose, OutboxStore, Recorded, ReplySender, ReplyTarget, SystemClock, due_shard,
+    Amended, Amendment, Clock, ConversationId, ConversationState, ConversationStore, InboundRecord, KnownMessage,
+    NewConversation, OutboundRecord, OutboxMessage, OutboxPurpose, OutboxStore, Recorded, ReplySender, SystemClock,
+    TextFetcher, due_shard,
 };
 use hark_shared::{Error, Retry};
 
@@ -33,6 +37,10 @@ pub enum ProcessorError {
     EmptyBody { message_id: String },
     #[error("message {message_id} is not a mention: {reason}")]
     NotAMention { message_id: String, reason: String },
+    /// A reply of the brand's whose customer the platform did not name, and whose parent
+    /// is not stored yet: the parent travels in another queue group and may still come.
+    #[error("the message {parent} that {message_id} answers is not stored yet")]
+    ParentNotYetStored { message_id: String, parent: String },
     #[error(transparent)]
     Shared(#[from] Error),
 }
@@ -43,6 +51,7 @@ impl ProcessorError {
         match self {
             // Poison: redelivery cannot fix it, so it goes to the DLQ after the receive count.
             ProcessorError::EmptyBody { .. } | ProcessorError::NotAMention { .. } => Retry::Never,
+            ProcessorError::ParentNotYetStored { .. } => Retry::Soon,
             ProcessorError::Shared(error) => error.retry(),
         }
     }
@@ -56,6 +65,10 @@ pub struct Processor<S, R> {
     pub templates: AckTemplates,
     pub sla: SlaPolicies,
     pub due_shards: u32,
+    /// How many receives a brand reply waits for its parent to be stored (see
+    /// [`ProcessorError::ParentNotYetStored`]); always fewer than the queue's max receive
+    /// count, so the wait never dead-letters it.
+    pub parent_wait_receives: u32,
     pub clock: Box<dyn Clock>,
 }
 
@@ -72,6 +85,24 @@ pub enum Outcome {
     },
     /// The brand wrote outside any known conversation (a proactive tweet): nothing to answer.
     OutsideConversation,
+    /// An edit or a removal was applied to the stored message.
+    Amended,
+    /// A message removed before it was seen: recorded, never answered.
+    RemovedUnseen,
+    /// An edit or a removal of a message Hark does not store (one of its own).
+    NothingToAmend,
+}
+
+impl Outcome {
+    fn metric(self) -> &'static str {
+        match self {
+            Outcome::Stored { .. } => "MessagesStored",
+            Outcome::Duplicate => "Duplicates",
+            Outcome::ReplyRecorded { .. } => "RepliesRecorded",
+            Outcome::OutsideConversation => "OutsideConversation",
+            Outcome::Amended | Outcome::RemovedUnseen | Outcome::NothingToAmend => "MessagesAmended",
+        }
+    }
 }
 
 /// The default classifier with the account's tuning (`CLASSIFIER_CONFIG`, JSON), and the
@@ -95,9 +126,12 @@ pub struct Config {
     pub classifier: Box<dyn Classifier>,
     pub table: String,
     pub x_api_base_url: String,
+    pub meta_graph_base_url: String,
+    pub meta_graph_version: String,
     pub sla: SlaPolicies,
     pub due_shards: u32,
     pub templates: AckTemplates,
+    pub parent_wait_receives: u32,
 }
 
 impl Config {
@@ -113,39 +147,60 @@ impl Config {
             classifier: load_classifier(optional_env("CLASSIFIER_CONFIG"), optional_env("CLASSIFIER_MODEL_PATH"))?,
             table: required_env("TABLE_NAME")?,
             x_api_base_url: env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?,
+            meta_graph_base_url: env_or("META_GRAPH_BASE_URL", "https://graph.facebook.com".to_owned())?,
+            meta_graph_version: env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
             sla: SlaPolicies::from_env()?,
             due_shards,
             templates: AckTemplates::from_json(&templates_json, &signature).map_err(Error::Config)?,
+            parent_wait_receives: parent_wait_receives(env_or("MAX_RECEIVE_COUNT", 5u32)?),
         })
     }
 }
 
-pub type AwsProcessor = Processor<hark_shared::adapters::dynamo::DynamoStore, hark_shared::channels::x::AwsXApiClient>;
+/// Waits for a parent at most one receive, and never as long as the queue's max receive count.
+pub fn parent_wait_receives(max_receive_count: u32) -> u32 {
+    max_receive_count.saturating_sub(1).min(2)
+}
+
+pub type AwsProcessor = Processor<
+    hark_shared::adapters::dynamo::DynamoStore,
+    hark_shared::channels::Outbound<hark_shared::channels::x::AwsXApiClient>,
+>;
 
 impl AwsProcessor {
     pub async fn from_env() -> hark_shared::Result<Self> {
         let config = Config::from_env()?;
         let aws = hark_shared::config::aws().await;
         let credentials = hark_shared::credentials::Credentials::load(&aws).await?;
-        Ok(Processor {
-            replies: hark_shared::channels::x::XApiClient::for_aws(
+        let replies = hark_shared::channels::Outbound {
+            x: hark_shared::channels::x::XApiClient::for_aws(
                 &aws,
                 &config.x_api_base_url,
                 &config.table,
                 &credentials,
             )?,
+            meta: hark_shared::channels::meta::MetaClient::for_aws(
+                &aws,
+                &config.meta_graph_base_url,
+                &config.meta_graph_version,
+                &credentials,
+            )?,
+        };
+        Ok(Processor {
+            replies,
             store: hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, config.table),
             outbox: OutboxPolicy::default(),
             classifier: config.classifier,
             templates: config.templates,
             sla: config.sla,
             due_shards: config.due_shards,
+            parent_wait_receives: config.parent_wait_receives,
             clock: Box::new(SystemClock),
         })
     }
 }
 
-impl<S: ConversationStore + OutboxStore, R: ReplySender> Processor<S, R> {
+impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor<S, R> {
     /// Handles one SQS batch and reports the messages to redeliver.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut metrics = Metrics::new("processor");
@@ -166,15 +221,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender> Processor<S, R> {
                 if let Outcome::Stored { acknowledgement: Some(delivered) } = outcome {
                     metrics.count(delivered.metric(), 1);
                 }
-                metrics.count(
-                    match outcome {
-                        Outcome::Stored { .. } => "MessagesStored",
-                        Outcome::Duplicate => "Duplicates",
-                        Outcome::ReplyRecorded { .. } => "RepliesRecorded",
-                        Outcome::OutsideConversation => "OutsideConversation",
-                    },
-                    1,
-                );
+                metrics.count(outcome.metric(), 1);
             }
             metrics.count("Failures", failed.len() as u64);
             for message_id in failed {
@@ -211,52 +258,47 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender> Processor<S, R> {
             message_id,
             reason: hark_shared::error::json_error_summary(&e),
         })?;
-        let outcome = match mention.direction {
-            Direction::Inbound => self.inbound(&mention).await?,
-            Direction::Outbound => self.outbound(&mention).await?,
+        let (channel, platform_message_id, kind) = (mention.channel, mention.message_id.clone(), mention.kind);
+        let receives = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+        let outcome = match (mention.action, mention.direction) {
+            (MessageAction::Edited | MessageAction::Removed, _) => self.amend(mention).await?,
+            (MessageAction::Created, Direction::Inbound) => self.inbound(mention).await?,
+            (MessageAction::Created, Direction::Outbound) => self.outbound(&mention, receives).await?,
         };
-        tracing::info!(
-            channel = %mention.channel,
-            platform_message_id = mention.message_id,
-            kind = ?mention.kind,
-            ?outcome,
-            "message processed"
-        );
+        tracing::info!(%channel, platform_message_id, ?kind, ?outcome, "message processed");
         Ok(outcome)
     }
 
-    pub async fn inbound(&self, mention: &Mention) -> Result<Outcome, ProcessorError> {
-        let m = mention;
+    pub async fn inbound(&self, mut mention: Mention) -> Result<Outcome, ProcessorError> {
         // A redelivery finds its message already stored; it only finishes what the first
         // delivery may have left undone (an acknowledgement that failed to send).
-        if let Some(conversation) = self.store.conversation_of_message(m.channel, &m.account_id, &m.message_id).await? {
-            self.deliver_acknowledgement(&conversation, &m.message_id).await;
-            return Ok(Outcome::Duplicate);
+        match self.store.known_message(mention.channel, &mention.account_id, &mention.message_id).await? {
+            Some(KnownMessage::In(conversation)) => {
+                self.deliver_acknowledgement(&conversation, &mention.message_id).await;
+                return Ok(Outcome::Duplicate);
+            }
+            Some(KnownMessage::RemovedUnseen) => return Ok(Outcome::RemovedUnseen),
+            None => {}
         }
-        let context = Context {
-            followers: m.author.followers,
-            verified: m.author.verified,
-            channel: Some(m.channel.as_str().to_owned()),
-            private: m.kind.is_private(),
-            ..Context::default()
-        };
-        let classification = self.classifier.classify(&m.text, &context);
+        if mention.text_source.is_some() && mention.text.is_empty() {
+            self.fetch_text(&mut mention).await?;
+        }
+        let m = &mention;
+        let classification = self.classify(m);
         let conversation = self.thread(m).await?;
         let acknowledgement = if conversation.acknowledged {
             None
         } else {
-            let personal_data_in_public = !classification.privacy.is_empty();
-            self.templates.render(classification.intent, m, personal_data_in_public).map(|text| OutboxMessage {
-                purpose: OutboxPurpose::Acknowledgement,
-                channel: m.channel,
-                account_id: m.account_id.clone(),
-                answers_message_id: m.message_id.clone(),
-                target: if m.kind.is_private() {
-                    ReplyTarget::Direct { participant_id: m.customer_id.clone() }
-                } else {
-                    ReplyTarget::Post { in_reply_to: m.message_id.clone() }
-                },
-                text,
+            acknowledgement(m, !classification.privacy.is_empty()).and_then(|(target, wording)| {
+                let text = self.templates.render(classification.intent, m, wording == Wording::MoveToPrivate)?;
+                Some(OutboxMessage {
+                    purpose: OutboxPurpose::Acknowledgement,
+                    channel: m.channel,
+                    account_id: m.account_id.clone(),
+                    answers_message_id: m.message_id.clone(),
+                    target,
+                    text,
+                })
             })
         };
         let record = InboundRecord {
@@ -293,6 +335,69 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender> Processor<S, R> {
         Ok(Outcome::Stored { acknowledgement })
     }
 
+    fn classify(&self, m: &Mention) -> Classification {
+        let context = Context {
+            followers: m.author.followers,
+            verified: m.author.verified,
+            channel: Some(m.channel.as_str().to_owned()),
+            private: m.kind.is_private(),
+            ..Context::default()
+        };
+        self.classifier.classify(&m.text, &context)
+    }
+
+    /// Fills in the text (and author) of a message whose event carried none. A platform
+    /// that cannot give it now is asked again on redelivery; one that never will leaves a
+    /// message that says so, stored all the same.
+    async fn fetch_text(&self, m: &mut Mention) -> Result<(), ProcessorError> {
+        match self.replies.fetch_text(m).await {
+            Ok(fetched) => {
+                m.text = fetched.text;
+                if fetched.author_handle.is_some() {
+                    m.author.handle = fetched.author_handle;
+                }
+                if let Some(at) = fetched.created_at {
+                    m.created_at = at;
+                }
+                Ok(())
+            }
+            Err(error) if error.retry() == Retry::Never => {
+                tracing::warn!(%error, "the message's text cannot be fetched; stored without it");
+                m.text = format!("[{} gave no text for this message: {error}]", m.channel);
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// An edit or a removal on the platform. An edit of a message never seen is the message
+    /// itself, late: it is stored as new.
+    async fn amend(&self, mention: Mention) -> Result<Outcome, ProcessorError> {
+        let classification = (mention.action == MessageAction::Edited).then(|| self.classify(&mention));
+        let (text, redacted) = match &classification {
+            Some(c) => {
+                let (text, redacted) = stored_form(&mention.text, &c.privacy);
+                (Some(text), redacted)
+            }
+            None => (None, Vec::new()),
+        };
+        let amendment = Amendment { mention: &mention, text: text.as_deref(), redacted: &redacted };
+        match self.store.amend_message(&amendment).await? {
+            Amended::Updated { conversation } => {
+                tracing::info!(%conversation, action = ?mention.action, "message amended");
+                Ok(Outcome::Amended)
+            }
+            Amended::RemovedUnseen => Ok(Outcome::RemovedUnseen),
+            Amended::NotStored
+                if mention.action == MessageAction::Edited && mention.direction == Direction::Inbound =>
+            {
+                let original = Mention { action: MessageAction::Created, ..mention };
+                self.inbound(original).await
+            }
+            Amended::NotStored => Ok(Outcome::NothingToAmend),
+        }
+    }
+
     /// A reply joins the conversation of what it answers; a DM joins the customer's open DM
     /// conversation; anything else opens a conversation anchored so that racing writers agree.
     async fn thread(&self, m: &Mention) -> Result<ConversationState, ProcessorError> {
@@ -321,8 +426,8 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender> Processor<S, R> {
         Ok(self.store.open_conversation(&NewConversation { id, opened_by: m }).await?)
     }
 
-    async fn outbound(&self, m: &Mention) -> Result<Outcome, ProcessorError> {
-        if self.store.conversation_of_message(m.channel, &m.account_id, &m.message_id).await?.is_some() {
+    async fn outbound(&self, m: &Mention, receives: u32) -> Result<Outcome, ProcessorError> {
+        if self.store.known_message(m.channel, &m.account_id, &m.message_id).await?.is_some() {
             // Already recorded, or it is our own acknowledgement, referenced when it was sent.
             return Ok(Outcome::Duplicate);
         }
@@ -335,12 +440,28 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender> Processor<S, R> {
             }
         };
         let Some(conversation) = conversation else {
+            // The customer of a reply the platform named only by its parent is in another
+            // queue group than the parent: the parent may be a moment behind.
+            if let Some(parent) = &m.parent_id
+                && m.customer_id == *parent
+                && receives <= self.parent_wait_receives
+            {
+                return Err(ProcessorError::ParentNotYetStored {
+                    message_id: m.message_id.clone(),
+                    parent: parent.clone(),
+                });
+            }
             return Ok(Outcome::OutsideConversation);
         };
-        // Our acknowledgement's echo can arrive before its send is recorded; its text gives it away.
-        let text = comparable_text(&m.text);
-        let automated =
-            self.store.outbox(&conversation).await?.iter().any(|entry| comparable_text(&entry.message.text) == text);
+        let automated = match m.automated {
+            // The platform says who sent it (Meta names the sending app).
+            Some(automated) => automated,
+            // Our acknowledgement's echo can arrive before its send is recorded; its text gives it away.
+            None => {
+                let text = comparable_text(&m.text);
+                self.store.outbox(&conversation).await?.iter().any(|entry| comparable_text(&entry.message.text) == text)
+            }
+        };
         let record = OutboundRecord { mention: m, conversation: &conversation, automated };
         Ok(match self.store.record_outbound(&record).await? {
             Recorded::Stored { .. } => Outcome::ReplyRecorded { stops_clock: !automated },

@@ -1,7 +1,8 @@
-//! The demo: a realistic stream of signed X webhooks played through the HTTP listener, and
-//! an observer that prints what a care team wants to see as it happens (classification,
-//! the conversation joined, the acknowledgement sent, SLA due times, escalations), ending
-//! with a summary table. The webhook builders are what the end-to-end tests send too.
+//! The demo: a realistic stream of signed X and Meta webhooks played through the HTTP
+//! listener, and an observer that prints what a care team wants to see as it happens
+//! (classification, the conversation joined, the acknowledgement sent, SLA due times,
+//! escalations), ending with a summary table. The webhook builders are what the end-to-end
+//! tests send too.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::graph_api::{Event, LocalGraphApi};
 use crate::{Error, LocalStack};
 
 /// The demo brand, @AcmeAir, and the credentials the local stack puts in its secret.
@@ -19,23 +21,52 @@ pub const CONSUMER_SECRET: &str = "hark-local-consumer-secret";
 pub const CLIENT_ID: &str = "hark-local-client";
 pub const CLIENT_SECRET: &str = "hark-local-client-secret";
 
-/// The X credentials secret's value: one brand account, with an OAuth 2.0 client and a
-/// refresh token the local X API issues afresh for every run.
+/// The brand on Meta: one app, its Facebook Page, a second Page (cargo), and the Instagram
+/// account linked to the first.
+pub const META_APP_ID: &str = "555000111222";
+pub const META_APP_SECRET: &str = "hark-local-meta-app-secret";
+pub const META_VERIFY_TOKEN: &str = "hark-local-verify-token";
+pub const PAGE_ID: &str = "1234567890321";
+pub const CARGO_PAGE_ID: &str = "1234567890999";
+pub const INSTAGRAM_ID: &str = "17841400000000001";
+
+/// The credentials secret's value: the X brand account, with an OAuth 2.0 client and a
+/// refresh token the local X API issues afresh for every run, and the Meta app with its
+/// Pages and Instagram account.
 pub fn credentials_json() -> String {
     let refresh_token = format!("hark-local-refresh-{}", Utc::now().timestamp_micros());
-    json!({"x": {"accounts": {BRAND_ID: {
-        "consumer_secret": CONSUMER_SECRET,
-        "oauth2": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": refresh_token},
-    }}}})
+    json!({
+        "x": {"accounts": {BRAND_ID: {
+            "consumer_secret": CONSUMER_SECRET,
+            "oauth2": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": refresh_token},
+        }}},
+        "meta": {
+            "apps": {META_APP_ID: {"app_secret": META_APP_SECRET, "verify_token": META_VERIFY_TOKEN}},
+            "accounts": {
+                PAGE_ID: {"app_id": META_APP_ID, "access_token": "hark-local-page-token-acme"},
+                CARGO_PAGE_ID: {"app_id": META_APP_ID, "access_token": "hark-local-page-token-cargo"},
+                INSTAGRAM_ID: {"app_id": META_APP_ID, "access_token": "hark-local-page-token-acme", "page_id": PAGE_ID},
+            },
+        },
+    })
     .to_string()
 }
 
 /// Template parameters that make the demo show escalations within a few minutes.
 pub fn parameters() -> Vec<(String, String)> {
-    [("XSlaIdealMinutes", "1"), ("XSlaBreachMinutes", "2"), ("EscalationRepeatMinutes", "1"), ("AckSignature", "^HK")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    [
+        ("XSlaIdealMinutes", "1"),
+        ("XSlaBreachMinutes", "2"),
+        ("FacebookSlaIdealMinutes", "1"),
+        ("FacebookSlaBreachMinutes", "2"),
+        ("InstagramSlaIdealMinutes", "1"),
+        ("InstagramSlaBreachMinutes", "2"),
+        ("EscalationRepeatMinutes", "1"),
+        ("AckSignature", "^HK"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }
 
 /// A customer on X.
@@ -121,16 +152,95 @@ pub async fn post_webhook(http_url: &str, body: &[u8], signing: Signing) -> Resu
     Ok((status, response.text().await.unwrap_or_default()))
 }
 
+/// What Meta customers do, played against the local Graph API: each returns the events of
+/// one delivery.
+type MetaAction = Box<dyn Fn(&LocalGraphApi) -> Vec<Event> + Send>;
+
+enum Delivery {
+    X { body: Vec<u8>, signing: Signing },
+    Meta(MetaAction),
+}
+
 struct Step {
     says: &'static str,
-    body: Vec<u8>,
-    signing: Signing,
+    delivery: Delivery,
     /// What to look for when the step itself prints nothing new.
     note: Option<&'static str>,
 }
 
 fn step(says: &'static str, delivery: Value) -> Step {
-    Step { says, body: delivery.to_string().into_bytes(), signing: Signing::Valid, note: None }
+    Step {
+        says,
+        delivery: Delivery::X { body: delivery.to_string().into_bytes(), signing: Signing::Valid },
+        note: None,
+    }
+}
+
+fn meta_step(says: &'static str, action: impl Fn(&LocalGraphApi) -> Vec<Event> + Send + 'static) -> Step {
+    Step { says, delivery: Delivery::Meta(Box::new(action)), note: None }
+}
+
+/// A Facebook customer: (app-scoped id, name).
+pub const ANA: (&str, &str) = ("5566778899", "Ana Berg");
+pub const TOMAS: (&str, &str) = ("5566770001", "Tomás Silva");
+pub const LEA: (&str, &str) = ("5566770002", "Lea Novak");
+/// Instagram customers: (IGSID, username).
+pub const JO: (&str, &str) = ("1789000000000101", "jo.wanders");
+pub const KAI: (&str, &str) = ("1789000000000102", "kai_on_tour");
+/// A Messenger customer's page-scoped id.
+pub const MESSENGER_PSID: &str = "24008800112233";
+
+/// The Meta part of the stream.
+fn meta_stream() -> Vec<Step> {
+    // What the customers and agents write, shared between steps through the Graph's state.
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<&'static str, String>::new()));
+    let (s1, s2, s3) = (shared.clone(), shared.clone(), shared);
+    vec![
+        meta_step("a Facebook comment with an order number (personal data in public)", |graph| {
+            let post = graph.page_post(PAGE_ID, "Our winter timetable is out!");
+            vec![graph.comment(PAGE_ID, &post, ANA, "Where is my refund? order #4821337 was cancelled 3 weeks ago")]
+        }),
+        meta_step("a Messenger complaint", move |graph| {
+            s1.lock().expect("demo").insert("messenger", MESSENGER_PSID.to_owned());
+            vec![graph.message(
+                PAGE_ID,
+                MESSENGER_PSID,
+                "My bag was damaged on arrival and nobody at the desk helped. Unacceptable.",
+            )]
+        }),
+        meta_step("a person answers the Messenger complaint from Business Suite", move |graph| {
+            let user = s2.lock().expect("demo").get("messenger").cloned().unwrap_or_default();
+            vec![graph.person_messages(PAGE_ID, &user, "Hi, this is Kim from Acme Air. I've opened a damage claim for you: you'll get an e-mail within the hour.")]
+        }),
+        meta_step("an Instagram comment with a question", move |graph| {
+            let media = graph.instagram_media(INSTAGRAM_ID, "Sunset over Lisbon");
+            s3.lock().expect("demo").insert("media", media.clone());
+            vec![graph.instagram_comment(INSTAGRAM_ID, &media, JO, "Is the Lisbon route coming back this summer?")]
+        }),
+        meta_step("an Instagram @mention (the text is fetched from the Graph API)", |graph| {
+            vec![graph.instagram_mention(
+                INSTAGRAM_ID,
+                KAI,
+                "@acmeair lost my luggage in Madrid and nobody answers the phone",
+            )]
+        }),
+        meta_step("one delivery batching comments for two Pages", |graph| {
+            let post = graph.page_post(PAGE_ID, "Holiday sale!");
+            let cargo = graph.page_post(CARGO_PAGE_ID, "Cargo schedules for December");
+            vec![
+                graph.comment(PAGE_ID, &post, TOMAS, "Why can't I check in online? The app keeps crashing"),
+                graph.comment(CARGO_PAGE_ID, &cargo, LEA, "How do I ship a bicycle with you?"),
+            ]
+        }),
+        meta_step("the customer edits their comment", |graph| {
+            let post = graph.page_post(PAGE_ID, "New lounge in Porto");
+            let comment = graph.comment(PAGE_ID, &post, TOMAS, "The lounge was closed when we arrived");
+            let edited = graph
+                .edit_comment(&comment.id, "The lounge was closed when we arrived, at 6pm on a Friday")
+                .expect("the comment exists");
+            vec![comment, edited]
+        }),
+    ]
 }
 
 /// The stream: ids are fresh per run so a reused engine does not swallow them as duplicates.
@@ -176,10 +286,12 @@ fn stream() -> Vec<Step> {
         },
         Step {
             says: "a forged delivery (bad signature)",
-            body: tweet_delivery(&stray, Some(DEVON), "@AcmeAir free flights for everyone!", None)
-                .to_string()
-                .into_bytes(),
-            signing: Signing::Tampered,
+            delivery: Delivery::X {
+                body: tweet_delivery(&stray, Some(DEVON), "@AcmeAir free flights for everyone!", None)
+                    .to_string()
+                    .into_bytes(),
+                signing: Signing::Tampered,
+            },
             note: Some("refused before anything is queued"),
         },
         step(
@@ -193,12 +305,17 @@ fn stream() -> Vec<Step> {
         ),
         step("a second DM from the same customer", dm_delivery(&dm2, PRIYA, "The booking reference is ACM4KZ")),
     ]
+    .into_iter()
+    .chain(meta_stream())
+    .collect()
 }
 
 /// Plays the stream, then watches until each unanswered conversation has breached its SLA
 /// (or `patience` runs out), and prints the summary.
 pub async fn run(stack: &LocalStack, observer: &mut Observer, patience: Duration) -> Result<(), Error> {
-    println!("\n== Demo: @{BRAND_HANDLE} on X, SLA warning after 1 min, breach after 2 min ==\n");
+    println!(
+        "\n== Demo: @{BRAND_HANDLE} on X, Facebook and Instagram; SLA warning after 1 min, breach after 2 min ==\n"
+    );
     let crc = reqwest::get(format!("{}/webhooks/x?crc_token=hark-demo", stack.http_url))
         .await
         .map_err(|e| Error::Usage(format!("CRC challenge: {e}")))?;
@@ -207,9 +324,25 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, patience: Duration
         crc.status().as_u16(),
         crc.text().await.unwrap_or_default()
     );
+    let handshake = format!("hub.mode=subscribe&hub.verify_token={META_VERIFY_TOKEN}&hub.challenge=1158201444");
+    let meta = reqwest::get(format!("{}/webhooks/meta?{handshake}", stack.http_url))
+        .await
+        .map_err(|e| Error::Usage(format!("Meta handshake: {e}")))?;
+    println!(
+        "Meta handshake GET /webhooks/meta?hub.mode=subscribe&… -> {} {}",
+        meta.status().as_u16(),
+        meta.text().await.unwrap_or_default()
+    );
+    let meta_url = format!("{}/webhooks/meta", stack.http_url);
     for step in stream() {
         tokio::time::sleep(Duration::from_millis(1200)).await;
-        let (status, answer) = post_webhook(&stack.http_url, &step.body, step.signing).await?;
+        let (status, answer) = match &step.delivery {
+            Delivery::X { body, signing } => post_webhook(&stack.http_url, body, *signing).await?,
+            Delivery::Meta(action) => {
+                let events = action(&stack.graph_api);
+                (stack.graph_api.deliver(&meta_url, META_APP_SECRET, &events).await?, String::new())
+            }
+        };
         let answer = if answer.is_empty() { String::new() } else { format!(" {answer}") };
         println!("\nwebhook        {} -> {status}{answer}", step.says);
         if let Some(note) = step.note {
@@ -243,6 +376,14 @@ fn text(item: &Item, name: &str) -> String {
 
 fn clock(item: &Item, name: &str) -> String {
     DateTime::parse_from_rfc3339(&text(item, name)).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default()
+}
+
+/// `@handle` where the platform gives one, else the name (Facebook).
+fn who(item: &Item, handle: &str, name: &str) -> String {
+    match text(item, handle) {
+        h if !h.is_empty() => format!("@{h}"),
+        _ => text(item, name),
+    }
 }
 
 fn excerpt(text: &str, max: usize) -> String {
@@ -314,9 +455,9 @@ impl Observer {
                 "outbox" => self.print_outbox(key, &item),
                 "escalation" if self.seen.insert(key) => {
                     let conversation = self.conversations.get(&text(&item, "conversation_id"));
-                    let who = conversation.map(|c| text(c, "customer_handle")).unwrap_or_default();
+                    let who = conversation.map(|c| who(c, "customer_handle", "customer_name")).unwrap_or_default();
                     println!(
-                        "  ESCALATION     {} for @{who} (conversation {}) at {}",
+                        "  ESCALATION     {} for {who} (conversation {}) at {}",
                         text(&item, "level_name").to_uppercase(),
                         text(&item, "conversation_id"),
                         clock(&item, "escalated_at")
@@ -330,14 +471,17 @@ impl Observer {
     }
 
     fn print_message(&self, item: &Item) {
-        let who = text(item, "author_handle");
+        let who = who(item, "author_handle", "author_name");
+        let channel = text(item, "conversation_id").split(':').next().unwrap_or_default().to_owned();
         if text(item, "direction") == "outbound" {
-            println!("  brand reply    @{who}: \"{}\"", excerpt(&text(item, "text"), 70));
+            let by = if item.get("automated") == Some(&AttributeValue::Bool(true)) { "Hark" } else { "a person" };
+            println!("  brand reply    {channel}, by {by}: \"{}\"", excerpt(&text(item, "text"), 70));
             return;
         }
+        let edited = if item.contains_key("edited_at") { ", edited" } else { "" };
         let score: f64 = text(item, "sentiment_score").parse().unwrap_or_default();
         println!(
-            "  message        @{who} ({}): \"{}\"\n  classified     {} / {} ({score:+.2}) -> conversation {}",
+            "  message        {channel} {who} ({}{edited}): \"{}\"\n  classified     {} / {} ({score:+.2}) -> conversation {}",
             text(item, "kind"),
             excerpt(&text(item, "text"), 70),
             text(item, "intent"),
@@ -348,6 +492,10 @@ impl Observer {
 
     fn print_conversation(&mut self, item: Item) {
         let id = text(&item, "conversation_id");
+        let flagged = |c: &Item| c.contains_key("needs_person");
+        if flagged(&item) && !self.conversations.get(&id).is_some_and(flagged) {
+            println!("  for a person   conversation {id}: {}", text(&item, "needs_person"));
+        }
         let previous = self.conversations.get(&id).map(|c| (text(c, "status"), text(c, "sla_started_at")));
         let status = text(&item, "status");
         let started = text(&item, "sla_started_at");
@@ -371,7 +519,13 @@ impl Observer {
         if self.outbox_states.get(&key) == Some(&status) {
             return;
         }
-        let channel = if text(item, "target_type") == "direct" { "DM" } else { "reply" };
+        let target: Value = serde_json::from_str(&text(item, "target")).unwrap_or_default();
+        let channel = match target["type"].as_str().unwrap_or_default() {
+            "direct" => "DM",
+            "private_reply" | "private_reply_to_post" => "private reply",
+            "instagram_mention" => "reply to the @mention",
+            _ => "reply",
+        };
         match status.as_str() {
             "sent" => println!("  acknowledged   ({channel}) \"{}\"", excerpt(&text(item, "text"), 140)),
             "failed" | "cancelled" => println!("  ack {status}  {}", text(item, "last_error")),
@@ -394,8 +548,8 @@ impl Observer {
     pub fn summary(&self) {
         println!("\n== Summary ==\n");
         println!(
-            "{:<38} {:<15} {:>4} {:<10} {:<9} {:<15} {:<10}",
-            "conversation", "customer", "msgs", "intent", "ack", "status", "escalated"
+            "{:<10} {:<44} {:<16} {:>4} {:<10} {:<9} {:<15} {:<10}",
+            "channel", "conversation", "customer", "msgs", "intent", "ack", "status", "escalated"
         );
         for (id, c) in &self.conversations {
             let acked = self
@@ -407,9 +561,10 @@ impl Observer {
                 .unwrap_or("-");
             let level: u32 = text(c, "escalation_level").parse().unwrap_or(0);
             println!(
-                "{:<38} {:<15} {:>4} {:<10} {:<9} {:<15} {:<10}",
-                id,
-                format!("@{}", text(c, "customer_handle")),
+                "{:<10} {:<44} {:<16} {:>4} {:<10} {:<9} {:<15} {:<10}",
+                text(c, "channel"),
+                excerpt(id, 44),
+                excerpt(&who(c, "customer_handle", "customer_name"), 16),
                 text(c, "message_count"),
                 text(c, "last_intent"),
                 acked,

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod engines;
 pub mod event_sources;
 pub mod gateway;
+pub mod graph_api;
 pub mod load;
 pub mod resources;
 pub mod runtime;
@@ -24,6 +25,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::event_sources::{BatchOutcome, Schedule, SqsSource, parse_rate};
 use crate::gateway::Route;
+use crate::graph_api::LocalGraphApi;
 use crate::resources::PropertyOverride;
 use crate::runtime::{FunctionSpec, LambdaFunction};
 use crate::template::{Template, scalar};
@@ -66,6 +68,7 @@ pub struct Options {
     /// The engines: reused when given (or found on their ports), else started here.
     pub engines: engines::EngineOptions,
     pub x_api_port: u16,
+    pub graph_api_port: u16,
     /// Template parameter overrides, checked against the template's constraints.
     pub parameters: Vec<(String, String)>,
     pub property_overrides: Vec<PropertyOverride>,
@@ -86,6 +89,7 @@ pub struct LocalStack {
     /// `http://127.0.0.1:PORT`, where the HTTP API routes are served.
     pub http_url: String,
     pub x_api: LocalXApi,
+    pub graph_api: LocalGraphApi,
     pub endpoints: engines::Endpoints,
     pub events: broadcast::Sender<StackEvent>,
     /// Where each function's output goes (`<binary>.log`).
@@ -109,21 +113,32 @@ impl LocalStack {
                 .map_err(|e| Error::Usage(format!("starting the engines: {e}")))??
         };
         let x_api = LocalXApi::start(options.x_api_port).await?;
-        // The local X API knows the OAuth clients and refresh tokens the local secret holds, as
-        // X knows the ones its consent flow issued.
-        if let Some(json) = options.secret_values.get("CredentialsSecret") {
-            let credentials = hark_shared::credentials::Credentials::from_json(json)
-                .map_err(|e| Error::Usage(format!("the X credentials: {e}")))?;
-            for (account, creds) in &credentials.x.accounts {
-                if let Some(oauth) = &creds.oauth2 {
-                    let secret = oauth.client_secret.as_ref().map(|s| s.expose());
-                    x_api.register_client(&oauth.client_id, secret, account, oauth.refresh_token.expose());
-                }
+        let graph_api = LocalGraphApi::start(options.graph_api_port).await?;
+        // The local platforms know the OAuth clients, refresh tokens and Page tokens the local
+        // secret holds, as X and Meta know the ones they issued.
+        let credentials = match options.secret_values.get("CredentialsSecret") {
+            Some(json) => hark_shared::credentials::Credentials::from_json(json)
+                .map_err(|e| Error::Usage(format!("the local credentials: {e}")))?,
+            None => Default::default(),
+        };
+        for (account, creds) in &credentials.x.accounts {
+            if let Some(oauth) = &creds.oauth2 {
+                let secret = oauth.client_secret.as_ref().map(|s| s.expose());
+                x_api.register_client(&oauth.client_id, secret, account, oauth.refresh_token.expose());
+            }
+        }
+        for (account, creds) in &credentials.meta.accounts {
+            match &creds.page_id {
+                Some(page) if page != account => graph_api.register_instagram(account, page),
+                _ => graph_api.register_page(account, creds.access_token.expose(), &creds.app_id),
             }
         }
 
-        // The functions call the local X API; everything else is the operator's to override.
-        let mut parameters = vec![("XApiBaseUrl".to_owned(), x_api.base_url.clone())];
+        // The functions call the local platforms; everything else is the operator's to override.
+        let mut parameters = vec![
+            ("XApiBaseUrl".to_owned(), x_api.base_url.clone()),
+            ("MetaGraphBaseUrl".to_owned(), graph_api.base_url.clone()),
+        ];
         parameters.extend(options.parameters.iter().cloned());
         let mut template = Template::load(&options.repo_root.join("template.yaml"), &options.stack_name, &parameters)?;
 
@@ -136,6 +151,14 @@ impl LocalStack {
             .await
             .map_err(Error::io("bind the HTTP API listener"))?;
         let http_url = format!("http://{}", listener.local_addr().map_err(Error::io("listener address"))?);
+        // Meta sends the echoes of Hark's own messages to the app's callback URL, signed.
+        for (app_id, app) in &credentials.meta.apps {
+            graph_api.subscribe(graph_api::Subscriber {
+                app_id: app_id.clone(),
+                url: format!("{http_url}/webhooks/meta"),
+                app_secret: app.app_secret.expose().to_owned(),
+            });
+        }
         for (id, _) in template.resources_of_type("AWS::Serverless::HttpApi")? {
             template.created(&id, template::Physical { reference: "local".into(), ..Default::default() });
         }
@@ -193,6 +216,7 @@ impl LocalStack {
             template,
             http_url,
             x_api,
+            graph_api,
             endpoints: engines.endpoints.clone(),
             events,
             log_dir: options.log_dir.clone(),

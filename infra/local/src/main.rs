@@ -31,7 +31,8 @@ OPTIONS:
                             ReservedConcurrentExecutions [default: 4]
     --param NAME=VALUE      override a template parameter (repeatable)
     --set RES.PROP=VALUE    override a resource property, e.g. MentionsQueue.VisibilityTimeout=10
-    --credentials FILE      X credentials JSON for the secret [default: the demo brand's]
+    --credentials FILE      the credentials secret's JSON (sections x and meta; README, Deploy)
+                            [default: the demo brand's]
     --bin-dir DIR           where the function binaries are [default: target/debug]
     --runs N                cold starts per function [default: 10]
 
@@ -87,6 +88,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
                 log_dir: repo_root.join("target/hark-local/logs"),
             },
             x_api_port: 0,
+            graph_api_port: 0,
             parameters: Vec::new(),
             property_overrides: Vec::new(),
             secret_values: HashMap::from([("CredentialsSecret".to_owned(), demo::credentials_json())]),
@@ -264,7 +266,7 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
 
 fn print_banner(stack: &LocalStack, options: &Options) {
     println!("Hark is running locally (stack {}):", stack.template.stack_name());
-    println!("  webhooks     {}/webhooks/x", stack.http_url);
+    println!("  webhooks     {0}/webhooks/x, {0}/webhooks/meta", stack.http_url);
     println!(
         "  engines      DynamoDB Local {}, LocalStack {} (table {}, queue {})",
         stack.endpoints.dynamodb,
@@ -273,6 +275,7 @@ fn print_banner(stack: &LocalStack, options: &Options) {
         stack.resource("MentionsQueue")
     );
     println!("  local X API  {}", stack.x_api.base_url);
+    println!("  local Graph  {}/{}", stack.graph_api.base_url, hark_local::graph_api::GRAPH_VERSION);
     println!("  logs         {}", options.log_dir.display());
     println!(
         "  escalator    every {}, sped up {}x",

@@ -27,16 +27,16 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
-use crate::domain::mention::{Channel, Direction, Mention, MentionKind};
+use crate::domain::mention::{Channel, Direction, Mention, MentionKind, MessageAction};
 use crate::domain::oauth::{Seed, StoredTokens};
 use crate::domain::secret::Secret;
 use crate::domain::sla::SlaClock;
 use crate::error::{Error, Result};
 use crate::ports::TokenStore;
 use crate::ports::{
-    Claim, ConversationId, ConversationState, ConversationStore, DueConversation, DueItem, Escalation, EscalationStore,
-    InboundRecord, NewConversation, OutboundRecord, OutboxEntry, OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus,
-    OutboxStore, Recorded, ReplyTarget, SendOutcome,
+    Amended, Amendment, Claim, ConversationId, ConversationState, ConversationStore, DueConversation, DueItem,
+    Escalation, EscalationStore, InboundRecord, KnownMessage, NewConversation, OutboundRecord, OutboxEntry,
+    OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore, Recorded, ReplyTarget, SendOutcome,
 };
 
 pub const DUE_INDEX: &str = "due-index";
@@ -239,11 +239,12 @@ fn kind_name(kind: MentionKind) -> &'static str {
     }
 }
 
+fn message_sk(mention: &Mention) -> String {
+    format!("MSG#{}#{}", mention.created_at.to_rfc3339_opts(SecondsFormat::Millis, true), mention.message_id)
+}
+
 fn message_item(mention: &Mention, conversation: &ConversationId) -> Item {
-    let mut item = key(
-        conversation_pk(conversation),
-        &format!("MSG#{}#{}", mention.created_at.to_rfc3339_opts(SecondsFormat::Millis, true), mention.message_id),
-    );
+    let mut item = key(conversation_pk(conversation), &message_sk(mention));
     let a = &mention.author;
     let fields = [
         ("item_type", Some(s("message"))),
@@ -270,6 +271,8 @@ fn message_ref_item(mention: &Mention, conversation: &ConversationId) -> Item {
     let mut item = message_ref_key(mention.channel, &mention.account_id, &mention.message_id);
     item.insert("item_type".into(), s("message_ref"));
     item.insert("conversation_id".into(), s(&conversation.0));
+    // Where the message itself is, for an edit or a removal that names only its id.
+    item.insert("message_sk".into(), s(message_sk(mention)));
     item
 }
 
@@ -333,6 +336,64 @@ impl DynamoStore {
         Ok(out.items.unwrap_or_default())
     }
 
+    async fn message_ref(&self, channel: Channel, account: &str, message_id: &str) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(message_ref_key(channel, account, message_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem message ref", e.into_service_error()))?;
+        Ok(out.item)
+    }
+
+    /// A removed message is not answered: its acknowledgement is cancelled unless it is on
+    /// its way, and a conversation that only it opened stops waiting for a reply. An
+    /// acknowledgement that already failed (the platform no longer found the message) is
+    /// cancelled too, which takes it off the list ops are alarmed about.
+    async fn after_removal(&self, conversation: &ConversationId, message_id: &str, now: DateTime<Utc>) -> Result<()> {
+        let cancel = UpdateBuilder::default()
+            .set("status", s(OutboxStatus::Cancelled.as_str()))
+            .set("last_error", s("the message it answers was removed"))
+            .set("finished_at", ts(now))
+            .set("expires_at", n((now + self.outbox_retention).timestamp()))
+            .remove("due_shard")
+            .remove("due_at")
+            .value(":pending", s(OutboxStatus::Pending.as_str()))
+            .value(":unknown", s(OutboxStatus::Unknown.as_str()))
+            .value(":failed", s(OutboxStatus::Failed.as_str()))
+            .build(
+                &self.table,
+                outbox_key(conversation, message_id),
+                Some("#status IN (:pending, :unknown, :failed)"),
+            )?;
+        let mut close = UpdateBuilder::default().set("status", s("removed")).value(":one", n(1));
+        for attr in ["sla_started_at", "ideal_due_at", "breach_due_at", "escalation_level", "due_shard", "due_at"] {
+            close = close.remove(attr);
+        }
+        let close = close.name("inbound_count").name("opened_by").value(":opened_by", s(message_id)).build(
+            &self.table,
+            key(conversation_pk(conversation), "CONV"),
+            Some("#inbound_count = :one AND #opened_by = :opened_by"),
+        )?;
+        for (what, update) in [("cancel acknowledgement", cancel), ("close conversation", close)] {
+            match self.update_item(update).await {
+                Ok(_) => {}
+                // Nothing to cancel, or others are still waiting in the conversation.
+                Err(err) if is_conditional_failure(&err) => {}
+                Err(err) => {
+                    return Err(Error::store(
+                        "UpdateItem after removal",
+                        format!("{what}: {}", err.into_service_error()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
@@ -361,22 +422,62 @@ impl ConversationStore for DynamoStore {
         self.conversation_state(id, false).await
     }
 
-    async fn conversation_of_message(
-        &self,
-        channel: Channel,
-        account: &str,
-        message_id: &str,
-    ) -> Result<Option<ConversationId>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(message_ref_key(channel, account, message_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::store("GetItem message ref", e.into_service_error()))?;
-        Ok(out.item.as_ref().and_then(|i| get_s(i, "conversation_id")).map(|id| ConversationId(id.to_owned())))
+    async fn known_message(&self, channel: Channel, account: &str, message_id: &str) -> Result<Option<KnownMessage>> {
+        Ok(self.message_ref(channel, account, message_id).await?.as_ref().map(|item| {
+            match get_s(item, "conversation_id") {
+                Some(id) => KnownMessage::In(ConversationId(id.to_owned())),
+                None => KnownMessage::RemovedUnseen,
+            }
+        }))
+    }
+
+    async fn amend_message(&self, amendment: &Amendment<'_>) -> Result<Amended> {
+        let m = amendment.mention;
+        // Two tries: a removal racing the message's own first delivery finds it on the second.
+        for _ in 0..2 {
+            let reference = self.message_ref(m.channel, &m.account_id, &m.message_id).await?;
+            let (conversation, sk) = match &reference {
+                Some(item) => match (get_s(item, "conversation_id"), get_s(item, "message_sk")) {
+                    (Some(conversation), Some(sk)) => (ConversationId(conversation.to_owned()), sk.to_owned()),
+                    (None, _) => return Ok(Amended::RemovedUnseen),
+                    // Hark's own message, referenced when it was sent: nothing of it is stored.
+                    (Some(_), None) => return Ok(Amended::NotStored),
+                },
+                None if m.action == MessageAction::Removed => {
+                    let mut tombstone = message_ref_key(m.channel, &m.account_id, &m.message_id);
+                    tombstone.insert("item_type".into(), s("message_ref"));
+                    tombstone.insert("removed_at".into(), ts(m.received_at));
+                    match self.transact(vec![put(&self.table, tombstone, NOT_EXISTS)?]).await {
+                        Ok(()) => return Ok(Amended::RemovedUnseen),
+                        Err(err) if failed_conditions(&err).is_some() => continue,
+                        Err(err) => return Err(Error::store("TransactWriteItems tombstone", err.into_service_error())),
+                    }
+                }
+                None => return Ok(Amended::NotStored),
+            };
+            let message = match (m.action, amendment.text) {
+                (MessageAction::Removed, _) => UpdateBuilder::default().set_if_absent("removed_at", ts(m.received_at)),
+                (_, text) => {
+                    let update = UpdateBuilder::default()
+                        .set("text", s(text.unwrap_or(&m.text)))
+                        .set("edited_at", ts(m.received_at));
+                    if amendment.redacted.is_empty() {
+                        update.remove("redacted")
+                    } else {
+                        update.set("redacted", AttributeValue::Ss(amendment.redacted.to_vec()))
+                    }
+                }
+            }
+            .build(&self.table, key(conversation_pk(&conversation), &sk), Some("attribute_exists(pk)"))?;
+            self.update_item(message)
+                .await
+                .map_err(|e| Error::store("UpdateItem amend message", e.into_service_error()))?;
+            if m.action == MessageAction::Removed {
+                self.after_removal(&conversation, &m.message_id, m.received_at).await?;
+            }
+            return Ok(Amended::Updated { conversation });
+        }
+        Err(Error::store("amend message", "the message reference changed twice while it was amended"))
     }
 
     async fn open_direct_conversation(
@@ -417,6 +518,10 @@ impl ConversationStore for DynamoStore {
         ]);
         if let Some(handle) = &m.author.handle {
             conversation.insert("customer_handle".into(), s(handle));
+        }
+        // Facebook gives a name and no handle.
+        if let Some(name) = &m.author.name {
+            conversation.insert("customer_name".into(), s(name));
         }
         let mut items = vec![put(&self.table, conversation, NOT_EXISTS)?];
         if direct {
@@ -461,20 +566,11 @@ impl ConversationStore for DynamoStore {
                 c.urgency.iter().map(|u| serde_json::to_value(u.kind).ok().and_then(|v| v.as_str().map(str::to_owned)));
             message.insert("urgency".into(), AttributeValue::Ss(kinds.flatten().collect()));
         }
-        if !c.privacy.is_empty() {
-            // Personal data posted in public is stored redacted; the kinds say what was there.
-            let kinds =
-                c.privacy.iter().map(|p| serde_json::to_value(p.kind).ok().and_then(|v| v.as_str().map(str::to_owned)));
-            let mut kinds: Vec<String> = kinds.flatten().collect();
-            kinds.sort();
-            kinds.dedup();
-            message.insert("redacted".into(), AttributeValue::Ss(kinds));
+        // Personal data posted in public is stored redacted; the kinds say what was there.
+        let (stored_text, redacted) = crate::domain::classify::stored_form(&m.text, &c.privacy);
+        if !redacted.is_empty() {
+            message.insert("redacted".into(), AttributeValue::Ss(redacted));
         }
-        let stored_text = if c.privacy.is_empty() {
-            std::borrow::Cow::Borrowed(m.text.as_str())
-        } else {
-            std::borrow::Cow::Owned(crate::domain::classify::redact(&m.text, &c.privacy))
-        };
         message.insert("text".into(), s(stored_text.as_ref()));
 
         let conversation_update = |with_ack: bool| {
@@ -568,6 +664,8 @@ impl ConversationStore for DynamoStore {
                 "due_at",
                 "ack_queued_at",
                 "sla_exhausted_at",
+                "needs_person",
+                "needs_person_at",
             ] {
                 conversation = conversation.remove(attr);
             }
@@ -710,7 +808,7 @@ impl OutboxStore for DynamoStore {
                 .set("finished_at", ts(now))
                 .set("due_shard", s(OUTBOX_FAILED_SHARD))
                 .set("due_at", n(now.timestamp())),
-            SendOutcome::Cancelled { reason } => record
+            SendOutcome::Cancelled { reason } | SendOutcome::LeftToPerson { reason } => record
                 .set("status", s(OutboxStatus::Cancelled.as_str()))
                 .set("last_error", s(reason))
                 .set("finished_at", ts(now))
@@ -724,6 +822,15 @@ impl OutboxStore for DynamoStore {
             Some("#claim_token = :token"),
         )?;
         let mut items = vec![update(record)];
+        if let SendOutcome::LeftToPerson { reason } = outcome {
+            // What a person must pick up, on the conversation where listings and alerts see it.
+            let flag = UpdateBuilder::default().set("needs_person", s(reason)).set("needs_person_at", ts(now)).build(
+                &self.table,
+                key(conversation_pk(conversation), "CONV"),
+                Some("attribute_exists(pk)"),
+            )?;
+            items.push(update(flag));
+        }
         if let SendOutcome::Sent { platform_message_id } = outcome {
             // So a customer's reply to our acknowledgement threads into this conversation.
             let mut reference = message_ref_key(message.channel, &message.account_id, platform_message_id);
@@ -768,18 +875,15 @@ impl OutboxStore for DynamoStore {
 
 fn outbox_item(conversation: &ConversationId, message: &OutboxMessage, now: DateTime<Utc>, shard: u32) -> Item {
     let mut item = outbox_key(conversation, &message.answers_message_id);
-    let (target_type, target_id) = match &message.target {
-        ReplyTarget::Post { in_reply_to } => ("post", in_reply_to),
-        ReplyTarget::Direct { participant_id } => ("direct", participant_id),
-    };
+    // The target as JSON: its shape varies by platform.
+    let target = serde_json::to_string(&message.target).expect("a reply target serialises");
     item.extend([
         ("item_type".to_owned(), s("outbox")),
         ("purpose".to_owned(), s(message.purpose.as_str())),
         ("channel".to_owned(), s(message.channel.as_str())),
         ("account_id".to_owned(), s(&message.account_id)),
         ("answers_message_id".to_owned(), s(&message.answers_message_id)),
-        ("target_type".to_owned(), s(target_type)),
-        ("target_id".to_owned(), s(target_id)),
+        ("target".to_owned(), s(target)),
         ("text".to_owned(), s(&message.text)),
         ("status".to_owned(), s(OutboxStatus::Pending.as_str())),
         ("attempts".to_owned(), n(0)),
@@ -793,15 +897,9 @@ fn outbox_item(conversation: &ConversationId, message: &OutboxMessage, now: Date
 
 fn parse_outbox(item: &Item) -> Result<OutboxEntry> {
     let what = "outbox";
-    let target_id = required(get_s(item, "target_id"), what, "target_id")?.to_owned();
-    let target = match get_s(item, "target_type") {
-        Some("direct") => ReplyTarget::Direct { participant_id: target_id },
-        _ => ReplyTarget::Post { in_reply_to: target_id },
-    };
-    let channel = match required(get_s(item, "channel"), what, "channel")? {
-        "x" => Channel::X,
-        other => return Err(Error::store("decode", format!("unknown channel {other}"))),
-    };
+    let target: ReplyTarget = serde_json::from_str(required(get_s(item, "target"), what, "target")?)
+        .map_err(|e| Error::store("decode", format!("outbox target: {}", crate::error::json_error_summary(&e))))?;
+    let channel = required(get_s(item, "channel").and_then(Channel::parse), what, "channel")?;
     Ok(OutboxEntry {
         message: OutboxMessage {
             purpose: required(get_s(item, "purpose").and_then(OutboxPurpose::parse), what, "purpose")?,

@@ -86,3 +86,75 @@ impl TokenEndpoint for HttpTokenEndpoint {
         Err(RefreshError::Unavailable(format!("token endpoint answered HTTP {status}")))
     }
 }
+
+/// One request to a platform and what came of it, for support and debugging. Whatever is
+/// recorded has the platform's secrets replaced by `***`; tokens travel in headers, which
+/// are never recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Exchange {
+    pub platform: &'static str,
+    pub method: String,
+    pub path: String,
+    pub request: String,
+    pub status: Option<u16>,
+    pub answer: String,
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+/// Where a client's exchanges go: always the debug log, and a list when one is kept (tests).
+#[derive(Clone, Default)]
+pub struct ExchangeLog {
+    kept: Option<std::sync::Arc<std::sync::Mutex<Vec<Exchange>>>>,
+    secrets: std::sync::Arc<std::sync::RwLock<Vec<String>>>,
+}
+
+impl ExchangeLog {
+    /// Keeps every exchange for [`ExchangeLog::exchanges`].
+    pub fn keeping() -> Self {
+        ExchangeLog { kept: Some(Default::default()), secrets: Default::default() }
+    }
+
+    /// Values that must never appear in what is recorded.
+    pub fn redacting(self, secrets: impl IntoIterator<Item = String>) -> Self {
+        self.add_secrets(secrets);
+        self
+    }
+
+    /// More such values (credentials read again).
+    pub fn add_secrets(&self, secrets: impl IntoIterator<Item = String>) {
+        let mut known = self.secrets.write().expect("exchange log secrets");
+        known.extend(secrets.into_iter().filter(|s| s.len() >= 4));
+        known.sort();
+        known.dedup();
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let bounded: String = text.chars().take(500).collect();
+        let secrets = self.secrets.read().expect("exchange log secrets");
+        secrets.iter().fold(bounded, |text, secret| text.replace(secret.as_str(), "***"))
+    }
+
+    pub fn record(&self, mut exchange: Exchange) {
+        exchange.path = self.redact(&exchange.path);
+        exchange.request = self.redact(&exchange.request);
+        exchange.answer = self.redact(&exchange.answer);
+        exchange.error = exchange.error.map(|e| self.redact(&e));
+        tracing::debug!(
+            platform = exchange.platform,
+            method = exchange.method,
+            path = exchange.path,
+            status = exchange.status,
+            error = exchange.error,
+            elapsed_ms = exchange.elapsed_ms,
+            "platform exchange"
+        );
+        if let Some(kept) = &self.kept {
+            kept.lock().expect("exchange log").push(exchange);
+        }
+    }
+
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.kept.as_ref().map(|k| k.lock().expect("exchange log").clone()).unwrap_or_default()
+    }
+}

@@ -37,6 +37,26 @@ async fn fetch(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<Cre
     Ok(credentials)
 }
 
+/// Reads the credentials secret again, for a client whose credentials were refused.
+#[derive(Clone)]
+pub struct SecretReader {
+    client: aws_sdk_secretsmanager::Client,
+    arn: String,
+}
+
+impl SecretReader {
+    /// The secret named by `CREDENTIALS_SECRET_ARN`; `None` when credentials come from the
+    /// environment, which cannot change under a running function.
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Option<Self> {
+        let arn = crate::config::optional_env("CREDENTIALS_SECRET_ARN")?;
+        Some(SecretReader { client: aws_sdk_secretsmanager::Client::new(aws), arn })
+    }
+
+    pub async fn read(&self) -> Result<Credentials> {
+        fetch(&self.client, &self.arn).await
+    }
+}
+
 /// X's OAuth seeds as the credentials secret holds them now.
 pub struct SecretSeeds {
     pub client: Option<aws_sdk_secretsmanager::Client>,

@@ -2,9 +2,15 @@
 //! answers, its challenge handshake, verification of the raw bytes, and pure parsing into
 //! mentions) and its outbound side (the reply client).
 
+pub mod answer;
 pub mod json;
 pub mod meta;
+#[cfg(feature = "aws")]
+mod outbound;
 pub mod x;
+
+#[cfg(feature = "aws")]
+pub use outbound::Outbound;
 
 use chrono::{DateTime, Utc};
 

@@ -144,7 +144,7 @@ impl<S: TokenStore, E: TokenEndpoint, C: SeedSource> TokenManager<S, E, C> {
 
     fn refused(&self, account: &str, message: String) -> Error {
         let mut metrics = crate::metrics::Metrics::new("tokens");
-        metrics.count("TokenRefreshFailures", 1);
+        metrics.count(crate::metrics::CREDENTIALS_REFUSED, 1);
         metrics.emit();
         tracing::error!(provider = self.provider, account, message, "access token cannot be renewed; re-authorise");
         Error::CredentialsRejected { platform: self.provider, account: account.to_owned(), message }

@@ -9,7 +9,8 @@
 //!    ▲                 │ ├──certainly not sent───> pending (due after backoff / Retry-After)
 //!    │                 │ ├──perhaps sent─────────> unknown (due after a short delay)
 //!    │                 │ ├──refused / too old────> failed  (kept with its reason; ops alerted)
-//!    │                 │ └──no longer wanted─────> cancelled
+//!    │                 │ ├──no longer wanted─────> cancelled
+//!    │                 │ └──window closed────────> cancelled, conversation flagged for a person
 //!    │                 └──sender died: lease runs out, the sweep claims it as if unknown
 //! unknown ──claim──> look on the platform first: found → sent; not found → send now
 //! ```
@@ -71,6 +72,9 @@ impl OutboxPolicy {
     /// The one place a failed attempt's error becomes the record's next state.
     pub fn after_failure(&self, error: &Error, attempt: u32, key: &str, now: DateTime<Utc>) -> SendOutcome {
         let reason = error.to_string();
+        if let Error::WindowClosed { .. } = error {
+            return SendOutcome::LeftToPerson { reason };
+        }
         match error.retry() {
             Retry::Soon => SendOutcome::Retry { reason, at: now + self.backoff(attempt, key) },
             Retry::After(wait) => {
@@ -93,6 +97,7 @@ pub enum Delivered {
     Unknown,
     Failed,
     Cancelled,
+    LeftToPerson,
     /// The attempt ran past its budget; the lease hands the record to the sweep.
     Abandoned,
     /// Not due, already finished, or being sent by someone else.
@@ -109,6 +114,7 @@ impl Delivered {
             SendOutcome::Unknown { .. } => Delivered::Unknown,
             SendOutcome::Failed { .. } => Delivered::Failed,
             SendOutcome::Cancelled { .. } => Delivered::Cancelled,
+            SendOutcome::LeftToPerson { .. } => Delivered::LeftToPerson,
         }
     }
 
@@ -121,6 +127,7 @@ impl Delivered {
             Delivered::Unknown => "OutboxUnknown",
             Delivered::Failed => "OutboxFailed",
             Delivered::Cancelled => "OutboxCancelled",
+            Delivered::LeftToPerson => "OutboxLeftToPerson",
             Delivered::Abandoned => "OutboxAbandoned",
             Delivered::NotClaimed(_) | Delivered::NoRecord => "OutboxNotClaimed",
         }
@@ -204,6 +211,14 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
                 return (SendOutcome::Unknown { reason, check_at: now + policy.backoff(attempt, &key) }, false);
             }
         }
+    }
+    // Checked after the lookup: what went out in time counts as sent.
+    if let Some(window) = replies.window(message)
+        && now - previous.created_at > window
+    {
+        let hours = window.num_hours();
+        let reason = format!("the {hours}-hour messaging window closed before it could be sent; a person must answer");
+        return (SendOutcome::LeftToPerson { reason }, false);
     }
     match replies.send(message).await {
         Ok(platform_message_id) => (SendOutcome::Sent { platform_message_id }, false),

@@ -299,6 +299,7 @@ impl<T: AccessTokens> ReplySender for XApiClient<T> {
                 format!("{}/2/dm_conversations/with/{participant_id}/messages", self.base_url),
                 serde_json::json!({ "text": message.text }),
             ),
+            other => return Err(Error::Invalid(format!("X cannot send to {other:?}"))),
         };
         let build = |token: &Secret| self.http.post(&url).json(&body).bearer_auth(token.expose());
         let response = self.authorised(&message.account_id, build, write_failed).await?;
@@ -313,6 +314,7 @@ impl<T: AccessTokens> ReplySender for XApiClient<T> {
             ReplyTarget::Direct { participant_id } => {
                 self.find_direct(&message.account_id, participant_id, &message.text).await
             }
+            other => Err(Error::Invalid(format!("X cannot send to {other:?}"))),
         }
     }
 }

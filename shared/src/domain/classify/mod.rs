@@ -17,7 +17,7 @@ use std::hash::BuildHasherDefault;
 use serde::{Deserialize, Serialize};
 
 use lexicon::flag;
-pub use privacy::{PrivacyFinding, PrivacyKind, ReferencePatterns, redact};
+pub use privacy::{PrivacyFinding, PrivacyKind, ReferencePatterns, redact, stored_form};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -15,6 +15,29 @@ pub enum PrivacyKind {
     Reference,
 }
 
+impl PrivacyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrivacyKind::CardNumber => "card_number",
+            PrivacyKind::Email => "email",
+            PrivacyKind::Phone => "phone",
+            PrivacyKind::Reference => "reference",
+        }
+    }
+}
+
+/// The text as Hark keeps it: personal data posted in public redacted, with the kinds that
+/// were there (sorted, each once).
+pub fn stored_form<'a>(text: &'a str, findings: &[PrivacyFinding]) -> (std::borrow::Cow<'a, str>, Vec<String>) {
+    if findings.is_empty() {
+        return (std::borrow::Cow::Borrowed(text), Vec::new());
+    }
+    let mut kinds: Vec<String> = findings.iter().map(|f| f.kind.as_str().to_owned()).collect();
+    kinds.sort();
+    kinds.dedup();
+    (std::borrow::Cow::Owned(redact(text, findings)), kinds)
+}
+
 /// Where personal data sits in the text (byte offsets), so it can be redacted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrivacyFinding {
@@ -340,5 +363,21 @@ mod tests {
     fn luhn() {
         assert!(luhn_valid(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]));
         assert!(!luhn_valid(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]));
+    }
+
+    #[test]
+    fn the_stored_form_redacts_and_names_each_kind_once_as_serde_does() {
+        for kind in [PrivacyKind::CardNumber, PrivacyKind::Email, PrivacyKind::Phone, PrivacyKind::Reference] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        let text = "mail a@b.co or c@d.co";
+        let findings = vec![
+            PrivacyFinding { kind: PrivacyKind::Email, start: 5, end: 11 },
+            PrivacyFinding { kind: PrivacyKind::Email, start: 15, end: 21 },
+        ];
+        let (stored, kinds) = stored_form(text, &findings);
+        assert!(!stored.contains("a@b.co") && !stored.contains("c@d.co"), "{stored}");
+        assert_eq!(kinds, vec!["email".to_owned()]);
+        assert_eq!(stored_form("nothing here", &[]), (std::borrow::Cow::Borrowed("nothing here"), Vec::new()));
     }
 }

@@ -1,0 +1,173 @@
+//! How each channel answers a message automatically: where the acknowledgement goes, and
+//! whether its wording must move the customer to a private channel. Pure.
+
+use crate::domain::mention::{Channel, Direction, Mention, MentionKind, TextSource};
+use crate::ports::ReplyTarget;
+
+/// Which acknowledgement text fits where it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wording {
+    /// The usual answer to the message's intent.
+    Usual,
+    /// A public answer to a public post that showed personal data: it asks the customer to
+    /// write privately and repeats nothing.
+    MoveToPrivate,
+}
+
+/// Where Hark's acknowledgement of `mention` goes, and in which wording; `None` when the
+/// message must not be answered automatically (another app owns the conversation).
+pub fn acknowledgement(mention: &Mention, personal_data_in_public: bool) -> Option<(ReplyTarget, Wording)> {
+    if mention.standby || mention.direction != Direction::Inbound {
+        return None;
+    }
+    let id = mention.message_id.clone();
+    if mention.kind.is_private() {
+        return Some((ReplyTarget::Direct { participant_id: mention.customer_id.clone() }, Wording::Usual));
+    }
+    match mention.channel {
+        // X has no private reply: a public answer that asks for a DM.
+        Channel::X => {
+            let wording = if personal_data_in_public { Wording::MoveToPrivate } else { Wording::Usual };
+            Some((ReplyTarget::Post { in_reply_to: id }, wording))
+        }
+        Channel::Facebook | Channel::Instagram => meta(mention, id, personal_data_in_public),
+    }
+}
+
+fn meta(mention: &Mention, id: String, personal_data_in_public: bool) -> Option<(ReplyTarget, Wording)> {
+    if let Some(TextSource::InstagramMention { media_id, comment_id }) = &mention.text_source {
+        // Someone else's media: only the mentions edge can answer there, and only in public.
+        let wording = if personal_data_in_public { Wording::MoveToPrivate } else { Wording::Usual };
+        let target = ReplyTarget::InstagramMention { media_id: media_id.clone(), comment_id: comment_id.clone() };
+        return Some((target, wording));
+    }
+    if personal_data_in_public {
+        // Meta's private reply answers in Messenger or Instagram Direct, so the usual words
+        // fit, and nothing personal is answered in public.
+        let target = match (mention.channel, mention.kind) {
+            (Channel::Facebook, MentionKind::Post) => ReplyTarget::PrivateReplyToPost { post_id: id },
+            _ => ReplyTarget::PrivateReply { comment_id: id },
+        };
+        return Some((target, Wording::Usual));
+    }
+    let in_reply_to = match (mention.channel, &mention.parent_id) {
+        // Instagram threads are one level deep and `/replies` takes top-level comments only:
+        // a reply to a reply goes to the comment at the top. A top-level comment's parent is
+        // the account's own media (whose author the parser names as the account).
+        (Channel::Instagram, Some(parent)) if mention.parent_author_id.as_deref() != Some(&mention.account_id) => {
+            parent.clone()
+        }
+        _ => id,
+    };
+    Some((ReplyTarget::Post { in_reply_to }, Wording::Usual))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::mention::{Author, MessageAction};
+    use chrono::Utc;
+
+    fn mention(channel: Channel, kind: MentionKind, parent: Option<&str>, parent_author: Option<&str>) -> Mention {
+        Mention {
+            channel,
+            account_id: "100".into(),
+            direction: Direction::Inbound,
+            kind,
+            message_id: "m1".into(),
+            parent_id: parent.map(Into::into),
+            parent_author_id: parent_author.map(Into::into),
+            quoted_id: None,
+            author: Author { id: "7".into(), handle: None, name: None, followers: None, verified: false },
+            customer_id: "7".into(),
+            text: "where is my order".into(),
+            language: None,
+            created_at: Utc::now(),
+            received_at: Utc::now(),
+            raw_ref: "r".into(),
+            action: MessageAction::Created,
+            standby: false,
+            automated: None,
+            text_source: None,
+        }
+    }
+
+    #[test]
+    fn each_channel_answers_where_its_rules_allow() {
+        use MentionKind::*;
+        use ReplyTarget as T;
+        use Wording::*;
+        let post = |id: &str| T::Post { in_reply_to: id.into() };
+        let mut ig_mention = mention(Channel::Instagram, Reply, Some("media1"), None);
+        ig_mention.text_source =
+            Some(TextSource::InstagramMention { media_id: "media1".into(), comment_id: Some("m1".into()) });
+        let mention_target = T::InstagramMention { media_id: "media1".into(), comment_id: Some("m1".into()) };
+        type Case = (&'static str, Mention, bool, Option<(ReplyTarget, Wording)>);
+        let cases: Vec<Case> = vec![
+            ("X post", mention(Channel::X, Post, None, None), false, Some((post("m1"), Usual))),
+            (
+                "X post with personal data",
+                mention(Channel::X, Post, None, None),
+                true,
+                Some((post("m1"), MoveToPrivate)),
+            ),
+            (
+                "X DM",
+                mention(Channel::X, DirectMessage, None, None),
+                true,
+                Some((T::Direct { participant_id: "7".into() }, Usual)),
+            ),
+            (
+                "Facebook comment",
+                mention(Channel::Facebook, Reply, Some("100_1"), Some("100")),
+                false,
+                Some((post("m1"), Usual)),
+            ),
+            (
+                "Facebook comment with personal data: a private reply",
+                mention(Channel::Facebook, Reply, Some("100_1"), Some("100")),
+                true,
+                Some((T::PrivateReply { comment_id: "m1".into() }, Usual)),
+            ),
+            (
+                "Facebook visitor post with personal data",
+                mention(Channel::Facebook, Post, None, None),
+                true,
+                Some((T::PrivateReplyToPost { post_id: "m1".into() }, Usual)),
+            ),
+            (
+                "Messenger",
+                mention(Channel::Facebook, DirectMessage, None, None),
+                false,
+                Some((T::Direct { participant_id: "7".into() }, Usual)),
+            ),
+            (
+                "Instagram top-level comment",
+                mention(Channel::Instagram, Reply, Some("media1"), Some("100")),
+                false,
+                Some((post("m1"), Usual)),
+            ),
+            (
+                "Instagram reply to a comment goes to the top-level one",
+                mention(Channel::Instagram, Reply, Some("c0"), None),
+                false,
+                Some((post("c0"), Usual)),
+            ),
+            ("Instagram @mention", ig_mention.clone(), false, Some((mention_target.clone(), Usual))),
+            ("Instagram @mention with personal data", ig_mention, true, Some((mention_target, MoveToPrivate))),
+        ];
+        for (label, m, personal, expected) in cases {
+            assert_eq!(acknowledgement(&m, personal), expected, "{label}");
+        }
+    }
+
+    #[test]
+    fn standby_and_outbound_messages_are_never_answered() {
+        let mut standby = mention(Channel::Facebook, MentionKind::DirectMessage, None, None);
+        standby.standby = true;
+        assert_eq!(acknowledgement(&standby, false), None);
+        let mut ours = mention(Channel::Facebook, MentionKind::Reply, Some("100_1"), None);
+        ours.direction = Direction::Outbound;
+        assert_eq!(acknowledgement(&ours, false), None);
+    }
+}

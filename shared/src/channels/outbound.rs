@@ -1,0 +1,46 @@
+//! The reply clients, one per platform, behind the outbox's and the processor's ports:
+//! each message goes to the client of its channel. A new channel is a field and an arm here.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::meta::MetaClient;
+use crate::domain::mention::{Channel, Mention};
+use crate::error::{Error, Result};
+use crate::ports::{FetchedText, OutboxMessage, ReplySender, TextFetcher};
+
+pub struct Outbound<X> {
+    pub x: X,
+    pub meta: MetaClient,
+}
+
+impl<X: ReplySender> ReplySender for Outbound<X> {
+    async fn send(&self, message: &OutboxMessage) -> Result<String> {
+        match message.channel {
+            Channel::X => self.x.send(message).await,
+            Channel::Facebook | Channel::Instagram => self.meta.send(message).await,
+        }
+    }
+
+    async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
+        match message.channel {
+            Channel::X => self.x.find_sent(message, since).await,
+            Channel::Facebook | Channel::Instagram => self.meta.find_sent(message, since).await,
+        }
+    }
+
+    fn window(&self, message: &OutboxMessage) -> Option<TimeDelta> {
+        match message.channel {
+            Channel::X => self.x.window(message),
+            Channel::Facebook | Channel::Instagram => self.meta.window(message),
+        }
+    }
+}
+
+impl<X: Send + Sync> TextFetcher for Outbound<X> {
+    async fn fetch_text(&self, mention: &Mention) -> Result<FetchedText> {
+        match mention.channel {
+            Channel::Facebook | Channel::Instagram => self.meta.fetch_text(mention).await,
+            Channel::X => Err(Error::Invalid("X events carry their text".into())),
+        }
+    }
+}
