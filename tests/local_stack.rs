@@ -433,3 +433,69 @@ async fn functions_scale_out_to_their_cap_and_each_customer_s_messages_stay_in_o
     assert_eq!(stack.function("OutboxFunction").max_environments(), 1, "ReservedConcurrentExecutions: 1");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn facebook_messenger_and_instagram_are_answered_through_the_stack_and_their_echoes_change_nothing() {
+    use demo::{CARGO_PAGE_ID, INSTAGRAM_ID, META_APP_SECRET, PAGE_ID};
+    let stack = stack(&[], &[], 1).await;
+    let graph = &stack.graph_api;
+    let meta_url = format!("{}/webhooks/meta", stack.http_url);
+    let post = graph.page_post(PAGE_ID, "Our winter schedule is out");
+    let cargo_post = graph.page_post(CARGO_PAGE_ID, "Cargo rates for December");
+    let media = graph.instagram_media(INSTAGRAM_ID, "Porto at dawn");
+
+    // One batched delivery for two Pages (a comment with an order number on each), then a
+    // Messenger complaint and an Instagram comment.
+    let private = graph.comment(PAGE_ID, &post, ("6100000000011", "Ana Berg"), "order #4417823 never arrived");
+    let cargo = graph.comment(CARGO_PAGE_ID, &cargo_post, ("6100000000012", "Lea Novak"), "my pallet is late again");
+    assert_eq!(graph.deliver(&meta_url, META_APP_SECRET, &[private.clone(), cargo.clone()]).await.unwrap(), 200);
+    let dm = graph.message(PAGE_ID, "24008800119999", "my bag never arrived, this is awful");
+    assert_eq!(graph.deliver(&meta_url, META_APP_SECRET, &[dm]).await.unwrap(), 200);
+    let ig =
+        graph.instagram_comment(INSTAGRAM_ID, &media, ("1789000000000199", "kai_on_tour"), "flight delayed 5h, awful");
+    assert_eq!(graph.deliver(&meta_url, META_APP_SECRET, std::slice::from_ref(&ig)).await.unwrap(), 200);
+    // Forged: refused, and nothing of it is stored.
+    let forged = graph.comment(PAGE_ID, &post, ("6100000000013", "Mallory"), "refund me now");
+    assert_eq!(graph.deliver(&meta_url, "not-the-app-secret", std::slice::from_ref(&forged)).await.unwrap(), 401);
+
+    let writes = eventually("four answers at the local Graph API", Duration::from_secs(60), || async {
+        let writes = graph.writes();
+        (writes.len() >= 4).then_some(writes)
+    })
+    .await;
+    let private_reply = writes.iter().find(|w| w.body["recipient"]["comment_id"] == private.id.as_str());
+    assert_eq!(private_reply.map(|w| w.path.clone()), Some(format!("/{PAGE_ID}/messages")), "{writes:?}");
+    assert!(graph.business_replies_to(&private.id).is_empty(), "personal data is not answered in public");
+    assert_eq!(graph.business_replies_to(&cargo.id).len(), 1);
+    assert_eq!(graph.messages_to("24008800119999").len(), 1);
+    assert_eq!(graph.business_replies_to(&ig.id).len(), 1);
+
+    // Meta echoes each answer back to the webhook, signed; the echoes are recognised as
+    // Hark's own and change nothing. Then an agent answers the DM from Business Suite.
+    let person = graph.person_messages(PAGE_ID, "24008800119999", "Found it, it's on tonight's flight");
+    assert_eq!(graph.deliver(&meta_url, META_APP_SECRET, &[person]).await.unwrap(), 200);
+    let conversations = eventually("the DM answered by a person", Duration::from_secs(30), || async {
+        let conversations = items(&stack, "conversation").await;
+        conversations.iter().any(|c| attr_s(c, "status") == "answered").then_some(conversations)
+    })
+    .await;
+    eventually("Hark's four answers echoed back and accepted", Duration::from_secs(30), || async {
+        (graph.echoes_accepted() >= 4).then_some(())
+    })
+    .await;
+    eventually("every delivery processed", Duration::from_secs(30), || async {
+        queue_is_empty(&stack).await.then_some(())
+    })
+    .await;
+    let conversations_after = items(&stack, "conversation").await;
+    assert_eq!(conversations_after.len(), 4, "{conversations:?}");
+    let channels: Vec<String> = conversations_after.iter().map(|c| attr_s(c, "channel")).collect();
+    assert_eq!(channels.iter().filter(|c| *c == "facebook").count(), 3, "{channels:?}");
+    assert_eq!(channels.iter().filter(|c| *c == "instagram").count(), 1, "{channels:?}");
+    let statuses: Vec<String> = conversations_after.iter().map(|c| attr_s(c, "status")).collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "awaiting_reply").count(), 3, "{statuses:?}");
+    assert_eq!(graph.writes().len(), 4, "no echo was answered: {:?}", graph.writes());
+    let messages = items(&stack, "message").await;
+    assert!(messages.iter().all(|m| attr_s(m, "message_id") != forged.id));
+    stack.stop().await;
+}

@@ -166,3 +166,99 @@ async fn path_account_must_be_known_and_match_the_body() {
     assert_eq!(handle(&state, at_path("/webhooks/x/abc", body)).await.unwrap().status(), 400);
     assert_eq!(handle(&state, at_path("/elsewhere", body)).await.unwrap().status(), 404);
 }
+
+async fn meta_state(queue_url: &str) -> State<SqsQueue> {
+    let aws = aws_config().await;
+    let credentials = serde_json::json!({ "meta": hark_tests::meta_credentials_json() }).to_string();
+    State {
+        queue: SqsQueue::from_config(&aws, queue_url),
+        channels: hark_shared::channels::Inbound::new(&Credentials::from_json(&credentials).unwrap()),
+        max_body_bytes: 64 * 1024,
+        clock: Box::new(TestClock::at(chrono::Utc::now())),
+    }
+}
+
+fn text_body(response: &lambda_http::Response<Body>) -> String {
+    match response.body() {
+        Body::Text(text) => text.clone(),
+        other => panic!("expected a text body, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn meta_handshake_answers_only_a_configured_verify_token_with_a_numeric_challenge() {
+    use hark_tests::{META_APP, META_VERIFY_TOKEN, apigw_request};
+    let state = meta_state("http://127.0.0.1:9/unused").await;
+    let handshake = |path: &str, token: &str, challenge: &str| {
+        let query = format!("hub.mode=subscribe&hub.verify_token={token}&hub.challenge={challenge}");
+        apigw_request("GET", path, &query, &[], b"")
+    };
+    let response = handle(&state, handshake("/webhooks/meta", META_VERIFY_TOKEN, "1158201444")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(text_body(&response), "1158201444");
+    let at_app = format!("/webhooks/meta/{META_APP}");
+    assert_eq!(handle(&state, handshake(&at_app, META_VERIFY_TOKEN, "42")).await.unwrap().status(), 200);
+
+    // A challenge is echoed only as digits: never a string an attacker chose.
+    let cases = [
+        ("wrong token", handshake("/webhooks/meta", "guess", "1158201444"), 403),
+        ("JSON as challenge", handshake("/webhooks/meta", META_VERIFY_TOKEN, "%7B%22object%22%3A1%7D"), 400),
+        ("unknown app", handshake("/webhooks/meta/999", META_VERIFY_TOKEN, "1"), 401),
+    ];
+    for (name, request, status) in cases {
+        let response = handle(&state, request).await.unwrap();
+        assert_eq!(response.status(), status, "{name}: {:?}", response.body());
+        assert!(!format!("{:?}", response.body()).contains(META_VERIFY_TOKEN), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_signed_meta_batch_for_two_pages_enqueues_every_event_and_a_reserialised_one_is_refused() {
+    use hark_shared::channels::meta::inbound::sign;
+    use hark_tests::{META_APP_SECRET, OTHER_PAGE, PAGE, apigw_request, graph_api, graph_api::delivery_body};
+    let aws = aws_config().await;
+    let queues = create_queues(&aws, 30, 3).await;
+    let state = meta_state(&queues.url).await;
+    let graph = graph_api().await;
+    let post = graph.page_post(PAGE, "Winter schedule");
+    let other_post = graph.page_post(OTHER_PAGE, "Cargo rates");
+    let events = [
+        graph.comment(PAGE, &post, ("6100000000001", "Zoë"), "vol annulé à Lisbonne ✈️, aidez-moi"),
+        graph.comment(OTHER_PAGE, &other_post, ("6100000000002", "Sam"), "my pallet is stuck in customs"),
+        graph.message(PAGE, "6100000000003", "hello, where is my bag?"),
+    ];
+    let body = delivery_body(&events).unwrap();
+    assert!(body.contains("\\u00eb") && body.contains("\\u2708"), "Meta escapes non-ASCII: {body}");
+    let post_body = |body: &str, signature: &str| {
+        apigw_request("POST", "/webhooks/meta", "", &[("x-hub-signature-256", signature)], body.as_bytes())
+    };
+
+    // The same events signed over a re-serialised body (what a careless verifier would
+    // compare against) and over a tampered one are refused; nothing is enqueued.
+    let reserialised = serde_json::to_string(&serde_json::from_str::<Value>(&body).unwrap()).unwrap();
+    assert_ne!(reserialised, body);
+    let signature = sign(META_APP_SECRET, body.as_bytes());
+    for (name, request) in [
+        ("re-serialised", post_body(&reserialised, &signature)),
+        ("tampered", post_body(&body.replace("customs", "custom"), &signature)),
+        ("other secret", post_body(&body, &sign("not-the-app-secret", body.as_bytes()))),
+        ("sha1 only", post_body(&body, "sha1=0123456789abcdef0123456789abcdef01234567")),
+    ] {
+        assert_eq!(handle(&state, request).await.unwrap().status(), 401, "{name}");
+    }
+    assert!(drain(&aws, &queues.url).await.is_empty());
+
+    let response = handle(&state, post_body(&body, &signature)).await.unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    let enqueued: Vec<Mention> =
+        drain(&aws, &queues.url).await.iter().map(|m| serde_json::from_str(m.body().unwrap()).unwrap()).collect();
+    let mut ids: Vec<&str> = enqueued.iter().map(|m| m.message_id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "every entry of the batch, not only the first");
+    let accounts: std::collections::BTreeSet<&str> = enqueued.iter().map(|m| m.account_id.as_str()).collect();
+    assert_eq!(accounts, [OTHER_PAGE, PAGE].into_iter().collect());
+    let zoe = enqueued.iter().find(|m| m.author.name.as_deref() == Some("Zoë")).unwrap();
+    assert_eq!(zoe.text, "vol annulé à Lisbonne ✈️, aidez-moi", "the escaped text reads back as written");
+}

@@ -118,6 +118,8 @@ struct GraphState {
     subscribers: HashMap<String, Subscriber>,
     /// The echo of everything Hark made, delivered or not.
     echoes: Vec<Event>,
+    /// How many of them a subscriber's webhook accepted.
+    echoes_accepted: usize,
     next: u64,
 }
 
@@ -235,6 +237,11 @@ impl LocalGraphApi {
     /// The echoes Meta sends of what Hark made, in order (delivered when an app subscribed).
     pub fn echoes(&self) -> Vec<Event> {
         self.lock().echoes.clone()
+    }
+
+    /// How many echoes a subscribed webhook has accepted (answered 2xx).
+    pub fn echoes_accepted(&self) -> usize {
+        self.lock().echoes_accepted
     }
 
     /// The writes among them.
@@ -716,6 +723,7 @@ async fn write_edge(
     };
     if let Some((event, subscriber)) = echo {
         // Meta echoes what was made, whatever it answered.
+        let state = state.clone();
         tokio::spawn(async move {
             let Ok(body) = delivery_body(&[event]) else { return };
             let signature = hark_shared::channels::meta::inbound::sign(&subscriber.app_secret, body.as_bytes());
@@ -727,8 +735,12 @@ async fn write_edge(
                 .body(body)
                 .send()
                 .await;
-            if let Err(e) = sent {
-                eprintln!("hark-local: the local Graph API could not deliver an echo: {e}");
+            match sent {
+                Ok(answer) if answer.status().is_success() => {
+                    state.lock().expect("Graph API state").echoes_accepted += 1;
+                }
+                Ok(answer) => eprintln!("hark-local: the webhook refused an echo with {}", answer.status()),
+                Err(e) => eprintln!("hark-local: the local Graph API could not deliver an echo: {e}"),
             }
         });
     }

@@ -81,11 +81,26 @@ impl AckTemplates {
             .as_deref()
             .and_then(|n| n.split_whitespace().next())
             .or(mention.author.handle.as_deref())
-            .unwrap_or("there");
-        let name: String = name.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
-        let text = template.replace("{name}", &name).replace("{signature}", &self.signature);
+            .map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect::<String>())
+            .filter(|n| !n.is_empty());
+        let text = match name {
+            Some(name) => template.replace("{name}", &name),
+            None => without_name(template),
+        };
+        let text = text.replace("{signature}", &self.signature);
         Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
     }
+}
+
+/// The template for a customer whose name the platform does not give (Messenger sends only
+/// an id): the name and its comma go, and the sentence still reads ("Hi, …", "Thanks, …").
+fn without_name(template: &str) -> String {
+    if let Some(rest) = template.strip_prefix("{name},").or(template.strip_prefix("{name}")) {
+        let rest = rest.trim_start();
+        let mut chars = rest.chars();
+        return chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    }
+    template.replace(", {name}", "").replace(" {name}", "").replace("{name}", "")
 }
 
 fn stable_index(key: &str, len: usize) -> usize {
@@ -140,6 +155,37 @@ mod tests {
         assert!(templates.render(Intent::Praise, &mention("44", None), false).is_none());
         let private = templates.render(Intent::Complaint, &mention("45", Some("Dana")), true).unwrap();
         assert!(private.contains("DM"), "{private}");
+    }
+
+    #[test]
+    fn without_a_name_every_default_template_still_reads() {
+        let templates = AckTemplates::from_json(DEFAULT_TEMPLATES_JSON, "^KT").unwrap();
+        let mut nameless = mention("1", None);
+        nameless.author.handle = None;
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..60 {
+            nameless.message_id = i.to_string();
+            for (intent, private) in [(Intent::Complaint, false), (Intent::Question, false), (Intent::Complaint, true)]
+            {
+                let text = templates.render(intent, &nameless, private).unwrap();
+                assert!(!text.contains("{name}") && !text.contains(" ,") && !text.contains(",."), "{text}");
+                assert!(text.starts_with(|c: char| c.is_uppercase()), "{text}");
+                seen.insert(text);
+            }
+        }
+        assert!(
+            seen.contains("Hi, I'm sorry about this. I'm looking into it now and will come back to you shortly. ^KT")
+        );
+        assert!(
+            seen.contains(
+                "Thanks for flagging this, and sorry for the trouble. I'm on it and will update you soon. ^KT"
+            )
+        );
+        assert!(
+            seen.contains(
+                "Sorry to hear this. I've passed it to the team and will get back to you as soon as I can. ^KT"
+            )
+        );
     }
 
     #[test]
