@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::ports::{FetchedText, OutboxMessage, ReplySender, ReplyTarget, TextFetcher};
 
 const PLATFORM: &str = "Graph API";
-/// When a throttled answer does not say how long to wait.
+/// When a throttled answer does not say how long to wait. [U] Meta's documents give no figure.
 const DEFAULT_THROTTLE_WAIT: Duration = Duration::from_secs(5 * 60);
 /// Graph error codes that mean "slow down": app (4), user (17), Page (32), custom (613),
 /// and the business use case limits (800xx). [U] Meta lists more than it documents.
@@ -469,6 +469,7 @@ impl TextFetcher for MetaClient {
             return Err(Error::Invalid("the mention has no text to fetch".into()));
         };
         let account = path_id(&mention.account_id)?;
+        // [U] The field expansions Meta documents for reading a mention; one place to change.
         let (fields, key, text_field) = match comment_id {
             Some(comment) => (
                 format!("mentioned_comment.comment_id({}){{id,text,username,timestamp}}", path_id(comment)?),
