@@ -435,9 +435,18 @@ async fn functions_scale_out_to_their_cap_and_each_customer_s_messages_stay_in_o
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn facebook_messenger_and_instagram_are_answered_through_the_stack_and_their_echoes_change_nothing() {
+async fn facebook_messenger_and_instagram_are_answered_and_escalated_through_the_stack_and_their_echoes_change_nothing()
+{
     use demo::{CARGO_PAGE_ID, INSTAGRAM_ID, META_APP_SECRET, PAGE_ID};
-    let stack = stack(&[], &[], 1).await;
+    // Each Meta channel's SLA from its own template parameters; the escalator sped up 12x.
+    let sla = [
+        ("FacebookSlaIdealMinutes", "1"),
+        ("FacebookSlaBreachMinutes", "30"),
+        ("InstagramSlaIdealMinutes", "1"),
+        ("InstagramSlaBreachMinutes", "30"),
+    ];
+    let stack = stack(&sla, &[], 12).await;
+    let inbox_url = subscribe_inbox(&stack.aws, stack.resource("EscalationTopic")).await;
     let graph = &stack.graph_api;
     let meta_url = format!("{}/webhooks/meta", stack.http_url);
     let post = graph.page_post(PAGE_ID, "Our winter schedule is out");
@@ -497,5 +506,30 @@ async fn facebook_messenger_and_instagram_are_answered_through_the_stack_and_the
     assert_eq!(graph.writes().len(), 4, "no echo was answered: {:?}", graph.writes());
     let messages = items(&stack, "message").await;
     assert!(messages.iter().all(|m| attr_s(m, "message_id") != forged.id));
+
+    // The three unanswered conversations are warned about after their one-minute ideal;
+    // the one a person answered is not.
+    let notices = eventually("three SLA warnings on the topic", Duration::from_secs(150), || async {
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            seen.extend(drain(&stack.aws, &inbox_url).await);
+            if seen.len() >= 3 {
+                return Some(seen);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        None::<Vec<aws_sdk_sqs::types::Message>>
+    });
+    let notices: Vec<Value> = notices.await.iter().map(|n| serde_json::from_str(n.body().unwrap()).unwrap()).collect();
+    let mut warned: Vec<String> = notices.iter().map(|n| n["conversation_id"].as_str().unwrap().to_owned()).collect();
+    warned.sort();
+    let mut waiting: Vec<String> = conversations_after
+        .iter()
+        .filter(|c| attr_s(c, "status") == "awaiting_reply")
+        .map(|c| attr_s(c, "conversation_id"))
+        .collect();
+    waiting.sort();
+    assert_eq!(warned, waiting, "{notices:?}");
+    assert!(notices.iter().all(|n| n["level_name"] == "warning"), "{notices:?}");
     stack.stop().await;
 }
