@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
@@ -187,14 +187,7 @@ impl LocalGraphApi {
             // Not Meta's: what it received, for the load tool and anyone watching a local run.
             .route("/_local/stats", get(stats))
             .with_state(state.clone());
-        let listener =
-            tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(Error::io("bind the local Graph API"))?;
-        let base_url = format!("http://{}", listener.local_addr().map_err(Error::io("local Graph API address"))?);
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                eprintln!("hark-local: local Graph API stopped: {e}");
-            }
-        });
+        let base_url = crate::serve_loopback("the local Graph API", port, app).await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -390,18 +383,7 @@ impl LocalGraphApi {
     }
 
     fn customer_message(&self, account: &str, user: &str, text: &str, standby: bool) -> Event {
-        let mut s = self.lock();
-        let mid = format!("m_{}", s.next_number());
-        let at = Utc::now();
-        s.messages.push(DirectMessage {
-            mid: mid.clone(),
-            account: account.to_owned(),
-            user: user.to_owned(),
-            from_business: false,
-            text: text.to_owned(),
-            at,
-        });
-        let object = if s.pages.contains_key(account) { "page" } else { "instagram" };
+        let (object, mid, at) = self.record_message(account, user, text, false);
         let event = json!({"sender": {"id": user}, "recipient": {"id": account}, "timestamp": at.timestamp_millis(),
             "message": {"mid": mid, "text": text}});
         messaging_event(object, account, mid, event, standby)
@@ -410,6 +392,21 @@ impl LocalGraphApi {
     /// A person at the business answers a DM from Business Suite: Meta echoes it to every
     /// subscribed app, naming Business Suite as the sender.
     pub fn person_messages(&self, account: &str, user: &str, text: &str) -> Event {
+        let (object, mid, at) = self.record_message(account, user, text, true);
+        let app_id = BUSINESS_SUITE_APP_ID.parse::<u64>().unwrap_or(0);
+        let event = json!({"sender": {"id": account}, "recipient": {"id": user}, "timestamp": at.timestamp_millis(),
+            "message": {"mid": mid, "text": text, "is_echo": true, "app_id": app_id}});
+        messaging_event(object, account, mid, event, false)
+    }
+
+    /// Keeps a DM between `account` and `user`; returns the delivery's object, its id and time.
+    fn record_message(
+        &self,
+        account: &str,
+        user: &str,
+        text: &str,
+        from_business: bool,
+    ) -> (&'static str, String, DateTime<Utc>) {
         let mut s = self.lock();
         let mid = format!("m_{}", s.next_number());
         let at = Utc::now();
@@ -417,14 +414,12 @@ impl LocalGraphApi {
             mid: mid.clone(),
             account: account.to_owned(),
             user: user.to_owned(),
-            from_business: true,
+            from_business,
             text: text.to_owned(),
             at,
         });
         let object = if s.pages.contains_key(account) { "page" } else { "instagram" };
-        let event = json!({"sender": {"id": account}, "recipient": {"id": user}, "timestamp": at.timestamp_millis(),
-            "message": {"mid": mid, "text": text, "is_echo": true, "app_id": BUSINESS_SUITE_APP_ID.parse::<u64>().unwrap_or(0)}});
-        messaging_event(object, account, mid, event, false)
+        (object, mid, at)
     }
 
     /// A media post of an Instagram account.
@@ -651,17 +646,6 @@ fn set_last_status(s: &mut GraphState, status: StatusCode) {
     }
 }
 
-fn scripted_answer(scripted: ScriptedResponse) -> Response {
-    let status = StatusCode::from_u16(scripted.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, axum::Json(scripted.body)).into_response();
-    for (name, value) in scripted.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), value.parse()) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
-}
-
 /// What a write creates, once every check has passed.
 enum Creation {
     Comment(Object),
@@ -710,7 +694,7 @@ async fn write_edge(
         let response = match scripted {
             Some(scripted) => {
                 let delay = scripted.delay;
-                (Some(delay), scripted_answer(scripted))
+                (Some(delay), ScriptedResponse::answer(scripted))
             }
             None => (None, (StatusCode::OK, axum::Json(answer)).into_response()),
         };
@@ -961,10 +945,7 @@ async fn read_object(
     headers: HeaderMap,
 ) -> Result<Response, GraphError> {
     let mut s = state.lock().expect("Graph API state");
-    let page = match authorise(&mut s, &method, &version, format!("/{id}"), &query, &headers, &Value::Null) {
-        Ok(page) => page,
-        Err(refused) => return Err(refused),
-    };
+    let page = authorise(&mut s, &method, &version, format!("/{id}"), &query, &headers, &Value::Null)?;
     let fields = query.get("fields").map(String::as_str).unwrap_or("id");
     // An Instagram account's view of where it was @mentioned.
     if s.instagram.get(&id).map(String::as_str) == Some(page.as_str()) {
@@ -1008,10 +989,7 @@ async fn read_edge(
     headers: HeaderMap,
 ) -> Result<Response, GraphError> {
     let mut s = state.lock().expect("Graph API state");
-    let page = match authorise(&mut s, &method, &version, format!("/{id}/{edge}"), &query, &headers, &Value::Null) {
-        Ok(page) => page,
-        Err(refused) => return Err(refused),
-    };
+    let page = authorise(&mut s, &method, &version, format!("/{id}/{edge}"), &query, &headers, &Value::Null)?;
     match edge.as_str() {
         "comments" | "replies" => {
             let Some(object) = s.objects.get(&id) else {

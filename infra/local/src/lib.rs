@@ -269,6 +269,19 @@ impl LocalStack {
 
 /// The SDK configuration for the local engines: DynamoDB to DynamoDB Local, the rest to
 /// LocalStack, with throwaway credentials.
+/// Serves `app` on `127.0.0.1:port` (0 picks a free port) until the runtime stops; returns
+/// its base URL. For the local stand-ins of third-party APIs, named by `what`.
+pub(crate) async fn serve_loopback(what: &'static str, port: u16, app: axum::Router) -> Result<String, Error> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(Error::io(what))?;
+    let base_url = format!("http://{}", listener.local_addr().map_err(Error::io(what))?);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("hark-local: {what} stopped: {e}");
+        }
+    });
+    Ok(base_url)
+}
+
 pub async fn aws_config(endpoints: &engines::Endpoints) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(template::REGION))

@@ -48,6 +48,20 @@ pub struct ScriptedResponse {
     pub create_anyway: bool,
 }
 
+impl ScriptedResponse {
+    /// The scripted status, JSON body and headers as an HTTP answer.
+    pub(crate) fn answer(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(self.body)).into_response();
+        for (name, value) in self.headers {
+            if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), value.parse()) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+        response
+    }
+}
+
 /// What an account posted, as its timeline and DM conversations return it.
 #[derive(Debug, Clone)]
 struct Posted {
@@ -117,14 +131,7 @@ impl LocalXApi {
             // Not X's: what it received, for the load tool and anyone watching a local run.
             .route("/_local/stats", get(stats))
             .with_state(state.clone());
-        let listener =
-            tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(Error::io("bind the local X API"))?;
-        let base_url = format!("http://{}", listener.local_addr().map_err(Error::io("local X API address"))?);
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                eprintln!("hark-local: local X API stopped: {e}");
-            }
-        });
+        let base_url = crate::serve_loopback("the local X API", port, app).await?;
         Ok(LocalXApi { base_url, state })
     }
 
@@ -253,14 +260,7 @@ async fn write(
     match scripted {
         Some(scripted) => {
             tokio::time::sleep(scripted.delay).await;
-            let status = StatusCode::from_u16(scripted.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = (status, axum::Json(scripted.body)).into_response();
-            for (name, value) in scripted.headers {
-                if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), value.parse()) {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            response
+            scripted.answer()
         }
         None => {
             let data = if dm_to.is_some() {
