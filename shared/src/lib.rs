@@ -5,6 +5,8 @@
 //! - [`ports`]: one narrow trait per capability the functions depend on;
 //! - [`channels`]: one folder per platform, its inbound side (handshake, verification,
 //!   parsing) and its outbound side (the reply client), behind one registry;
+//! - [`helpdesks`]: the help desks' side: verifying what Zendesk, Freshdesk and Standard
+//!   Webhooks receivers exchange with Hark;
 //! - [`adapters`]: DynamoDB, SQS, SNS, Secrets Manager, HTTP and logging, behind the
 //!   default `aws` feature (without it the crate is the domain and the channels' parsing).
 
@@ -15,6 +17,7 @@ pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod error;
+pub mod helpdesks;
 pub mod metrics;
 pub mod ports;
 
