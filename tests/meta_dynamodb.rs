@@ -397,3 +397,30 @@ async fn a_reply_that_outruns_the_comment_it_answers_waits_for_it() {
     let lonely = meta_mentions(&[lonely]);
     assert_eq!(f.process_received(&lonely, 99).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_mention_whose_text_meta_cannot_give_waits_a_little_then_is_stored_without_it() {
+    let f = fixture().await;
+    let unavailable = || ScriptedResponse {
+        only_for: Some(format!("GET /{INSTAGRAM}")),
+        ..scripted(503, graph_error(2, None, "Service temporarily unavailable"))
+    };
+    // Meta is down for one read: the mention waits for the next receive and is then whole.
+    f.graph.respond_next(unavailable());
+    let event = f.graph.instagram_mention(INSTAGRAM, ("17841400000000999", "alex.poe"), "@acmeair where is my refund?");
+    let mention = meta_mentions(std::slice::from_ref(&event));
+    assert_eq!(f.process_received(&mention, 1).await.len(), 1, "retried, not stored without its text");
+    assert_eq!(f.process_received(&mention, 2).await, Vec::<String>::new());
+    assert_eq!(attr_s(&f.message(&event.id).await, "text"), "@acmeair where is my refund?");
+
+    // Down for longer: after the wait the mention is stored saying so, never dead-lettered.
+    let event = f.graph.instagram_mention(INSTAGRAM, ("17841400000000998", "kim.loe"), "@acmeair my bag?");
+    let mention = meta_mentions(std::slice::from_ref(&event));
+    for receive in 1..=3 {
+        f.graph.respond_next(unavailable());
+        let failed = f.process_received(&mention, receive).await;
+        assert_eq!(failed.len(), usize::from(receive <= 2), "receive {receive}");
+    }
+    let text = attr_s(&f.message(&event.id).await, "text");
+    assert!(text.starts_with("[instagram gave no text for this message"), "{text}");
+}

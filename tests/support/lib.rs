@@ -480,7 +480,7 @@ pub fn processor_with<R>(
         .unwrap(),
         sla: hark_shared::domain::sla::SlaPolicies::DEFAULT,
         due_shards: 4,
-        parent_wait_receives: hark_processor::parent_wait_receives(5),
+        wait_receives: hark_processor::wait_receives(5),
         clock: Box::new(clock),
     }
 }

@@ -65,10 +65,11 @@ pub struct Processor<S, R> {
     pub templates: AckTemplates,
     pub sla: SlaPolicies,
     pub due_shards: u32,
-    /// How many receives a brand reply waits for its parent to be stored (see
-    /// [`ProcessorError::ParentNotYetStored`]); always fewer than the queue's max receive
-    /// count, so the wait never dead-letters it.
-    pub parent_wait_receives: u32,
+    /// How many receives a message may wait for something outside it: a brand reply for
+    /// its parent to be stored (see [`ProcessorError::ParentNotYetStored`]), a mention for
+    /// the platform to give its text. Always fewer than the queue's max receive count, so
+    /// waiting never dead-letters a message.
+    pub wait_receives: u32,
     pub clock: Box<dyn Clock>,
 }
 
@@ -131,7 +132,7 @@ pub struct Config {
     pub sla: SlaPolicies,
     pub due_shards: u32,
     pub templates: AckTemplates,
-    pub parent_wait_receives: u32,
+    pub wait_receives: u32,
 }
 
 impl Config {
@@ -152,13 +153,13 @@ impl Config {
             sla: SlaPolicies::from_env()?,
             due_shards,
             templates: AckTemplates::from_json(&templates_json, &signature).map_err(Error::Config)?,
-            parent_wait_receives: parent_wait_receives(env_or("MAX_RECEIVE_COUNT", 5u32)?),
+            wait_receives: wait_receives(env_or("MAX_RECEIVE_COUNT", 5u32)?),
         })
     }
 }
 
-/// Waits for a parent at most one receive, and never as long as the queue's max receive count.
-pub fn parent_wait_receives(max_receive_count: u32) -> u32 {
+/// Waits at most two receives, and never as long as the queue's max receive count.
+pub fn wait_receives(max_receive_count: u32) -> u32 {
     max_receive_count.saturating_sub(1).min(2)
 }
 
@@ -194,7 +195,7 @@ impl AwsProcessor {
             templates: config.templates,
             sla: config.sla,
             due_shards: config.due_shards,
-            parent_wait_receives: config.parent_wait_receives,
+            wait_receives: config.wait_receives,
             clock: Box::new(SystemClock),
         })
     }
@@ -261,15 +262,16 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
         let (channel, platform_message_id, kind) = (mention.channel, mention.message_id.clone(), mention.kind);
         let receives = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
         let outcome = match (mention.action, mention.direction) {
-            (MessageAction::Edited | MessageAction::Removed, _) => self.amend(mention).await?,
-            (MessageAction::Created, Direction::Inbound) => self.inbound(mention).await?,
+            (MessageAction::Edited | MessageAction::Removed, _) => self.amend(mention, receives).await?,
+            (MessageAction::Created, Direction::Inbound) => self.inbound(mention, receives).await?,
             (MessageAction::Created, Direction::Outbound) => self.outbound(&mention, receives).await?,
         };
         tracing::info!(%channel, platform_message_id, ?kind, ?outcome, "message processed");
         Ok(outcome)
     }
 
-    pub async fn inbound(&self, mut mention: Mention) -> Result<Outcome, ProcessorError> {
+    /// `receives`: how many times SQS has handed this message out, this time included.
+    pub async fn inbound(&self, mut mention: Mention, receives: u32) -> Result<Outcome, ProcessorError> {
         // A redelivery finds its message already stored; it only finishes what the first
         // delivery may have left undone (an acknowledgement that failed to send).
         match self.store.known_message(mention.channel, &mention.account_id, &mention.message_id).await? {
@@ -281,7 +283,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             None => {}
         }
         if mention.text_source.is_some() && mention.text.is_empty() {
-            self.fetch_text(&mut mention).await?;
+            self.fetch_text(&mut mention, receives).await?;
         }
         let m = &mention;
         let classification = self.classify(m);
@@ -347,9 +349,9 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
     }
 
     /// Fills in the text (and author) of a message whose event carried none. A platform
-    /// that cannot give it now is asked again on redelivery; one that never will leaves a
-    /// message that says so, stored all the same.
-    async fn fetch_text(&self, m: &mut Mention) -> Result<(), ProcessorError> {
+    /// that cannot give it now is asked again on a redelivery or two; after that, or when it
+    /// never will, the message is stored saying so: an outage never dead-letters it.
+    async fn fetch_text(&self, m: &mut Mention, receives: u32) -> Result<(), ProcessorError> {
         match self.replies.fetch_text(m).await {
             Ok(fetched) => {
                 m.text = fetched.text;
@@ -361,18 +363,18 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
                 }
                 Ok(())
             }
-            Err(error) if error.retry() == Retry::Never => {
+            Err(error) if error.retry() != Retry::Never && receives <= self.wait_receives => Err(error.into()),
+            Err(error) => {
                 tracing::warn!(%error, "the message's text cannot be fetched; stored without it");
                 m.text = format!("[{} gave no text for this message: {error}]", m.channel);
                 Ok(())
             }
-            Err(error) => Err(error.into()),
         }
     }
 
     /// An edit or a removal on the platform. An edit of a message never seen is the message
     /// itself, late: it is stored as new.
-    async fn amend(&self, mention: Mention) -> Result<Outcome, ProcessorError> {
+    async fn amend(&self, mention: Mention, receives: u32) -> Result<Outcome, ProcessorError> {
         let classification = (mention.action == MessageAction::Edited).then(|| self.classify(&mention));
         let (text, redacted) = match &classification {
             Some(c) => {
@@ -392,7 +394,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
                 if mention.action == MessageAction::Edited && mention.direction == Direction::Inbound =>
             {
                 let original = Mention { action: MessageAction::Created, ..mention };
-                self.inbound(original).await
+                self.inbound(original, receives).await
             }
             Amended::NotStored => Ok(Outcome::NothingToAmend),
         }
@@ -444,7 +446,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             // queue group than the parent: the parent may be a moment behind.
             if let Some(parent) = &m.parent_id
                 && m.customer_id == *parent
-                && receives <= self.parent_wait_receives
+                && receives <= self.wait_receives
             {
                 return Err(ProcessorError::ParentNotYetStored {
                     message_id: m.message_id.clone(),

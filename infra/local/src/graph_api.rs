@@ -598,6 +598,18 @@ fn invalid_parameter(message: &str) -> GraphError {
 }
 
 /// Checks what every request must have; on success the Page the token acts for.
+/// A scripted answer for a read. Only a script naming the read (`only_for: "GET /{path}"`)
+/// answers it, so scripts meant for writes are never spent on lookups.
+fn scripted_read(s: &mut GraphState, path: &str) -> Option<Response> {
+    let name = format!("GET {path}");
+    let at = s.script.iter().position(|r| r.only_for.as_deref() == Some(name.as_str()))?;
+    let scripted = s.script.remove(at)?;
+    if let Some(last) = s.requests.last_mut() {
+        last.status = scripted.status;
+    }
+    Some(scripted.answer())
+}
+
 fn authorise(
     s: &mut GraphState,
     method: &Method,
@@ -946,6 +958,9 @@ async fn read_object(
 ) -> Result<Response, GraphError> {
     let mut s = state.lock().expect("Graph API state");
     let page = authorise(&mut s, &method, &version, format!("/{id}"), &query, &headers, &Value::Null)?;
+    if let Some(scripted) = scripted_read(&mut s, &format!("/{id}")) {
+        return Ok(scripted);
+    }
     let fields = query.get("fields").map(String::as_str).unwrap_or("id");
     // An Instagram account's view of where it was @mentioned.
     if s.instagram.get(&id).map(String::as_str) == Some(page.as_str()) {
@@ -990,6 +1005,9 @@ async fn read_edge(
 ) -> Result<Response, GraphError> {
     let mut s = state.lock().expect("Graph API state");
     let page = authorise(&mut s, &method, &version, format!("/{id}/{edge}"), &query, &headers, &Value::Null)?;
+    if let Some(scripted) = scripted_read(&mut s, &format!("/{id}/{edge}")) {
+        return Ok(scripted);
+    }
     match edge.as_str() {
         "comments" | "replies" => {
             let Some(object) = s.objects.get(&id) else {
