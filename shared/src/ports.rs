@@ -6,6 +6,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::classify::Classification;
 use crate::domain::mention::{Channel, Mention};
 use crate::domain::oauth::{Grant, OAuthClient, RefreshError, Seed, StoredTokens};
@@ -509,6 +510,18 @@ pub trait TokenEndpoint: Send + Sync {
         client: &OAuthClient,
         refresh_token: &Secret,
     ) -> impl Future<Output = std::result::Result<Grant, RefreshError>> + Send;
+}
+
+/// The HTTP API's keys: their records, never a key (see [`crate::domain::api_key`]).
+pub trait ApiKeyStore: Send + Sync {
+    /// Keeps a new key's record; an id already on record is refused (ids are random, so a
+    /// clash means something is wrong, not that a key should be replaced).
+    fn put_api_key(&self, record: &ApiKeyRecord) -> impl Future<Output = Result<()>> + Send;
+    fn api_key(&self, id: &str) -> impl Future<Output = Result<Option<ApiKeyRecord>>> + Send;
+    /// Every key on record, revoked ones included, oldest first.
+    fn api_keys(&self) -> impl Future<Output = Result<Vec<ApiKeyRecord>>> + Send;
+    /// Marks the key revoked (it stays on record); `false` when there is no such key.
+    fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// Where the current tokens of each account live, shared by every function instance.

@@ -1,5 +1,6 @@
 //! `hark`: the operator's tool around Hark's classifier. See `hark --help`.
 
+mod api_keys;
 mod eval;
 
 use std::io::{BufRead, BufWriter, Write};
@@ -23,6 +24,10 @@ USAGE:
     hark bench FILE [--repeat N]                   per-message time of the default classifier, one core
     hark dlq redrive --from DLQ_URL --to QUEUE_URL [--max N]
                                                    move dead-lettered messages back to be processed again
+    hark api-key create --name NAME [--scopes read,reply] [--table TABLE]
+                                                   a key for the HTTP API, printed once (stdout)
+    hark api-key list [--table TABLE]              every key: id, scopes, created, revoked, name
+    hark api-key revoke ID [--table TABLE]         refuse the key from now on (it stays on record)
 
 Input lines: {\"id\", \"text\", optional context: \"followers\", \"verified\", \"engagement\"
 (or \"retweets\"), \"channel\", \"private\", \"previous_conversations\", \"last_sentiment\",
@@ -31,7 +36,8 @@ and for eval/train the label field, e.g. \"sentiment\" or \"intent\"}.
 train writes the model only with --out; with --folds N (default 5) it first reports
 N-fold cross-validation.
 dlq redrive uses the AWS credentials and region of the environment (AWS_PROFILE, AWS_REGION);
-take the URLs from the stack's outputs (MentionsDeadLetterQueueUrl, MentionsQueueUrl).";
+take the URLs from the stack's outputs (MentionsDeadLetterQueueUrl, MentionsQueueUrl).
+api-key keeps only a hash of each key, in the stack's table (--table, or TABLE_NAME).";
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -225,6 +231,10 @@ fn run() -> Result<(), CliError> {
         "dlq" => {
             args.check(&["from", "to", "max"])?;
             redrive_dead_letters(&args)
+        }
+        "api-key" => {
+            args.check(&["name", "scopes", "table"])?;
+            api_keys::run(&args)
         }
         other => Err(CliError::Usage(format!("unknown command {other:?}; see hark --help"))),
     }

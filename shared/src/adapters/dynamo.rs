@@ -27,17 +27,18 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
+use crate::domain::api_key::{ApiKeyRecord, Scope};
 use crate::domain::mention::{Channel, Direction, Mention, MentionKind, MessageAction};
 use crate::domain::oauth::{Seed, StoredTokens};
 use crate::domain::secret::Secret;
 use crate::domain::sla::SlaClock;
 use crate::error::{Error, Result};
-use crate::ports::TokenStore;
 use crate::ports::{
     Amended, Amendment, Claim, ConversationId, ConversationState, ConversationStore, DueConversation, DueItem,
     Escalation, EscalationStore, InboundRecord, KnownMessage, NewConversation, OutboundRecord, OutboxEntry,
     OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore, Recorded, ReplyTarget, SendOutcome,
 };
+use crate::ports::{ApiKeyStore, TokenStore};
 
 pub const DUE_INDEX: &str = "due-index";
 type Item = HashMap<String, AttributeValue>;
@@ -1192,6 +1193,107 @@ impl TokenStore for DynamoStore {
             Ok(_) => Ok(()),
             Err(err) if is_conditional_failure(&err) => Ok(()),
             Err(err) => Err(Error::store("UpdateItem mark tokens refused", err.into_service_error())),
+        }
+    }
+}
+
+/// Every key in one partition: there are few, and listing them is one query.
+const API_KEYS_PK: &str = "APIKEYS";
+
+fn api_key_key(id: &str) -> Item {
+    key(API_KEYS_PK.to_owned(), &format!("KEY#{id}"))
+}
+
+fn parse_api_key(item: &Item) -> Result<ApiKeyRecord> {
+    let what = "api key";
+    let mut scopes: Vec<Scope> = item
+        .get("scopes")
+        .and_then(|v| v.as_ss().ok())
+        .map(|scopes| scopes.iter().filter_map(|scope| Scope::parse(scope)).collect())
+        .unwrap_or_default();
+    scopes.sort();
+    Ok(ApiKeyRecord {
+        id: required(get_s(item, "key_id"), what, "key_id")?.to_owned(),
+        name: get_s(item, "name").unwrap_or_default().to_owned(),
+        scopes,
+        key_hash: required(get_s(item, "key_hash"), what, "key_hash")?.to_owned(),
+        created_at: required(get_ts(item, "created_at"), what, "created_at")?,
+        revoked_at: get_ts(item, "revoked_at"),
+    })
+}
+
+impl ApiKeyStore for DynamoStore {
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<()> {
+        let mut item = api_key_key(&record.id);
+        item.extend([
+            ("item_type".to_owned(), s("api_key")),
+            ("key_id".to_owned(), s(&record.id)),
+            ("name".to_owned(), s(&record.name)),
+            ("scopes".to_owned(), AttributeValue::Ss(record.scopes.iter().map(|s| s.as_str().to_owned()).collect())),
+            ("key_hash".to_owned(), s(&record.key_hash)),
+            ("created_at".to_owned(), ts(record.created_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| Error::store("PutItem api key", e.into_service_error()))?;
+        Ok(())
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(api_key_key(id)))
+            // A revocation takes effect at once.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem api key", e.into_service_error()))?;
+        out.item.as_ref().map(parse_api_key).transpose()
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(API_KEYS_PK))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query api keys", e.into_service_error()))?;
+            for item in out.items() {
+                records.push(parse_api_key(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        records.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(records)
+    }
+
+    async fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let update = UpdateBuilder::default().set_if_absent("revoked_at", ts(now)).build(
+            &self.table,
+            api_key_key(id),
+            Some("attribute_exists(pk)"),
+        )?;
+        match self.update_item(update).await {
+            Ok(_) => Ok(true),
+            Err(err) if is_conditional_failure(&err) => Ok(false),
+            Err(err) => Err(Error::store("UpdateItem revoke api key", err.into_service_error())),
         }
     }
 }
