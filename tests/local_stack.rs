@@ -21,7 +21,7 @@ fn bin_dir() -> std::path::PathBuf {
 async fn stack(parameters: &[(&str, &str)], overrides: &[&str], speedup: u32) -> LocalStack {
     let stack_name = unique("e2e");
     let bin_dir = bin_dir();
-    for binary in ["webhook", "processor", "escalator", "outbox"] {
+    for binary in ["webhook", "processor", "escalator", "outbox", "api"] {
         assert!(
             bin_dir.join(binary).is_file(),
             "{binary} is not built in {}: run cargo build --bins",
@@ -531,5 +531,39 @@ async fn facebook_messenger_and_instagram_are_answered_and_escalated_through_the
     waiting.sort();
     assert_eq!(warned, waiting, "{notices:?}");
     assert!(notices.iter().all(|n| n["level_name"] == "warning"), "{notices:?}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_http_api_answers_through_the_stack_only_with_a_key() {
+    use hark_shared::ports::ApiKeyStore;
+    let stack = stack(&[], &[], 1).await;
+    let tweet = id(70);
+    let delivery = tweet_delivery(&tweet, Some(PRIYA), "@AcmeAir my booking vanished from the app", None);
+    assert_eq!(send(&stack, &delivery).await, 200);
+    let conversation = eventually("the conversation", Duration::from_secs(30), || async {
+        items(&stack, "conversation").await.into_iter().next()
+    })
+    .await;
+    let conversation_id = attr_s(&conversation, "conversation_id");
+
+    // A key as `hark api-key create` makes it, in the stack's table.
+    let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&stack.aws, stack.resource("Table"));
+    let random: [u8; 40] = std::array::from_fn(|i| (i as u8).wrapping_mul(7).wrapping_add(3));
+    let scopes = [hark_shared::domain::api_key::Scope::Read];
+    let (key, record) = hark_shared::domain::api_key::new_key(&random, "e2e", &scopes, chrono::Utc::now()).unwrap();
+    store.put_api_key(&record).await.unwrap();
+
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/conversations/{conversation_id}", stack.http_url);
+    let refused = http.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let answer = http.get(&url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["id"], conversation_id.as_str());
+    assert_eq!(body["messages"][0]["id"], tweet.as_str());
+    let document = http.get(format!("{}/v1/openapi.json", stack.http_url)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(document.status(), 200);
     stack.stop().await;
 }

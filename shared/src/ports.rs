@@ -48,6 +48,19 @@ impl ConversationId {
     pub fn direct(channel: Channel, account: &str, first_message_id: &str) -> Self {
         ConversationId(format!("{channel}:{account}:dm:{first_message_id}"))
     }
+
+    /// An id a caller gave (the HTTP API's path): of a known channel, and only of the
+    /// characters platform ids use.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (channel, rest) = text.split_once(':')?;
+        Channel::parse(channel)?;
+        let (account, anchor) = rest.split_once(':')?;
+        let well_formed = text.len() <= 320
+            && !account.is_empty()
+            && !anchor.is_empty()
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.'));
+        well_formed.then(|| ConversationId(text.to_owned()))
+    }
 }
 
 impl std::fmt::Display for ConversationId {
@@ -510,6 +523,101 @@ pub trait TokenEndpoint: Send + Sync {
         client: &OAuthClient,
         refresh_token: &Secret,
     ) -> impl Future<Output = std::result::Result<Grant, RefreshError>> + Send;
+}
+
+/// A conversation as the HTTP API shows it: the conversation and everything kept under it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationView {
+    pub id: String,
+    pub channel: String,
+    pub account_id: String,
+    /// `public` (a thread) or `direct` (DMs).
+    pub kind: String,
+    /// `open`, `awaiting_reply`, `answered` or `removed`.
+    pub status: String,
+    pub customer: CustomerRef,
+    pub opened_by: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub last_sentiment: Option<String>,
+    pub last_intent: Option<String>,
+    pub message_count: u64,
+    /// The running SLA clock, if one runs.
+    pub sla: Option<SlaView>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Why a person must answer (the platform's messaging window closed), if so.
+    pub needs_person: Option<String>,
+    pub messages: Vec<MessageView>,
+    pub escalations: Vec<EscalationView>,
+    pub outbound: Vec<OutboundView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerRef {
+    pub id: String,
+    pub handle: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlaView {
+    pub started_at: DateTime<Utc>,
+    pub ideal_due_at: DateTime<Utc>,
+    pub breach_due_at: DateTime<Utc>,
+    pub escalation_level: u32,
+}
+
+/// A message, with Hark's classification of it when it came from the customer. Personal
+/// data posted in public is shown as it is stored: redacted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    /// `inbound` (the customer) or `outbound` (the brand).
+    pub direction: String,
+    pub kind: String,
+    pub author_id: String,
+    pub author_handle: Option<String>,
+    pub author_name: Option<String>,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub sentiment: Option<String>,
+    pub sentiment_score: Option<f64>,
+    pub intent: Option<String>,
+    pub priority: Option<u32>,
+    pub urgency: Vec<String>,
+    pub language: Option<String>,
+    /// The kinds of personal data removed from `text`.
+    pub redacted: Vec<String>,
+    /// For the brand's messages: sent by Hark (`true`) or by a person.
+    pub automated: Option<bool>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EscalationView {
+    pub level: u32,
+    pub level_name: String,
+    pub sla_started_at: DateTime<Utc>,
+    pub escalated_at: DateTime<Utc>,
+}
+
+/// What Hark has sent, or is sending, in the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboundView {
+    pub purpose: String,
+    pub answers_message_id: String,
+    pub status: String,
+    pub attempts: u32,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+/// Reading conversations for the HTTP API.
+pub trait ConversationReader: Send + Sync {
+    fn conversation_view(&self, id: &ConversationId) -> impl Future<Output = Result<Option<ConversationView>>> + Send;
 }
 
 /// The HTTP API's keys: their records, never a key (see [`crate::domain::api_key`]).

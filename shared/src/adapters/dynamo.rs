@@ -38,7 +38,10 @@ use crate::ports::{
     Escalation, EscalationStore, InboundRecord, KnownMessage, NewConversation, OutboundRecord, OutboxEntry,
     OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore, Recorded, ReplyTarget, SendOutcome,
 };
-use crate::ports::{ApiKeyStore, TokenStore};
+use crate::ports::{
+    ApiKeyStore, ConversationReader, ConversationView, CustomerRef, EscalationView, MessageView, OutboundView, SlaView,
+    TokenStore,
+};
 
 pub const DUE_INDEX: &str = "due-index";
 type Item = HashMap<String, AttributeValue>;
@@ -1295,5 +1298,128 @@ impl ApiKeyStore for DynamoStore {
             Err(err) if is_conditional_failure(&err) => Ok(false),
             Err(err) => Err(Error::store("UpdateItem revoke api key", err.into_service_error())),
         }
+    }
+}
+
+fn get_ss(item: &Item, name: &str) -> Vec<String> {
+    item.get(name).and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default()
+}
+
+fn message_view(item: &Item) -> Result<MessageView> {
+    let what = "message";
+    Ok(MessageView {
+        id: required(get_s(item, "message_id"), what, "message_id")?.to_owned(),
+        direction: required(get_s(item, "direction"), what, "direction")?.to_owned(),
+        kind: get_s(item, "kind").unwrap_or_default().to_owned(),
+        author_id: get_s(item, "author_id").unwrap_or_default().to_owned(),
+        author_handle: get_s(item, "author_handle").map(str::to_owned),
+        author_name: get_s(item, "author_name").map(str::to_owned),
+        text: get_s(item, "text").unwrap_or_default().to_owned(),
+        created_at: required(get_ts(item, "created_at"), what, "created_at")?,
+        sentiment: get_s(item, "sentiment").map(str::to_owned),
+        sentiment_score: get_n(item, "sentiment_score"),
+        intent: get_s(item, "intent").map(str::to_owned),
+        priority: get_n(item, "priority"),
+        urgency: get_ss(item, "urgency"),
+        language: get_s(item, "language").map(str::to_owned),
+        redacted: get_ss(item, "redacted"),
+        automated: item.get("automated").and_then(|v| v.as_bool().ok()).copied(),
+        edited_at: get_ts(item, "edited_at"),
+        removed_at: get_ts(item, "removed_at"),
+    })
+}
+
+fn conversation_view(item: &Item) -> Result<ConversationView> {
+    let what = "conversation";
+    let sla = match (get_ts(item, "sla_started_at"), get_ts(item, "ideal_due_at"), get_ts(item, "breach_due_at")) {
+        (Some(started_at), Some(ideal_due_at), Some(breach_due_at)) => Some(SlaView {
+            started_at,
+            ideal_due_at,
+            breach_due_at,
+            escalation_level: get_n(item, "escalation_level").unwrap_or(0),
+        }),
+        _ => None,
+    };
+    Ok(ConversationView {
+        id: required(get_s(item, "conversation_id"), what, "conversation_id")?.to_owned(),
+        channel: required(get_s(item, "channel"), what, "channel")?.to_owned(),
+        account_id: required(get_s(item, "account_id"), what, "account_id")?.to_owned(),
+        kind: get_s(item, "kind").unwrap_or("public").to_owned(),
+        status: required(get_s(item, "status"), what, "status")?.to_owned(),
+        customer: CustomerRef {
+            id: required(get_s(item, "customer_id"), what, "customer_id")?.to_owned(),
+            handle: get_s(item, "customer_handle").map(str::to_owned),
+            name: get_s(item, "customer_name").map(str::to_owned),
+        },
+        opened_by: get_s(item, "opened_by").unwrap_or_default().to_owned(),
+        created_at: get_ts(item, "created_at"),
+        last_message_at: get_ts(item, "last_message_at"),
+        last_sentiment: get_s(item, "last_sentiment").map(str::to_owned),
+        last_intent: get_s(item, "last_intent").map(str::to_owned),
+        message_count: get_n(item, "message_count").unwrap_or(0),
+        sla,
+        first_response_at: get_ts(item, "first_response_at"),
+        answered_at: get_ts(item, "answered_at"),
+        needs_person: get_s(item, "needs_person").map(str::to_owned),
+        messages: Vec::new(),
+        escalations: Vec::new(),
+        outbound: Vec::new(),
+    })
+}
+
+impl ConversationReader for DynamoStore {
+    /// One query over the conversation's partition: the conversation item, its messages (in
+    /// order, by their sort key), escalations and outbox records.
+    async fn conversation_view(&self, id: &ConversationId) -> Result<Option<ConversationView>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(conversation_pk(id)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query conversation", e.into_service_error()))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+        let Some(mut view) =
+            items.iter().find(|i| get_s(i, "sk") == Some("CONV")).map(conversation_view).transpose()?
+        else {
+            return Ok(None);
+        };
+        for item in &items {
+            match get_s(item, "item_type") {
+                Some("message") => view.messages.push(message_view(item)?),
+                Some("escalation") => view.escalations.push(EscalationView {
+                    level: get_n(item, "level").unwrap_or(0),
+                    level_name: get_s(item, "level_name").unwrap_or_default().to_owned(),
+                    sla_started_at: required(get_ts(item, "sla_started_at"), "escalation", "sla_started_at")?,
+                    escalated_at: required(get_ts(item, "escalated_at"), "escalation", "escalated_at")?,
+                }),
+                Some("outbox") => {
+                    let entry = parse_outbox(item)?;
+                    view.outbound.push(OutboundView {
+                        purpose: entry.message.purpose.as_str().to_owned(),
+                        answers_message_id: entry.message.answers_message_id,
+                        status: entry.status.as_str().to_owned(),
+                        attempts: entry.attempts,
+                        text: entry.message.text,
+                        created_at: entry.created_at,
+                        last_error: entry.last_error,
+                    });
+                }
+                _ => {}
+            }
+        }
+        view.messages.sort_by_key(|m| m.created_at);
+        Ok(Some(view))
     }
 }

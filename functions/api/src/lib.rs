@@ -1,0 +1,184 @@
+//! The HTTP API (`/v1`), for help desks, agents' tools and scripts. Every route needs an
+//! API key (`Authorization: Bearer hark_…`, made with `hark api-key create`) with the
+//! route's scope; the OpenAPI document (`docs/openapi.json`) describes every route and is
+//! served at `/v1/openapi.json`.
+//!
+//! Order of work: the route, then the key, then the request's parameters. Every refusal of
+//! a key is the same 401, so a prober learns nothing about which keys exist.
+
+use hark_shared::adapters::dynamo::DynamoStore;
+use hark_shared::domain::api_key::{KeyRefused, PresentedKey, Scope};
+use hark_shared::metrics::Metrics;
+use hark_shared::ports::{ApiKeyStore, ConversationId, ConversationReader};
+use http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+
+/// The OpenAPI 3.1 document, as the repository keeps it.
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+const PREFIX: &str = "/v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("method {0} not allowed here")]
+    MethodNotAllowed(Method),
+    #[error(transparent)]
+    Key(#[from] KeyRefused),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no conversation {0}")]
+    NoConversation(String),
+    #[error("the store failed: {0}")]
+    Store(#[from] hark_shared::Error),
+}
+
+impl ApiError {
+    /// The one place errors become HTTP statuses.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) | ApiError::NoConversation(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Key(KeyRefused::Scope(_)) => StatusCode::FORBIDDEN,
+            ApiError::Key(_) => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// What the caller is told: nothing about keys beyond "unauthorized", nothing about
+    /// the table.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Key(KeyRefused::Scope(scope)) => format!("forbidden: the key lacks the {scope} scope"),
+            ApiError::Key(_) => "unauthorized".to_owned(),
+            ApiError::Store(_) => "temporarily unavailable, please retry".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+pub struct State<S> {
+    pub store: S,
+}
+
+impl State<DynamoStore> {
+    /// Reads configuration once, at cold start.
+    pub async fn from_env() -> Result<Self, hark_shared::Error> {
+        let aws = hark_shared::config::aws().await;
+        let table = hark_shared::config::required_env("TABLE_NAME")?;
+        Ok(State { store: DynamoStore::from_config(&aws, table) })
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(Body::Text(body))
+        .expect("static response parts are valid")
+}
+
+/// Handles one API Gateway request. Never fails: every error is an HTTP answer.
+pub async fn handle<S: ApiKeyStore + ConversationReader>(
+    state: &State<S>,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let mut metrics = Metrics::new("api");
+    let response = match route(state, &request).await {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(error) => {
+            let status = error.status();
+            if status.is_server_error() {
+                tracing::error!(%error, "API request failed");
+                metrics.count("ApiFailures", 1);
+            } else {
+                tracing::warn!(%error, status = status.as_u16(), "API request refused");
+                metrics.count(if status == StatusCode::UNAUTHORIZED { "Unauthorized" } else { "Refused" }, 1);
+            }
+            json_response(status, serde_json::json!({ "error": error.public_message() }).to_string())
+        }
+    };
+    metrics.emit();
+    Ok(response)
+}
+
+/// The routes, each with the scope it needs.
+enum Route<'a> {
+    OpenApi,
+    Conversation(&'a str),
+}
+
+async fn route<S: ApiKeyStore + ConversationReader>(state: &State<S>, request: &Request) -> Result<String, ApiError> {
+    let path = request.uri().path();
+    let route = match path.strip_prefix(PREFIX).map(|p| p.split('/').collect::<Vec<_>>()).as_deref() {
+        Some(["", "openapi.json"]) => Route::OpenApi,
+        Some(["", "conversations", id]) => Route::Conversation(id),
+        _ => return Err(ApiError::NotFound(path.chars().take(200).collect())),
+    };
+    if request.method() != Method::GET {
+        return Err(ApiError::MethodNotAllowed(request.method().clone()));
+    }
+    authorise(state, request, Scope::Read).await?;
+    match route {
+        Route::OpenApi => Ok(OPENAPI.to_owned()),
+        Route::Conversation(id) => {
+            let decoded = percent_decoded(id).ok_or_else(|| ApiError::BadRequest("invalid conversation id".into()))?;
+            let id = ConversationId::parse(&decoded)
+                .ok_or_else(|| ApiError::BadRequest("invalid conversation id".into()))?;
+            let view = state.store.conversation_view(&id).await?.ok_or(ApiError::NoConversation(id.0))?;
+            Ok(serde_json::to_string(&view).expect("a conversation view serialises"))
+        }
+    }
+}
+
+/// The key in `Authorization`, checked against its record for `scope`.
+async fn authorise<S: ApiKeyStore>(state: &State<S>, request: &Request, scope: Scope) -> Result<(), ApiError> {
+    let header = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let presented = PresentedKey::from_authorization(header)?;
+    let record = state.store.api_key(presented.id).await?.ok_or(KeyRefused::Unknown)?;
+    presented.check(&record, scope)?;
+    tracing::info!(key = presented.id, "API key accepted");
+    Ok(())
+}
+
+/// `%3A` and the like in a path segment (conversation ids carry `:`); `None` for a broken
+/// escape or bytes that are not UTF-8.
+fn percent_decoded(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_decoded_or_refused() {
+        assert_eq!(percent_decoded("x%3A2244994945%3A1001").as_deref(), Some("x:2244994945:1001"));
+        assert_eq!(percent_decoded("plain").as_deref(), Some("plain"));
+        assert_eq!(percent_decoded("bad%3"), None);
+        assert_eq!(percent_decoded("bad%zz"), None);
+        assert_eq!(percent_decoded("%ff"), None);
+    }
+
+    #[test]
+    fn the_openapi_document_is_json_and_3_1() {
+        let document: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+        assert!(document["paths"]["/v1/conversations/{id}"]["get"].is_object());
+    }
+}
