@@ -567,3 +567,46 @@ async fn the_http_api_answers_through_the_stack_only_with_a_key() {
     assert_eq!(document.status(), 200);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_document() {
+    use hark_shared::ports::ApiKeyStore;
+    let schemathesis = repo_root().join(".venv/bin/schemathesis");
+    assert!(schemathesis.is_file(), "schemathesis is not installed: run bash infra/venv.sh");
+    let stack = stack(&[], &[], 1).await;
+    let tweet = id(80);
+    let delivery = tweet_delivery(&tweet, Some(DEVON), "@AcmeAir where is my refund? order #4417823", None);
+    assert_eq!(send(&stack, &delivery).await, 200);
+    let conversation = eventually("the conversation", Duration::from_secs(30), || async {
+        items(&stack, "conversation").await.into_iter().next()
+    })
+    .await;
+    let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&stack.aws, stack.resource("Table"));
+    let random: [u8; 40] = std::array::from_fn(|i| (i as u8).wrapping_mul(11).wrapping_add(5));
+    let scopes = [hark_shared::domain::api_key::Scope::Read];
+    let (key, record) = hark_shared::domain::api_key::new_key(&random, "st", &scopes, chrono::Utc::now()).unwrap();
+    store.put_api_key(&record).await.unwrap();
+
+    // Once with generated ids (malformed, unknown), once with the stored conversation's, so
+    // the 200 answer is checked against its schema too.
+    let pinned = bin_dir().join(format!("schemathesis-{}.toml", std::process::id()));
+    let id = attr_s(&conversation, "conversation_id");
+    std::fs::write(&pinned, format!("[parameters]\n\"path.id\" = \"{id}\"\n")).unwrap();
+    for config in [None, Some(&pinned)] {
+        let mut command = std::process::Command::new(&schemathesis);
+        if let Some(config) = config {
+            command.arg("--config-file").arg(config);
+        }
+        command
+            .args(["run", "docs/openapi.json", "--url", &stack.http_url, "--checks", "all"])
+            .args(["--max-examples", "40", "--seed", "20261123", "--workers", "2"])
+            .args(["-H", &format!("Authorization: Bearer {key}")])
+            .current_dir(repo_root());
+        let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "schemathesis ({config:?}):\n{report}");
+        assert!(report.contains("passed"), "{report}");
+    }
+    std::fs::remove_file(&pinned).ok();
+    stack.stop().await;
+}

@@ -97,7 +97,12 @@ pub async fn handle<S: ApiKeyStore + ConversationReader>(
                 tracing::warn!(%error, status = status.as_u16(), "API request refused");
                 metrics.count(if status == StatusCode::UNAUTHORIZED { "Unauthorized" } else { "Refused" }, 1);
             }
-            json_response(status, serde_json::json!({ "error": error.public_message() }).to_string())
+            let mut response =
+                json_response(status, serde_json::json!({ "error": error.public_message() }).to_string());
+            if let ApiError::MethodNotAllowed(_) = error {
+                response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+            }
+            response
         }
     };
     metrics.emit();
