@@ -38,7 +38,7 @@ async fn fixture() -> Fixture {
     assert!(store.revoke_api_key(&keys[2].1, Utc::now()).await.unwrap());
     let mut keys = keys.into_iter().map(|(key, _)| key);
     Fixture {
-        state: State { store },
+        state: State { store, clock: Box::new(TestClock::at(t0() + chrono::TimeDelta::days(20))) },
         processor,
         read_key: keys.next().unwrap(),
         reply_only_key: keys.next().unwrap(),
@@ -138,4 +138,74 @@ async fn every_route_needs_a_valid_key_with_its_scope() {
     .await
     .unwrap();
     assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn conversations_list_newest_first_across_months_filtered_and_paged() {
+    let f = fixture().await;
+    // Five conversations: three in November, two in October; complaints and a question.
+    let october = t0() - chrono::TimeDelta::days(30);
+    let cases = [
+        ("2001", "601", "@acme my flight was cancelled, this is a disgrace", t0()),
+        ("2002", "602", "@acme how do I add a bag?", t0() + chrono::TimeDelta::hours(1)),
+        ("2003", "603", "@acme lost my luggage and nobody answers, furious", t0() + chrono::TimeDelta::hours(2)),
+        ("2004", "604", "@acme charged twice for my seat, awful", october),
+        ("2005", "605", "@acme what time does check-in open?", october + chrono::TimeDelta::hours(1)),
+    ];
+    for (id, customer, text, at) in cases {
+        let m = mention(id, customer, text, at);
+        assert!(f.processor.handle(sqs_event(&[(id, &m)])).await.batch_item_failures.is_empty());
+    }
+    let list = |query: &str| format!("/v1/conversations{query}");
+    let ids = |body: &Value| -> Vec<String> {
+        body["conversations"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let x = |n: &str| format!("x:{BRAND}:{n}");
+
+    let (status, all) = get(&f, &list(""), Some(&f.read_key)).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(ids(&all), vec![x("2003"), x("2002"), x("2001"), x("2005"), x("2004")]);
+    assert_eq!(all["next_cursor"], Value::Null);
+    let (_, document) = get(&f, "/v1/openapi.json", Some(&f.read_key)).await;
+    matches_schema(&document, "ConversationPage", &all);
+    for conversation in all["conversations"].as_array().unwrap() {
+        matches_schema(&document, "ConversationSummary", conversation);
+    }
+
+    // Pages of two walk the whole listing once, across the month boundary.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let query = match &cursor {
+            Some(c) => format!("?limit=2&cursor={c}"),
+            None => "?limit=2".to_owned(),
+        };
+        let (status, page) = get(&f, &list(&query), Some(&f.read_key)).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(ids(&page));
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, ids(&all), "every conversation once, in order");
+
+    let (_, questions) = get(&f, &list("?min_priority=1&channel=x&status=awaiting_reply"), Some(&f.read_key)).await;
+    let priorities: Vec<u64> =
+        questions["conversations"].as_array().unwrap().iter().map(|c| c["priority"].as_u64().unwrap()).collect();
+    assert!(!priorities.is_empty() && priorities.iter().all(|p| *p >= 1), "{questions}");
+    let high = all["conversations"].as_array().unwrap().iter().filter_map(|c| c["priority"].as_u64()).max().unwrap();
+    let (_, top) = get(&f, &list(&format!("?min_priority={high}")), Some(&f.read_key)).await;
+    assert!(ids(&top).len() < 5 && !ids(&top).is_empty(), "{top}");
+    let (_, breached) = get(&f, &list("?breached=true"), Some(&f.read_key)).await;
+    assert!(ids(&breached).is_empty(), "nothing escalated in this test: {breached}");
+    let (_, not_breached) = get(&f, &list("?breached=false&channel=facebook"), Some(&f.read_key)).await;
+    assert!(ids(&not_breached).is_empty());
+
+    for bad in ["?limit=0", "?status=closed", "?cursor=Zm9yZ2Vk", "?channel=tiktok", "?breached=1", "?sort=asc"] {
+        let (status, body) = get(&f, &list(bad), Some(&f.read_key)).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, _) = get(&f, &list(""), Some(&f.reply_only_key)).await;
+    assert_eq!(status, 403);
 }

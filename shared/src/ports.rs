@@ -615,10 +615,69 @@ pub struct OutboundView {
     pub last_error: Option<String>,
 }
 
+/// A conversation in a listing: what an agent scans a queue by.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationSummary {
+    pub id: String,
+    pub channel: String,
+    pub account_id: String,
+    pub kind: String,
+    pub status: String,
+    pub customer: CustomerRef,
+    pub created_at: DateTime<Utc>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub last_text: Option<String>,
+    pub last_sentiment: Option<String>,
+    pub last_intent: Option<String>,
+    pub message_count: u64,
+    /// The priority of the latest customer message that asked for an answer (0 to 100).
+    pub priority: Option<u32>,
+    pub escalation_level: u32,
+    /// The SLA clock passed its breach.
+    pub breached: bool,
+    pub needs_person: Option<String>,
+}
+
+/// Which conversations a listing keeps; `None` keeps all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationFilter {
+    pub status: Option<String>,
+    pub channel: Option<Channel>,
+    pub min_priority: Option<u32>,
+    pub breached: Option<bool>,
+}
+
+/// Where a listing goes on: the month being read (`2026-11`) and, within it, the last
+/// conversation already returned (its list key), newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListCursor {
+    pub month: String,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationPage {
+    pub conversations: Vec<ConversationSummary>,
+    pub next: Option<ListCursor>,
+}
+
 /// Reading conversations for the HTTP API.
 pub trait ConversationReader: Send + Sync {
     fn conversation_view(&self, id: &ConversationId) -> impl Future<Output = Result<Option<ConversationView>>> + Send;
+
+    /// Newest first, up to `limit`, from `cursor` (or from `now`'s month), reaching back at
+    /// most [`LIST_MONTHS`] months.
+    fn list_conversations(
+        &self,
+        filter: &ConversationFilter,
+        limit: usize,
+        cursor: Option<&ListCursor>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ConversationPage>> + Send;
 }
+
+/// How far back a listing reaches: conversations are listed by the month they opened.
+pub const LIST_MONTHS: u32 = 24;
 
 /// The HTTP API's keys: their records, never a key (see [`crate::domain::api_key`]).
 pub trait ApiKeyStore: Send + Sync {

@@ -6,10 +6,15 @@
 //! Order of work: the route, then the key, then the request's parameters. Every refusal of
 //! a key is the same 401, so a prober learns nothing about which keys exist.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hark_shared::adapters::dynamo::DynamoStore;
 use hark_shared::domain::api_key::{KeyRefused, PresentedKey, Scope};
+use hark_shared::domain::mention::Channel;
 use hark_shared::metrics::Metrics;
-use hark_shared::ports::{ApiKeyStore, ConversationId, ConversationReader};
+use hark_shared::ports::{
+    ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ListCursor, SystemClock,
+};
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
@@ -60,14 +65,19 @@ impl ApiError {
 
 pub struct State<S> {
     pub store: S,
+    pub clock: Box<dyn Clock>,
 }
+
+/// Conversations per page unless the caller asks for fewer or more (at most [`MAX_LIMIT`]).
+pub const DEFAULT_LIMIT: usize = 25;
+pub const MAX_LIMIT: usize = 100;
 
 impl State<DynamoStore> {
     /// Reads configuration once, at cold start.
     pub async fn from_env() -> Result<Self, hark_shared::Error> {
         let aws = hark_shared::config::aws().await;
         let table = hark_shared::config::required_env("TABLE_NAME")?;
-        Ok(State { store: DynamoStore::from_config(&aws, table) })
+        Ok(State { store: DynamoStore::from_config(&aws, table), clock: Box::new(SystemClock) })
     }
 }
 
@@ -112,6 +122,7 @@ pub async fn handle<S: ApiKeyStore + ConversationReader>(
 /// The routes, each with the scope it needs.
 enum Route<'a> {
     OpenApi,
+    Conversations,
     Conversation(&'a str),
 }
 
@@ -119,6 +130,7 @@ async fn route<S: ApiKeyStore + ConversationReader>(state: &State<S>, request: &
     let path = request.uri().path();
     let route = match path.strip_prefix(PREFIX).map(|p| p.split('/').collect::<Vec<_>>()).as_deref() {
         Some(["", "openapi.json"]) => Route::OpenApi,
+        Some(["", "conversations"]) => Route::Conversations,
         Some(["", "conversations", id]) => Route::Conversation(id),
         _ => return Err(ApiError::NotFound(path.chars().take(200).collect())),
     };
@@ -128,6 +140,16 @@ async fn route<S: ApiKeyStore + ConversationReader>(state: &State<S>, request: &
     authorise(state, request, Scope::Read).await?;
     match route {
         Route::OpenApi => Ok(OPENAPI.to_owned()),
+        Route::Conversations => {
+            let query = Listing::from_query(request.uri().query().unwrap_or_default())?;
+            let page = state
+                .store
+                .list_conversations(&query.filter, query.limit, query.cursor.as_ref(), state.clock.now())
+                .await?;
+            let next_cursor = page.next.as_ref().map(encode_cursor);
+            let body = serde_json::json!({ "conversations": page.conversations, "next_cursor": next_cursor });
+            Ok(body.to_string())
+        }
         Route::Conversation(id) => {
             let decoded = percent_decoded(id).ok_or_else(|| ApiError::BadRequest("invalid conversation id".into()))?;
             let id = ConversationId::parse(&decoded)
@@ -136,6 +158,81 @@ async fn route<S: ApiKeyStore + ConversationReader>(state: &State<S>, request: &
             Ok(serde_json::to_string(&view).expect("a conversation view serialises"))
         }
     }
+}
+
+/// A listing's query: `status`, `channel`, `min_priority`, `breached`, `limit`, `cursor`.
+#[derive(Debug, Default)]
+struct Listing {
+    filter: ConversationFilter,
+    limit: usize,
+    cursor: Option<ListCursor>,
+}
+
+const STATUSES: [&str; 4] = ["open", "awaiting_reply", "answered", "removed"];
+
+impl Listing {
+    fn from_query(query: &str) -> Result<Self, ApiError> {
+        let bad = |name: &str, why: &str| ApiError::BadRequest(format!("{name}: {why}"));
+        let mut listing = Listing { limit: DEFAULT_LIMIT, ..Listing::default() };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decoded(&raw.replace('+', " ")).ok_or_else(|| bad(name, "invalid escape"))?;
+            match name {
+                "status" => {
+                    let status = STATUSES.into_iter().find(|s| *s == value);
+                    listing.filter.status = Some(
+                        status.ok_or_else(|| bad(name, "one of open, awaiting_reply, answered, removed"))?.to_owned(),
+                    );
+                }
+                "channel" => {
+                    listing.filter.channel =
+                        Some(Channel::parse(&value).ok_or_else(|| bad(name, "one of x, facebook, instagram"))?)
+                }
+                "min_priority" => {
+                    let min = value.parse::<u32>().ok().filter(|p| *p <= 100);
+                    listing.filter.min_priority = Some(min.ok_or_else(|| bad(name, "a whole number from 0 to 100"))?);
+                }
+                "breached" => {
+                    listing.filter.breached = Some(match value.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(bad(name, "true or false")),
+                    })
+                }
+                "limit" => {
+                    let limit = value.parse::<usize>().ok().filter(|l| (1..=MAX_LIMIT).contains(l));
+                    listing.limit = limit.ok_or_else(|| bad(name, "a whole number from 1 to 100"))?;
+                }
+                "cursor" => {
+                    listing.cursor = Some(decode_cursor(&value).ok_or_else(|| bad(name, "not a cursor this API gave"))?)
+                }
+                other => return Err(bad(other, "unknown parameter")),
+            }
+        }
+        Ok(listing)
+    }
+}
+
+/// Opaque to callers: base64url of the month and the last list key returned.
+fn encode_cursor(cursor: &ListCursor) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(cursor).expect("a cursor serialises"))
+}
+
+/// Only a cursor of the shape this API makes is taken; it is read, never trusted: the
+/// month and the conversation id inside are checked as any input is.
+fn decode_cursor(text: &str) -> Option<ListCursor> {
+    if text.len() > 600 {
+        return None;
+    }
+    let cursor: ListCursor = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).ok()?).ok()?;
+    let month_ok = cursor.month.len() == 7
+        && cursor.month.bytes().enumerate().all(|(i, b)| if i == 4 { b == b'-' } else { b.is_ascii_digit() });
+    let after_ok = cursor.after.as_deref().is_none_or(|after| {
+        after.split_once('#').is_some_and(|(at, id)| {
+            at.len() == 24 && at.starts_with(&cursor.month) && ConversationId::parse(id).is_some()
+        })
+    });
+    (month_ok && after_ok).then_some(cursor)
 }
 
 /// The key in `Authorization`, checked against its record for `scope`.
@@ -178,6 +275,49 @@ mod tests {
         assert_eq!(percent_decoded("bad%3"), None);
         assert_eq!(percent_decoded("bad%zz"), None);
         assert_eq!(percent_decoded("%ff"), None);
+    }
+
+    #[test]
+    fn listing_queries_are_read_strictly() {
+        let listing =
+            Listing::from_query("status=awaiting_reply&channel=facebook&min_priority=40&breached=true&limit=5")
+                .unwrap();
+        assert_eq!(listing.filter.status.as_deref(), Some("awaiting_reply"));
+        assert_eq!(listing.filter.channel, Some(Channel::Facebook));
+        assert_eq!((listing.filter.min_priority, listing.filter.breached, listing.limit), (Some(40), Some(true), 5));
+        assert_eq!(Listing::from_query("").unwrap().limit, DEFAULT_LIMIT);
+        for bad in [
+            "status=closed",
+            "channel=tiktok",
+            "min_priority=101",
+            "breached=yes",
+            "limit=0",
+            "limit=101",
+            "cursor=abc",
+            "sort=asc",
+            "status=%zz",
+        ] {
+            let error = Listing::from_query(bad).unwrap_err();
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_forged_ones_are_refused() {
+        let cursor =
+            ListCursor { month: "2026-11".into(), after: Some("2026-11-22T09:00:00.000Z#x:2244994945:1001".into()) };
+        assert_eq!(decode_cursor(&encode_cursor(&cursor)), Some(cursor));
+        let month_only = ListCursor { month: "2026-10".into(), after: None };
+        assert_eq!(decode_cursor(&encode_cursor(&month_only)), Some(month_only));
+        for forged in [
+            ListCursor { month: "2026-1".into(), after: None },
+            ListCursor { month: "2026-11".into(), after: Some("2026-10-22T09:00:00.000Z#x:1:2".into()) },
+            ListCursor { month: "2026-11".into(), after: Some("2026-11-22T09:00:00.000Z#CONV#x".into()) },
+            ListCursor { month: "2026-11".into(), after: Some("whatever".into()) },
+        ] {
+            assert_eq!(decode_cursor(&encode_cursor(&forged)), None, "{forged:?}");
+        }
+        assert_eq!(decode_cursor("not base64 at all!"), None);
     }
 
     #[test]

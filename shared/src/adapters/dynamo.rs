@@ -39,8 +39,8 @@ use crate::ports::{
     OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore, Recorded, ReplyTarget, SendOutcome,
 };
 use crate::ports::{
-    ApiKeyStore, ConversationReader, ConversationView, CustomerRef, EscalationView, MessageView, OutboundView, SlaView,
-    TokenStore,
+    ApiKeyStore, ConversationFilter, ConversationPage, ConversationReader, ConversationSummary, ConversationView,
+    CustomerRef, EscalationView, LIST_MONTHS, ListCursor, MessageView, OutboundView, SlaView, TokenStore,
 };
 
 pub const DUE_INDEX: &str = "due-index";
@@ -89,6 +89,8 @@ fn customer_key(mention: &Mention) -> Item {
     key(format!("CUST#{}#{}#{}", mention.channel, mention.account_id, mention.customer_id), "PROFILE")
 }
 const OUTBOX_PREFIX: &str = "OUTBOX#ack#";
+/// Conversations by the month they opened (`list_pk`), newest first (`list_sk`).
+const LIST_INDEX: &str = "list-index";
 /// Where failed outbox records wait for ops (the sweep never reads it).
 pub const OUTBOX_FAILED_SHARD: &str = "outbox#failed";
 
@@ -519,6 +521,9 @@ impl ConversationStore for DynamoStore {
             ("opened_by".to_owned(), s(&m.message_id)),
             ("created_at".to_owned(), ts(m.received_at)),
             ("status".to_owned(), s("open")),
+            // The listing index: by the month it opened, newest first within it.
+            ("list_pk".to_owned(), s(list_pk(&list_month(m.received_at)))),
+            ("list_sk".to_owned(), s(list_sk(m.received_at, &new.id))),
         ]);
         if let Some(handle) = &m.author.handle {
             conversation.insert("customer_handle".into(), s(handle));
@@ -588,6 +593,7 @@ impl ConversationStore for DynamoStore {
             if record.starts_clock {
                 update = update
                     .set("status", s("awaiting_reply"))
+                    .set("priority", n(c.priority))
                     // A running clock keeps its start; an answered conversation starts a new one.
                     .set_if_absent("sla_started_at", ts(clock.started_at))
                     .set_if_absent("ideal_due_at", ts(clock.ideal_due_at))
@@ -1301,6 +1307,45 @@ impl ApiKeyStore for DynamoStore {
     }
 }
 
+fn list_month(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m").to_string()
+}
+fn list_pk(month: &str) -> String {
+    format!("CONVS#{month}")
+}
+fn list_sk(created_at: DateTime<Utc>, id: &ConversationId) -> String {
+    format!("{}#{id}", created_at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+/// The month before `month` (`2026-01` → `2025-12`).
+fn previous_month(month: &str) -> Option<String> {
+    let (year, month) = month.split_once('-')?;
+    let (year, month): (i32, u32) = (year.parse().ok()?, month.parse().ok()?);
+    Some(if month <= 1 { format!("{:04}-12", year - 1) } else { format!("{year:04}-{:02}", month - 1) })
+}
+
+fn conversation_summary(item: &Item) -> Result<ConversationSummary> {
+    let view = conversation_view(item)?;
+    let escalation_level: u32 = get_n(item, "escalation_level").unwrap_or(0);
+    Ok(ConversationSummary {
+        created_at: required(view.created_at, "conversation", "created_at")?,
+        id: view.id,
+        channel: view.channel,
+        account_id: view.account_id,
+        kind: view.kind,
+        status: view.status,
+        customer: view.customer,
+        last_message_at: view.last_message_at,
+        last_text: get_s(item, "last_text").map(str::to_owned),
+        last_sentiment: view.last_sentiment,
+        last_intent: view.last_intent,
+        message_count: view.message_count,
+        priority: get_n(item, "priority"),
+        escalation_level,
+        breached: escalation_level >= crate::domain::sla::BREACH,
+        needs_person: view.needs_person,
+    })
+}
+
 fn get_ss(item: &Item, name: &str) -> Vec<String> {
     item.get(name).and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default()
 }
@@ -1421,5 +1466,120 @@ impl ConversationReader for DynamoStore {
         }
         view.messages.sort_by_key(|m| m.created_at);
         Ok(Some(view))
+    }
+
+    async fn list_conversations(
+        &self,
+        filter: &ConversationFilter,
+        limit: usize,
+        cursor: Option<&ListCursor>,
+        now: DateTime<Utc>,
+    ) -> Result<ConversationPage> {
+        let newest = list_month(now);
+        let mut oldest = newest.clone();
+        for _ in 1..LIST_MONTHS {
+            oldest = previous_month(&oldest).unwrap_or(oldest);
+        }
+        let (mut month, mut after) = match cursor {
+            Some(cursor) => (cursor.month.clone(), cursor.after.clone()),
+            None => (newest, None),
+        };
+        let mut conversations = Vec::new();
+        while month >= oldest && conversations.len() < limit {
+            let wanted = limit - conversations.len();
+            let (found, position) = self.list_month_page(filter, &month, after.as_deref(), wanted).await?;
+            conversations.extend(found);
+            if let Some(last) = position {
+                // Stopped inside the month: go on from the last conversation returned.
+                return Ok(ConversationPage { conversations, next: Some(ListCursor { month, after: Some(last) }) });
+            }
+            month = previous_month(&month).unwrap_or_default();
+            after = None;
+        }
+        let next = (month >= oldest).then_some(ListCursor { month, after: None });
+        Ok(ConversationPage { conversations, next })
+    }
+}
+
+impl DynamoStore {
+    /// Up to `wanted` matching conversations of one month, newest first, after the list key
+    /// `after`; with the list key of the last one returned when the month may have more.
+    async fn list_month_page(
+        &self,
+        filter: &ConversationFilter,
+        month: &str,
+        after: Option<&str>,
+        wanted: usize,
+    ) -> Result<(Vec<ConversationSummary>, Option<String>)> {
+        let mut found = Vec::new();
+        let mut start = after.map(|list_sk| {
+            // A list key ends with the conversation id, which gives its table key.
+            let id = list_sk.split_once('#').map(|(_, id)| id).unwrap_or_default();
+            HashMap::from([
+                ("list_pk".to_owned(), s(list_pk(month))),
+                ("list_sk".to_owned(), s(list_sk)),
+                ("pk".to_owned(), s(format!("CONV#{id}"))),
+                ("sk".to_owned(), s("CONV")),
+            ])
+        });
+        let mut filters = Vec::new();
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(LIST_INDEX)
+            .key_condition_expression("list_pk = :month")
+            .expression_attribute_values(":month", s(list_pk(month)))
+            .scan_index_forward(false);
+        if let Some(status) = &filter.status {
+            filters.push("#status = :status");
+            request = request
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status));
+        }
+        if let Some(channel) = filter.channel {
+            filters.push("channel = :channel");
+            request = request.expression_attribute_values(":channel", s(channel.as_str()));
+        }
+        if let Some(min) = filter.min_priority {
+            filters.push("priority >= :priority");
+            request = request.expression_attribute_values(":priority", n(min));
+        }
+        match filter.breached {
+            Some(true) => {
+                filters.push("escalation_level >= :breach");
+                request = request.expression_attribute_values(":breach", n(crate::domain::sla::BREACH));
+            }
+            Some(false) => {
+                filters.push("(attribute_not_exists(escalation_level) OR escalation_level < :breach)");
+                request = request.expression_attribute_values(":breach", n(crate::domain::sla::BREACH));
+            }
+            None => {}
+        }
+        if !filters.is_empty() {
+            request = request.filter_expression(filters.join(" AND "));
+        }
+        loop {
+            let out = request
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .limit(100)
+                .send()
+                .await
+                .map_err(|e| Error::store("Query list-index", e.into_service_error()))?;
+            let items = out.items.unwrap_or_default();
+            for (i, item) in items.iter().enumerate() {
+                found.push(conversation_summary(item)?);
+                if found.len() == wanted {
+                    let more = i + 1 < items.len() || out.last_evaluated_key.is_some();
+                    let last = more.then(|| get_s(item, "list_sk").unwrap_or_default().to_owned());
+                    return Ok((found, last));
+                }
+            }
+            match out.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok((found, None)),
+            }
+        }
     }
 }
