@@ -208,7 +208,8 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
     }
     cli.options.schedule_speedup = cli.speedup.unwrap_or(if cli.demo { 6 } else { 1 });
     let stack = LocalStack::start(cli.options.clone()).await?;
-    print_banner(&stack, &cli.options);
+    let api_key = local_api_key(&stack).await?;
+    print_banner(&stack, &cli.options, &api_key);
     let stack_file = hark_local::load::stack_file(&cli.options.repo_root);
     hark_local::load::StackFile {
         http_url: stack.http_url.clone(),
@@ -264,9 +265,23 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
     outcome
 }
 
-fn print_banner(stack: &LocalStack, options: &Options) {
+/// A key for this run's HTTP API (read and reply), as `hark api-key create` makes one.
+async fn local_api_key(stack: &LocalStack) -> Result<String, Error> {
+    use hark_shared::domain::api_key::{Scope, new_key};
+    use hark_shared::ports::ApiKeyStore;
+    let mut random = [0u8; 40];
+    getrandom::fill(&mut random).map_err(|e| Error::Usage(format!("no randomness for the local API key: {e}")))?;
+    let (key, record) =
+        new_key(&random, "hark-local", &[Scope::Read, Scope::Reply], chrono::Utc::now()).map_err(Error::Usage)?;
+    let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&stack.aws, stack.resource("Table"));
+    store.put_api_key(&record).await.map_err(|e| Error::Usage(format!("the local API key: {e}")))?;
+    Ok(key)
+}
+
+fn print_banner(stack: &LocalStack, options: &Options, api_key: &str) {
     println!("Hark is running locally (stack {}):", stack.template.stack_name());
     println!("  webhooks     {0}/webhooks/x, {0}/webhooks/meta", stack.http_url);
+    println!("  HTTP API     {}/v1 (this run's key: {api_key})", stack.http_url);
     println!(
         "  engines      DynamoDB Local {}, LocalStack {} (table {}, queue {})",
         stack.endpoints.dynamodb,
