@@ -209,3 +209,67 @@ async fn conversations_list_newest_first_across_months_filtered_and_paged() {
     let (status, _) = get(&f, &list(""), Some(&f.reply_only_key)).await;
     assert_eq!(status, 403);
 }
+
+async fn post(f: &Fixture, path: &str, key: &str, body: &[u8]) -> (u16, Value) {
+    let bearer = format!("Bearer {key}");
+    let response =
+        handle(&f.state, apigw_request("POST", path, "", &[("authorization", &bearer)], body)).await.unwrap();
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("expected JSON text, got {other:?}"),
+    };
+    (status, body)
+}
+
+#[tokio::test]
+async fn resolving_stops_the_clock_once_and_the_customer_s_next_dm_opens_a_new_conversation() {
+    use hark_shared::domain::mention::{Direction, MentionKind};
+    let f = fixture().await;
+    let dm = |id: &str, text: &str, at| hark_shared::domain::mention::Mention {
+        kind: MentionKind::DirectMessage,
+        direction: Direction::Inbound,
+        ..mention(id, "701", text, at)
+    };
+    let first = dm("3001", "my refund never arrived, this is awful", t0());
+    assert!(f.processor.handle(sqs_event(&[("a", &first)])).await.batch_item_failures.is_empty());
+    let id = format!("x:{BRAND}:dm:3001");
+    let (_, before) = get(&f, &format!("/v1/conversations/{id}"), Some(&f.read_key)).await;
+    assert_eq!(before["status"], "awaiting_reply");
+    assert!(before["sla"].is_object());
+
+    let resolve = format!("/v1/conversations/{id}/resolve");
+    // A key with the reply scope alone may resolve.
+    let agent = f.reply_only_key.clone();
+    let (status, body) = post(&f, &resolve, &agent, b"").await;
+    assert_eq!((status, &body["changed"]), (200, &Value::Bool(true)), "{body}");
+    let (status, again) = post(&f, &resolve, &agent, b"").await;
+    assert_eq!((status, &again["changed"]), (200, &Value::Bool(false)), "idempotent: {again}");
+    let (_, after) = get(&f, &format!("/v1/conversations/{id}"), Some(&f.read_key)).await;
+    assert_eq!(after["status"], "resolved");
+    assert_eq!(after["sla"], Value::Null, "the clock stopped");
+    let (_, document) = get(&f, "/v1/openapi.json", Some(&f.read_key)).await;
+    matches_schema(&document, "Resolved", &body);
+    let (_, resolved) = get(&f, "/v1/conversations?status=resolved", Some(&f.read_key)).await;
+    assert_eq!(resolved["conversations"][0]["id"], id.as_str());
+
+    // The customer writes again: a new conversation, with a clock of its own.
+    let next = dm("3002", "another problem: my seat was given away", t0() + chrono::TimeDelta::hours(1));
+    assert!(f.processor.handle(sqs_event(&[("b", &next)])).await.batch_item_failures.is_empty());
+    let (status, new) = get(&f, &format!("/v1/conversations/x:{BRAND}:dm:3002"), Some(&f.read_key)).await;
+    assert_eq!((status, &new["status"]), (200, &Value::from("awaiting_reply")), "{new}");
+
+    let cases = [
+        (format!("/v1/conversations/x:{BRAND}:dm:9999/resolve"), f.reply_only_key.clone(), b"".as_slice(), 404),
+        (resolve.clone(), f.read_key.clone(), b"".as_slice(), 403),
+        (resolve.clone(), f.reply_only_key.clone(), b"{\"follow_up\":true}".as_slice(), 400),
+        ("/v1/conversations/nope/resolve".to_owned(), f.reply_only_key.clone(), b"".as_slice(), 400),
+    ];
+    for (path, key, body, expected) in cases {
+        let (status, answer) = post(&f, &path, &key, body).await;
+        assert_eq!(status, expected, "{path}: {answer}");
+    }
+    let response = handle(&f.state, apigw_request("GET", &resolve, "", &[], b"")).await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+}

@@ -583,7 +583,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_do
     .await;
     let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&stack.aws, stack.resource("Table"));
     let random: [u8; 40] = std::array::from_fn(|i| (i as u8).wrapping_mul(11).wrapping_add(5));
-    let scopes = [hark_shared::domain::api_key::Scope::Read];
+    let scopes = [hark_shared::domain::api_key::Scope::Read, hark_shared::domain::api_key::Scope::Reply];
     let (key, record) = hark_shared::domain::api_key::new_key(&random, "st", &scopes, chrono::Utc::now()).unwrap();
     store.put_api_key(&record).await.unwrap();
 

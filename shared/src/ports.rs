@@ -676,6 +676,27 @@ pub trait ConversationReader: Send + Sync {
     ) -> impl Future<Output = Result<ConversationPage>> + Send;
 }
 
+/// What resolving a conversation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Resolved,
+    /// It was resolved before; nothing changed.
+    AlreadyResolved,
+    NoSuchConversation,
+}
+
+/// A person closing a conversation (from a help desk or the API).
+pub trait ConversationResolver: Send + Sync {
+    /// Marks it resolved: its SLA clock stops and it leaves the due index, and a DM
+    /// conversation stops being the customer's open one, so their next DM opens a new
+    /// conversation. Resolving again changes nothing.
+    fn resolve_conversation(
+        &self,
+        id: &ConversationId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Resolution>> + Send;
+}
+
 /// How far back a listing reaches: conversations are listed by the month they opened.
 pub const LIST_MONTHS: u32 = 24;
 

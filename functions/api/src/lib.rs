@@ -13,7 +13,8 @@ use hark_shared::domain::api_key::{KeyRefused, PresentedKey, Scope};
 use hark_shared::domain::mention::Channel;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
-    ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ListCursor, SystemClock,
+    ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ConversationResolver, ListCursor,
+    Resolution, SystemClock,
 };
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -27,7 +28,7 @@ pub enum ApiError {
     #[error("no route for {0}")]
     NotFound(String),
     #[error("method {0} not allowed here")]
-    MethodNotAllowed(Method),
+    MethodNotAllowed(Method, &'static str),
     #[error(transparent)]
     Key(#[from] KeyRefused),
     #[error("{0}")]
@@ -43,7 +44,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) | ApiError::NoConversation(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Key(KeyRefused::Scope(_)) => StatusCode::FORBIDDEN,
             ApiError::Key(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -91,7 +92,7 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
 }
 
 /// Handles one API Gateway request. Never fails: every error is an HTTP answer.
-pub async fn handle<S: ApiKeyStore + ConversationReader>(
+pub async fn handle<S: ApiKeyStore + ConversationReader + ConversationResolver>(
     state: &State<S>,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
@@ -109,8 +110,8 @@ pub async fn handle<S: ApiKeyStore + ConversationReader>(
             }
             let mut response =
                 json_response(status, serde_json::json!({ "error": error.public_message() }).to_string());
-            if let ApiError::MethodNotAllowed(_) = error {
-                response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+            if let ApiError::MethodNotAllowed(_, allowed) = error {
+                response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allowed));
             }
             response
         }
@@ -119,25 +120,41 @@ pub async fn handle<S: ApiKeyStore + ConversationReader>(
     Ok(response)
 }
 
-/// The routes, each with the scope it needs.
+/// The routes.
 enum Route<'a> {
     OpenApi,
     Conversations,
     Conversation(&'a str),
+    Resolve(&'a str),
 }
 
-async fn route<S: ApiKeyStore + ConversationReader>(state: &State<S>, request: &Request) -> Result<String, ApiError> {
+impl Route<'_> {
+    /// The one method each route answers, and the scope it needs.
+    fn method_and_scope(&self) -> (Method, &'static str, Scope) {
+        match self {
+            Route::OpenApi | Route::Conversations | Route::Conversation(_) => (Method::GET, "GET", Scope::Read),
+            Route::Resolve(_) => (Method::POST, "POST", Scope::Reply),
+        }
+    }
+}
+
+async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver>(
+    state: &State<S>,
+    request: &Request,
+) -> Result<String, ApiError> {
     let path = request.uri().path();
     let route = match path.strip_prefix(PREFIX).map(|p| p.split('/').collect::<Vec<_>>()).as_deref() {
         Some(["", "openapi.json"]) => Route::OpenApi,
         Some(["", "conversations"]) => Route::Conversations,
         Some(["", "conversations", id]) => Route::Conversation(id),
+        Some(["", "conversations", id, "resolve"]) => Route::Resolve(id),
         _ => return Err(ApiError::NotFound(path.chars().take(200).collect())),
     };
-    if request.method() != Method::GET {
-        return Err(ApiError::MethodNotAllowed(request.method().clone()));
+    let (method, allowed, scope) = route.method_and_scope();
+    if request.method() != method {
+        return Err(ApiError::MethodNotAllowed(request.method().clone(), allowed));
     }
-    authorise(state, request, Scope::Read).await?;
+    authorise(state, request, scope).await?;
     match route {
         Route::OpenApi => Ok(OPENAPI.to_owned()),
         Route::Conversations => {
@@ -150,14 +167,31 @@ async fn route<S: ApiKeyStore + ConversationReader>(state: &State<S>, request: &
             let body = serde_json::json!({ "conversations": page.conversations, "next_cursor": next_cursor });
             Ok(body.to_string())
         }
+        Route::Resolve(id) => {
+            let id = conversation_id(id)?;
+            if !matches!(request.body(), lambda_http::Body::Empty) && !request.body().is_empty() {
+                return Err(ApiError::BadRequest("this route takes no body".into()));
+            }
+            let resolved = match state.store.resolve_conversation(&id, state.clock.now()).await? {
+                Resolution::Resolved => true,
+                Resolution::AlreadyResolved => false,
+                Resolution::NoSuchConversation => return Err(ApiError::NoConversation(id.0)),
+            };
+            tracing::info!(conversation = %id, resolved, "conversation resolved through the API");
+            Ok(serde_json::json!({ "id": id.0, "status": "resolved", "changed": resolved }).to_string())
+        }
         Route::Conversation(id) => {
-            let decoded = percent_decoded(id).ok_or_else(|| ApiError::BadRequest("invalid conversation id".into()))?;
-            let id = ConversationId::parse(&decoded)
-                .ok_or_else(|| ApiError::BadRequest("invalid conversation id".into()))?;
+            let id = conversation_id(id)?;
             let view = state.store.conversation_view(&id).await?.ok_or(ApiError::NoConversation(id.0))?;
             Ok(serde_json::to_string(&view).expect("a conversation view serialises"))
         }
     }
+}
+
+fn conversation_id(segment: &str) -> Result<ConversationId, ApiError> {
+    percent_decoded(segment)
+        .and_then(|decoded| ConversationId::parse(&decoded))
+        .ok_or_else(|| ApiError::BadRequest("invalid conversation id".into()))
 }
 
 /// A listing's query: `status`, `channel`, `min_priority`, `breached`, `limit`, `cursor`.
@@ -168,7 +202,7 @@ struct Listing {
     cursor: Option<ListCursor>,
 }
 
-const STATUSES: [&str; 4] = ["open", "awaiting_reply", "answered", "removed"];
+const STATUSES: [&str; 5] = ["open", "awaiting_reply", "answered", "resolved", "removed"];
 
 impl Listing {
     fn from_query(query: &str) -> Result<Self, ApiError> {
@@ -181,7 +215,9 @@ impl Listing {
                 "status" => {
                     let status = STATUSES.into_iter().find(|s| *s == value);
                     listing.filter.status = Some(
-                        status.ok_or_else(|| bad(name, "one of open, awaiting_reply, answered, removed"))?.to_owned(),
+                        status
+                            .ok_or_else(|| bad(name, "one of open, awaiting_reply, answered, resolved, removed"))?
+                            .to_owned(),
                     );
                 }
                 "channel" => {

@@ -39,8 +39,9 @@ use crate::ports::{
     OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore, Recorded, ReplyTarget, SendOutcome,
 };
 use crate::ports::{
-    ApiKeyStore, ConversationFilter, ConversationPage, ConversationReader, ConversationSummary, ConversationView,
-    CustomerRef, EscalationView, LIST_MONTHS, ListCursor, MessageView, OutboundView, SlaView, TokenStore,
+    ApiKeyStore, ConversationFilter, ConversationPage, ConversationReader, ConversationResolver, ConversationSummary,
+    ConversationView, CustomerRef, EscalationView, LIST_MONTHS, ListCursor, MessageView, OutboundView, Resolution,
+    SlaView, TokenStore,
 };
 
 pub const DUE_INDEX: &str = "due-index";
@@ -665,18 +666,7 @@ impl ConversationStore for DynamoStore {
                 .set("status", s("answered"))
                 .set("answered_at", ts(m.created_at))
                 .set_if_absent("first_response_at", ts(m.created_at));
-            for attr in [
-                "sla_started_at",
-                "ideal_due_at",
-                "breach_due_at",
-                "escalation_level",
-                "due_shard",
-                "due_at",
-                "ack_queued_at",
-                "sla_exhausted_at",
-                "needs_person",
-                "needs_person_at",
-            ] {
+            for attr in CLOCK_ATTRIBUTES {
                 conversation = conversation.remove(attr);
             }
         }
@@ -1581,5 +1571,83 @@ impl DynamoStore {
                 None => return Ok((found, None)),
             }
         }
+    }
+}
+
+/// What stops an SLA clock and takes a conversation out of the due index.
+const CLOCK_ATTRIBUTES: [&str; 10] = [
+    "sla_started_at",
+    "ideal_due_at",
+    "breach_due_at",
+    "escalation_level",
+    "due_shard",
+    "due_at",
+    "ack_queued_at",
+    "sla_exhausted_at",
+    "needs_person",
+    "needs_person_at",
+];
+
+impl ConversationResolver for DynamoStore {
+    async fn resolve_conversation(&self, id: &ConversationId, now: DateTime<Utc>) -> Result<Resolution> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conversation_pk(id), "CONV")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem conversation", e.into_service_error()))?;
+        let Some(item) = out.item else { return Ok(Resolution::NoSuchConversation) };
+        let resolution = if get_s(&item, "status") == Some("resolved") {
+            Resolution::AlreadyResolved
+        } else {
+            let mut update = UpdateBuilder::default().set("status", s("resolved")).set("resolved_at", ts(now));
+            for attr in CLOCK_ATTRIBUTES {
+                update = update.remove(attr);
+            }
+            let update = update.value(":resolved", s("resolved")).name("status").build(
+                &self.table,
+                key(conversation_pk(id), "CONV"),
+                Some("attribute_exists(pk) AND #status <> :resolved"),
+            )?;
+            match self.update_item(update).await {
+                Ok(_) => Resolution::Resolved,
+                // Resolved a moment ago by someone else.
+                Err(err) if is_conditional_failure(&err) => Resolution::AlreadyResolved,
+                Err(err) => return Err(Error::store("UpdateItem resolve", err.into_service_error())),
+            }
+        };
+        // Also on a second call: the first may have stopped before this.
+        if get_s(&item, "kind") == Some("direct") {
+            let (channel, account, customer) = (
+                get_s(&item, "channel").and_then(Channel::parse),
+                get_s(&item, "account_id").unwrap_or_default(),
+                get_s(&item, "customer_id").unwrap_or_default(),
+            );
+            if let Some(channel) = channel {
+                let deleted = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(open_dm_key(channel, account, customer)))
+                    .condition_expression("conversation_id = :id")
+                    .expression_attribute_values(":id", s(&id.0))
+                    .send()
+                    .await;
+                match deleted {
+                    Ok(_) => {}
+                    // The customer's open DM conversation is already another one, or none.
+                    Err(err)
+                        if matches!(
+                            err.as_service_error(),
+                            Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_))
+                        ) => {}
+                    Err(err) => return Err(Error::store("DeleteItem open DM pointer", err.into_service_error())),
+                }
+            }
+        }
+        Ok(resolution)
     }
 }
