@@ -273,3 +273,37 @@ async fn resolving_stops_the_clock_once_and_the_customer_s_next_dm_opens_a_new_c
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
 }
+
+#[tokio::test]
+async fn a_customer_profile_lists_their_conversations_newest_first() {
+    let f = fixture().await;
+    // Two threads of the same customer, a day apart, and one of someone else.
+    let first = mention("4001", "801", "@acme my flight was cancelled, awful", t0());
+    let second = mention("4002", "801", "@acme and now my bag is lost too", t0() + chrono::TimeDelta::days(1));
+    let other = mention("4003", "802", "@acme how do I add a bag?", t0());
+    for (sqs, m) in [("a", &first), ("b", &second), ("c", &other)] {
+        assert!(f.processor.handle(sqs_event(&[(sqs, m)])).await.batch_item_failures.is_empty());
+    }
+    let (status, profile) = get(&f, &format!("/v1/customers/x/{BRAND}/801"), Some(&f.read_key)).await;
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!(profile["handle"], "user801");
+    assert_eq!(profile["conversation_count"], 2);
+    let ids: Vec<&str> =
+        profile["conversations"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![format!("x:{BRAND}:4002"), format!("x:{BRAND}:4001")]);
+    let (_, document) = get(&f, "/v1/openapi.json", Some(&f.read_key)).await;
+    matches_schema(&document, "CustomerProfile", &profile);
+    matches_schema(&document, "CustomerConversation", &profile["conversations"][0]);
+
+    for (path, expected) in [
+        (format!("/v1/customers/x/{BRAND}/999"), 404),
+        (format!("/v1/customers/tiktok/{BRAND}/801"), 400),
+        (format!("/v1/customers/x/{BRAND}/80%201"), 400),
+        (format!("/v1/customers/x/{BRAND}"), 404),
+    ] {
+        let (status, body) = get(&f, &path, Some(&f.read_key)).await;
+        assert_eq!(status, expected, "{path}: {body}");
+    }
+    let (status, _) = get(&f, &format!("/v1/customers/x/{BRAND}/801"), Some(&f.reply_only_key)).await;
+    assert_eq!(status, 403);
+}

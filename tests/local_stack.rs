@@ -587,13 +587,17 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_do
     let (key, record) = hark_shared::domain::api_key::new_key(&random, "st", &scopes, chrono::Utc::now()).unwrap();
     store.put_api_key(&record).await.unwrap();
 
-    // Once with generated ids (malformed, unknown), once with the stored conversation's, so
-    // the 200 answer is checked against its schema too.
+    // Once with generated ids (malformed, unknown), once with the stored conversation's and
+    // customer's, so the 200 answers are checked against their schemas too.
     let settings = repo_root().join("tests/schemathesis.toml");
     let pinned = bin_dir().join(format!("schemathesis-{}.toml", std::process::id()));
     let id = attr_s(&conversation, "conversation_id");
     let base = std::fs::read_to_string(&settings).unwrap();
-    std::fs::write(&pinned, format!("{base}\n[parameters]\n\"path.id\" = \"{id}\"\n")).unwrap();
+    let (account, customer) = (attr_s(&conversation, "account_id"), attr_s(&conversation, "customer_id"));
+    let parameters = format!(
+        "[parameters]\n\"path.id\" = \"{id}\"\n\"path.channel\" = \"x\"\n\"path.account\" = \"{account}\"\n\"path.customer\" = \"{customer}\"\n"
+    );
+    std::fs::write(&pinned, format!("{base}\n{parameters}")).unwrap();
     for config in [&settings, &pinned] {
         let mut command = std::process::Command::new(&schemathesis);
         command.arg("--config-file").arg(config);

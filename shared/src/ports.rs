@@ -676,6 +676,48 @@ pub trait ConversationReader: Send + Sync {
     ) -> impl Future<Output = Result<ConversationPage>> + Send;
 }
 
+/// A customer as Hark knows them on one account, with their latest conversations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerProfile {
+    pub channel: String,
+    pub account_id: String,
+    pub id: String,
+    pub handle: Option<String>,
+    pub name: Option<String>,
+    pub followers: Option<u64>,
+    pub verified: bool,
+    pub first_seen_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub last_sentiment: Option<String>,
+    pub message_count: u64,
+    pub conversation_count: u64,
+    /// Newest first, at most [`CUSTOMER_HISTORY`].
+    pub conversations: Vec<CustomerConversation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerConversation {
+    pub id: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub last_sentiment: Option<String>,
+    pub last_intent: Option<String>,
+    pub message_count: u64,
+}
+
+/// How many of a customer's conversations their profile lists.
+pub const CUSTOMER_HISTORY: i32 = 20;
+
+pub trait CustomerReader: Send + Sync {
+    fn customer_profile(
+        &self,
+        channel: Channel,
+        account: &str,
+        customer: &str,
+    ) -> impl Future<Output = Result<Option<CustomerProfile>>> + Send;
+}
+
 /// What resolving a conversation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {

@@ -13,8 +13,8 @@ use hark_shared::domain::api_key::{KeyRefused, PresentedKey, Scope};
 use hark_shared::domain::mention::Channel;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
-    ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ConversationResolver, ListCursor,
-    Resolution, SystemClock,
+    ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ConversationResolver, CustomerReader,
+    ListCursor, Resolution, SystemClock,
 };
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -35,6 +35,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("no conversation {0}")]
     NoConversation(String),
+    #[error("no customer {0}")]
+    NoCustomer(String),
     #[error("the store failed: {0}")]
     Store(#[from] hark_shared::Error),
 }
@@ -43,7 +45,7 @@ impl ApiError {
     /// The one place errors become HTTP statuses.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound(_) | ApiError::NoConversation(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NoConversation(_) | ApiError::NoCustomer(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Key(KeyRefused::Scope(_)) => StatusCode::FORBIDDEN,
             ApiError::Key(_) => StatusCode::UNAUTHORIZED,
@@ -92,7 +94,7 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
 }
 
 /// Handles one API Gateway request. Never fails: every error is an HTTP answer.
-pub async fn handle<S: ApiKeyStore + ConversationReader + ConversationResolver>(
+pub async fn handle<S: ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader>(
     state: &State<S>,
     request: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
@@ -126,19 +128,22 @@ enum Route<'a> {
     Conversations,
     Conversation(&'a str),
     Resolve(&'a str),
+    Customer(&'a str, &'a str, &'a str),
 }
 
 impl Route<'_> {
     /// The one method each route answers, and the scope it needs.
     fn method_and_scope(&self) -> (Method, &'static str, Scope) {
         match self {
-            Route::OpenApi | Route::Conversations | Route::Conversation(_) => (Method::GET, "GET", Scope::Read),
+            Route::OpenApi | Route::Conversations | Route::Conversation(_) | Route::Customer(..) => {
+                (Method::GET, "GET", Scope::Read)
+            }
             Route::Resolve(_) => (Method::POST, "POST", Scope::Reply),
         }
     }
 }
 
-async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver>(
+async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader>(
     state: &State<S>,
     request: &Request,
 ) -> Result<String, ApiError> {
@@ -148,6 +153,7 @@ async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver>(
         Some(["", "conversations"]) => Route::Conversations,
         Some(["", "conversations", id]) => Route::Conversation(id),
         Some(["", "conversations", id, "resolve"]) => Route::Resolve(id),
+        Some(["", "customers", channel, account, customer]) => Route::Customer(channel, account, customer),
         _ => return Err(ApiError::NotFound(path.chars().take(200).collect())),
     };
     let (method, allowed, scope) = route.method_and_scope();
@@ -180,12 +186,36 @@ async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver>(
             tracing::info!(conversation = %id, resolved, "conversation resolved through the API");
             Ok(serde_json::json!({ "id": id.0, "status": "resolved", "changed": resolved }).to_string())
         }
+        Route::Customer(channel, account, customer) => {
+            let invalid =
+                || ApiError::BadRequest("invalid customer: /v1/customers/{channel}/{account}/{customer}".into());
+            let channel = Channel::parse(channel).ok_or_else(invalid)?;
+            let (account, customer) = (percent_decoded(account), percent_decoded(customer));
+            let (Some(account), Some(customer)) = (account, customer) else { return Err(invalid()) };
+            if !is_platform_id(&account) || !is_platform_id(&customer) {
+                return Err(invalid());
+            }
+            let profile = state
+                .store
+                .customer_profile(channel, &account, &customer)
+                .await?
+                .ok_or_else(|| ApiError::NoCustomer(format!("{channel}/{account}/{customer}")))?;
+            Ok(serde_json::to_string(&profile).expect("a customer profile serialises"))
+        }
         Route::Conversation(id) => {
             let id = conversation_id(id)?;
             let view = state.store.conversation_view(&id).await?.ok_or(ApiError::NoConversation(id.0))?;
             Ok(serde_json::to_string(&view).expect("a conversation view serialises"))
         }
     }
+}
+
+/// The characters platforms' account and user ids use (`2244994945`, `17841400000000001`,
+/// `mention:1790…`).
+fn is_platform_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 160
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 
 fn conversation_id(segment: &str) -> Result<ConversationId, ApiError> {

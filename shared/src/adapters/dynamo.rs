@@ -44,6 +44,8 @@ use crate::ports::{
     SlaView, TokenStore,
 };
 
+use crate::ports::{CUSTOMER_HISTORY, CustomerConversation, CustomerProfile, CustomerReader};
+
 pub const DUE_INDEX: &str = "due-index";
 type Item = HashMap<String, AttributeValue>;
 
@@ -86,9 +88,14 @@ fn message_ref_key(channel: impl std::fmt::Display, account: &str, message_id: &
 fn open_dm_key(channel: Channel, account: &str, customer: &str) -> Item {
     key(format!("OPENDM#{channel}#{account}#{customer}"), "OPENDM")
 }
-fn customer_key(mention: &Mention) -> Item {
-    key(format!("CUST#{}#{}#{}", mention.channel, mention.account_id, mention.customer_id), "PROFILE")
+fn customer_pk(channel: Channel, account: &str, customer: &str) -> String {
+    format!("CUST#{channel}#{account}#{customer}")
 }
+fn customer_key(mention: &Mention) -> Item {
+    key(customer_pk(mention.channel, &mention.account_id, &mention.customer_id), "PROFILE")
+}
+/// A customer's conversations, newest first (`customer_pk`, `created_at`).
+const CUSTOMER_INDEX: &str = "customer-index";
 const OUTBOX_PREFIX: &str = "OUTBOX#ack#";
 /// Conversations by the month they opened (`list_pk`), newest first (`list_sk`).
 const LIST_INDEX: &str = "list-index";
@@ -522,7 +529,8 @@ impl ConversationStore for DynamoStore {
             ("opened_by".to_owned(), s(&m.message_id)),
             ("created_at".to_owned(), ts(m.received_at)),
             ("status".to_owned(), s("open")),
-            // The listing index: by the month it opened, newest first within it.
+            // The customer's history, and the listing index: by the month it opened.
+            ("customer_pk".to_owned(), s(customer_pk(m.channel, &m.account_id, &m.customer_id))),
             ("list_pk".to_owned(), s(list_pk(&list_month(m.received_at)))),
             ("list_sk".to_owned(), s(list_sk(m.received_at, &new.id))),
         ]);
@@ -1649,5 +1657,68 @@ impl ConversationResolver for DynamoStore {
             }
         }
         Ok(resolution)
+    }
+}
+
+impl CustomerReader for DynamoStore {
+    async fn customer_profile(
+        &self,
+        channel: Channel,
+        account: &str,
+        customer: &str,
+    ) -> Result<Option<CustomerProfile>> {
+        let pk = customer_pk(channel, account, customer);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.clone(), "PROFILE")))
+            .send()
+            .await
+            .map_err(|e| Error::store("GetItem customer", e.into_service_error()))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let history = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CUSTOMER_INDEX)
+            .key_condition_expression("customer_pk = :customer")
+            .expression_attribute_values(":customer", s(pk))
+            .scan_index_forward(false)
+            .limit(CUSTOMER_HISTORY)
+            .send()
+            .await
+            .map_err(|e| Error::store("Query customer-index", e.into_service_error()))?;
+        let what = "customer conversation";
+        let conversations = history
+            .items()
+            .iter()
+            .map(|c| {
+                Ok(CustomerConversation {
+                    id: required(get_s(c, "conversation_id"), what, "conversation_id")?.to_owned(),
+                    status: get_s(c, "status").unwrap_or_default().to_owned(),
+                    created_at: required(get_ts(c, "created_at"), what, "created_at")?,
+                    last_message_at: get_ts(c, "last_message_at"),
+                    last_sentiment: get_s(c, "last_sentiment").map(str::to_owned),
+                    last_intent: get_s(c, "last_intent").map(str::to_owned),
+                    message_count: get_n(c, "message_count").unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(CustomerProfile {
+            channel: channel.as_str().to_owned(),
+            account_id: account.to_owned(),
+            id: customer.to_owned(),
+            handle: get_s(&item, "handle").map(str::to_owned),
+            name: get_s(&item, "name").map(str::to_owned),
+            followers: get_n(&item, "followers"),
+            verified: item.get("verified").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            first_seen_at: get_ts(&item, "first_seen_at"),
+            last_seen_at: get_ts(&item, "last_seen_at"),
+            last_sentiment: get_s(&item, "last_sentiment").map(str::to_owned),
+            message_count: get_n(&item, "message_count").unwrap_or(0),
+            conversation_count: get_n(&item, "conversation_count").unwrap_or(0),
+            conversations,
+        }))
     }
 }
