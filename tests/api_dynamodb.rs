@@ -307,3 +307,50 @@ async fn a_customer_profile_lists_their_conversations_newest_first() {
     let (status, _) = get(&f, &format!("/v1/customers/x/{BRAND}/801"), Some(&f.reply_only_key)).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn kpis_count_the_period_s_conversations_first_responses_and_breaches() {
+    use hark_shared::domain::mention::{Direction, MentionKind};
+    let f = fixture().await;
+    let complaint = mention("5001", "901", "@acme my flight was cancelled, furious", t0());
+    let question = mention("5002", "902", "@acme how do I add a bag?", t0() + chrono::TimeDelta::minutes(1));
+    let earlier = mention("5003", "903", "@acme lost my bag, awful", t0() - chrono::TimeDelta::days(40));
+    // A person answers the complaint 12 minutes later.
+    let answer = hark_shared::domain::mention::Mention {
+        direction: Direction::Outbound,
+        kind: MentionKind::Reply,
+        parent_id: Some("5001".into()),
+        customer_id: "901".into(),
+        author: hark_shared::domain::mention::Author { id: BRAND.into(), ..complaint.author.clone() },
+        ..mention(
+            "5004",
+            "901",
+            "@user901 so sorry, we have rebooked you on the 18:05",
+            t0() + chrono::TimeDelta::minutes(12),
+        )
+    };
+    for (sqs, m) in [("a", &complaint), ("b", &question), ("c", &earlier), ("d", &answer)] {
+        assert!(f.processor.handle(sqs_event(&[(sqs, m)])).await.batch_item_failures.is_empty());
+    }
+    let since = (t0() - chrono::TimeDelta::days(1)).to_rfc3339();
+    let query = format!("?since={}", since.replace('+', "%2B"));
+    let (status, kpis) = get(&f, &format!("/v1/kpis{query}"), Some(&f.read_key)).await;
+    assert_eq!(status, 200, "{kpis}");
+    assert_eq!(kpis["all"]["conversations"], 2, "the one from 40 days ago is outside: {kpis}");
+    assert_eq!(kpis["all"]["answered"], 1);
+    assert_eq!(kpis["all"]["first_response_minutes_median"], 12.0);
+    assert_eq!(kpis["channels"]["x"]["conversations"], 2);
+    let (_, document) = get(&f, "/v1/openapi.json", Some(&f.read_key)).await;
+    matches_schema(&document, "KpiSummary", &kpis);
+    matches_schema(&document, "Kpis", &kpis["all"]);
+
+    let (_, wider) = get(
+        &f,
+        &format!("/v1/kpis?since={}", (t0() - chrono::TimeDelta::days(60)).format("%Y-%m-%dT%H:%M:%SZ")),
+        Some(&f.read_key),
+    )
+    .await;
+    assert_eq!(wider["all"]["conversations"], 3, "{wider}");
+    let (status, _) = get(&f, "/v1/kpis?since=2020-01-01T00:00:00Z", Some(&f.read_key)).await;
+    assert_eq!(status, 400, "longer than 92 days");
+}

@@ -665,6 +665,13 @@ pub struct ConversationPage {
 pub trait ConversationReader: Send + Sync {
     fn conversation_view(&self, id: &ConversationId) -> impl Future<Output = Result<Option<ConversationView>>> + Send;
 
+    /// What the KPIs need of every conversation opened from `since` until `until`.
+    fn kpi_rows(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<crate::domain::kpi::KpiRow>>> + Send;
+
     /// Newest first, up to `limit`, from `cursor` (or from `now`'s month), reaching back at
     /// most [`LIST_MONTHS`] months.
     fn list_conversations(

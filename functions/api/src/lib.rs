@@ -129,13 +129,14 @@ enum Route<'a> {
     Conversation(&'a str),
     Resolve(&'a str),
     Customer(&'a str, &'a str, &'a str),
+    Kpis,
 }
 
 impl Route<'_> {
     /// The one method each route answers, and the scope it needs.
     fn method_and_scope(&self) -> (Method, &'static str, Scope) {
         match self {
-            Route::OpenApi | Route::Conversations | Route::Conversation(_) | Route::Customer(..) => {
+            Route::OpenApi | Route::Conversations | Route::Conversation(_) | Route::Customer(..) | Route::Kpis => {
                 (Method::GET, "GET", Scope::Read)
             }
             Route::Resolve(_) => (Method::POST, "POST", Scope::Reply),
@@ -151,6 +152,7 @@ async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver + Cust
     let route = match path.strip_prefix(PREFIX).map(|p| p.split('/').collect::<Vec<_>>()).as_deref() {
         Some(["", "openapi.json"]) => Route::OpenApi,
         Some(["", "conversations"]) => Route::Conversations,
+        Some(["", "kpis"]) => Route::Kpis,
         Some(["", "conversations", id]) => Route::Conversation(id),
         Some(["", "conversations", id, "resolve"]) => Route::Resolve(id),
         Some(["", "customers", channel, account, customer]) => Route::Customer(channel, account, customer),
@@ -185,6 +187,13 @@ async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver + Cust
             };
             tracing::info!(conversation = %id, resolved, "conversation resolved through the API");
             Ok(serde_json::json!({ "id": id.0, "status": "resolved", "changed": resolved }).to_string())
+        }
+        Route::Kpis => {
+            let now = state.clock.now();
+            let (since, until) = kpi_period(request.uri().query().unwrap_or_default(), now)?;
+            let rows = state.store.kpi_rows(since, until).await?;
+            let summary = hark_shared::domain::kpi::summarise(&rows, since, until);
+            Ok(serde_json::to_string(&summary).expect("KPIs serialise"))
         }
         Route::Customer(channel, account, customer) => {
             let invalid =
@@ -277,6 +286,41 @@ impl Listing {
         }
         Ok(listing)
     }
+}
+
+/// The longest period KPIs are computed over in one call.
+pub const MAX_KPI_DAYS: i64 = 92;
+
+/// `since` and `until` (RFC 3339), defaulting to the last 7 days; at most [`MAX_KPI_DAYS`].
+fn kpi_period(
+    query: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), ApiError> {
+    let bad = |why: String| ApiError::BadRequest(why);
+    let (mut since, mut until) = (None, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decoded(raw).ok_or_else(|| bad(format!("{name}: invalid escape")))?;
+        let at = || {
+            chrono::DateTime::parse_from_rfc3339(&value)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| bad(format!("{name}: an RFC 3339 time, e.g. 2026-11-01T00:00:00Z")))
+        };
+        match name {
+            "since" => since = Some(at()?),
+            "until" => until = Some(at()?),
+            other => return Err(bad(format!("{other}: unknown parameter"))),
+        }
+    }
+    let until = until.unwrap_or(now).min(now);
+    let since = since.unwrap_or(until - chrono::TimeDelta::days(7));
+    if since > until {
+        return Err(bad("since: must be before until".into()));
+    }
+    if until - since > chrono::TimeDelta::days(MAX_KPI_DAYS) {
+        return Err(bad(format!("since: the period is at most {MAX_KPI_DAYS} days")));
+    }
+    Ok((since, until))
 }
 
 /// Opaque to callers: base64url of the month and the last list key returned.
@@ -384,6 +428,19 @@ mod tests {
             assert_eq!(decode_cursor(&encode_cursor(&forged)), None, "{forged:?}");
         }
         assert_eq!(decode_cursor("not base64 at all!"), None);
+    }
+
+    #[test]
+    fn kpi_periods_default_to_a_week_and_are_bounded() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let (since, until) = kpi_period("", now).unwrap();
+        assert_eq!((until, until - since), (now, chrono::TimeDelta::days(7)));
+        let (since, until) = kpi_period("since=2026-11-01T00:00:00Z&until=2026-11-02T00:00:00%2B00:00", now).unwrap();
+        assert_eq!(until - since, chrono::TimeDelta::days(1));
+        assert_eq!(kpi_period("until=2030-01-01T00:00:00Z", now).unwrap().1, now, "never past now");
+        for bad in ["since=yesterday", "since=2026-01-01T00:00:00Z", "since=2026-11-24T00:00:00Z", "from=x"] {
+            assert_eq!(kpi_period(bad, now).unwrap_err().status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
     }
 
     #[test]

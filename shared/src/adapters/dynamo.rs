@@ -1466,6 +1466,52 @@ impl ConversationReader for DynamoStore {
         Ok(Some(view))
     }
 
+    async fn kpi_rows(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<crate::domain::kpi::KpiRow>> {
+        let from = since.to_rfc3339_opts(SecondsFormat::Millis, true);
+        // List keys are `{created_at}#{id}`: `~` sorts after `#`, so `until`'s own instant is in.
+        let to = format!("{}~", until.to_rfc3339_opts(SecondsFormat::Millis, true));
+        let mut rows = Vec::new();
+        let (mut month, last) = (list_month(until), list_month(since));
+        while month >= last {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(LIST_INDEX)
+                    .key_condition_expression("list_pk = :month AND list_sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":month", s(list_pk(&month)))
+                    .expression_attribute_values(":from", s(&from))
+                    .expression_attribute_values(":to", s(&to))
+                    .projection_expression("channel, #status, created_at, first_response_at, escalation_level")
+                    .expression_attribute_names("#status", "status")
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| Error::store("Query list-index for KPIs", e.into_service_error()))?;
+                for item in out.items() {
+                    rows.push(crate::domain::kpi::KpiRow {
+                        channel: get_s(item, "channel").unwrap_or_default().to_owned(),
+                        status: get_s(item, "status").unwrap_or_default().to_owned(),
+                        created_at: required(get_ts(item, "created_at"), "conversation", "created_at")?,
+                        first_response_at: get_ts(item, "first_response_at"),
+                        escalation_level: get_n(item, "escalation_level").unwrap_or(0),
+                    });
+                }
+                match out.last_evaluated_key {
+                    Some(next) => start = Some(next),
+                    None => break,
+                }
+            }
+            match previous_month(&month) {
+                Some(previous) => month = previous,
+                None => break,
+            }
+        }
+        Ok(rows)
+    }
+
     async fn list_conversations(
         &self,
         filter: &ConversationFilter,

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod classify;
+pub mod kpi;
 pub mod mention;
 pub mod oauth;
 pub mod outbox;
