@@ -296,8 +296,9 @@ fn excerpt(text: &str) -> String {
 }
 
 impl DynamoStore {
-    async fn conversation_state(&self, id: &ConversationId, created: bool) -> Result<Option<ConversationState>> {
-        let item = self
+    /// The conversation item, read consistently.
+    async fn conversation_item(&self, id: &ConversationId) -> Result<Option<Item>> {
+        Ok(self
             .client
             .get_item()
             .table_name(&self.table)
@@ -306,7 +307,11 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| Error::store("GetItem conversation", e.into_service_error()))?
-            .item;
+            .item)
+    }
+
+    async fn conversation_state(&self, id: &ConversationId, created: bool) -> Result<Option<ConversationState>> {
+        let item = self.conversation_item(id).await?;
         Ok(item.map(|item| ConversationState {
             id: id.clone(),
             created,
@@ -1644,16 +1649,7 @@ const CLOCK_ATTRIBUTES: [&str; 10] = [
 
 impl ConversationResolver for DynamoStore {
     async fn resolve_conversation(&self, id: &ConversationId, now: DateTime<Utc>) -> Result<Resolution> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(conversation_pk(id), "CONV")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::store("GetItem conversation", e.into_service_error()))?;
-        let Some(item) = out.item else { return Ok(Resolution::NoSuchConversation) };
+        let Some(item) = self.conversation_item(id).await? else { return Ok(Resolution::NoSuchConversation) };
         let resolution = if get_s(&item, "status") == Some("resolved") {
             Resolution::AlreadyResolved
         } else {
