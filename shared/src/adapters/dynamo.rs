@@ -296,18 +296,46 @@ fn excerpt(text: &str) -> String {
 }
 
 impl DynamoStore {
-    /// The conversation item, read consistently.
-    async fn conversation_item(&self, id: &ConversationId) -> Result<Option<Item>> {
+    /// One item, read consistently. `operation` names it in errors.
+    async fn get_consistent(&self, key: Item, operation: &'static str) -> Result<Option<Item>> {
         Ok(self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(conversation_pk(id), "CONV")))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| Error::store("GetItem conversation", e.into_service_error()))?
+            .map_err(|e| Error::store(operation, e.into_service_error()))?
             .item)
+    }
+
+    /// Every item of one partition, across pages.
+    async fn partition(&self, pk: String, operation: &'static str) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(&pk))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::store(operation, e.into_service_error()))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// The conversation item, read consistently.
+    async fn conversation_item(&self, id: &ConversationId) -> Result<Option<Item>> {
+        self.get_consistent(key(conversation_pk(id), "CONV"), "GetItem conversation").await
     }
 
     async fn conversation_state(&self, id: &ConversationId, created: bool) -> Result<Option<ConversationState>> {
@@ -1067,16 +1095,7 @@ fn tokens_key(key: &str) -> Item {
 /// encrypted at rest; the item holds the only valid refresh token once X has rotated it.
 impl TokenStore for DynamoStore {
     async fn load_tokens(&self, key: &str) -> Result<Option<StoredTokens>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(tokens_key(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::store("GetItem tokens", e.into_service_error()))?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = self.get_consistent(tokens_key(key), "GetItem tokens").await? else { return Ok(None) };
         let what = "tokens";
         Ok(Some(StoredTokens {
             access_token: get_s(&item, "access_token").map(Secret::new),
@@ -1257,41 +1276,14 @@ impl ApiKeyStore for DynamoStore {
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(api_key_key(id)))
-            // A revocation takes effect at once.
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::store("GetItem api key", e.into_service_error()))?;
-        out.item.as_ref().map(parse_api_key).transpose()
+        // Consistent: a revocation takes effect at once.
+        let item = self.get_consistent(api_key_key(id), "GetItem api key").await?;
+        item.as_ref().map(parse_api_key).transpose()
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
-        let mut records = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(API_KEYS_PK))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::store("Query api keys", e.into_service_error()))?;
-            for item in out.items() {
-                records.push(parse_api_key(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => break,
-            }
-        }
+        let items = self.partition(API_KEYS_PK.to_owned(), "Query api keys").await?;
+        let mut records = items.iter().map(parse_api_key).collect::<Result<Vec<_>>>()?;
         records.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
         Ok(records)
     }
@@ -1419,25 +1411,7 @@ impl ConversationReader for DynamoStore {
     /// One query over the conversation's partition: the conversation item, its messages (in
     /// order, by their sort key), escalations and outbox records.
     async fn conversation_view(&self, id: &ConversationId) -> Result<Option<ConversationView>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(conversation_pk(id)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::store("Query conversation", e.into_service_error()))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => break,
-            }
-        }
+        let items = self.partition(conversation_pk(id), "Query conversation").await?;
         let Some(mut view) =
             items.iter().find(|i| get_s(i, "sk") == Some("CONV")).map(conversation_view).transpose()?
         else {
