@@ -156,6 +156,14 @@ pub struct Normalised {
 impl Normalised {
     pub(crate) fn push(&mut self, outcome: Result<Mention, Skipped>) {
         match outcome {
+            // Every thread, clock and reply is keyed by the customer: one who is the account
+            // itself (a body naming the account as a post's parent, say) would have Hark
+            // answering itself. No platform sends that; a crafted body might.
+            Ok(mention) if mention.customer_id == mention.account_id => self.skipped.push(Skipped::ignored(format!(
+                "message {} would make {} its own customer",
+                shown(&mention.message_id),
+                shown(&mention.account_id)
+            ))),
             Ok(mention) => self.mentions.push(mention),
             Err(skipped) => self.skipped.push(skipped),
         }

@@ -244,11 +244,14 @@ fn one_odd_event_costs_only_itself() {
         "not an object"],
       "messaging":[{"sender":{"id":"9"},"recipient":{"id":"1234567890321"},"message":{"mid":"m_1"}},
                    {"sender":{"id":"1234567890321"},"recipient":{"id":"1234567890321"},"message":{"mid":"m_2","text":"to myself"}}]},
-      {"id":"1234567890321","changes":{"not":"a list"}}]}"#;
+      {"id":"1234567890321","changes":{"not":"a list"}},
+      {"id":"1234567890321","changes":[
+        {"field":"feed","value":{"item":"comment","verb":"add","comment_id":"1_5","parent_id":"1234567890321","from":{"id":"1234567890321"},"message":"the Page answering itself"}}]}]}"#;
     let out = receive(&meta, body, Signing::With(SECRET), None).unwrap();
     let kept: Vec<&str> = out.mentions.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(kept, vec!["1_4"]);
-    assert_eq!(out.skipped.len(), 7, "{:?}", out.skipped);
+    assert_eq!(out.skipped.len(), 8, "{:?}", out.skipped);
+    assert!(out.skipped[7].reason.contains("its own customer"), "{:?}", out.skipped[7]);
     assert!(out.skipped.iter().all(|s| s.reason.len() < 120 && !s.reason.contains("\\ud800")));
 }
 
