@@ -15,6 +15,9 @@ fn t0() -> DateTime<Utc> {
 }
 
 struct Fixture {
+    aws: aws_config::SdkConfig,
+    table: String,
+    x_api: LocalXApi,
     state: State<DynamoStore>,
     processor: TestProcessor,
     read_key: String,
@@ -38,7 +41,10 @@ async fn fixture() -> Fixture {
     assert!(store.revoke_api_key(&keys[2].1, Utc::now()).await.unwrap());
     let mut keys = keys.into_iter().map(|(key, _)| key);
     Fixture {
-        state: State { store, clock: Box::new(TestClock::at(t0() + chrono::TimeDelta::days(20))) },
+        aws,
+        table,
+        x_api,
+        state: State { store, clock: Box::new(TestClock::at(t0() + chrono::TimeDelta::days(20))), due_shards: 4 },
         processor,
         read_key: keys.next().unwrap(),
         reply_only_key: keys.next().unwrap(),
@@ -211,15 +217,118 @@ async fn conversations_list_newest_first_across_months_filtered_and_paged() {
 }
 
 async fn post(f: &Fixture, path: &str, key: &str, body: &[u8]) -> (u16, Value) {
+    post_with(f, path, key, &[], body).await.0
+}
+
+/// A POST with more headers; also says whether the answer repeats an earlier one.
+async fn post_with(f: &Fixture, path: &str, key: &str, headers: &[(&str, &str)], body: &[u8]) -> ((u16, Value), bool) {
     let bearer = format!("Bearer {key}");
-    let response =
-        handle(&f.state, apigw_request("POST", path, "", &[("authorization", &bearer)], body)).await.unwrap();
+    let mut all = vec![("authorization", bearer.as_str())];
+    all.extend_from_slice(headers);
+    let response = handle(&f.state, apigw_request("POST", path, "", &all, body)).await.unwrap();
+    let replayed = response.headers().get("idempotent-replayed").is_some();
     let status = response.status().as_u16();
     let body = match response.body() {
         Body::Text(text) => serde_json::from_str(text).unwrap(),
         other => panic!("expected JSON text, got {other:?}"),
     };
-    (status, body)
+    ((status, body), replayed)
+}
+
+#[tokio::test]
+async fn an_agent_s_reply_is_sent_once_per_key_where_the_customer_wrote_and_stops_the_clock() {
+    use hark_shared::domain::mention::{Direction, MentionKind};
+    let f = fixture().await;
+    let complaint = mention("4001", "801", "@acme my parcel is two weeks late, nobody answers", t0());
+    let dm = hark_shared::domain::mention::Mention {
+        kind: MentionKind::DirectMessage,
+        direction: Direction::Inbound,
+        ..mention("4002", "802", "where is my refund? order 5521", t0())
+    };
+    assert!(f.processor.handle(sqs_event(&[("a", &complaint), ("b", &dm)])).await.batch_item_failures.is_empty());
+    let acknowledgements = f.x_api.requests().len();
+    let public = format!("x:{BRAND}:4001");
+    let replies = format!("/v1/conversations/{public}/replies");
+    let agent = f.reply_only_key.clone();
+    let text = br#"{"text": "Sorry Pat, the courier has it now: it arrives tomorrow."}"#;
+    let key = |k: &'static str| [("idempotency-key", k)];
+
+    // Queued once; the same request again is the same reply; another under its key is refused.
+    let ((status, queued), replayed) = post_with(&f, &replies, &agent, &key("ticket-77-1"), text).await;
+    assert_eq!((status, replayed), (202, false), "{queued}");
+    assert_eq!(queued["status"], "pending");
+    assert_eq!(queued["target"], serde_json::json!({"type": "post", "in_reply_to": "4001"}));
+    let (_, document) = get(&f, "/v1/openapi.json", Some(&f.read_key)).await;
+    matches_schema(&document, "Reply", &queued);
+    let ((status, again), replayed) = post_with(&f, &replies, &agent, &key("ticket-77-1"), text).await;
+    assert_eq!((status, replayed, &again["id"]), (202, true, &queued["id"]), "{again}");
+    let other = br#"{"text": "Something else entirely"}"#;
+    let ((status, refused), _) = post_with(&f, &replies, &agent, &key("ticket-77-1"), other).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(f.x_api.requests().len() == acknowledgements, "the API itself sends nothing");
+
+    // The outbox sends it, once, however often it runs.
+    let clock = TestClock::at(t0() + chrono::TimeDelta::days(20) + chrono::TimeDelta::minutes(1));
+    let sweeper = sweeper(&f.aws, &f.table, &f.x_api, clock.clone());
+    assert_eq!(sweeper.run().await.unwrap().sent, 1);
+    clock.set(t0() + chrono::TimeDelta::days(20) + chrono::TimeDelta::minutes(5));
+    assert_eq!(sweeper.run().await.unwrap().due, 0);
+    let sent = f.x_api.requests();
+    assert_eq!(sent.len(), acknowledgements + 1, "{sent:?}");
+    let reply = sent.last().unwrap();
+    assert_eq!(reply.path, "/2/tweets");
+    assert_eq!(reply.body["reply"]["in_reply_to_tweet_id"], "4001");
+    assert_eq!(reply.body["text"], "Sorry Pat, the courier has it now: it arrives tomorrow.");
+    let ((_, after), replayed) = post_with(&f, &replies, &agent, &key("ticket-77-1"), text).await;
+    assert_eq!((replayed, &after["status"]), (true, &Value::from("sent")), "{after}");
+    assert_eq!(sweeper.run().await.unwrap().sent, 0);
+    assert_eq!(f.x_api.requests().len(), acknowledgements + 1, "nothing sent twice");
+
+    // The customer is answered: the clock stopped, and the reply shows on the conversation.
+    let (_, view) = get(&f, &format!("/v1/conversations/{public}"), Some(&f.read_key)).await;
+    assert_eq!(view["status"], "answered", "{view}");
+    assert_eq!(view["sla"], Value::Null);
+    let outbound = view["outbound"].as_array().unwrap();
+    let answer = outbound.iter().find(|o| o["purpose"] == "agent_reply").unwrap();
+    assert_eq!((&answer["status"], &answer["id"]), (&Value::from("sent"), &queued["id"]));
+    assert!(answer["sent_message_id"].is_string(), "{answer}");
+    matches_schema(&document, "Outbound", answer);
+
+    // Privately on X is a DM; a DM conversation is answered by DM whatever is asked.
+    let private = br#"{"text": "I have sent you the tracking link.", "visibility": "private"}"#;
+    let ((status, queued), _) = post_with(&f, &replies, &agent, &key("ticket-77-2"), private).await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["target"], serde_json::json!({"type": "direct", "participant_id": "801"}));
+    let dm_replies = format!("/v1/conversations/x:{BRAND}:dm:4002/replies");
+    let ((status, queued), _) = post_with(&f, &dm_replies, &agent, &key("ticket-78-1"), text).await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["target"], serde_json::json!({"type": "direct", "participant_id": "802"}));
+    assert_eq!(sweeper.run().await.unwrap().sent, 2);
+    let paths: Vec<String> = f.x_api.requests().iter().skip(acknowledgements + 1).map(|r| r.path.clone()).collect();
+    assert_eq!(paths.len(), 2);
+    assert!(paths.iter().all(|p| p.starts_with("/2/dm_conversations/with/80")), "{paths:?}");
+
+    // What is refused, and why.
+    let long = format!(r#"{{"text": "{}"}}"#, "a".repeat(281));
+    // (path, key, headers, body, status)
+    type Case<'a> = (String, String, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
+        (replies.clone(), agent.clone(), vec![], text.to_vec(), 400),
+        (replies.clone(), agent.clone(), vec![("idempotency-key", "has space")], text.to_vec(), 400),
+        (replies.clone(), agent.clone(), key("k3").to_vec(), long.into_bytes(), 400),
+        (replies.clone(), agent.clone(), key("k4").to_vec(), br#"{"text": "  "}"#.to_vec(), 400),
+        (replies.clone(), agent.clone(), key("k5").to_vec(), br#"{"text": "hi", "cc": "x"}"#.to_vec(), 400),
+        (replies.clone(), agent.clone(), key("k6").to_vec(), br#"{"text": "hi", "visibility": "loud"}"#.to_vec(), 400),
+        (replies.clone(), agent.clone(), key("k7").to_vec(), b"not json".to_vec(), 400),
+        (replies.clone(), f.read_key.clone(), key("k8").to_vec(), text.to_vec(), 403),
+        (format!("/v1/conversations/x:{BRAND}:404/replies"), agent.clone(), key("k9").to_vec(), text.to_vec(), 404),
+    ];
+    for (path, key, headers, body, expected) in cases {
+        let ((status, answer), _) = post_with(&f, &path, &key, &headers, &body).await;
+        assert_eq!(status, expected, "{path} {headers:?}: {answer}");
+        assert!(answer["error"].is_string());
+    }
+    assert_eq!(sweeper.run().await.unwrap().due, 0, "nothing refused was queued");
 }
 
 #[tokio::test]

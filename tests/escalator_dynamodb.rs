@@ -174,8 +174,11 @@ fn follow_up(
     m
 }
 
+/// The levels notified, in the order they were escalated (SNS to SQS keeps no order).
 async fn escalated_levels(f: &Fixture, expected: usize) -> Vec<String> {
-    f.notifications(expected).await.iter().map(|n| n["level_name"].as_str().unwrap().to_owned()).collect()
+    let mut notes = f.notifications(expected).await;
+    notes.sort_by(|a, b| a["escalated_at"].as_str().cmp(&b["escalated_at"].as_str()));
+    notes.iter().map(|n| n["level_name"].as_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test]

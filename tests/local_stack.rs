@@ -537,7 +537,8 @@ async fn facebook_messenger_and_instagram_are_answered_and_escalated_through_the
 #[tokio::test(flavor = "multi_thread")]
 async fn the_http_api_answers_through_the_stack_only_with_a_key() {
     use hark_shared::ports::ApiKeyStore;
-    let stack = stack(&[], &[], 1).await;
+    // The outbox sweep, which sends agents' replies, every 10 s instead of every minute.
+    let stack = stack(&[], &[], 6).await;
     let tweet = id(70);
     let delivery = tweet_delivery(&tweet, Some(PRIYA), "@AcmeAir my booking vanished from the app", None);
     assert_eq!(send(&stack, &delivery).await, 200);
@@ -550,7 +551,7 @@ async fn the_http_api_answers_through_the_stack_only_with_a_key() {
     // A key as `hark api-key create` makes it, in the stack's table.
     let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&stack.aws, stack.resource("Table"));
     let random: [u8; 40] = std::array::from_fn(|i| (i as u8).wrapping_mul(7).wrapping_add(3));
-    let scopes = [hark_shared::domain::api_key::Scope::Read];
+    let scopes = [hark_shared::domain::api_key::Scope::Read, hark_shared::domain::api_key::Scope::Reply];
     let (key, record) = hark_shared::domain::api_key::new_key(&random, "e2e", &scopes, chrono::Utc::now()).unwrap();
     store.put_api_key(&record).await.unwrap();
 
@@ -565,6 +566,34 @@ async fn the_http_api_answers_through_the_stack_only_with_a_key() {
     assert_eq!(body["messages"][0]["id"], tweet.as_str());
     let document = http.get(format!("{}/v1/openapi.json", stack.http_url)).bearer_auth(&key).send().await.unwrap();
     assert_eq!(document.status(), 200);
+
+    // An agent answers through the API, twice with one key: the customer gets it once, in
+    // the thread, from the outbox function, and the conversation is answered.
+    let text = "Found it, Priya: your booking is back in the app.";
+    for _ in 0..2 {
+        let queued = http
+            .post(format!("{url}/replies"))
+            .bearer_auth(&key)
+            .header("idempotency-key", "zendesk-1207-comment-1")
+            .json(&serde_json::json!({ "text": text }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(queued.status(), 202, "{:?}", queued.text().await);
+    }
+    let reply = eventually("the agent's reply on X", Duration::from_secs(60), || async {
+        stack.x_api.requests().into_iter().find(|r| r.body["text"] == text)
+    })
+    .await;
+    assert_eq!(reply.body["reply"]["in_reply_to_tweet_id"], tweet.as_str());
+    let answered = eventually("the conversation answered", Duration::from_secs(30), || async {
+        let view: Value = http.get(&url).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        (view["status"] == "answered").then_some(view)
+    })
+    .await;
+    assert_eq!(answered["sla"], Value::Null);
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(stack.x_api.requests().iter().filter(|r| r.body["text"] == text).count(), 1, "sent once");
     stack.stop().await;
 }
 

@@ -327,7 +327,7 @@ async fn an_answer_lost_after_posting_is_found_and_never_posted_twice() {
 
 #[tokio::test]
 async fn a_sender_that_died_mid_send_is_taken_over_after_its_lease_and_checked() {
-    use hark_shared::ports::{Claim, ConversationId, OutboxStore};
+    use hark_shared::ports::{Claim, ConversationId, OutboxKey, OutboxStore};
     let f = fixture().await;
     let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&f.aws, &f.table);
     for (post, customer, posted_before_dying) in [("4301", "831", false), ("4302", "832", true)] {
@@ -345,8 +345,10 @@ async fn a_sender_that_died_mid_send_is_taken_over_after_its_lease_and_checked()
         let conversation = ConversationId::public(hark_shared::domain::mention::Channel::X, BRAND, post);
         let claimed_at = t0() + chrono::TimeDelta::minutes(2);
         let lease_until = claimed_at + chrono::TimeDelta::seconds(60);
-        let Claim::Claimed { previous, .. } =
-            store.claim_outbox(&conversation, post, claimed_at, lease_until).await.unwrap()
+        let Claim::Claimed { previous, .. } = store
+            .claim_outbox(&conversation, &OutboxKey::acknowledgement(post), claimed_at, lease_until)
+            .await
+            .unwrap()
         else {
             panic!("the record is due");
         };

@@ -63,6 +63,13 @@ impl ConversationId {
     }
 }
 
+impl ConversationId {
+    /// What the id is derived from: a public thread's anchor message, or `dm:{first message}`.
+    pub fn anchor(&self) -> &str {
+        self.0.splitn(3, ':').nth(2).unwrap_or_default()
+    }
+}
+
 impl std::fmt::Display for ConversationId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -142,17 +149,62 @@ pub enum ReplyTarget {
 pub enum OutboxPurpose {
     /// The automatic first answer; pointless once a person has answered.
     Acknowledgement,
+    /// What an agent wrote (through the HTTP API or a help desk): it answers the customer,
+    /// so it stops the SLA clock when it goes out.
+    AgentReply,
 }
 
 impl OutboxPurpose {
+    pub const ALL: [OutboxPurpose; 2] = [OutboxPurpose::Acknowledgement, OutboxPurpose::AgentReply];
+
     pub fn as_str(self) -> &'static str {
         match self {
             OutboxPurpose::Acknowledgement => "acknowledgement",
+            OutboxPurpose::AgentReply => "agent_reply",
         }
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        (value == "acknowledgement").then_some(OutboxPurpose::Acknowledgement)
+        Self::ALL.into_iter().find(|purpose| purpose.as_str() == value)
+    }
+
+    /// Short, for record keys.
+    pub fn tag(self) -> &'static str {
+        match self {
+            OutboxPurpose::Acknowledgement => "ack",
+            OutboxPurpose::AgentReply => "reply",
+        }
+    }
+
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|purpose| purpose.tag() == tag)
+    }
+
+    /// Written by a person: a platform may allow it where it refuses automated messages
+    /// (Meta's HUMAN_AGENT tag), and its echo is a person's answer, not Hark's.
+    pub fn is_human_written(self) -> bool {
+        self == OutboxPurpose::AgentReply
+    }
+}
+
+/// Names an outbox record within its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxKey {
+    pub purpose: OutboxPurpose,
+    /// The answered message for an acknowledgement (one per message); the caller's
+    /// idempotency key for an agent's reply (one per request, however often it is repeated).
+    pub id: String,
+}
+
+impl OutboxKey {
+    pub fn acknowledgement(answers_message_id: &str) -> Self {
+        OutboxKey { purpose: OutboxPurpose::Acknowledgement, id: answers_message_id.to_owned() }
+    }
+}
+
+impl std::fmt::Display for OutboxKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.purpose.tag(), self.id)
     }
 }
 
@@ -160,12 +212,23 @@ impl OutboxPurpose {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
     pub purpose: OutboxPurpose,
+    /// With `purpose`, names the record (see [`OutboxKey::id`]).
+    pub record_id: String,
     pub channel: Channel,
     pub account_id: String,
-    /// The inbound message this answers; with the conversation it keys the outbox record.
+    /// The inbound message this answers.
     pub answers_message_id: String,
     pub target: ReplyTarget,
     pub text: String,
+    /// When the customer last wrote, where that is not when the record was written (an
+    /// agent answers later): messaging windows count from it.
+    pub customer_wrote_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxMessage {
+    pub fn key(&self) -> OutboxKey {
+        OutboxKey { purpose: self.purpose, id: self.record_id.clone() }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,7 +294,7 @@ pub enum Claim {
     /// Ours until `lease_until`; pass the token back when finishing. `previous` is the record
     /// as it was before the claim: an earlier attempt that may have gone out (`Unknown`, or a
     /// `Sending` whose sender died) must be checked for before sending again.
-    Claimed { token: String, previous: OutboxEntry },
+    Claimed { token: String, previous: Box<OutboxEntry> },
     /// Not ours to send now: already finished, being sent by a live sender, or not yet due.
     NotClaimed(OutboxStatus),
     /// The message has no outbox record: it needed no acknowledgement.
@@ -271,7 +334,7 @@ pub enum SendOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRef {
     pub conversation: ConversationId,
-    pub answers_message_id: String,
+    pub key: OutboxKey,
 }
 
 /// The outbox: outbound messages written before they are sent, claimed with a lease,
@@ -285,7 +348,7 @@ pub trait OutboxStore: Send + Sync {
     fn claim_outbox(
         &self,
         conversation: &ConversationId,
-        answers_message_id: &str,
+        key: &OutboxKey,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<Claim>> + Send;
@@ -310,6 +373,27 @@ pub trait OutboxStore: Send + Sync {
     /// When a person last answered the conversation: an acknowledgement still waiting after
     /// that is no longer wanted.
     fn answered_at(&self, conversation: &ConversationId) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
+}
+
+/// An agent's reply in the outbox, and whether this request wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueuedReply {
+    /// Written now; the outbox sends it.
+    Queued(OutboxEntry),
+    /// Its key was used before, by the request `fingerprint` names.
+    Existing { entry: OutboxEntry, fingerprint: String },
+}
+
+/// Agents' replies into the outbox: written once per idempotency key, sent by the sweep.
+pub trait ReplyQueue: Send + Sync {
+    fn queue_reply(
+        &self,
+        conversation: &ConversationId,
+        message: &OutboxMessage,
+        fingerprint: &str,
+        due_shard: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<QueuedReply>> + Send;
 }
 
 /// What the table knows of a platform's message id.
@@ -606,7 +690,11 @@ pub struct EscalationView {
 /// What Hark has sent, or is sending, in the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboundView {
+    /// The record's name in its conversation (`ack#{message id}`, `reply#{key}`).
+    pub id: String,
     pub purpose: String,
+    /// The platform's id of what went out, once sent.
+    pub sent_message_id: Option<String>,
     pub answers_message_id: String,
     pub status: String,
     pub attempts: u32,

@@ -9,12 +9,14 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hark_shared::adapters::dynamo::DynamoStore;
+use hark_shared::channels::answer::{self, Answering};
+use hark_shared::domain::agent_reply::{self, ReplyRefused, Visibility};
 use hark_shared::domain::api_key::{KeyRefused, PresentedKey, Scope};
 use hark_shared::domain::mention::Channel;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
     ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ConversationResolver, CustomerReader,
-    ListCursor, Resolution, SystemClock,
+    ListCursor, OutboxMessage, OutboxPurpose, QueuedReply, ReplyQueue, Resolution, SystemClock, due_shard,
 };
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -33,6 +35,10 @@ pub enum ApiError {
     Key(#[from] KeyRefused),
     #[error("{0}")]
     BadRequest(String),
+    /// Well formed, but not something that can be done (a repeated key with another reply,
+    /// a conversation with nothing to answer).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("no conversation {0}")]
     NoConversation(String),
     #[error("no customer {0}")]
@@ -50,6 +56,7 @@ impl ApiError {
             ApiError::Key(KeyRefused::Scope(_)) => StatusCode::FORBIDDEN,
             ApiError::Key(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -69,6 +76,8 @@ impl ApiError {
 pub struct State<S> {
     pub store: S,
     pub clock: Box<dyn Clock>,
+    /// Shards of the due index the outbox sweep reads (`DUE_INDEX_SHARDS`).
+    pub due_shards: u32,
 }
 
 /// Conversations per page unless the caller asks for fewer or more (at most [`MAX_LIMIT`]).
@@ -80,7 +89,11 @@ impl State<DynamoStore> {
     pub async fn from_env() -> Result<Self, hark_shared::Error> {
         let aws = hark_shared::config::aws().await;
         let table = hark_shared::config::required_env("TABLE_NAME")?;
-        Ok(State { store: DynamoStore::from_config(&aws, table), clock: Box::new(SystemClock) })
+        Ok(State {
+            store: DynamoStore::from_config(&aws, table),
+            clock: Box::new(SystemClock),
+            due_shards: hark_shared::config::env_or("DUE_INDEX_SHARDS", 4)?,
+        })
     }
 }
 
@@ -94,13 +107,16 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
 }
 
 /// Handles one API Gateway request. Never fails: every error is an HTTP answer.
-pub async fn handle<S: ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader>(
-    state: &State<S>,
-    request: Request,
-) -> Result<Response<Body>, lambda_http::Error> {
+pub async fn handle<S: Store>(state: &State<S>, request: Request) -> Result<Response<Body>, lambda_http::Error> {
     let mut metrics = Metrics::new("api");
     let response = match route(state, &request).await {
-        Ok(body) => json_response(StatusCode::OK, body),
+        Ok(answer) => {
+            let mut response = json_response(answer.status, answer.body);
+            if answer.replayed {
+                response.headers_mut().insert("idempotent-replayed", http::HeaderValue::from_static("true"));
+            }
+            response
+        }
         Err(error) => {
             let status = error.status();
             if status.is_server_error() {
@@ -122,12 +138,31 @@ pub async fn handle<S: ApiKeyStore + ConversationReader + ConversationResolver +
     Ok(response)
 }
 
+/// Everything the API reads and writes.
+pub trait Store: ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader + ReplyQueue {}
+impl<S: ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader + ReplyQueue> Store for S {}
+
+/// A route's answer.
+struct Answer {
+    status: StatusCode,
+    body: String,
+    /// Repeats an earlier request's outcome (same idempotency key).
+    replayed: bool,
+}
+
+impl Answer {
+    fn ok(body: String) -> Self {
+        Answer { status: StatusCode::OK, body, replayed: false }
+    }
+}
+
 /// The routes.
 enum Route<'a> {
     OpenApi,
     Conversations,
     Conversation(&'a str),
     Resolve(&'a str),
+    Reply(&'a str),
     Customer(&'a str, &'a str, &'a str),
     Kpis,
 }
@@ -139,15 +174,12 @@ impl Route<'_> {
             Route::OpenApi | Route::Conversations | Route::Conversation(_) | Route::Customer(..) | Route::Kpis => {
                 (Method::GET, "GET", Scope::Read)
             }
-            Route::Resolve(_) => (Method::POST, "POST", Scope::Reply),
+            Route::Resolve(_) | Route::Reply(_) => (Method::POST, "POST", Scope::Reply),
         }
     }
 }
 
-async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader>(
-    state: &State<S>,
-    request: &Request,
-) -> Result<String, ApiError> {
+async fn route<S: Store>(state: &State<S>, request: &Request) -> Result<Answer, ApiError> {
     let path = request.uri().path();
     let route = match path.strip_prefix(PREFIX).map(|p| p.split('/').collect::<Vec<_>>()).as_deref() {
         Some(["", "openapi.json"]) => Route::OpenApi,
@@ -155,6 +187,7 @@ async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver + Cust
         Some(["", "kpis"]) => Route::Kpis,
         Some(["", "conversations", id]) => Route::Conversation(id),
         Some(["", "conversations", id, "resolve"]) => Route::Resolve(id),
+        Some(["", "conversations", id, "replies"]) => Route::Reply(id),
         Some(["", "customers", channel, account, customer]) => Route::Customer(channel, account, customer),
         _ => return Err(ApiError::NotFound(path.chars().take(200).collect())),
     };
@@ -162,9 +195,10 @@ async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver + Cust
     if request.method() != method {
         return Err(ApiError::MethodNotAllowed(request.method().clone(), allowed));
     }
-    authorise(state, request, scope).await?;
-    match route {
-        Route::OpenApi => Ok(OPENAPI.to_owned()),
+    let key_id = authorise(state, request, scope).await?;
+    let body = match route {
+        Route::Reply(id) => return reply(state, request, conversation_id(id)?, &key_id).await,
+        Route::OpenApi => OPENAPI.to_owned(),
         Route::Conversations => {
             let query = Listing::from_query(request.uri().query().unwrap_or_default())?;
             let page = state
@@ -173,7 +207,7 @@ async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver + Cust
                 .await?;
             let next_cursor = page.next.as_ref().map(encode_cursor);
             let body = serde_json::json!({ "conversations": page.conversations, "next_cursor": next_cursor });
-            Ok(body.to_string())
+            body.to_string()
         }
         Route::Resolve(id) => {
             let id = conversation_id(id)?;
@@ -186,14 +220,14 @@ async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver + Cust
                 Resolution::NoSuchConversation => return Err(ApiError::NoConversation(id.0)),
             };
             tracing::info!(conversation = %id, resolved, "conversation resolved through the API");
-            Ok(serde_json::json!({ "id": id.0, "status": "resolved", "changed": resolved }).to_string())
+            serde_json::json!({ "id": id.0, "status": "resolved", "changed": resolved }).to_string()
         }
         Route::Kpis => {
             let now = state.clock.now();
             let (since, until) = kpi_period(request.uri().query().unwrap_or_default(), now)?;
             let rows = state.store.kpi_rows(since, until).await?;
             let summary = hark_shared::domain::kpi::summarise(&rows, since, until);
-            Ok(serde_json::to_string(&summary).expect("KPIs serialise"))
+            serde_json::to_string(&summary).expect("KPIs serialise")
         }
         Route::Customer(channel, account, customer) => {
             let invalid =
@@ -209,14 +243,111 @@ async fn route<S: ApiKeyStore + ConversationReader + ConversationResolver + Cust
                 .customer_profile(channel, &account, &customer)
                 .await?
                 .ok_or_else(|| ApiError::NoCustomer(format!("{channel}/{account}/{customer}")))?;
-            Ok(serde_json::to_string(&profile).expect("a customer profile serialises"))
+            serde_json::to_string(&profile).expect("a customer profile serialises")
         }
         Route::Conversation(id) => {
             let id = conversation_id(id)?;
             let view = state.store.conversation_view(&id).await?.ok_or(ApiError::NoConversation(id.0))?;
-            Ok(serde_json::to_string(&view).expect("a conversation view serialises"))
+            serde_json::to_string(&view).expect("a conversation view serialises")
         }
+    };
+    Ok(Answer::ok(body))
+}
+
+/// The body of `POST /v1/conversations/{id}/replies`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyRequest {
+    text: String,
+    #[serde(default = "public")]
+    visibility: Visibility,
+}
+
+fn public() -> Visibility {
+    Visibility::Public
+}
+
+/// The largest reply body read: the longest text any channel takes, escaped, with room.
+const MAX_REPLY_BODY: usize = 16 * 1024;
+
+/// Queues an agent's reply in the outbox, once per idempotency key; the outbox sweep sends
+/// it on its next run. The API holds no channel credentials: it can write what is to be
+/// sent, never send it.
+async fn reply<S: Store>(
+    state: &State<S>,
+    request: &Request,
+    conversation: ConversationId,
+    api_key_id: &str,
+) -> Result<Answer, ApiError> {
+    let refused = |e: ReplyRefused| ApiError::BadRequest(e.to_string());
+    let header = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok());
+    let idempotency_key = agent_reply::idempotency_key(header).map_err(refused)?;
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_REPLY_BODY {
+        return Err(ApiError::BadRequest(format!("the body is over {MAX_REPLY_BODY} bytes")));
     }
+    let asked: ReplyRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body must be {{\"text\": \"…\", \"visibility\": \"public\" | \"private\"}}: {}",
+            hark_shared::error::json_error_summary(&e)
+        ))
+    })?;
+    let view =
+        state.store.conversation_view(&conversation).await?.ok_or(ApiError::NoConversation(conversation.0.clone()))?;
+    let channel = Channel::parse(&view.channel).ok_or_else(|| ApiError::Unprocessable("unknown channel".into()))?;
+    let text = agent_reply::checked_text(channel, &asked.text).map_err(refused)?;
+    let latest = view
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.direction == "inbound" && m.removed_at.is_none())
+        .ok_or_else(|| ApiError::Unprocessable("the conversation has no customer message to answer".into()))?;
+    let answering = Answering {
+        channel,
+        direct: view.kind == "direct",
+        customer_id: &view.customer.id,
+        anchor_id: conversation.anchor(),
+        latest_id: &latest.id,
+        latest_is_post: latest.kind == "post",
+    };
+    let target =
+        answer::agent_reply(&answering, asked.visibility).map_err(|why| ApiError::Unprocessable(why.into()))?;
+    let message = OutboxMessage {
+        purpose: OutboxPurpose::AgentReply,
+        record_id: agent_reply::record_id(api_key_id, idempotency_key),
+        channel,
+        account_id: view.account_id.clone(),
+        answers_message_id: latest.id.clone(),
+        target,
+        text,
+        customer_wrote_at: Some(latest.created_at),
+    };
+    let fingerprint = agent_reply::fingerprint(&message.text, asked.visibility);
+    let shard = due_shard(&conversation, state.due_shards);
+    let now = state.clock.now();
+    let (entry, replayed) = match state.store.queue_reply(&conversation, &message, &fingerprint, shard, now).await? {
+        QueuedReply::Queued(entry) => (entry, false),
+        QueuedReply::Existing { entry, fingerprint: earlier } if earlier == fingerprint => (entry, true),
+        QueuedReply::Existing { .. } => {
+            return Err(ApiError::Unprocessable(
+                "this Idempotency-Key was used for a different reply; use a new key for a new reply".into(),
+            ));
+        }
+    };
+    tracing::info!(conversation = %conversation, record = %entry.message.key(), replayed, "agent reply queued");
+    let body = serde_json::json!({
+        "id": entry.message.key().to_string(),
+        "conversation_id": conversation.0,
+        "status": entry.status.as_str(),
+        "visibility": asked.visibility,
+        "target": entry.message.target,
+        "answers_message_id": entry.message.answers_message_id,
+        "text": entry.message.text,
+        "attempts": entry.attempts,
+        "created_at": entry.created_at,
+        "last_error": entry.last_error,
+    });
+    Ok(Answer { status: StatusCode::ACCEPTED, body: body.to_string(), replayed })
 }
 
 /// The characters platforms' account and user ids use (`2244994945`, `17841400000000001`,
@@ -346,13 +477,14 @@ fn decode_cursor(text: &str) -> Option<ListCursor> {
 }
 
 /// The key in `Authorization`, checked against its record for `scope`.
-async fn authorise<S: ApiKeyStore>(state: &State<S>, request: &Request, scope: Scope) -> Result<(), ApiError> {
+/// Returns the key's id, which scopes what the caller names (idempotency keys).
+async fn authorise<S: ApiKeyStore>(state: &State<S>, request: &Request, scope: Scope) -> Result<String, ApiError> {
     let header = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let presented = PresentedKey::from_authorization(header)?;
     let record = state.store.api_key(presented.id).await?.ok_or(KeyRefused::Unknown)?;
     presented.check(&record, scope)?;
     tracing::info!(key = presented.id, "API key accepted");
-    Ok(())
+    Ok(presented.id.to_owned())
 }
 
 /// `%3A` and the like in a path segment (conversation ids carry `:`); `None` for a broken

@@ -135,7 +135,7 @@ impl<S: OutboxStore, R: ReplySender> Sweeper<S, R> {
                     self.clock.as_ref(),
                     &self.policy,
                     &record.conversation,
-                    &record.answers_message_id,
+                    &record.key,
                 )
                 .await;
                 if let Err(error) = &result {

@@ -26,8 +26,8 @@ use hark_shared::domain::sla::SlaPolicies;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
     Amended, Amendment, Clock, ConversationId, ConversationState, ConversationStore, InboundRecord, KnownMessage,
-    NewConversation, OutboundRecord, OutboxMessage, OutboxPurpose, OutboxStore, Recorded, ReplySender, SystemClock,
-    TextFetcher, due_shard,
+    NewConversation, OutboundRecord, OutboxKey, OutboxMessage, OutboxPurpose, OutboxStore, Recorded, ReplySender,
+    SystemClock, TextFetcher, due_shard,
 };
 use hark_shared::{Error, Retry};
 
@@ -295,11 +295,13 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
                 let text = self.templates.render(classification.intent, m, wording == Wording::MoveToPrivate)?;
                 Some(OutboxMessage {
                     purpose: OutboxPurpose::Acknowledgement,
+                    record_id: m.message_id.clone(),
                     channel: m.channel,
                     account_id: m.account_id.clone(),
                     answers_message_id: m.message_id.clone(),
                     target,
                     text,
+                    customer_wrote_at: None,
                 })
             })
         };
@@ -458,10 +460,13 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
         let automated = match m.automated {
             // The platform says who sent it (Meta names the sending app).
             Some(automated) => automated,
-            // Our acknowledgement's echo can arrive before its send is recorded; its text gives it away.
+            // Our acknowledgement's echo can arrive before its send is recorded; its text gives
+            // it away. An agent's reply is a person's answer however it is sent.
             None => {
                 let text = comparable_text(&m.text);
-                self.store.outbox(&conversation).await?.iter().any(|entry| comparable_text(&entry.message.text) == text)
+                self.store.outbox(&conversation).await?.iter().any(|entry| {
+                    !entry.message.purpose.is_human_written() && comparable_text(&entry.message.text) == text
+                })
             }
         };
         let record = OutboundRecord { mention: m, conversation: &conversation, automated };
@@ -481,7 +486,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             self.clock.as_ref(),
             &self.outbox,
             conversation,
-            answers,
+            &OutboxKey::acknowledgement(answers),
         )
         .await;
         delivered.unwrap_or_else(|error| {

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | conversation | `CONV#{id}` | `CONV` |
 //! | message (in or out) | `CONV#{id}` | `MSG#{created_at}#{message id}` |
-//! | outbox record | `CONV#{id}` | `OUTBOX#ack#{answered message id}` |
+//! | outbox record | `CONV#{id}` | `OUTBOX#ack#{answered message id}`, `OUTBOX#reply#{idempotency key}` |
 //! | escalation record | `CONV#{id}` | `ESC#{SLA clock start}#{level:04}` |
 //! | message reference (dedupe + threading) | `MSGREF#{channel}#{account}#{message id}` | `MSGREF` |
 //! | open DM pointer | `OPENDM#{channel}#{account}#{customer}` | `OPENDM` |
@@ -22,6 +22,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
@@ -35,8 +36,9 @@ use crate::domain::sla::SlaClock;
 use crate::error::{Error, Result};
 use crate::ports::{
     Amended, Amendment, Claim, ConversationId, ConversationState, ConversationStore, DueConversation, DueItem,
-    Escalation, EscalationStore, InboundRecord, KnownMessage, NewConversation, OutboundRecord, OutboxEntry,
-    OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore, Recorded, ReplyTarget, SendOutcome,
+    Escalation, EscalationStore, InboundRecord, KnownMessage, NewConversation, OutboundRecord, OutboxEntry, OutboxKey,
+    OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore, QueuedReply, Recorded, ReplyQueue, ReplyTarget,
+    SendOutcome,
 };
 use crate::ports::{
     ApiKeyStore, ConversationFilter, ConversationPage, ConversationReader, ConversationResolver, ConversationSummary,
@@ -96,14 +98,19 @@ fn customer_key(mention: &Mention) -> Item {
 }
 /// A customer's conversations, newest first (`customer_pk`, `created_at`).
 const CUSTOMER_INDEX: &str = "customer-index";
-const OUTBOX_PREFIX: &str = "OUTBOX#ack#";
+const OUTBOX_PREFIX: &str = "OUTBOX#";
 /// Conversations by the month they opened (`list_pk`), newest first (`list_sk`).
 const LIST_INDEX: &str = "list-index";
 /// Where failed outbox records wait for ops (the sweep never reads it).
 pub const OUTBOX_FAILED_SHARD: &str = "outbox#failed";
 
-fn outbox_key(conversation: &ConversationId, answers: &str) -> Item {
-    key(conversation_pk(conversation), &format!("{OUTBOX_PREFIX}{answers}"))
+fn outbox_key(conversation: &ConversationId, record: &OutboxKey) -> Item {
+    key(conversation_pk(conversation), &format!("{OUTBOX_PREFIX}{record}"))
+}
+/// The record a sort key names (`OUTBOX#{purpose tag}#{id}`).
+fn outbox_record_key(sk: &str) -> Option<OutboxKey> {
+    let (tag, id) = sk.strip_prefix(OUTBOX_PREFIX)?.split_once('#')?;
+    Some(OutboxKey { purpose: OutboxPurpose::from_tag(tag)?, id: id.to_owned() })
 }
 fn outbox_shard(shard: u32) -> String {
     format!("outbox#{shard}")
@@ -413,7 +420,7 @@ impl DynamoStore {
             .value(":failed", s(OutboxStatus::Failed.as_str()))
             .build(
                 &self.table,
-                outbox_key(conversation, message_id),
+                outbox_key(conversation, &OutboxKey::acknowledgement(message_id)),
                 Some("#status IN (:pending, :unknown, :failed)"),
             )?;
         let mut close = UpdateBuilder::default().set("status", s("removed")).value(":one", n(1));
@@ -750,7 +757,7 @@ impl OutboxStore for DynamoStore {
     async fn claim_outbox(
         &self,
         conversation: &ConversationId,
-        answers: &str,
+        record: &OutboxKey,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Claim> {
@@ -771,7 +778,7 @@ impl OutboxStore for DynamoStore {
             .value(":now", n(now.timestamp()))
             .build(
                 &self.table,
-                outbox_key(conversation, answers),
+                outbox_key(conversation, record),
                 Some("#status IN (:pending, :unknown, :sending) AND #due_at <= :now"),
             )?;
         let update = self
@@ -790,7 +797,7 @@ impl OutboxStore for DynamoStore {
             Ok(out) => {
                 let previous =
                     out.attributes.ok_or_else(|| Error::store("UpdateItem claim outbox", "no attributes"))?;
-                return Ok(Claim::Claimed { token, previous: parse_outbox(&previous)? });
+                return Ok(Claim::Claimed { token, previous: Box::new(parse_outbox(&previous)?) });
             }
             Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
             }
@@ -800,7 +807,7 @@ impl OutboxStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(outbox_key(conversation, answers)))
+            .set_key(Some(outbox_key(conversation, record)))
             .consistent_read(true)
             .send()
             .await
@@ -857,12 +864,26 @@ impl OutboxStore for DynamoStore {
                 .remove("due_shard")
                 .remove("due_at"),
         }
-        .build(
-            &self.table,
-            outbox_key(conversation, &message.answers_message_id),
-            Some("#claim_token = :token"),
-        )?;
+        .build(&self.table, outbox_key(conversation, &message.key()), Some("#claim_token = :token"))?;
         let mut items = vec![update(record)];
+        if let (SendOutcome::Sent { .. }, true) = (outcome, message.purpose.is_human_written()) {
+            // An agent's answer out on the channel: the customer is answered, as when a
+            // person replies on the platform itself. (A reply to a resolved conversation
+            // shows it as answered: its latest event is an answer.)
+            let mut answered = UpdateBuilder::default()
+                .set("status", s("answered"))
+                .set("answered_at", ts(now))
+                .set_if_absent("first_response_at", ts(now));
+            for attr in CLOCK_ATTRIBUTES {
+                answered = answered.remove(attr);
+            }
+            let answered = answered.build(
+                &self.table,
+                key(conversation_pk(conversation), "CONV"),
+                Some("attribute_exists(pk)"),
+            )?;
+            items.push(update(answered));
+        }
         if let SendOutcome::LeftToPerson { reason } = outcome {
             // What a person must pick up, on the conversation where listings and alerts see it.
             let flag = UpdateBuilder::default().set("needs_person", s(reason)).set("needs_person_at", ts(now)).build(
@@ -890,11 +911,8 @@ impl OutboxStore for DynamoStore {
             .iter()
             .filter_map(|item| {
                 let conversation = get_s(item, "pk")?.strip_prefix("CONV#")?;
-                let answers = get_s(item, "sk")?.strip_prefix(OUTBOX_PREFIX)?;
-                Some(OutboxRef {
-                    conversation: ConversationId(conversation.to_owned()),
-                    answers_message_id: answers.to_owned(),
-                })
+                let key = outbox_record_key(get_s(item, "sk")?)?;
+                Some(OutboxRef { conversation: ConversationId(conversation.to_owned()), key })
             })
             .collect())
     }
@@ -914,8 +932,42 @@ impl OutboxStore for DynamoStore {
     }
 }
 
+impl ReplyQueue for DynamoStore {
+    async fn queue_reply(
+        &self,
+        conversation: &ConversationId,
+        message: &OutboxMessage,
+        fingerprint: &str,
+        shard: u32,
+        now: DateTime<Utc>,
+    ) -> Result<QueuedReply> {
+        let mut item = outbox_item(conversation, message, now, shard);
+        item.insert("request_fingerprint".to_owned(), s(fingerprint));
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item.clone()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(QueuedReply::Queued(parse_outbox(&item)?)),
+            Err(err) if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {
+                let existing = self
+                    .get_consistent(outbox_key(conversation, &message.key()), "GetItem reply")
+                    .await?
+                    .ok_or_else(|| Error::store("GetItem reply", "the record its key names is gone"))?;
+                let fingerprint = get_s(&existing, "request_fingerprint").unwrap_or_default().to_owned();
+                Ok(QueuedReply::Existing { entry: parse_outbox(&existing)?, fingerprint })
+            }
+            Err(err) => Err(Error::store("PutItem reply", err.into_service_error())),
+        }
+    }
+}
+
 fn outbox_item(conversation: &ConversationId, message: &OutboxMessage, now: DateTime<Utc>, shard: u32) -> Item {
-    let mut item = outbox_key(conversation, &message.answers_message_id);
+    let mut item = outbox_key(conversation, &message.key());
     // The target as JSON: its shape varies by platform.
     let target = serde_json::to_string(&message.target).expect("a reply target serialises");
     item.extend([
@@ -923,6 +975,7 @@ fn outbox_item(conversation: &ConversationId, message: &OutboxMessage, now: Date
         ("purpose".to_owned(), s(message.purpose.as_str())),
         ("channel".to_owned(), s(message.channel.as_str())),
         ("account_id".to_owned(), s(&message.account_id)),
+        ("record_id".to_owned(), s(&message.record_id)),
         ("answers_message_id".to_owned(), s(&message.answers_message_id)),
         ("target".to_owned(), s(target)),
         ("text".to_owned(), s(&message.text)),
@@ -933,6 +986,9 @@ fn outbox_item(conversation: &ConversationId, message: &OutboxMessage, now: Date
         ("due_shard".to_owned(), s(outbox_shard(shard))),
         ("due_at".to_owned(), n(now.timestamp())),
     ]);
+    if let Some(at) = message.customer_wrote_at {
+        item.insert("customer_wrote_at".to_owned(), ts(at));
+    }
     item
 }
 
@@ -941,14 +997,18 @@ fn parse_outbox(item: &Item) -> Result<OutboxEntry> {
     let target: ReplyTarget = serde_json::from_str(required(get_s(item, "target"), what, "target")?)
         .map_err(|e| Error::store("decode", format!("outbox target: {}", crate::error::json_error_summary(&e))))?;
     let channel = required(get_s(item, "channel").and_then(Channel::parse), what, "channel")?;
+    let answers_message_id = required(get_s(item, "answers_message_id"), what, "answers_message_id")?.to_owned();
     Ok(OutboxEntry {
         message: OutboxMessage {
             purpose: required(get_s(item, "purpose").and_then(OutboxPurpose::parse), what, "purpose")?,
+            // Acknowledgements written before records named themselves are named by what they answer.
+            record_id: get_s(item, "record_id").map_or_else(|| answers_message_id.clone(), str::to_owned),
             channel,
             account_id: required(get_s(item, "account_id"), what, "account_id")?.to_owned(),
-            answers_message_id: required(get_s(item, "answers_message_id"), what, "answers_message_id")?.to_owned(),
+            answers_message_id,
             target,
             text: required(get_s(item, "text"), what, "text")?.to_owned(),
+            customer_wrote_at: get_ts(item, "customer_wrote_at"),
         },
         status: required(get_s(item, "status").and_then(OutboxStatus::parse), what, "status")?,
         attempts: get_n(item, "attempts").unwrap_or(0),
@@ -1429,7 +1489,9 @@ impl ConversationReader for DynamoStore {
                 Some("outbox") => {
                     let entry = parse_outbox(item)?;
                     view.outbound.push(OutboundView {
+                        id: entry.message.key().to_string(),
                         purpose: entry.message.purpose.as_str().to_owned(),
+                        sent_message_id: get_s(item, "sent_message_id").map(str::to_owned),
                         answers_message_id: entry.message.answers_message_id,
                         status: entry.status.as_str().to_owned(),
                         attempts: entry.attempts,

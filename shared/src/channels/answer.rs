@@ -1,6 +1,7 @@
 //! How each channel answers a message automatically: where the acknowledgement goes, and
 //! whether its wording must move the customer to a private channel. Pure.
 
+use crate::domain::agent_reply::Visibility;
 use crate::domain::mention::{Channel, Direction, Mention, MentionKind, TextSource};
 use crate::ports::ReplyTarget;
 
@@ -60,6 +61,48 @@ fn meta(mention: &Mention, id: String, personal_data_in_public: bool) -> Option<
         _ => id,
     };
     Some((ReplyTarget::Post { in_reply_to }, Wording::Usual))
+}
+
+/// What an agent answers: the conversation and its customer's latest message.
+#[derive(Debug, Clone, Copy)]
+pub struct Answering<'a> {
+    pub channel: Channel,
+    /// A DM conversation: every answer is a DM, whatever the visibility asked.
+    pub direct: bool,
+    pub customer_id: &'a str,
+    /// The message the public thread is anchored on (its first post or top-level comment).
+    pub anchor_id: &'a str,
+    /// The customer's latest message, and whether it is a post (not a comment).
+    pub latest_id: &'a str,
+    pub latest_is_post: bool,
+}
+
+/// Where an agent's reply goes: in the thread, under the customer's latest message, or
+/// privately, by DM or Meta's private reply. `Err` says why it cannot go anywhere.
+pub fn agent_reply(answering: &Answering<'_>, visibility: Visibility) -> Result<ReplyTarget, &'static str> {
+    let a = answering;
+    if a.direct {
+        return Ok(ReplyTarget::Direct { participant_id: a.customer_id.to_owned() });
+    }
+    if a.customer_id.starts_with("mention:") {
+        // Someone else's media, whose author Hark never learned: answer it on Instagram.
+        return Err("an Instagram @mention on someone else's media cannot be answered through Hark");
+    }
+    let latest = a.latest_id.to_owned();
+    Ok(match (a.channel, visibility) {
+        (Channel::X, Visibility::Public) | (Channel::Facebook, Visibility::Public) => {
+            ReplyTarget::Post { in_reply_to: latest }
+        }
+        // `/replies` takes top-level comments only: the thread's anchor is one.
+        (Channel::Instagram, Visibility::Public) => ReplyTarget::Post { in_reply_to: a.anchor_id.to_owned() },
+        (Channel::X, Visibility::Private) => ReplyTarget::Direct { participant_id: a.customer_id.to_owned() },
+        (Channel::Facebook, Visibility::Private) if a.latest_is_post => {
+            ReplyTarget::PrivateReplyToPost { post_id: latest }
+        }
+        (Channel::Facebook | Channel::Instagram, Visibility::Private) => {
+            ReplyTarget::PrivateReply { comment_id: latest }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -169,5 +212,44 @@ mod tests {
         let mut ours = mention(Channel::Facebook, MentionKind::Reply, Some("100_1"), None);
         ours.direction = Direction::Outbound;
         assert_eq!(acknowledgement(&ours, false), None);
+    }
+
+    #[test]
+    fn an_agent_s_reply_goes_where_the_channel_lets_a_person_answer() {
+        let public = |channel, latest_is_post| Answering {
+            channel,
+            direct: false,
+            customer_id: "42",
+            anchor_id: "top",
+            latest_id: "latest",
+            latest_is_post,
+        };
+        let post = |id: &str| Ok(ReplyTarget::Post { in_reply_to: id.into() });
+        let dm = Ok(ReplyTarget::Direct { participant_id: "42".into() });
+        use Visibility::{Private, Public};
+        assert_eq!(agent_reply(&public(Channel::X, false), Public), post("latest"));
+        assert_eq!(agent_reply(&public(Channel::X, false), Private), dm);
+        assert_eq!(agent_reply(&public(Channel::Facebook, false), Public), post("latest"));
+        assert_eq!(
+            agent_reply(&public(Channel::Facebook, false), Private),
+            Ok(ReplyTarget::PrivateReply { comment_id: "latest".into() })
+        );
+        assert_eq!(
+            agent_reply(&public(Channel::Facebook, true), Private),
+            Ok(ReplyTarget::PrivateReplyToPost { post_id: "latest".into() })
+        );
+        assert_eq!(agent_reply(&public(Channel::Instagram, false), Public), post("top"), "top-level comments only");
+        assert_eq!(
+            agent_reply(&public(Channel::Instagram, false), Private),
+            Ok(ReplyTarget::PrivateReply { comment_id: "latest".into() })
+        );
+        for channel in [Channel::X, Channel::Facebook, Channel::Instagram] {
+            for visibility in [Public, Private] {
+                let direct = Answering { direct: true, ..public(channel, false) };
+                assert_eq!(agent_reply(&direct, visibility), dm, "{channel} DMs are answered by DM");
+            }
+        }
+        let mention = Answering { customer_id: "mention:1789", ..public(Channel::Instagram, false) };
+        assert!(agent_reply(&mention, Public).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The domain: what Hark knows about customer care, with no I/O. Everything here is tested
 //! without a database or a network.
 
+pub mod agent_reply;
 pub mod api_key;
 pub mod classify;
 pub mod kpi;

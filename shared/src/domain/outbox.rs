@@ -24,7 +24,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::{Error, Result, Retry};
 use crate::ports::{
-    Claim, Clock, ConversationId, OutboxEntry, OutboxPurpose, OutboxStatus, OutboxStore, ReplySender, SendOutcome,
+    Claim, Clock, ConversationId, OutboxEntry, OutboxKey, OutboxPurpose, OutboxStatus, OutboxStore, ReplySender,
+    SendOutcome,
 };
 
 /// The outbox's timings. The defaults suit acknowledgements on social platforms.
@@ -134,34 +135,36 @@ impl Delivered {
     }
 }
 
-/// Claims the record that answers `answers` in `conversation` and delivers it, if it is due.
+/// Claims the record `key` of `conversation` and delivers it, if it is due.
 pub async fn deliver<S: OutboxStore, R: ReplySender>(
     store: &S,
     replies: &R,
     clock: &dyn Clock,
     policy: &OutboxPolicy,
     conversation: &ConversationId,
-    answers: &str,
+    key: &OutboxKey,
 ) -> Result<Delivered> {
     let now = clock.now();
-    let (token, previous) = match store.claim_outbox(conversation, answers, now, now + policy.lease).await? {
+    let (token, previous) = match store.claim_outbox(conversation, key, now, now + policy.lease).await? {
         Claim::Claimed { token, previous } => (token, previous),
         Claim::NotClaimed(status) => return Ok(Delivered::NotClaimed(status)),
         Claim::NoRecord => return Ok(Delivered::NoRecord),
     };
     let attempt = attempt(store, replies, clock, policy, conversation, &previous);
     let Ok((outcome, found)) = tokio::time::timeout(policy.attempt_budget, attempt).await else {
-        tracing::warn!(conversation = %conversation, answers, "send attempt ran out of time; its lease decides");
+        tracing::warn!(conversation = %conversation, record = %key, "send attempt ran out of time; its lease decides");
         return Ok(Delivered::Abandoned);
     };
     match &outcome {
         SendOutcome::Sent { platform_message_id } => {
-            tracing::info!(conversation = %conversation, answers, platform_message_id, found, "outbox message sent")
+            tracing::info!(conversation = %conversation, record = %key, platform_message_id, found, "outbox message sent")
         }
         SendOutcome::Failed { reason } => {
-            tracing::error!(conversation = %conversation, answers, reason, "outbox message failed for good")
+            tracing::error!(conversation = %conversation, record = %key, reason, "outbox message failed for good")
         }
-        other => tracing::warn!(conversation = %conversation, answers, outcome = ?other, "outbox message not sent yet"),
+        other => {
+            tracing::warn!(conversation = %conversation, record = %key, outcome = ?other, "outbox message not sent yet")
+        }
     }
     store.finish_outbox(conversation, &previous.message, &token, &outcome, clock.now()).await?;
     Ok(Delivered::of(&outcome, found))
@@ -179,7 +182,7 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
     let now = clock.now();
     let message = &previous.message;
     let attempt = previous.attempts + 1;
-    let key = format!("{conversation}#{}", message.answers_message_id);
+    let key = format!("{conversation}#{}", message.key());
     let perhaps_sent = matches!(previous.status, OutboxStatus::Unknown | OutboxStatus::Sending);
     if now - previous.created_at > policy.give_up_after {
         let last = previous.last_error.as_deref().unwrap_or("no error recorded");
@@ -214,7 +217,7 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
     }
     // Checked after the lookup: what went out in time counts as sent.
     if let Some(window) = replies.window(message)
-        && now - previous.created_at > window
+        && now - message.customer_wrote_at.unwrap_or(previous.created_at) > window
     {
         let hours = window.num_hours();
         let reason = format!("the {hours}-hour messaging window closed before it could be sent; a person must answer");

@@ -38,6 +38,9 @@ const INVALID_TOKEN: i64 = 190;
 /// Meta's window is 24 hours from the customer's message; an hour is kept back for clock
 /// skew and a send that is slow to land.
 const MESSAGING_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(23);
+/// How long after the customer's message a person's reply may still go out, with the
+/// HUMAN_AGENT tag (Meta: 7 days; an hour kept back as above).
+const HUMAN_AGENT_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(7 * 24 - 1);
 /// How often a refused Page token may make the client read the credentials again.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -333,6 +336,12 @@ fn created_id(answer: &Value) -> Result<String> {
         .ok_or_else(|| Error::PlatformOutcomeUnknown { platform: PLATFORM, message: "answer has no id".into() })
 }
 
+/// A person's DM past the standard window goes out tagged HUMAN_AGENT (the tag is for
+/// human-written text only, so never for an acknowledgement); inside it, as a response.
+pub(crate) fn needs_human_agent_tag(message: &OutboxMessage, now: chrono::DateTime<chrono::Utc>) -> bool {
+    message.purpose.is_human_written() && message.customer_wrote_at.is_some_and(|at| now - at > MESSAGING_WINDOW)
+}
+
 impl ReplySender for MetaClient {
     async fn send(&self, message: &OutboxMessage) -> Result<String> {
         let account_id = &message.account_id;
@@ -356,11 +365,15 @@ impl ReplySender for MetaClient {
                 self.call(account_id, Method::POST, &path, &[], Some(body)).await?
             }
             (ReplyTarget::Direct { participant_id }, Channel::Facebook | Channel::Instagram) => {
-                let body = json!({
+                let mut body = json!({
                     "recipient": { "id": path_id(participant_id)? },
                     "messaging_type": "RESPONSE",
                     "message": { "text": text },
                 });
+                if needs_human_agent_tag(message, chrono::Utc::now()) {
+                    body["messaging_type"] = json!("MESSAGE_TAG");
+                    body["tag"] = json!("HUMAN_AGENT");
+                }
                 let path = format!("{}/messages", path_id(&account.page_id)?);
                 self.call(account_id, Method::POST, &path, &[], Some(body)).await?
             }
@@ -389,10 +402,12 @@ impl ReplySender for MetaClient {
         created_id(&answer)
     }
 
-    /// Messenger and Instagram DMs answer inside Meta's messaging window only. A private
-    /// reply has its own 7 days, longer than the outbox keeps trying.
+    /// Messenger and Instagram DMs answer inside Meta's messaging window only; a person's
+    /// reply has the HUMAN_AGENT tag's longer one. A private reply has its own 7 days,
+    /// longer than the outbox keeps trying.
     fn window(&self, message: &OutboxMessage) -> Option<chrono::TimeDelta> {
-        matches!(message.target, ReplyTarget::Direct { .. }).then_some(MESSAGING_WINDOW)
+        let window = if message.purpose.is_human_written() { HUMAN_AGENT_WINDOW } else { MESSAGING_WINDOW };
+        matches!(message.target, ReplyTarget::Direct { .. }).then_some(window)
     }
 
     async fn find_sent(

@@ -102,11 +102,23 @@ async fn graph(canned: Vec<Canned>) -> (MetaClient, Shared) {
 fn message(channel: Channel, account: &str, target: ReplyTarget) -> OutboxMessage {
     OutboxMessage {
         purpose: OutboxPurpose::Acknowledgement,
+        record_id: "m".into(),
         channel,
         account_id: account.to_owned(),
         answers_message_id: "m".into(),
         target,
         text: "Sorry about this, Ana. Looking into it now ^HK".into(),
+        customer_wrote_at: None,
+    }
+}
+
+/// What an agent wrote, `hours` after the customer's last message.
+fn agent_reply(channel: Channel, account: &str, target: ReplyTarget, hours: i64) -> OutboxMessage {
+    OutboxMessage {
+        purpose: OutboxPurpose::AgentReply,
+        record_id: "key-1".into(),
+        customer_wrote_at: Some(chrono::Utc::now() - chrono::TimeDelta::hours(hours)),
+        ..message(channel, account, target)
     }
 }
 
@@ -214,6 +226,30 @@ async fn outgoing_sends() {
             )],
             requests: vec![("POST", format!("/v26.0/{PAGE}/messages"), "messaging_type", json!("RESPONSE"))],
             outcome: Outcome::Id("m_1"),
+        },
+        SendCase {
+            label: "an agent's Messenger reply on the same day is a response",
+            message: agent_reply(Channel::Facebook, PAGE, ReplyTarget::Direct { participant_id: "24001".into() }, 2),
+            canned: vec![answer(
+                "POST",
+                "/v26.0/1234567890321/messages",
+                200,
+                json!({"recipient_id": "24001", "message_id": "m_2"}),
+            )],
+            requests: vec![("POST", format!("/v26.0/{PAGE}/messages"), "messaging_type", json!("RESPONSE"))],
+            outcome: Outcome::Id("m_2"),
+        },
+        SendCase {
+            label: "an agent's Instagram reply two days on carries the HUMAN_AGENT tag",
+            message: agent_reply(Channel::Instagram, IG, ReplyTarget::Direct { participant_id: "33001".into() }, 48),
+            canned: vec![answer(
+                "POST",
+                "/v26.0/1234567890321/messages",
+                200,
+                json!({"recipient_id": "33001", "message_id": "m_3"}),
+            )],
+            requests: vec![("POST", format!("/v26.0/{PAGE}/messages"), "messaging_type", json!("MESSAGE_TAG"))],
+            outcome: Outcome::Id("m_3"),
         },
         SendCase {
             label: "an Instagram DM goes through the linked Page",
@@ -494,6 +530,17 @@ async fn only_direct_messages_wait_for_the_messaging_window() {
     ] {
         assert_eq!(client.window(&message(Channel::Facebook, PAGE, target)), None);
     }
+    // A person's reply may go out for 7 days, tagged once the standard window is past;
+    // an acknowledgement never is, however late.
+    let target = ReplyTarget::Direct { participant_id: "24001".into() };
+    let person = agent_reply(Channel::Facebook, PAGE, target.clone(), 30);
+    let window = client.window(&person).expect("a DM has a window");
+    assert!(window > chrono::TimeDelta::days(6) && window < chrono::TimeDelta::days(7), "{window}");
+    let now = chrono::Utc::now();
+    assert!(super::outbound::needs_human_agent_tag(&person, now));
+    assert!(!super::outbound::needs_human_agent_tag(&agent_reply(Channel::Facebook, PAGE, target.clone(), 1), now));
+    let late_ack = OutboxMessage { customer_wrote_at: Some(now - chrono::TimeDelta::hours(30)), ..direct };
+    assert!(!super::outbound::needs_human_agent_tag(&late_ack, now));
 }
 
 #[tokio::test]
