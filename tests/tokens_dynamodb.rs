@@ -110,7 +110,7 @@ async fn a_refused_refresh_token_alarms_waits_and_recovers_when_the_operator_rea
         seeds,
     );
     let client = hark_shared::channels::x::XApiClient::new(&f.x_api.base_url, manager).unwrap();
-    let replies = hark_shared::channels::Outbound { x: client, meta: no_meta() };
+    let replies = hark_shared::channels::Outbound { x: client, meta: no_meta(), webhooks: no_webhooks() };
     let processor = processor_with(&f.aws, &f.table, replies, TestClock::at(t0()));
     let first = mention("9101", "401", "@acme my bag is lost", t0());
     processor.handle(sqs_event(&[("a", &first)])).await;

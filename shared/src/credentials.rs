@@ -12,7 +12,11 @@
 //!    "accounts": {"<Page id or Instagram account id>": {
 //!      "app_id": "<the app whose webhooks bring it>",
 //!      "access_token": "<the Page's access token>",
-//!      "page_id": "<for an Instagram account: its Facebook Page>"}}}}
+//!      "page_id": "<for an Instagram account: its Facebook Page>"}}},
+//!  "webhooks": {"endpoints": {"<endpoint id: a-z 0-9 - _>": {
+//!      "url": "https://desk.example.com/hark",
+//!      "secret": "whsec_<base64 of 24 to 64 random bytes>",
+//!      "events": ["conversation.created", "message.received"] (optional: every event)}}}}
 //! ```
 //!
 //! Either section may be left out. X's refresh token only seeds the token store (see
@@ -35,6 +39,9 @@ pub struct Credentials {
     pub x: XCredentials,
     #[serde(default)]
     pub meta: MetaCredentials,
+    /// Help desks Hark forwards conversations to by Standard Webhooks.
+    #[serde(default)]
+    pub webhooks: WebhookCredentials,
     /// When this version of the secret was written (Secrets Manager's `CreatedDate`): a
     /// newer version's refresh tokens replace the ones in the token store.
     #[serde(skip)]
@@ -86,6 +93,37 @@ pub struct MetaApp {
     pub verify_token: Secret,
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookCredentials {
+    #[serde(default)]
+    pub endpoints: HashMap<String, WebhookEndpoint>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    pub url: String,
+    /// `whsec_…`, the endpoint's own signing key.
+    pub secret: Secret,
+    /// The event types it takes; every one when left out.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+impl WebhookCredentials {
+    /// Which endpoint takes which events, in a fixed order.
+    pub fn subscriptions(&self) -> Vec<crate::domain::forward::Subscription> {
+        let mut subscriptions: Vec<_> = self
+            .endpoints
+            .iter()
+            .map(|(id, e)| crate::domain::forward::Subscription { endpoint: id.clone(), events: e.events.clone() })
+            .collect();
+        subscriptions.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+        subscriptions
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetaAccount {
@@ -135,6 +173,12 @@ impl Credentials {
                 "the Meta credentials name an app, account or Page that is not a numeric id".into(),
             ));
         }
+        for (id, endpoint) in &self.webhooks.endpoints {
+            crate::domain::forward::check_endpoint(id, &endpoint.url, endpoint.events.as_deref())
+                .map_err(|why| Error::Secret(format!("the webhook endpoint {}: {why}", shown_id(id))))?;
+            crate::helpdesks::standard_webhooks::EndpointSecret::parse(endpoint.secret.expose())
+                .map_err(|e| Error::Secret(format!("the webhook endpoint {}: {e}", shown_id(id))))?;
+        }
         if let Some((id, account)) = self.meta.accounts.iter().find(|(_, a)| !self.meta.apps.contains_key(&a.app_id)) {
             return Err(Error::Secret(format!(
                 "the Meta account {id} names app {}, which the credentials do not hold",
@@ -143,6 +187,11 @@ impl Credentials {
         }
         Ok(())
     }
+}
+
+/// An id from the secret, bounded for a message.
+fn shown_id(id: &str) -> String {
+    format!("{:?}", id.chars().take(40).collect::<String>())
 }
 
 impl XCredentials {

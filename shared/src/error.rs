@@ -36,6 +36,10 @@ pub enum Error {
     /// operator can fix it (re-authorise), so sends wait for them.
     #[error("{platform} refused the credentials for account {account}: {message}")]
     CredentialsRejected { platform: &'static str, account: String, message: String },
+    /// A help-desk endpoint answered 410 Gone, or was disabled after one: nothing more is
+    /// sent to it until ops enable it again.
+    #[error("help-desk endpoint {endpoint} is disabled: {message}")]
+    EndpointDisabled { endpoint: String, message: String },
 }
 
 /// What to do about a failure.
@@ -63,9 +67,11 @@ impl Error {
             Error::RateLimited { retry_after, .. } => Retry::After(*retry_after),
             Error::CredentialsRejected { .. } => Retry::After(CREDENTIALS_WAIT),
             Error::PlatformOutcomeUnknown { .. } => Retry::CheckFirst,
-            Error::Config(_) | Error::Invalid(_) | Error::PlatformRejected { .. } | Error::WindowClosed { .. } => {
-                Retry::Never
-            }
+            Error::Config(_)
+            | Error::Invalid(_)
+            | Error::PlatformRejected { .. }
+            | Error::WindowClosed { .. }
+            | Error::EndpointDisabled { .. } => Retry::Never,
         }
     }
 

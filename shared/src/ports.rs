@@ -106,6 +106,8 @@ pub struct InboundRecord<'a> {
     pub starts_clock: bool,
     pub due_shard: u32,
     pub acknowledgement: Option<OutboxMessage>,
+    /// The message's events for help desks, written with it so none is lost.
+    pub forwards: Vec<OutboxMessage>,
 }
 
 /// The brand's own reply, seen as an echo.
@@ -141,6 +143,9 @@ pub enum ReplyTarget {
     PrivateReplyToPost { post_id: String },
     /// A reply where an Instagram account was @mentioned on someone else's media.
     InstagramMention { media_id: String, comment_id: Option<String> },
+    /// A help desk's Standard Webhooks endpoint, by the id the credentials give it; the
+    /// message's text is the event's JSON body.
+    Webhook { endpoint: String },
 }
 
 /// Why Hark sends a message; each purpose has its own rules in the outbox.
@@ -152,15 +157,21 @@ pub enum OutboxPurpose {
     /// What an agent wrote (through the HTTP API or a help desk): it answers the customer,
     /// so it stops the SLA clock when it goes out.
     AgentReply,
+    /// An event forwarded to a help desk (a Standard Webhooks delivery). Its receiver
+    /// deduplicates on the event id, so a delivery may be repeated; it is retried on the
+    /// spec's schedule.
+    Forward,
 }
 
 impl OutboxPurpose {
-    pub const ALL: [OutboxPurpose; 2] = [OutboxPurpose::Acknowledgement, OutboxPurpose::AgentReply];
+    pub const ALL: [OutboxPurpose; 3] =
+        [OutboxPurpose::Acknowledgement, OutboxPurpose::AgentReply, OutboxPurpose::Forward];
 
     pub fn as_str(self) -> &'static str {
         match self {
             OutboxPurpose::Acknowledgement => "acknowledgement",
             OutboxPurpose::AgentReply => "agent_reply",
+            OutboxPurpose::Forward => "forward",
         }
     }
 
@@ -173,6 +184,7 @@ impl OutboxPurpose {
         match self {
             OutboxPurpose::Acknowledgement => "ack",
             OutboxPurpose::AgentReply => "reply",
+            OutboxPurpose::Forward => "fwd",
         }
     }
 
@@ -394,6 +406,13 @@ pub trait ReplyQueue: Send + Sync {
         due_shard: u32,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<QueuedReply>> + Send;
+}
+
+/// Help-desk endpoints switched off by their own answer (410 Gone), until ops switch them on.
+pub trait EndpointSwitch: Send + Sync {
+    /// When the endpoint was disabled, and why; `None` while it is enabled.
+    fn disabled(&self, endpoint: &str) -> impl Future<Output = Result<Option<(DateTime<Utc>, String)>>> + Send;
+    fn disable(&self, endpoint: &str, reason: &str, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// What the table knows of a platform's message id.

@@ -423,7 +423,17 @@ pub fn meta_sweeper(
 
 /// Every channel's client: X's, and Meta's against `graph` (or unconfigured).
 pub fn replies(x: TestXClient, graph: Option<&LocalGraphApi>) -> TestReplies {
-    hark_shared::channels::Outbound { x, meta: graph.map(meta_client).unwrap_or_else(no_meta) }
+    hark_shared::channels::Outbound { x, meta: graph.map(meta_client).unwrap_or_else(no_meta), webhooks: no_webhooks() }
+}
+
+/// A help-desk sender with no endpoint: it never reads the table it is given.
+pub fn no_webhooks() -> hark_shared::helpdesks::webhook_sender::WebhookSender {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .build();
+    let store = hark_shared::adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "unused");
+    hark_shared::helpdesks::webhook_sender::WebhookSender::new(&Default::default(), store).unwrap()
 }
 
 /// The real outbox sweep with the given reply client.
@@ -481,6 +491,7 @@ pub fn processor_with<R>(
         sla: hark_shared::domain::sla::SlaPolicies::DEFAULT,
         due_shards: 4,
         wait_receives: hark_processor::wait_receives(5),
+        forwarding: Vec::new(),
         clock: Box::new(clock),
     }
 }

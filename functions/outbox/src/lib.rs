@@ -1,6 +1,9 @@
 //! The outbox function, run on a schedule: sends every outbox record that is due and not
 //! sent yet (a retry after a rate limit or an outage, a check after an attempt whose outcome
-//! is unknown, a record whose sender died mid-send). It reads only what is due from the
+//! is unknown, a record whose sender died mid-send), agents' replies the HTTP API queued,
+//! and every event forwarded to a help desk. Help-desk deliveries wait for this sweep
+//! rather than slowing the processor: a help desk can be slow or down without holding up
+//! a single customer's acknowledgement. It reads only what is due from the
 //! outbox shards of the sparse due index, so its cost grows with the backlog, not with the
 //! table.
 //!
@@ -86,6 +89,7 @@ impl AwsSweeper {
         let credentials = hark_shared::credentials::Credentials::load(&aws).await?;
         let x_api_base_url = env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?;
         let table = required_env("TABLE_NAME")?;
+        let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, &table);
         let replies = hark_shared::channels::Outbound {
             x: hark_shared::channels::x::XApiClient::for_aws(&aws, &x_api_base_url, &table, &credentials)?,
             meta: hark_shared::channels::meta::MetaClient::for_aws(
@@ -94,10 +98,11 @@ impl AwsSweeper {
                 &env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
                 &credentials,
             )?,
+            webhooks: hark_shared::helpdesks::webhook_sender::WebhookSender::new(&credentials.webhooks, store.clone())?,
         };
         Ok(Sweeper {
             replies,
-            store: hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, table),
+            store,
             clock: Box::new(SystemClock),
             policy: OutboxPolicy::default(),
             shards: env_or("DUE_INDEX_SHARDS", 4)?,

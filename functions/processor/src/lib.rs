@@ -19,6 +19,7 @@ use hark_shared::channels::x::comparable_text;
 use hark_shared::domain::classify::{
     CareClassifier, Classification, Classifier, ClassifierConfig, Context, TrainedClassifier, stored_form,
 };
+use hark_shared::domain::forward::{StoredMessage, Subscription};
 use hark_shared::domain::mention::{Direction, Mention, MessageAction};
 use hark_shared::domain::outbox::{Delivered, OutboxPolicy};
 use hark_shared::domain::reply::{AckTemplates, DEFAULT_TEMPLATES_JSON};
@@ -70,6 +71,8 @@ pub struct Processor<S, R> {
     /// the platform to give its text. Always fewer than the queue's max receive count, so
     /// waiting never dead-letters a message.
     pub wait_receives: u32,
+    /// The help desks each stored message is forwarded to (the outbox sweep delivers).
+    pub forwarding: Vec<Subscription>,
     pub clock: Box<dyn Clock>,
 }
 
@@ -173,6 +176,7 @@ impl AwsProcessor {
         let config = Config::from_env()?;
         let aws = hark_shared::config::aws().await;
         let credentials = hark_shared::credentials::Credentials::load(&aws).await?;
+        let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, &config.table);
         let replies = hark_shared::channels::Outbound {
             x: hark_shared::channels::x::XApiClient::for_aws(
                 &aws,
@@ -186,16 +190,19 @@ impl AwsProcessor {
                 &config.meta_graph_version,
                 &credentials,
             )?,
+            // Help desks are written to by the outbox sweep, never from here.
+            webhooks: hark_shared::helpdesks::webhook_sender::WebhookSender::new(&Default::default(), store.clone())?,
         };
         Ok(Processor {
             replies,
-            store: hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, config.table),
+            store,
             outbox: OutboxPolicy::default(),
             classifier: config.classifier,
             templates: config.templates,
             sla: config.sla,
             due_shards: config.due_shards,
             wait_receives: config.wait_receives,
+            forwarding: credentials.webhooks.subscriptions(),
             clock: Box::new(SystemClock),
         })
     }
@@ -319,6 +326,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             ),
             due_shard: due_shard(&conversation.id, self.due_shards),
             acknowledgement,
+            forwards: self.forwards(m, &conversation, &classification),
         };
         let queued = match self.store.record_inbound(&record).await? {
             Recorded::Stored { acknowledgement_queued } => acknowledgement_queued,
@@ -337,6 +345,28 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
         let acknowledgement =
             if queued { Some(self.deliver_acknowledgement(&conversation.id, &m.message_id).await) } else { None };
         Ok(Outcome::Stored { acknowledgement })
+    }
+
+    /// The message's events for each help desk, as stored: personal data posted in public
+    /// stays redacted. A redelivery that finds the conversation already open still reports
+    /// the message that opened it as the conversation's creation.
+    fn forwards(&self, m: &Mention, conversation: &ConversationState, c: &Classification) -> Vec<OutboxMessage> {
+        if self.forwarding.is_empty() {
+            return Vec::new();
+        }
+        let (text, redacted) = hark_shared::domain::classify::stored_form(&m.text, &c.privacy);
+        let anchor = conversation.id.anchor();
+        let opened =
+            conversation.created || anchor == m.message_id || anchor.strip_prefix("dm:") == Some(&m.message_id);
+        let stored = StoredMessage {
+            conversation: &conversation.id,
+            opened,
+            mention: m,
+            text: &text,
+            redacted: &redacted,
+            classification: c,
+        };
+        hark_shared::domain::forward::forwards(&stored, &self.forwarding)
     }
 
     fn classify(&self, m: &Mention) -> Classification {
@@ -465,7 +495,8 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             None => {
                 let text = comparable_text(&m.text);
                 self.store.outbox(&conversation).await?.iter().any(|entry| {
-                    !entry.message.purpose.is_human_written() && comparable_text(&entry.message.text) == text
+                    entry.message.purpose == OutboxPurpose::Acknowledgement
+                        && comparable_text(&entry.message.text) == text
                 })
             }
         };

@@ -1,6 +1,5 @@
 //! `hark api-key create|list|revoke`: the HTTP API's keys, kept in the stack's table.
 
-use hark_shared::adapters::dynamo::DynamoStore;
 use hark_shared::domain::api_key::{Scope, new_key};
 use hark_shared::ports::ApiKeyStore;
 
@@ -8,27 +7,14 @@ use crate::{Args, CliError};
 
 pub fn run(args: &Args) -> Result<(), CliError> {
     let command = args.positional.get(1).map(String::as_str);
-    let table = args
-        .flag("table")
-        .map(str::to_owned)
-        .or_else(|| std::env::var("TABLE_NAME").ok())
-        .ok_or_else(|| CliError::Usage("--table TABLE (the stack's TableName output) is needed".into()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Io("tokio runtime".into(), e))?;
-    runtime.block_on(async {
-        let aws = hark_shared::config::aws().await;
-        let store = DynamoStore::from_config(&aws, table);
-        match command {
-            Some("create") => create(args, &store).await,
-            Some("list") => list(&store).await,
-            Some("revoke") => {
-                let id = args.positional.get(2).ok_or_else(|| CliError::Usage("hark api-key revoke ID".into()))?;
-                revoke(&store, id).await
-            }
-            _ => Err(CliError::Usage("hark api-key create|list|revoke; see hark --help".into())),
+    crate::on_table(args, async |store| match command {
+        Some("create") => create(args, &store).await,
+        Some("list") => list(&store).await,
+        Some("revoke") => {
+            let id = args.positional.get(2).ok_or_else(|| CliError::Usage("hark api-key revoke ID".into()))?;
+            revoke(&store, id).await
         }
+        _ => Err(CliError::Usage("hark api-key create|list|revoke; see hark --help".into())),
     })
 }
 

@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod eval;
+mod outbox;
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +29,10 @@ USAGE:
                                                    a key for the HTTP API, printed once (stdout)
     hark api-key list [--table TABLE]              every key: id, scopes, created, revoked, name
     hark api-key revoke ID [--table TABLE]         refuse the key from now on (it stays on record)
+    hark outbox failed [--table TABLE]             outbox records that failed for good, with their reasons
+    hark outbox redrive [--purpose acknowledgement|agent_reply|forward] [--shards N] [--table TABLE]
+                                                   send failed records again (every one, or one purpose)
+    hark webhooks enable ENDPOINT [--table TABLE]  switch on a help-desk endpoint that answered 410 Gone
 
 Input lines: {\"id\", \"text\", optional context: \"followers\", \"verified\", \"engagement\"
 (or \"retweets\"), \"channel\", \"private\", \"previous_conversations\", \"last_sentiment\",
@@ -37,7 +42,8 @@ train writes the model only with --out; with --folds N (default 5) it first repo
 N-fold cross-validation.
 dlq redrive uses the AWS credentials and region of the environment (AWS_PROFILE, AWS_REGION);
 take the URLs from the stack's outputs (MentionsDeadLetterQueueUrl, MentionsQueueUrl).
-api-key keeps only a hash of each key, in the stack's table (--table, or TABLE_NAME).";
+api-key keeps only a hash of each key, in the stack's table (--table, or TABLE_NAME).
+outbox and webhooks work on the same table; --shards is the stack's DueIndexShards (default 4).";
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -236,8 +242,37 @@ fn run() -> Result<(), CliError> {
             args.check(&["name", "scopes", "table"])?;
             api_keys::run(&args)
         }
+        "outbox" => {
+            args.check(&["purpose", "shards", "table"])?;
+            outbox::run(&args)
+        }
+        "webhooks" => {
+            args.check(&["table"])?;
+            outbox::run_webhooks(&args)
+        }
         other => Err(CliError::Usage(format!("unknown command {other:?}; see hark --help"))),
     }
+}
+
+/// Runs `work` against the stack's table (`--table`, or `TABLE_NAME`), with the AWS
+/// credentials and region of the environment.
+fn on_table(
+    args: &Args,
+    work: impl AsyncFnOnce(hark_shared::adapters::dynamo::DynamoStore) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let table = args
+        .flag("table")
+        .map(str::to_owned)
+        .or_else(|| std::env::var("TABLE_NAME").ok())
+        .ok_or_else(|| CliError::Usage("--table TABLE (the stack's TableName output) is needed".into()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io("tokio runtime".into(), e))?;
+    runtime.block_on(async {
+        let aws = hark_shared::config::aws().await;
+        work(hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, table)).await
+    })
 }
 
 fn redrive_dead_letters(args: &Args) -> Result<(), CliError> {

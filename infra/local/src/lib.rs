@@ -10,6 +10,7 @@ pub mod engines;
 pub mod event_sources;
 pub mod gateway;
 pub mod graph_api;
+pub mod helpdesk_webhooks;
 pub mod load;
 pub mod resources;
 pub mod runtime;

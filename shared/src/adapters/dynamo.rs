@@ -10,6 +10,7 @@
 //! | open DM pointer | `OPENDM#{channel}#{account}#{customer}` | `OPENDM` |
 //! | customer profile | `CUST#{channel}#{account}#{customer}` | `PROFILE` |
 //! | OAuth tokens | `TOKEN#{provider}#{account}` | `TOKEN` |
+//! | disabled help-desk endpoint | `ENDPOINT#webhook#{id}` | `ENDPOINT` |
 //!
 //! The due index (`due-index`: `due_shard`, `due_at`) is sparse: it holds only what something
 //! must look at by a given time. Conversations waiting for a reply and escalations whose
@@ -46,7 +47,7 @@ use crate::ports::{
     SlaView, TokenStore,
 };
 
-use crate::ports::{CUSTOMER_HISTORY, CustomerConversation, CustomerProfile, CustomerReader};
+use crate::ports::{CUSTOMER_HISTORY, CustomerConversation, CustomerProfile, CustomerReader, EndpointSwitch};
 
 pub const DUE_INDEX: &str = "due-index";
 type Item = HashMap<String, AttributeValue>;
@@ -691,6 +692,13 @@ impl ConversationStore for DynamoStore {
                 let item = outbox_item(record.conversation, ack, m.received_at, record.due_shard);
                 items.push(put(&self.table, item, NOT_EXISTS)?);
             }
+            for forward in &record.forwards {
+                items.push(put(
+                    &self.table,
+                    outbox_item(record.conversation, forward, m.received_at, record.due_shard),
+                    None,
+                )?);
+            }
             match self.transact(items).await {
                 Ok(()) => return Ok(Recorded::Stored { acknowledgement_queued: with_ack }),
                 Err(err) => match failed_conditions(&err) {
@@ -963,6 +971,109 @@ impl ReplyQueue for DynamoStore {
             }
             Err(err) => Err(Error::store("PutItem reply", err.into_service_error())),
         }
+    }
+}
+
+fn endpoint_key(endpoint: &str) -> Item {
+    key(format!("ENDPOINT#webhook#{endpoint}"), "ENDPOINT")
+}
+
+impl EndpointSwitch for DynamoStore {
+    async fn disabled(&self, endpoint: &str) -> Result<Option<(DateTime<Utc>, String)>> {
+        let item = self.get_consistent(endpoint_key(endpoint), "GetItem endpoint").await?;
+        Ok(item.and_then(|item| {
+            Some((get_ts(&item, "disabled_at")?, get_s(&item, "reason").unwrap_or_default().to_owned()))
+        }))
+    }
+
+    async fn disable(&self, endpoint: &str, reason: &str, now: DateTime<Utc>) -> Result<()> {
+        let mut item = endpoint_key(endpoint);
+        item.extend([
+            ("item_type".to_owned(), s("endpoint")),
+            ("endpoint".to_owned(), s(endpoint)),
+            ("disabled_at".to_owned(), ts(now)),
+            ("reason".to_owned(), s(reason)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::store("PutItem endpoint", e.into_service_error()))
+    }
+}
+
+/// For ops (`hark outbox`, `hark webhooks`): what failed for good, sending it again, and
+/// switching a disabled help-desk endpoint back on.
+impl DynamoStore {
+    /// Up to `limit` failed outbox records, oldest failure first.
+    pub async fn failed_outbox(&self, limit: i32) -> Result<Vec<(ConversationId, OutboxEntry)>> {
+        let far = Utc::now() + TimeDelta::days(365 * 100);
+        let mut failed = Vec::new();
+        for item in self.query_due(OUTBOX_FAILED_SHARD.to_owned(), far, limit).await? {
+            let (Some(pk), Some(sk)) = (get_s(&item, "pk"), get_s(&item, "sk")) else { continue };
+            if let Some(record) = self.get_consistent(key(pk.to_owned(), sk), "GetItem failed outbox").await? {
+                let conversation = ConversationId(pk.strip_prefix("CONV#").unwrap_or(pk).to_owned());
+                failed.push((conversation, parse_outbox(&record)?));
+            }
+        }
+        Ok(failed)
+    }
+
+    /// Makes a failed record pending again, due now, with a fresh count of attempts; `false`
+    /// when it is no longer failed.
+    pub async fn redrive_outbox(
+        &self,
+        conversation: &ConversationId,
+        record: &OutboxKey,
+        shard: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let redrive = UpdateBuilder::default()
+            .set("status", s(OutboxStatus::Pending.as_str()))
+            .set("attempts", n(0))
+            .set("due_shard", s(outbox_shard(shard)))
+            .set("due_at", n(now.timestamp()))
+            .set("redriven_at", ts(now))
+            // A redriven record gets its full time again.
+            .set("created_at", ts(now))
+            .remove("finished_at")
+            .value(":failed", s(OutboxStatus::Failed.as_str()))
+            .build(&self.table, outbox_key(conversation, record), Some("#status = :failed"))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(redrive.table_name())
+            .set_key(Some(redrive.key().clone()))
+            .update_expression(redrive.update_expression())
+            .set_condition_expression(redrive.condition_expression().map(str::to_owned))
+            .set_expression_attribute_names(redrive.expression_attribute_names().cloned())
+            .set_expression_attribute_values(redrive.expression_attribute_values().cloned())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(false)
+            }
+            Err(err) => Err(Error::store("UpdateItem redrive outbox", err.into_service_error())),
+        }
+    }
+
+    /// Switches a help-desk endpoint back on; `false` when it was not disabled.
+    pub async fn enable_endpoint(&self, endpoint: &str) -> Result<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(endpoint_key(endpoint)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| Error::store("DeleteItem endpoint", e.into_service_error()))?;
+        Ok(out.attributes.is_some())
     }
 }
 

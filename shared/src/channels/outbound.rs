@@ -1,20 +1,26 @@
 //! The reply clients, one per platform, behind the outbox's and the processor's ports:
-//! each message goes to the client of its channel. A new channel is a field and an arm here.
+//! each message goes to the client of its channel, and a help-desk delivery to the help
+//! desk's endpoint. A new channel is a field and an arm here.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::meta::MetaClient;
 use crate::domain::mention::{Channel, Mention};
 use crate::error::{Error, Result};
-use crate::ports::{FetchedText, OutboxMessage, ReplySender, TextFetcher};
+use crate::helpdesks::webhook_sender::WebhookSender;
+use crate::ports::{FetchedText, OutboxMessage, ReplySender, ReplyTarget, TextFetcher};
 
 pub struct Outbound<X> {
     pub x: X,
     pub meta: MetaClient,
+    pub webhooks: WebhookSender,
 }
 
 impl<X: ReplySender> ReplySender for Outbound<X> {
     async fn send(&self, message: &OutboxMessage) -> Result<String> {
+        if let ReplyTarget::Webhook { .. } = message.target {
+            return self.webhooks.send(message).await;
+        }
         match message.channel {
             Channel::X => self.x.send(message).await,
             Channel::Facebook | Channel::Instagram => self.meta.send(message).await,
@@ -22,6 +28,9 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
     }
 
     async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
+        if let ReplyTarget::Webhook { .. } = message.target {
+            return self.webhooks.find_sent(message, since).await;
+        }
         match message.channel {
             Channel::X => self.x.find_sent(message, since).await,
             Channel::Facebook | Channel::Instagram => self.meta.find_sent(message, since).await,
@@ -29,6 +38,9 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
     }
 
     fn window(&self, message: &OutboxMessage) -> Option<TimeDelta> {
+        if let ReplyTarget::Webhook { .. } = message.target {
+            return None;
+        }
         match message.channel {
             Channel::X => self.x.window(message),
             Channel::Facebook | Channel::Instagram => self.meta.window(message),

@@ -4,6 +4,7 @@
 pub mod agent_reply;
 pub mod api_key;
 pub mod classify;
+pub mod forward;
 pub mod kpi;
 pub mod mention;
 pub mod oauth;

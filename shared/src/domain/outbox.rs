@@ -88,6 +88,25 @@ impl OutboxPolicy {
     }
 }
 
+/// A help-desk delivery's next state after a failure: the Standard Webhooks schedule
+/// (its receivers deduplicate on the event id, so a delivery that may have arrived is
+/// simply made again), `Retry-After` honoured where longer, and failed once the schedule
+/// is spent or the endpoint is disabled.
+pub fn forward_after_failure(error: &Error, attempt: u32, now: DateTime<Utc>) -> SendOutcome {
+    let reason = error.to_string();
+    let asked = match error {
+        Error::EndpointDisabled { .. } => return SendOutcome::Failed { reason },
+        Error::RateLimited { retry_after, .. } => Some(*retry_after),
+        _ => None,
+    };
+    match crate::helpdesks::standard_webhooks::next_wait(attempt, asked) {
+        Some(wait) => SendOutcome::Retry { reason, at: now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::days(1)) },
+        None => SendOutcome::Failed {
+            reason: format!("the retry schedule is spent after {attempt} attempts; last error: {reason}"),
+        },
+    }
+}
+
 /// What one delivery did, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivered {
@@ -184,6 +203,13 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
     let attempt = previous.attempts + 1;
     let key = format!("{conversation}#{}", message.key());
     let perhaps_sent = matches!(previous.status, OutboxStatus::Unknown | OutboxStatus::Sending);
+    if message.purpose == OutboxPurpose::Forward {
+        // The receiver deduplicates on the event id: no lookup, no give-up time but the schedule's.
+        return match replies.send(message).await {
+            Ok(id) => (SendOutcome::Sent { platform_message_id: id }, false),
+            Err(error) => (forward_after_failure(&error, attempt, clock.now()), false),
+        };
+    }
     if now - previous.created_at > policy.give_up_after {
         let last = previous.last_error.as_deref().unwrap_or("no error recorded");
         let hours = policy.give_up_after.num_hours();
@@ -249,6 +275,25 @@ mod tests {
         let spread: std::collections::HashSet<i64> =
             (0..20).map(|i| policy.backoff(4, &format!("k{i}")).num_milliseconds()).collect();
         assert!(spread.len() > 10, "records that failed together come back apart");
+    }
+
+    #[test]
+    fn help_desk_deliveries_follow_the_standard_webhooks_schedule() {
+        let down = || Error::PlatformUnavailable { platform: "help desk", message: "503".into() };
+        let at = |outcome: SendOutcome| match outcome {
+            SendOutcome::Retry { at, .. } => Some((at - now()).num_seconds()),
+            _ => None,
+        };
+        assert_eq!(at(forward_after_failure(&down(), 1, now())), Some(5));
+        assert_eq!(at(forward_after_failure(&down(), 2, now())), Some(300));
+        assert_eq!(at(forward_after_failure(&down(), 9, now())), Some(24 * 3600));
+        assert!(
+            matches!(forward_after_failure(&down(), 10, now()), SendOutcome::Failed { reason } if reason.contains("spent"))
+        );
+        let limited = Error::RateLimited { platform: "help desk", retry_after: Duration::from_secs(120) };
+        assert_eq!(at(forward_after_failure(&limited, 1, now())), Some(120), "Retry-After, when longer");
+        let gone = Error::EndpointDisabled { endpoint: "desk".into(), message: "410 Gone".into() };
+        assert!(matches!(forward_after_failure(&gone, 1, now()), SendOutcome::Failed { .. }));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 pub mod freshdesk;
 pub mod standard_webhooks;
+#[cfg(feature = "aws")]
+pub mod webhook_sender;
 pub mod zendesk;
 
 /// Why a help desk's webhook was refused. Whatever the reason, the caller is answered the

@@ -1,0 +1,186 @@
+//! Forwarding to a help desk by Standard Webhooks, through the real processor and outbox
+//! sweep over DynamoDB Local, to a local help desk that verifies every signature and
+//! deduplicates on `webhook-id` as the spec asks receivers to.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use hark_local::helpdesk_webhooks::LocalHelpDesk;
+use hark_shared::adapters::dynamo::DynamoStore;
+use hark_shared::credentials::{WebhookCredentials, WebhookEndpoint};
+use hark_shared::domain::secret::Secret;
+use hark_shared::helpdesks::webhook_sender::WebhookSender;
+use hark_shared::ports::{EndpointSwitch, OutboxPurpose, OutboxStatus, due_shard};
+use hark_tests::*;
+
+/// 32 bytes, base64: the endpoint's signing key.
+const SECRET: &str = "whsec_C2FtcGxlLWtleS1mb3ItdGhlLWxvY2FsLWhlbHAtZGVzayE=";
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()
+}
+
+struct Fixture {
+    aws: aws_config::SdkConfig,
+    table: String,
+    desk: LocalHelpDesk,
+    processor: TestProcessor,
+    sweeper: TestSweeper,
+    clock: TestClock,
+}
+
+async fn fixture() -> Fixture {
+    let aws = aws_config().await;
+    let table = create_table(&aws).await;
+    let x_api = LocalXApi::start(0).await.unwrap();
+    let desk = LocalHelpDesk::start(0, SECRET).await.unwrap();
+    let endpoint = WebhookEndpoint { url: desk.url.clone(), secret: Secret::new(SECRET.to_owned()), events: None };
+    let credentials = WebhookCredentials { endpoints: [("desk".to_owned(), endpoint)].into() };
+    let mut processor = processor(&aws, &table, &x_api, TestClock::at(t0()));
+    processor.forwarding = credentials.subscriptions();
+    let clock = TestClock::at(t0());
+    let webhooks = WebhookSender::new(&credentials, DynamoStore::from_config(&aws, &table)).unwrap();
+    let replies = hark_shared::channels::Outbound { webhooks, ..replies(x_client(&aws, &table, &x_api), None) };
+    let sweeper = sweeper_with(&aws, &table, replies, clock.clone());
+    Fixture { aws, table, desk, processor, sweeper, clock }
+}
+
+impl Fixture {
+    async fn process(&self, mentions: &[hark_shared::domain::mention::Mention]) {
+        let ids: Vec<String> = mentions.iter().map(|_| unique("sqs")).collect();
+        let records: Vec<(&str, &hark_shared::domain::mention::Mention)> =
+            ids.iter().map(String::as_str).zip(mentions).collect();
+        assert!(self.processor.handle(sqs_event(&records)).await.batch_item_failures.is_empty());
+    }
+
+    /// One sweep at `at`.
+    async fn sweep(&self, at: DateTime<Utc>) -> hark_outbox::SweepSummary {
+        self.clock.set(at);
+        self.sweeper.run().await.unwrap()
+    }
+
+    fn store(&self) -> DynamoStore {
+        DynamoStore::from_config(&self.aws, &self.table)
+    }
+}
+
+fn seconds(n: i64) -> DateTime<Utc> {
+    t0() + TimeDelta::seconds(n)
+}
+
+#[tokio::test]
+async fn every_message_reaches_the_help_desk_once_signed_and_as_stored() {
+    let f = fixture().await;
+    let complaint = mention("5001", "901", "@acme my card 4111 1111 1111 1111 was charged twice!", t0());
+    let mut follow_up = mention("5002", "901", "@acme still nothing, please answer", seconds(30));
+    follow_up.kind = hark_shared::domain::mention::MentionKind::Reply;
+    follow_up.parent_id = Some("5001".into());
+    follow_up.parent_author_id = Some("901".into());
+    f.process(std::slice::from_ref(&complaint)).await;
+    f.process(&[follow_up, complaint.clone()]).await;
+    f.process(&[complaint]).await;
+
+    let summary = f.sweep(seconds(60)).await;
+    assert_eq!((summary.sent, summary.failed), (2, 0), "{summary:?}");
+    assert_eq!(f.sweep(seconds(120)).await.due, 0, "nothing left to send");
+    let events = f.desk.events();
+    assert_eq!(events.len(), 2);
+    assert_eq!(f.desk.attempts().len(), 2, "one delivery each: redeliveries of a message make no new event");
+    let created = events.iter().find(|e| e.body["type"] == "conversation.created").expect("a new ticket");
+    let received = events.iter().find(|e| e.body["type"] == "message.received").expect("a comment on it");
+    let conversation = format!("x:{BRAND}:5001");
+    assert_eq!(created.body["data"]["conversation"]["id"], conversation.as_str());
+    assert_eq!(received.body["data"]["conversation"]["id"], conversation.as_str());
+    assert_eq!(created.body["data"]["customer"]["handle"], "user901");
+    assert_eq!(created.body["data"]["classification"]["intent"], "complaint");
+    let subject = created.body["data"]["conversation"]["subject"].as_str().unwrap();
+    assert!(subject.starts_with("x @user901: @acme my card"), "{subject}");
+    assert!(!created.body.to_string().contains("4111"), "personal data stays redacted: {}", created.body);
+    assert_eq!(created.body["data"]["message"]["redacted"], serde_json::json!(["card_number"]));
+    assert!(created.id.starts_with("msg_") && created.id != received.id);
+
+    // The forwards show on the conversation as what Hark sent.
+    let view = hark_shared::ports::ConversationReader::conversation_view(
+        &f.store(),
+        &hark_shared::ports::ConversationId(conversation),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let forwards: Vec<_> = view.outbound.iter().filter(|o| o.purpose == "forward").collect();
+    assert_eq!(forwards.len(), 2);
+    assert!(forwards.iter().all(|o| o.status == "sent"), "{forwards:?}");
+}
+
+#[tokio::test]
+async fn a_failing_help_desk_is_retried_on_schedule_and_one_that_is_gone_is_disabled_until_ops_redrive() {
+    let f = fixture().await;
+    f.desk.respond_next(503, None);
+    f.desk.respond_next(429, Some(120));
+    f.process(&[mention("6001", "902", "@acme where is my order? it's been a month", t0())]).await;
+
+    // 503: again 5 s later; 429 with Retry-After 120: the schedule's 5 min, the longer.
+    assert_eq!(f.sweep(seconds(1)).await.retrying, 1);
+    assert_eq!(f.sweep(seconds(3)).await.due, 0, "not before its time");
+    assert_eq!(f.sweep(seconds(7)).await.retrying, 1);
+    assert_eq!(f.sweep(seconds(7 + 200)).await.due, 0);
+    assert_eq!(f.sweep(seconds(7 + 301)).await.sent, 1);
+    let statuses: Vec<u16> = f.desk.attempts().iter().map(|(_, status)| *status).collect();
+    assert_eq!(statuses, vec![503, 429, 200]);
+    let ids: Vec<String> = f.desk.attempts().iter().map(|(id, _)| id.clone()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "one webhook-id across retries: {ids:?}");
+    assert_eq!(f.desk.events().len(), 1);
+
+    // 410 Gone: that delivery fails, the endpoint is switched off, and the next event is
+    // not even tried.
+    f.desk.respond_next(410, None);
+    f.process(&[mention("6002", "903", "@acme my refund never came", seconds(400))]).await;
+    assert_eq!(f.sweep(seconds(401)).await.failed, 1);
+    let store = f.store();
+    let (_, reason) = store.disabled("desk").await.unwrap().expect("disabled");
+    assert!(reason.contains("410"), "{reason}");
+    f.process(&[mention("6003", "904", "@acme the app logs me out every time", seconds(410))]).await;
+    assert_eq!(f.sweep(seconds(411)).await.failed, 1);
+    assert_eq!(f.desk.attempts().len(), 4, "nothing was sent to the disabled endpoint");
+
+    // Ops see both, switch the endpoint on and send them again.
+    let failed = store.failed_outbox(100).await.unwrap();
+    assert_eq!(failed.len(), 2);
+    assert!(
+        failed.iter().all(|(_, e)| e.message.purpose == OutboxPurpose::Forward && e.status == OutboxStatus::Failed)
+    );
+    assert!(failed.iter().all(|(_, e)| e.last_error.as_deref().is_some_and(|r| r.contains("disabled"))));
+    assert!(store.enable_endpoint("desk").await.unwrap());
+    assert!(!store.enable_endpoint("desk").await.unwrap(), "already on");
+    let now = seconds(500);
+    for (conversation, entry) in &failed {
+        let shard = due_shard(conversation, 4);
+        assert!(store.redrive_outbox(conversation, &entry.message.key(), shard, now).await.unwrap());
+        assert!(!store.redrive_outbox(conversation, &entry.message.key(), shard, now).await.unwrap(), "once");
+    }
+    assert_eq!(f.sweep(seconds(501)).await.sent, 2);
+    assert_eq!(f.desk.events().len(), 3);
+    assert!(store.failed_outbox(100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_forged_or_stale_delivery_is_refused_by_the_local_help_desk() {
+    // The receiver the tests rely on must itself refuse what is not signed by the secret.
+    let desk = LocalHelpDesk::start(0, SECRET).await.unwrap();
+    let body = r#"{"type":"message.received"}"#;
+    let http = reqwest::Client::new();
+    let post = |id: &str, ts: i64, signature: String| {
+        http.post(&desk.url)
+            .header("webhook-id", id.to_owned())
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+    };
+    let secret = hark_shared::helpdesks::standard_webhooks::EndpointSecret::parse(SECRET).unwrap();
+    let now = Utc::now().timestamp();
+    let sign = |id: &str, ts: i64| hark_shared::helpdesks::standard_webhooks::sign(&secret, id, ts, body.as_bytes());
+    assert_eq!(post("msg_1", now, sign("msg_1", now)).await.unwrap().status(), 200);
+    assert_eq!(post("msg_1", now, sign("msg_1", now)).await.unwrap().status(), 200, "a repeat is fine");
+    assert_eq!(post("msg_2", now, sign("msg_1", now)).await.unwrap().status(), 401, "another id's signature");
+    assert_eq!(post("msg_3", now - 600, sign("msg_3", now - 600)).await.unwrap().status(), 401, "stale");
+    assert_eq!(desk.events().len(), 1);
+}
