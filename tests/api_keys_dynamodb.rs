@@ -54,22 +54,6 @@ async fn keys_are_kept_hashed_checked_listed_and_revoked() {
     assert!(!store.revoke_api_key("aaaaaaaaaaaaa", Utc::now()).await.unwrap());
 }
 
-/// `hark` as an operator runs it, against the engines.
-fn hark(args: &[&str], table: &str) -> std::process::Output {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|deps| deps.parent()).unwrap().join("hark");
-    assert!(bin.is_file(), "hark is not built in {}: run cargo build --bins", bin.display());
-    let endpoints = engines();
-    std::process::Command::new(bin)
-        .args(args)
-        .args(["--table", table])
-        .env_clear()
-        .envs(endpoints.environment())
-        .envs([("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")])
-        .output()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_hark_command_makes_a_key_once_lists_it_and_revokes_it() {
     let aws = aws_config().await;

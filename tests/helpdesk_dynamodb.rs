@@ -148,15 +148,21 @@ async fn a_failing_help_desk_is_retried_on_schedule_and_one_that_is_gone_is_disa
         failed.iter().all(|(_, e)| e.message.purpose == OutboxPurpose::Forward && e.status == OutboxStatus::Failed)
     );
     assert!(failed.iter().all(|(_, e)| e.last_error.as_deref().is_some_and(|r| r.contains("disabled"))));
-    assert!(store.enable_endpoint("desk").await.unwrap());
+    let listed = hark(&["outbox", "failed"], &f.table);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(listed.lines().filter(|l| l.starts_with("forward") && l.contains("disabled")).count(), 2, "{listed}");
+    let enabled = hark(&["webhooks", "enable", "desk"], &f.table);
+    assert!(String::from_utf8_lossy(&enabled.stdout).contains("desk enabled"), "{enabled:?}");
     assert!(!store.enable_endpoint("desk").await.unwrap(), "already on");
+    let (conversation, entry) = &failed[0];
     let now = seconds(500);
-    for (conversation, entry) in &failed {
-        let shard = due_shard(conversation, 4);
-        assert!(store.redrive_outbox(conversation, &entry.message.key(), shard, now).await.unwrap());
-        assert!(!store.redrive_outbox(conversation, &entry.message.key(), shard, now).await.unwrap(), "once");
-    }
-    assert_eq!(f.sweep(seconds(501)).await.sent, 2);
+    assert!(store.redrive_outbox(conversation, &entry.message.key(), due_shard(conversation, 4), now).await.unwrap());
+    assert!(!store.redrive_outbox(conversation, &entry.message.key(), due_shard(conversation, 4), now).await.unwrap());
+    let redriven = hark(&["outbox", "redrive", "--purpose", "forward"], &f.table);
+    assert!(String::from_utf8_lossy(&redriven.stdout).starts_with("1 record(s)"), "the other one: {redriven:?}");
+    assert!(!hark(&["outbox", "redrive", "--purpose", "tickets"], &f.table).status.success());
+    // The command redrives as of the wall clock: the sweep runs then.
+    assert_eq!(f.sweep(Utc::now() + TimeDelta::seconds(1)).await.sent, 2);
     assert_eq!(f.desk.events().len(), 3);
     assert!(store.failed_outbox(100).await.unwrap().is_empty());
 }

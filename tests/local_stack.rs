@@ -592,6 +592,13 @@ async fn the_http_api_answers_through_the_stack_only_with_a_key() {
     })
     .await;
     assert_eq!(answered["sla"], Value::Null);
+    // The help desk got the conversation as a new ticket, signed, from the outbox function.
+    let ticket = eventually("the help desk's ticket", Duration::from_secs(30), || async {
+        stack.help_desk.events().into_iter().find(|e| e.body["data"]["conversation"]["id"] == conversation_id.as_str())
+    })
+    .await;
+    assert_eq!(ticket.body["type"], "conversation.created");
+    assert_eq!(ticket.body["data"]["message"]["id"], tweet.as_str());
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert_eq!(stack.x_api.requests().iter().filter(|r| r.body["text"] == text).count(), 1, "sent once");
     stack.stop().await;

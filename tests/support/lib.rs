@@ -568,3 +568,18 @@ pub fn apigw_request(
     });
     lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
 }
+
+/// `hark` as an operator runs it, against the engines and `table`.
+pub fn hark(args: &[&str], table: &str) -> std::process::Output {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|deps| deps.parent()).unwrap().join("hark");
+    assert!(bin.is_file(), "hark is not built in {}: run cargo build --bins", bin.display());
+    std::process::Command::new(bin)
+        .args(args)
+        .args(["--table", table])
+        .env_clear()
+        .envs(engines().environment())
+        .envs([("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")])
+        .output()
+        .unwrap()
+}

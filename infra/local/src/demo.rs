@@ -52,6 +52,22 @@ pub fn credentials_json() -> String {
     .to_string()
 }
 
+/// The local help desk's endpoint secret (Standard Webhooks, 32 bytes).
+pub const HELP_DESK_SECRET: &str = "whsec_aGFyay1sb2NhbC1oZWxwLWRlc2stc2lnbmluZy1rZXkhIQ==";
+/// Its endpoint id in the credentials.
+pub const HELP_DESK_ENDPOINT: &str = "local-desk";
+
+/// The credentials with the local help desk as their Standard Webhooks endpoint, unless
+/// they name help desks of their own.
+pub fn with_local_help_desk(credentials: &str, url: &str) -> Result<String, crate::Error> {
+    let mut value: serde_json::Value = serde_json::from_str(credentials)
+        .map_err(|_| crate::Error::Usage("the local credentials are not JSON".into()))?;
+    if value.get("webhooks").is_none() {
+        value["webhooks"] = json!({"endpoints": {HELP_DESK_ENDPOINT: {"url": url, "secret": HELP_DESK_SECRET}}});
+    }
+    Ok(value.to_string())
+}
+
 /// Template parameters that make the demo show escalations within a few minutes.
 pub fn parameters() -> Vec<(String, String)> {
     [
@@ -312,7 +328,7 @@ fn stream() -> Vec<Step> {
 
 /// Plays the stream, then watches until each unanswered conversation has breached its SLA
 /// (or `patience` runs out), and prints the summary.
-pub async fn run(stack: &LocalStack, observer: &mut Observer, patience: Duration) -> Result<(), Error> {
+pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, patience: Duration) -> Result<(), Error> {
     println!(
         "\n== Demo: @{BRAND_HANDLE} on X, Facebook and Instagram; SLA warning after 1 min, breach after 2 min ==\n"
     );
@@ -351,6 +367,7 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, patience: Duration
         tokio::time::sleep(Duration::from_millis(800)).await;
         observer.report().await?;
     }
+    agent_answers(stack, observer, api_key).await?;
     println!("\n-- waiting for the SLA clocks (the escalator runs on its schedule, sped up) --");
     let deadline = tokio::time::Instant::now() + patience;
     loop {
@@ -361,6 +378,47 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, patience: Duration
         }
     }
     observer.summary();
+    let events = stack.help_desk.events();
+    let created = events.iter().filter(|e| e.body["type"] == "conversation.created").count();
+    println!(
+        "The local help desk took {} event(s), each signature checked: {created} new ticket(s), {} comment(s).",
+        events.len(),
+        events.len() - created
+    );
+    Ok(())
+}
+
+/// A help-desk agent answers the first X complaint through the HTTP API, as a help desk's
+/// integration would: the outbox posts it in the thread and the SLA clock stops.
+async fn agent_answers(stack: &LocalStack, observer: &mut Observer, api_key: &str) -> Result<(), Error> {
+    let Some(id) = observer
+        .conversations
+        .iter()
+        .find(|(id, c)| id.starts_with("x:") && !id.contains(":dm:") && text(c, "status") == "awaiting_reply")
+        .map(|(id, _)| id.clone())
+    else {
+        return Ok(());
+    };
+    let reply = reqwest::Client::new()
+        .post(format!("{}/v1/conversations/{id}/replies", stack.http_url))
+        .bearer_auth(api_key)
+        .header("idempotency-key", "demo-ticket-1-comment-1")
+        .json(&serde_json::json!({"text": "So sorry about this. I have rebooked you on tomorrow's 9:40 flight, no charge."}))
+        .send()
+        .await
+        .map_err(|e| Error::Usage(format!("the agent's reply: {e}")))?;
+    println!(
+        "\nhelp desk      an agent answers conversation {id} (POST /v1/conversations/…/replies) -> {}",
+        reply.status().as_u16()
+    );
+    // The outbox function runs every 10 s in the demo.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        observer.report().await?;
+        if observer.conversations.get(&id).is_some_and(|c| text(c, "status") == "answered") {
+            break;
+        }
+    }
     Ok(())
 }
 
@@ -524,13 +582,31 @@ impl Observer {
             "direct" => "DM",
             "private_reply" | "private_reply_to_post" => "private reply",
             "instagram_mention" => "reply to the @mention",
+            "webhook" => "help desk",
             _ => "reply",
         };
-        match status.as_str() {
-            "sent" => println!("  acknowledged   ({channel}) \"{}\"", excerpt(&text(item, "text"), 140)),
-            "failed" | "cancelled" => println!("  ack {status}  {}", text(item, "last_error")),
-            "pending" | "unknown" if !text(item, "last_error").is_empty() => {
-                println!("  ack {status} (the outbox retries)  {}", text(item, "last_error"))
+        let what = match text(item, "purpose").as_str() {
+            "forward" => "forward",
+            "agent_reply" => "agent reply",
+            _ => "ack",
+        };
+        match (what, status.as_str()) {
+            ("forward", "sent") => {
+                let event: Value = serde_json::from_str(&text(item, "text")).unwrap_or_default();
+                let endpoint = target["endpoint"].as_str().unwrap_or_default();
+                println!(
+                    "  help desk      {} -> {endpoint}, signed (Standard Webhooks), tags {}",
+                    event["type"].as_str().unwrap_or_default(),
+                    event["data"]["tags"]
+                );
+            }
+            ("agent reply", "sent") => {
+                println!("  agent reply    ({channel}) \"{}\" posted by the outbox", excerpt(&text(item, "text"), 140))
+            }
+            (_, "sent") => println!("  acknowledged   ({channel}) \"{}\"", excerpt(&text(item, "text"), 140)),
+            (_, "failed" | "cancelled") => println!("  {what} {status}  {}", text(item, "last_error")),
+            (_, "pending" | "unknown") if !text(item, "last_error").is_empty() => {
+                println!("  {what} {status} (the outbox retries)  {}", text(item, "last_error"))
             }
             _ => {}
         }
@@ -555,7 +631,7 @@ impl Observer {
             let acked = self
                 .outbox_states
                 .iter()
-                .filter(|(k, _)| k.starts_with(&format!("CONV#{id}|")))
+                .filter(|(k, _)| k.starts_with(&format!("CONV#{id}|OUTBOX#ack#")))
                 .map(|(_, s)| s.as_str())
                 .next()
                 .unwrap_or("-");

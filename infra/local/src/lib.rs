@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, watch};
 use crate::event_sources::{BatchOutcome, Schedule, SqsSource, parse_rate};
 use crate::gateway::Route;
 use crate::graph_api::LocalGraphApi;
+use crate::helpdesk_webhooks::LocalHelpDesk;
 use crate::resources::PropertyOverride;
 use crate::runtime::{FunctionSpec, LambdaFunction};
 use crate::template::{Template, scalar};
@@ -91,6 +92,8 @@ pub struct LocalStack {
     pub http_url: String,
     pub x_api: LocalXApi,
     pub graph_api: LocalGraphApi,
+    /// A help desk taking Hark's events by Standard Webhooks (endpoint `local-desk`).
+    pub help_desk: LocalHelpDesk,
     pub endpoints: engines::Endpoints,
     pub events: broadcast::Sender<StackEvent>,
     /// Where each function's output goes (`<binary>.log`).
@@ -115,9 +118,14 @@ impl LocalStack {
         };
         let x_api = LocalXApi::start(options.x_api_port).await?;
         let graph_api = LocalGraphApi::start(options.graph_api_port).await?;
+        let help_desk = LocalHelpDesk::start(0, demo::HELP_DESK_SECRET).await?;
+        let mut secret_values = options.secret_values.clone();
+        if let Some(json) = secret_values.get_mut("CredentialsSecret") {
+            *json = demo::with_local_help_desk(json, &help_desk.url)?;
+        }
         // The local platforms know the OAuth clients, refresh tokens and Page tokens the local
         // secret holds, as X and Meta know the ones they issued.
-        let credentials = match options.secret_values.get("CredentialsSecret") {
+        let credentials = match secret_values.get("CredentialsSecret") {
             Some(json) => hark_shared::credentials::Credentials::from_json(json)
                 .map_err(|e| Error::Usage(format!("the local credentials: {e}")))?,
             None => Default::default(),
@@ -144,7 +152,7 @@ impl LocalStack {
         let mut template = Template::load(&options.repo_root.join("template.yaml"), &options.stack_name, &parameters)?;
 
         let aws = aws_config(&engines.endpoints).await;
-        resources::deploy(&aws, &mut template, &options.property_overrides, &options.secret_values).await?;
+        resources::deploy(&aws, &mut template, &options.property_overrides, &secret_values).await?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (events, _) = broadcast::channel(1024);
@@ -218,6 +226,7 @@ impl LocalStack {
             http_url,
             x_api,
             graph_api,
+            help_desk,
             endpoints: engines.endpoints.clone(),
             events,
             log_dir: options.log_dir.clone(),

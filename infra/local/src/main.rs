@@ -241,7 +241,7 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
     let work = async {
         let mut observer = Observer::new(&stack);
         if cli.demo {
-            demo::run(&stack, &mut observer, Duration::from_secs(240)).await?;
+            demo::run(&stack, &mut observer, &api_key, Duration::from_secs(240)).await?;
             println!("\nHark keeps running at {}: send your own webhooks (README), Ctrl-C to stop.", stack.http_url);
         }
         loop {
@@ -291,6 +291,7 @@ fn print_banner(stack: &LocalStack, options: &Options, api_key: &str) {
     );
     println!("  local X API  {}", stack.x_api.base_url);
     println!("  local Graph  {}/{}", stack.graph_api.base_url, hark_local::graph_api::GRAPH_VERSION);
+    println!("  help desk    {} (Standard Webhooks endpoint {})", stack.help_desk.url, demo::HELP_DESK_ENDPOINT);
     println!("  logs         {}", options.log_dir.display());
     println!(
         "  escalator    every {}, sped up {}x",
