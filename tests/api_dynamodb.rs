@@ -5,6 +5,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use hark_api::{State, handle};
 use hark_shared::adapters::dynamo::DynamoStore;
 use hark_shared::domain::api_key::{Scope, new_key};
+use hark_shared::domain::reply::{DEFAULT_FOLLOW_UP, FollowUpTemplates};
 use hark_shared::ports::ApiKeyStore;
 use hark_tests::*;
 use lambda_http::Body;
@@ -44,7 +45,12 @@ async fn fixture() -> Fixture {
         aws,
         table,
         x_api,
-        state: State { store, clock: Box::new(TestClock::at(t0() + chrono::TimeDelta::days(20))), due_shards: 4 },
+        state: State {
+            store,
+            clock: Box::new(TestClock::at(t0() + chrono::TimeDelta::days(20))),
+            follow_ups: FollowUpTemplates::new(DEFAULT_FOLLOW_UP, "{}", "^HK").unwrap(),
+            due_shards: 4,
+        },
         processor,
         read_key: keys.next().unwrap(),
         reply_only_key: keys.next().unwrap(),
@@ -332,6 +338,40 @@ async fn an_agent_s_reply_is_sent_once_per_key_where_the_customer_wrote_and_stop
 }
 
 #[tokio::test]
+async fn resolving_with_a_follow_up_closes_the_thread_in_public_once_and_it_stays_resolved() {
+    let f = fixture().await;
+    let complaint = mention("4501", "851", "@acme my bag never arrived in Lisbon", t0());
+    assert!(f.processor.handle(sqs_event(&[("a", &complaint)])).await.batch_item_failures.is_empty());
+    let acknowledgements = f.x_api.requests().len();
+    let resolve = format!("/v1/conversations/x:{BRAND}:4501/resolve");
+    let agent = f.reply_only_key.clone();
+
+    let (status, body) = post(&f, &resolve, &agent, br#"{"follow_up": true}"#).await;
+    assert_eq!((status, &body["changed"]), (200, &Value::Bool(true)), "{body}");
+    let follow_up = &body["follow_up"];
+    assert_eq!(follow_up["target"], serde_json::json!({"type": "post", "in_reply_to": "4501"}));
+    let text = follow_up["text"].as_str().unwrap();
+    assert!(text.starts_with("Thanks for your patience, Pat.") && text.ends_with("^HK"), "{text}");
+    let (_, document) = get(&f, "/v1/openapi.json", Some(&f.read_key)).await;
+    matches_schema(&document, "Resolved", &body);
+    matches_schema(&document, "Reply", follow_up);
+    // Resolving again, with or without asking, sends no second follow-up.
+    let (status, again) = post(&f, &resolve, &agent, br#"{"follow_up": true}"#).await;
+    assert_eq!((status, &again["changed"], &again["follow_up"]["id"]), (200, &Value::Bool(false), &follow_up["id"]));
+    let (status, _) = post(&f, &resolve, &agent, br#"{"follow_up": "Other words"}"#).await;
+    assert_eq!(status, 422);
+
+    let clock = TestClock::at(t0() + chrono::TimeDelta::days(20) + chrono::TimeDelta::minutes(1));
+    assert_eq!(sweeper(&f.aws, &f.table, &f.x_api, clock).run().await.unwrap().sent, 1);
+    let sent = f.x_api.requests();
+    assert_eq!(sent.len(), acknowledgements + 1);
+    assert_eq!(sent.last().unwrap().body["text"], text);
+    assert_eq!(sent.last().unwrap().body["reply"]["in_reply_to_tweet_id"], "4501");
+    let (_, view) = get(&f, &format!("/v1/conversations/x:{BRAND}:4501"), Some(&f.read_key)).await;
+    assert_eq!(view["status"], "resolved", "a follow-up going out changes nothing: {view}");
+}
+
+#[tokio::test]
 async fn resolving_stops_the_clock_once_and_the_customer_s_next_dm_opens_a_new_conversation() {
     use hark_shared::domain::mention::{Direction, MentionKind};
     let f = fixture().await;
@@ -371,7 +411,9 @@ async fn resolving_stops_the_clock_once_and_the_customer_s_next_dm_opens_a_new_c
     let cases = [
         (format!("/v1/conversations/x:{BRAND}:dm:9999/resolve"), f.reply_only_key.clone(), b"".as_slice(), 404),
         (resolve.clone(), f.read_key.clone(), b"".as_slice(), 403),
-        (resolve.clone(), f.reply_only_key.clone(), b"{\"follow_up\":true}".as_slice(), 400),
+        (resolve.clone(), f.reply_only_key.clone(), b"{\"follow_up\":true}".as_slice(), 422),
+        (resolve.clone(), f.reply_only_key.clone(), b"{\"follow_up\":1}".as_slice(), 400),
+        (resolve.clone(), f.reply_only_key.clone(), b"{\"close\":true}".as_slice(), 400),
         ("/v1/conversations/nope/resolve".to_owned(), f.reply_only_key.clone(), b"".as_slice(), 400),
     ];
     for (path, key, body, expected) in cases {

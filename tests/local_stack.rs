@@ -639,7 +639,9 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_do
         command.arg("--config-file").arg(config);
         command
             .args(["run", "docs/openapi.json", "--url", &stack.http_url])
-            .args(["--max-examples", "40", "--seed", "20261123", "--workers", "2"])
+            // One worker: hypothesis's source inspection is not thread-safe on Python 3.11
+            // ("AST constructor recursion depth mismatch" under two workers).
+            .args(["--max-examples", "40", "--seed", "20261123", "--workers", "1"])
             .args(["-H", &format!("Authorization: Bearer {key}")])
             .current_dir(repo_root());
         let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();

@@ -157,6 +157,9 @@ pub enum OutboxPurpose {
     /// What an agent wrote (through the HTTP API or a help desk): it answers the customer,
     /// so it stops the SLA clock when it goes out.
     AgentReply,
+    /// The short public message that closes a thread when a conversation is resolved (the
+    /// seeds' "follow-up"): automatic, so it changes nothing on the conversation.
+    FollowUp,
     /// An event forwarded to a help desk (a Standard Webhooks delivery). Its receiver
     /// deduplicates on the event id, so a delivery may be repeated; it is retried on the
     /// spec's schedule.
@@ -164,13 +167,14 @@ pub enum OutboxPurpose {
 }
 
 impl OutboxPurpose {
-    pub const ALL: [OutboxPurpose; 3] =
-        [OutboxPurpose::Acknowledgement, OutboxPurpose::AgentReply, OutboxPurpose::Forward];
+    pub const ALL: [OutboxPurpose; 4] =
+        [OutboxPurpose::Acknowledgement, OutboxPurpose::AgentReply, OutboxPurpose::FollowUp, OutboxPurpose::Forward];
 
     pub fn as_str(self) -> &'static str {
         match self {
             OutboxPurpose::Acknowledgement => "acknowledgement",
             OutboxPurpose::AgentReply => "agent_reply",
+            OutboxPurpose::FollowUp => "follow_up",
             OutboxPurpose::Forward => "forward",
         }
     }
@@ -184,6 +188,7 @@ impl OutboxPurpose {
         match self {
             OutboxPurpose::Acknowledgement => "ack",
             OutboxPurpose::AgentReply => "reply",
+            OutboxPurpose::FollowUp => "fup",
             OutboxPurpose::Forward => "fwd",
         }
     }

@@ -10,13 +10,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hark_shared::adapters::dynamo::DynamoStore;
 use hark_shared::channels::answer::{self, Answering};
+use hark_shared::config::env_or;
 use hark_shared::domain::agent_reply::{self, ReplyRefused, Visibility};
 use hark_shared::domain::api_key::{KeyRefused, PresentedKey, Scope};
 use hark_shared::domain::mention::Channel;
+use hark_shared::domain::reply::{DEFAULT_FOLLOW_UP, FollowUpTemplates};
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
-    ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ConversationResolver, CustomerReader,
-    ListCursor, OutboxMessage, OutboxPurpose, QueuedReply, ReplyQueue, Resolution, SystemClock, due_shard,
+    ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ConversationResolver, ConversationView,
+    CustomerReader, ListCursor, OutboxMessage, OutboxPurpose, QueuedReply, ReplyQueue, Resolution, SystemClock,
+    due_shard,
 };
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -39,6 +42,8 @@ pub enum ApiError {
     /// a conversation with nothing to answer).
     #[error("{0}")]
     Unprocessable(String),
+    #[error("this Idempotency-Key was used for a different reply; use a new key for a new reply")]
+    KeyReused,
     #[error("no conversation {0}")]
     NoConversation(String),
     #[error("no customer {0}")]
@@ -56,7 +61,7 @@ impl ApiError {
             ApiError::Key(KeyRefused::Scope(_)) => StatusCode::FORBIDDEN,
             ApiError::Key(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable(_) | ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -76,6 +81,8 @@ impl ApiError {
 pub struct State<S> {
     pub store: S,
     pub clock: Box<dyn Clock>,
+    /// The public message that closes a thread on resolving, per account.
+    pub follow_ups: FollowUpTemplates,
     /// Shards of the due index the outbox sweep reads (`DUE_INDEX_SHARDS`).
     pub due_shards: u32,
 }
@@ -92,7 +99,13 @@ impl State<DynamoStore> {
         Ok(State {
             store: DynamoStore::from_config(&aws, table),
             clock: Box::new(SystemClock),
-            due_shards: hark_shared::config::env_or("DUE_INDEX_SHARDS", 4)?,
+            follow_ups: FollowUpTemplates::new(
+                &env_or("FOLLOW_UP_TEMPLATE", DEFAULT_FOLLOW_UP.to_owned())?,
+                &env_or("FOLLOW_UP_TEMPLATES", "{}".to_owned())?,
+                &env_or("ACK_SIGNATURE", String::new())?,
+            )
+            .map_err(hark_shared::Error::Config)?,
+            due_shards: env_or("DUE_INDEX_SHARDS", 4)?,
         })
     }
 }
@@ -209,19 +222,7 @@ async fn route<S: Store>(state: &State<S>, request: &Request) -> Result<Answer, 
             let body = serde_json::json!({ "conversations": page.conversations, "next_cursor": next_cursor });
             body.to_string()
         }
-        Route::Resolve(id) => {
-            let id = conversation_id(id)?;
-            if !matches!(request.body(), lambda_http::Body::Empty) && !request.body().is_empty() {
-                return Err(ApiError::BadRequest("this route takes no body".into()));
-            }
-            let resolved = match state.store.resolve_conversation(&id, state.clock.now()).await? {
-                Resolution::Resolved => true,
-                Resolution::AlreadyResolved => false,
-                Resolution::NoSuchConversation => return Err(ApiError::NoConversation(id.0)),
-            };
-            tracing::info!(conversation = %id, resolved, "conversation resolved through the API");
-            serde_json::json!({ "id": id.0, "status": "resolved", "changed": resolved }).to_string()
-        }
+        Route::Resolve(id) => resolve(state, request, conversation_id(id)?).await?,
         Route::Kpis => {
             let now = state.clock.now();
             let (since, until) = kpi_period(request.uri().query().unwrap_or_default(), now)?;
@@ -294,8 +295,36 @@ async fn reply<S: Store>(
     })?;
     let view =
         state.store.conversation_view(&conversation).await?.ok_or(ApiError::NoConversation(conversation.0.clone()))?;
-    let channel = Channel::parse(&view.channel).ok_or_else(|| ApiError::Unprocessable("unknown channel".into()))?;
+    let channel = channel_of(&view)?;
     let text = agent_reply::checked_text(channel, &asked.text).map_err(refused)?;
+    let record_id = agent_reply::record_id(api_key_id, idempotency_key);
+    let answer = Outgoing { purpose: OutboxPurpose::AgentReply, record_id, text, visibility: asked.visibility };
+    let (body, replayed) = queue(state, &conversation, &view, answer).await?;
+    Ok(Answer { status: StatusCode::ACCEPTED, body: body.to_string(), replayed })
+}
+
+fn channel_of(view: &ConversationView) -> Result<Channel, ApiError> {
+    Channel::parse(&view.channel).ok_or_else(|| ApiError::Unprocessable("unknown channel".into()))
+}
+
+/// A message a person (or their tool) asks Hark to send.
+struct Outgoing {
+    purpose: OutboxPurpose,
+    record_id: String,
+    text: String,
+    visibility: Visibility,
+}
+
+/// Puts `outgoing` in the outbox, addressed to where the channel lets it answer the
+/// customer's latest message; the same record again when its key was used for the same
+/// text and place. Returns the record as the API shows it, and whether it was there before.
+async fn queue<S: Store>(
+    state: &State<S>,
+    conversation: &ConversationId,
+    view: &ConversationView,
+    outgoing: Outgoing,
+) -> Result<(serde_json::Value, bool), ApiError> {
+    let channel = channel_of(view)?;
     let latest = view
         .messages
         .iter()
@@ -311,35 +340,31 @@ async fn reply<S: Store>(
         latest_is_post: latest.kind == "post",
     };
     let target =
-        answer::agent_reply(&answering, asked.visibility).map_err(|why| ApiError::Unprocessable(why.into()))?;
+        answer::agent_reply(&answering, outgoing.visibility).map_err(|why| ApiError::Unprocessable(why.into()))?;
     let message = OutboxMessage {
-        purpose: OutboxPurpose::AgentReply,
-        record_id: agent_reply::record_id(api_key_id, idempotency_key),
+        purpose: outgoing.purpose,
+        record_id: outgoing.record_id,
         channel,
         account_id: view.account_id.clone(),
         answers_message_id: latest.id.clone(),
         target,
-        text,
+        text: outgoing.text,
         customer_wrote_at: Some(latest.created_at),
     };
-    let fingerprint = agent_reply::fingerprint(&message.text, asked.visibility);
-    let shard = due_shard(&conversation, state.due_shards);
+    let fingerprint = agent_reply::fingerprint(&message.text, outgoing.visibility);
+    let shard = due_shard(conversation, state.due_shards);
     let now = state.clock.now();
-    let (entry, replayed) = match state.store.queue_reply(&conversation, &message, &fingerprint, shard, now).await? {
+    let (entry, replayed) = match state.store.queue_reply(conversation, &message, &fingerprint, shard, now).await? {
         QueuedReply::Queued(entry) => (entry, false),
         QueuedReply::Existing { entry, fingerprint: earlier } if earlier == fingerprint => (entry, true),
-        QueuedReply::Existing { .. } => {
-            return Err(ApiError::Unprocessable(
-                "this Idempotency-Key was used for a different reply; use a new key for a new reply".into(),
-            ));
-        }
+        QueuedReply::Existing { .. } => return Err(ApiError::KeyReused),
     };
-    tracing::info!(conversation = %conversation, record = %entry.message.key(), replayed, "agent reply queued");
+    tracing::info!(conversation = %conversation, record = %entry.message.key(), replayed, "queued for the outbox");
     let body = serde_json::json!({
         "id": entry.message.key().to_string(),
         "conversation_id": conversation.0,
         "status": entry.status.as_str(),
-        "visibility": asked.visibility,
+        "visibility": outgoing.visibility,
         "target": entry.message.target,
         "answers_message_id": entry.message.answers_message_id,
         "text": entry.message.text,
@@ -347,7 +372,89 @@ async fn reply<S: Store>(
         "created_at": entry.created_at,
         "last_error": entry.last_error,
     });
-    Ok(Answer { status: StatusCode::ACCEPTED, body: body.to_string(), replayed })
+    Ok((body, replayed))
+}
+
+/// The body of `POST /v1/conversations/{id}/resolve`, which may be empty.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveRequest {
+    #[serde(default)]
+    follow_up: Option<FollowUpAsked>,
+}
+
+/// `true`: the account's follow-up template; a string: these words.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum FollowUpAsked {
+    Template(bool),
+    Text(String),
+}
+
+/// Resolves the conversation, first queuing the follow-up when asked: a short public
+/// message on the thread (the account's template, or the caller's words). Follow-ups are
+/// for public threads; a DM conversation gets one only in words the caller gives. The
+/// follow-up is keyed by the customer's latest message, so resolving again never sends a
+/// second one.
+async fn resolve<S: Store>(state: &State<S>, request: &Request, id: ConversationId) -> Result<String, ApiError> {
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_REPLY_BODY {
+        return Err(ApiError::BadRequest(format!("the body is over {MAX_REPLY_BODY} bytes")));
+    }
+    let asked: ResolveRequest = if body.is_empty() {
+        ResolveRequest::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "the body is empty or {{\"follow_up\": true | false | \"text\"}}: {}",
+                hark_shared::error::json_error_summary(&e)
+            ))
+        })?
+    };
+    let mut follow_up = serde_json::Value::Null;
+    if let Some(asked) = asked.follow_up.filter(|a| !matches!(a, FollowUpAsked::Template(false))) {
+        let view = state.store.conversation_view(&id).await?.ok_or(ApiError::NoConversation(id.0.clone()))?;
+        let channel = channel_of(&view)?;
+        let text = match asked {
+            FollowUpAsked::Template(_) if view.kind == "direct" => {
+                return Err(ApiError::Unprocessable(
+                    "follow-ups are for public threads; for a DM conversation give the words (\"follow_up\": \"…\")"
+                        .into(),
+                ));
+            }
+            FollowUpAsked::Template(_) => {
+                let customer = &view.customer;
+                state.follow_ups.render(&view.account_id, customer.name.as_deref(), customer.handle.as_deref())
+            }
+            FollowUpAsked::Text(text) => {
+                agent_reply::checked_text(channel, &text).map_err(|e| ApiError::BadRequest(e.to_string()))?
+            }
+        };
+        let latest_inbound =
+            view.messages.iter().rev().find(|m| m.direction == "inbound").map(|m| m.id.clone()).unwrap_or_default();
+        let outgoing = Outgoing {
+            purpose: OutboxPurpose::FollowUp,
+            record_id: format!("follow-up.{latest_inbound}"),
+            text,
+            visibility: Visibility::Public,
+        };
+        follow_up = match queue(state, &id, &view, outgoing).await {
+            Ok((body, _)) => body,
+            // One follow-up per message answered: a repeat in other words is refused.
+            Err(ApiError::KeyReused) => {
+                return Err(ApiError::Unprocessable("a follow-up in other words was already queued".into()));
+            }
+            Err(other) => return Err(other),
+        };
+    }
+    let resolved = match state.store.resolve_conversation(&id, state.clock.now()).await? {
+        Resolution::Resolved => true,
+        Resolution::AlreadyResolved => false,
+        Resolution::NoSuchConversation => return Err(ApiError::NoConversation(id.0)),
+    };
+    let queued = !follow_up.is_null();
+    tracing::info!(conversation = %id, resolved, follow_up = queued, "conversation resolved through the API");
+    Ok(serde_json::json!({ "id": id.0, "status": "resolved", "changed": resolved, "follow_up": follow_up }).to_string())
 }
 
 /// The characters platforms' account and user ids use (`2244994945`, `17841400000000001`,

@@ -491,12 +491,11 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             // The platform says who sent it (Meta names the sending app).
             Some(automated) => automated,
             // Our acknowledgement's echo can arrive before its send is recorded; its text gives
-            // it away. An agent's reply is a person's answer however it is sent.
+            // it away (or a follow-up's). An agent's reply is a person's answer however it is sent.
             None => {
                 let text = comparable_text(&m.text);
                 self.store.outbox(&conversation).await?.iter().any(|entry| {
-                    entry.message.purpose == OutboxPurpose::Acknowledgement
-                        && comparable_text(&entry.message.text) == text
+                    !entry.message.purpose.is_human_written() && comparable_text(&entry.message.text) == text
                 })
             }
         };
