@@ -11,6 +11,9 @@ use hark_tests::*;
 use lambda_http::Body;
 use serde_json::Value;
 
+const ZENDESK_SECRET: &str = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==";
+const FRESHDESK_SECRET: &str = "freshdesk-rule-secret-0123456789abcdef";
+
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()
 }
@@ -49,6 +52,12 @@ async fn fixture() -> Fixture {
             store,
             clock: Box::new(TestClock::at(t0() + chrono::TimeDelta::days(20))),
             follow_ups: FollowUpTemplates::new(DEFAULT_FOLLOW_UP, "{}", "^HK").unwrap(),
+            desks: hark_shared::helpdesks::DeskSecrets::from_json(
+                &serde_json::json!({"zendesk": {"signing_secret": ZENDESK_SECRET, "hark_user_id": "900"},
+                                    "freshdesk": {"secret": FRESHDESK_SECRET}})
+                .to_string(),
+            )
+            .unwrap(),
             due_shards: 4,
         },
         processor,
@@ -369,6 +378,94 @@ async fn resolving_with_a_follow_up_closes_the_thread_in_public_once_and_it_stay
     assert_eq!(sent.last().unwrap().body["reply"]["in_reply_to_tweet_id"], "4501");
     let (_, view) = get(&f, &format!("/v1/conversations/x:{BRAND}:4501"), Some(&f.read_key)).await;
     assert_eq!(view["status"], "resolved", "a follow-up going out changes nothing: {view}");
+}
+
+/// A help desk's webhook: no API key, only its own headers.
+async fn desk_post(f: &Fixture, method: &str, desk: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+    let response =
+        handle(&f.state, apigw_request(method, &format!("/helpdesks/{desk}"), "", headers, body)).await.unwrap();
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("expected JSON text, got {other:?}"),
+    };
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_help_desk_agent_s_public_comment_reaches_the_customer_once_and_a_solved_ticket_resolves() {
+    use hark_shared::helpdesks::zendesk;
+    let f = fixture().await;
+    let complaint = mention("4701", "871", "@acme two weeks and no refund, this is a joke", t0());
+    assert!(f.processor.handle(sqs_event(&[("a", &complaint)])).await.batch_item_failures.is_empty());
+    let acknowledgements = f.x_api.requests().len();
+    let conversation = format!("x:{BRAND}:4701");
+    let event = |id: &str, kind: &str, change: Value| {
+        serde_json::json!({"id": id, "type": kind, "time": "2026-12-11T09:00:00Z",
+                           "detail": {"id": "5158", "external_id": conversation, "status": "OPEN"}, "event": change})
+        .to_string()
+    };
+    let comment = |public: bool, author: &str, body: &str| {
+        serde_json::json!({"comment": {"id": "9001", "body": body, "is_public": public,
+                                       "author": {"id": author, "is_staff": true, "name": "Kim"}}})
+    };
+    // The API's clock is twenty days on: Zendesk signs its own time, within five minutes of ours.
+    let now = (t0() + chrono::TimeDelta::days(20)).to_rfc3339();
+    let stale = (t0() + chrono::TimeDelta::days(20) - chrono::TimeDelta::minutes(10)).to_rfc3339();
+    let signed = |body: &str, at: &str| (at.to_owned(), zendesk::sign(ZENDESK_SECRET, at, body.as_bytes()));
+    let f = &f;
+    let send = |body: String, (at, signature): (String, String)| async move {
+        let headers = [(zendesk::TIMESTAMP_HEADER, at.as_str()), (zendesk::SIGNATURE_HEADER, signature.as_str())];
+        desk_post(f, "POST", "zendesk", &headers, body.as_bytes()).await
+    };
+
+    let answer =
+        event("e-1", "zen:event-type:ticket.comment_added", comment(true, "77", "Refunded today, Pat. Sorry!"));
+    let (status, taken) = send(answer.clone(), signed(&answer, &now)).await;
+    assert_eq!((status, &taken["outcome"]), (200, &Value::from("queued")), "{taken}");
+    let (status, again) = send(answer.clone(), signed(&answer, &now)).await;
+    assert_eq!((status, &again["replayed"]), (200, &Value::Bool(true)), "Zendesk's redelivery: {again}");
+    let forged = (now.clone(), zendesk::sign("not-the-secret", &now, answer.as_bytes()));
+    assert_eq!(send(answer.clone(), forged).await.0, 401);
+    assert_eq!(send(answer.clone(), signed(&answer, &stale)).await.0, 401, "outside the replay window");
+    assert_eq!(desk_post(f, "POST", "zendesk", &[], answer.as_bytes()).await.0, 401);
+    for (ignored, why) in [
+        (event("e-2", "zen:event-type:ticket.comment_added", comment(false, "77", "note to self")), "internal"),
+        (event("e-3", "zen:event-type:ticket.comment_added", comment(true, "900", "a Hark-written comment")), "Hark"),
+    ] {
+        let (status, body) = send(ignored.clone(), signed(&ignored, &now)).await;
+        assert_eq!((status, &body["outcome"]), (200, &Value::from("ignored")), "{why}: {body}");
+    }
+
+    let clock = TestClock::at(t0() + chrono::TimeDelta::days(20) + chrono::TimeDelta::minutes(1));
+    let sweeper = sweeper(&f.aws, &f.table, &f.x_api, clock);
+    assert_eq!(sweeper.run().await.unwrap().sent, 1);
+    let sent = f.x_api.requests();
+    assert_eq!(sent.len(), acknowledgements + 1, "posted once");
+    assert_eq!(sent.last().unwrap().body["text"], "Refunded today, Pat. Sorry!");
+    assert_eq!(sent.last().unwrap().body["reply"]["in_reply_to_tweet_id"], "4701");
+
+    // Freshdesk: the rule's secret header; the same reply delivered twice is one reply.
+    let reply = serde_json::json!({"event": "reply", "ticket_id": 42, "conversation_id": conversation,
+                                   "text": "And the voucher is in your inbox."})
+    .to_string();
+    let secret = [(hark_shared::helpdesks::freshdesk::SECRET_HEADER, FRESHDESK_SECRET)];
+    for _ in 0..2 {
+        let (status, body) = desk_post(f, "POST", "freshdesk", &secret, reply.as_bytes()).await;
+        assert_eq!((status, &body["outcome"]), (200, &Value::from("queued")), "{body}");
+    }
+    let wrong = [(hark_shared::helpdesks::freshdesk::SECRET_HEADER, "freshdesk-rule-secret-0123456789abcdeX")];
+    assert_eq!(desk_post(f, "POST", "freshdesk", &wrong, reply.as_bytes()).await.0, 401);
+    assert_eq!(sweeper.run().await.unwrap().sent, 1);
+
+    // The ticket is solved: the conversation is resolved.
+    let solved = event("e-4", "zen:event-type:ticket.status_changed", serde_json::json!({"current": "SOLVED"}));
+    let (status, body) = send(solved.clone(), signed(&solved, &now)).await;
+    assert_eq!((status, &body["outcome"], &body["changed"]), (200, &Value::from("resolved"), &Value::Bool(true)));
+    let (_, view) = get(f, &format!("/v1/conversations/{conversation}"), Some(&f.read_key)).await;
+    assert_eq!(view["status"], "resolved");
+    assert_eq!(desk_post(f, "GET", "zendesk", &[], b"").await.0, 405);
+    assert_eq!(desk_post(f, "POST", "kayako", &[], b"{}").await.0, 404);
 }
 
 #[tokio::test]

@@ -5,6 +5,11 @@
 //!
 //! Order of work: the route, then the key, then the request's parameters. Every refusal of
 //! a key is the same 401, so a prober learns nothing about which keys exist.
+//!
+//! Beside `/v1`, the function takes help desks' own webhooks (`/helpdesks/zendesk`,
+//! `/helpdesks/freshdesk`): an agent's public comment becomes a reply to the customer, a
+//! solved ticket resolves the conversation. Those are authenticated by each help desk's
+//! secret (`HelpDeskSecret`), never by an API key.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +20,8 @@ use hark_shared::domain::agent_reply::{self, ReplyRefused, Visibility};
 use hark_shared::domain::api_key::{KeyRefused, PresentedKey, Scope};
 use hark_shared::domain::mention::Channel;
 use hark_shared::domain::reply::{DEFAULT_FOLLOW_UP, FollowUpTemplates};
+use hark_shared::helpdesks::answers::{self, DeskEvent};
+use hark_shared::helpdesks::{DeskSecrets, WebhookRefused, freshdesk, zendesk};
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
     ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ConversationResolver, ConversationView,
@@ -36,6 +43,9 @@ pub enum ApiError {
     MethodNotAllowed(Method, &'static str),
     #[error(transparent)]
     Key(#[from] KeyRefused),
+    /// A help desk's webhook that could not be authenticated (the reason is for the log).
+    #[error("help-desk webhook refused: {0}")]
+    DeskRefused(String),
     #[error("{0}")]
     BadRequest(String),
     /// Well formed, but not something that can be done (a repeated key with another reply,
@@ -59,7 +69,7 @@ impl ApiError {
             ApiError::NotFound(_) | ApiError::NoConversation(_) | ApiError::NoCustomer(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Key(KeyRefused::Scope(_)) => StatusCode::FORBIDDEN,
-            ApiError::Key(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Key(_) | ApiError::DeskRefused(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable(_) | ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -71,7 +81,7 @@ impl ApiError {
     pub fn public_message(&self) -> String {
         match self {
             ApiError::Key(KeyRefused::Scope(scope)) => format!("forbidden: the key lacks the {scope} scope"),
-            ApiError::Key(_) => "unauthorized".to_owned(),
+            ApiError::Key(_) | ApiError::DeskRefused(_) => "unauthorized".to_owned(),
             ApiError::Store(_) => "temporarily unavailable, please retry".to_owned(),
             other => other.to_string(),
         }
@@ -83,6 +93,8 @@ pub struct State<S> {
     pub clock: Box<dyn Clock>,
     /// The public message that closes a thread on resolving, per account.
     pub follow_ups: FollowUpTemplates,
+    /// What authenticates help desks' own webhooks (`/helpdesks/{desk}`).
+    pub desks: DeskSecrets,
     /// Shards of the due index the outbox sweep reads (`DUE_INDEX_SHARDS`).
     pub due_shards: u32,
 }
@@ -105,6 +117,7 @@ impl State<DynamoStore> {
                 &env_or("ACK_SIGNATURE", String::new())?,
             )
             .map_err(hark_shared::Error::Config)?,
+            desks: DeskSecrets::load(&aws).await?,
             due_shards: env_or("DUE_INDEX_SHARDS", 4)?,
         })
     }
@@ -194,6 +207,9 @@ impl Route<'_> {
 
 async fn route<S: Store>(state: &State<S>, request: &Request) -> Result<Answer, ApiError> {
     let path = request.uri().path();
+    if let Some(desk) = path.strip_prefix("/helpdesks/") {
+        return desk_webhook(state, request, desk).await;
+    }
     let route = match path.strip_prefix(PREFIX).map(|p| p.split('/').collect::<Vec<_>>()).as_deref() {
         Some(["", "openapi.json"]) => Route::OpenApi,
         Some(["", "conversations"]) => Route::Conversations,
@@ -373,6 +389,73 @@ async fn queue<S: Store>(
         "last_error": entry.last_error,
     });
     Ok((body, replayed))
+}
+
+/// The largest help-desk webhook read (Zendesk events carry the whole ticket).
+const MAX_DESK_BODY: usize = 256 * 1024;
+
+/// `POST /helpdesks/zendesk` and `/helpdesks/freshdesk`: a help desk's own webhook,
+/// authenticated by its secret (never an API key), verified over the raw bytes before
+/// anything reads it. An agent's public comment is queued as a reply, once per event (the
+/// event id names the outbox record, so a redelivery finds it there); a solved ticket
+/// resolves the conversation. What is not for Hark is answered 200, so it is not retried.
+async fn desk_webhook<S: Store>(state: &State<S>, request: &Request, desk: &str) -> Result<Answer, ApiError> {
+    if !matches!(desk, "zendesk" | "freshdesk") {
+        return Err(ApiError::NotFound(format!("/helpdesks/{}", desk.chars().take(40).collect::<String>())));
+    }
+    if request.method() != Method::POST {
+        return Err(ApiError::MethodNotAllowed(request.method().clone(), "POST"));
+    }
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_DESK_BODY {
+        return Err(ApiError::BadRequest(format!("the body is over {MAX_DESK_BODY} bytes")));
+    }
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let refused = |e: WebhookRefused| ApiError::DeskRefused(format!("{desk}: {e}"));
+    let unconfigured = || ApiError::DeskRefused(format!("no {desk} secret is configured"));
+    let event = if desk == "zendesk" {
+        let secrets = state.desks.zendesk.as_ref().ok_or_else(unconfigured)?;
+        let (timestamp, signature) = (header(zendesk::TIMESTAMP_HEADER), header(zendesk::SIGNATURE_HEADER));
+        zendesk::verify(&secrets.signing_secret, timestamp, signature, body, state.clock.now()).map_err(refused)?;
+        answers::zendesk(body, secrets.hark_user_id.as_deref())
+    } else {
+        let secrets = state.desks.freshdesk.as_ref().ok_or_else(unconfigured)?;
+        freshdesk::verify(&secrets.secret, header(freshdesk::SECRET_HEADER)).map_err(refused)?;
+        answers::freshdesk(body)
+    }
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let ignored = |reason: &str| serde_json::json!({ "outcome": "ignored", "reason": reason });
+    let outcome = match event {
+        DeskEvent::Ignored(reason) => ignored(&reason),
+        DeskEvent::Answer { event_id, conversation, text } => match state.store.conversation_view(&conversation).await?
+        {
+            None => ignored("no such conversation"),
+            Some(view) => {
+                let text = agent_reply::checked_text(channel_of(&view)?, &text)
+                    .map_err(|e| ApiError::Unprocessable(format!("the agent's answer cannot be posted: {e}")))?;
+                let record_id = format!("{desk}.{event_id}");
+                let answer =
+                    Outgoing { purpose: OutboxPurpose::AgentReply, record_id, text, visibility: Visibility::Public };
+                match queue(state, &conversation, &view, answer).await {
+                    Ok((reply, replayed)) => {
+                        serde_json::json!({ "outcome": "queued", "replayed": replayed, "reply": reply })
+                    }
+                    // The same event id with other words: the first one stands.
+                    Err(ApiError::KeyReused) => ignored("this event was taken before"),
+                    Err(other) => return Err(other),
+                }
+            }
+        },
+        DeskEvent::Solved { conversation, .. } => {
+            match state.store.resolve_conversation(&conversation, state.clock.now()).await? {
+                Resolution::Resolved => serde_json::json!({ "outcome": "resolved", "changed": true }),
+                Resolution::AlreadyResolved => serde_json::json!({ "outcome": "resolved", "changed": false }),
+                Resolution::NoSuchConversation => ignored("no such conversation"),
+            }
+        }
+    };
+    tracing::info!(desk, outcome = %outcome["outcome"], "help-desk webhook taken");
+    Ok(Answer::ok(outcome.to_string()))
 }
 
 /// The body of `POST /v1/conversations/{id}/resolve`, which may be empty.

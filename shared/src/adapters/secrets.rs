@@ -24,6 +24,27 @@ impl Credentials {
     }
 }
 
+impl crate::helpdesks::DeskSecrets {
+    /// From Secrets Manager when `HELPDESK_SECRET_ARN` is set, else from
+    /// `HARK_HELPDESK_SECRETS`; with neither, no help desk is configured (each is refused).
+    pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self> {
+        if let Some(arn) = crate::config::optional_env("HELPDESK_SECRET_ARN") {
+            let out = aws_sdk_secretsmanager::Client::new(aws)
+                .get_secret_value()
+                .secret_id(&arn)
+                .send()
+                .await
+                .map_err(|e| Error::Secret(format!("GetSecretValue {arn}: {}", e.into_service_error())))?;
+            let json = out.secret_string().ok_or_else(|| Error::Secret(format!("secret {arn} has no string value")))?;
+            return Self::from_json(json);
+        }
+        match crate::config::optional_env("HARK_HELPDESK_SECRETS") {
+            Some(json) => Self::from_json(&json),
+            None => Ok(Self::default()),
+        }
+    }
+}
+
 async fn fetch(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<Credentials> {
     let out = client
         .get_secret_value()

@@ -2,6 +2,7 @@
 //! Freshdesk, and any other through Standard Webhooks. Each has its own file; what they
 //! send us is verified here, purely, over the raw bytes, before anything reads it.
 
+pub mod answers;
 pub mod freshdesk;
 pub mod standard_webhooks;
 #[cfg(feature = "aws")]
@@ -34,4 +35,49 @@ fn within_window(
         return Err(WebhookRefused::Stale { seconds, tolerance: tolerance.num_seconds() });
     }
     Ok(())
+}
+
+/// What authenticates help desks' webhooks to the API function: a secret of its own
+/// (`HelpDeskSecret`), so the API never holds a channel's credentials. JSON:
+/// `{"zendesk": {"signing_secret": "…", "hark_user_id": "…"}, "freshdesk": {"secret": "…"}}`,
+/// either part optional; a help desk with no secret is refused.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeskSecrets {
+    #[serde(default)]
+    pub zendesk: Option<ZendeskSecrets>,
+    #[serde(default)]
+    pub freshdesk: Option<FreshdeskSecrets>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZendeskSecrets {
+    /// The webhook's signing secret (`GET /api/v2/webhooks/{id}/signing_secret`), used as is.
+    pub signing_secret: crate::domain::secret::Secret,
+    /// The Zendesk user Hark's integration writes as, whose comments are never answers.
+    #[serde(default)]
+    pub hark_user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreshdeskSecrets {
+    /// The value of the rule's `X-Hark-Webhook-Secret` header: at least 32 characters.
+    pub secret: crate::domain::secret::Secret,
+}
+
+impl DeskSecrets {
+    pub fn from_json(json: &str) -> crate::Result<Self> {
+        let secrets: DeskSecrets = serde_json::from_str(json).map_err(|e| {
+            crate::Error::Secret(format!("the help-desk secret {}", crate::error::json_error_summary(&e)))
+        })?;
+        if secrets.freshdesk.as_ref().is_some_and(|f| f.secret.expose().len() < freshdesk::MIN_SECRET_CHARS) {
+            return Err(crate::Error::Secret(format!(
+                "the Freshdesk secret must be at least {} characters",
+                freshdesk::MIN_SECRET_CHARS
+            )));
+        }
+        Ok(secrets)
+    }
 }
