@@ -39,7 +39,8 @@ async fn fixture() -> Fixture {
     let clock = TestClock::at(t0());
     let webhooks = WebhookSender::new(&credentials, DynamoStore::from_config(&aws, &table)).unwrap();
     let replies = hark_shared::channels::Outbound { webhooks, ..replies(x_client(&aws, &table, &x_api), None) };
-    let sweeper = sweeper_with(&aws, &table, replies, clock.clone());
+    let mut sweeper = sweeper_with(&aws, &table, replies, clock.clone());
+    sweeper.subscriptions = credentials.subscriptions();
     Fixture { aws, table, desk, processor, sweeper, clock }
 }
 
@@ -165,6 +166,46 @@ async fn a_failing_help_desk_is_retried_on_schedule_and_one_that_is_gone_is_disa
     assert_eq!(f.sweep(Utc::now() + TimeDelta::seconds(1)).await.sent, 2);
     assert_eq!(f.desk.events().len(), 3);
     assert!(store.failed_outbox(100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn escalations_and_resolutions_reach_the_help_desk_once_each() {
+    let f = fixture().await;
+    f.process(&[mention("7001", "905", "@acme your app charged me twice, I want my money back", t0())]).await;
+    let (topic, _inbox) = create_topic_with_inbox(&f.aws).await;
+    let escalator = |at: DateTime<Utc>| hark_escalator::Escalator {
+        store: f.store(),
+        notifier: hark_shared::adapters::sns::SnsNotifier::from_config(&f.aws, &topic),
+        clock: Box::new(TestClock::at(at)),
+        ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
+        due_shards: 4,
+        max_items_per_shard: 100,
+    };
+    // X's warning comes at 15 minutes; an escalator run that overlaps escalates nothing twice.
+    let warned = t0() + TimeDelta::minutes(16);
+    assert_eq!(escalator(warned).run().await.unwrap().escalated, 1);
+    assert_eq!(escalator(warned).run().await.unwrap().escalated, 0);
+    let conversation = hark_shared::ports::ConversationId(format!("x:{BRAND}:7001"));
+    let resolved_at = t0() + TimeDelta::minutes(20);
+    let resolver = f.store();
+    hark_shared::ports::ConversationResolver::resolve_conversation(&resolver, &conversation, resolved_at)
+        .await
+        .unwrap();
+    hark_shared::ports::ConversationResolver::resolve_conversation(&resolver, &conversation, resolved_at)
+        .await
+        .unwrap();
+
+    // One sweep turns each broadcast into the endpoint's own record; the next delivers.
+    let first = f.sweep(t0() + TimeDelta::minutes(21)).await;
+    assert_eq!(first.fanned_out, 2, "{first:?}");
+    f.sweep(t0() + TimeDelta::minutes(22)).await;
+    assert_eq!(f.sweep(t0() + TimeDelta::minutes(23)).await.due, 0);
+    let mut types: Vec<String> = f.desk.events().iter().map(|e| e.body["type"].as_str().unwrap().to_owned()).collect();
+    types.sort();
+    assert_eq!(types, vec!["conversation.created", "conversation.escalated", "conversation.resolved"]);
+    let escalated = f.desk.events().into_iter().find(|e| e.body["type"] == "conversation.escalated").unwrap();
+    assert_eq!(escalated.body["data"]["escalation"]["level_name"], "warning");
+    assert_eq!(escalated.body["data"]["conversation"]["id"], conversation.0.as_str());
 }
 
 #[tokio::test]

@@ -387,6 +387,16 @@ pub trait OutboxStore: Send + Sync {
         limit: i32,
     ) -> impl Future<Output = Result<Vec<OutboxRef>>> + Send;
 
+    /// Turns a claimed broadcast record into one record per endpoint (`children`), at once.
+    fn fan_out(
+        &self,
+        conversation: &ConversationId,
+        broadcast: &OutboxMessage,
+        token: &str,
+        children: &[OutboxMessage],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// When a person last answered the conversation: an acknowledgement still waiting after
     /// that is no longer wanted.
     fn answered_at(&self, conversation: &ConversationId) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;

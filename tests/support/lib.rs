@@ -452,6 +452,7 @@ pub fn sweeper_with<R>(
         max_items_per_shard: 100,
         concurrency: 4,
         run_budget: Duration::from_secs(30),
+        subscriptions: Vec::new(),
     }
 }
 

@@ -13,7 +13,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use hark_shared::domain::outbox::{Delivered, OutboxPolicy, deliver};
+use hark_shared::domain::forward::Subscription;
+use hark_shared::domain::outbox::{Delivered, OutboxPolicy, deliver, fan_out, is_broadcast};
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{Clock, OutboxRef, OutboxStore, ReplySender, SystemClock};
 use serde::Serialize;
@@ -37,6 +38,8 @@ pub struct Sweeper<S, R> {
     /// No new record is started after this much of a run: what is started always finishes
     /// within the function's timeout (budget + one attempt's budget < timeout).
     pub run_budget: Duration,
+    /// The help desks that take forwarded events: a broadcast record becomes one per endpoint.
+    pub subscriptions: Vec<Subscription>,
 }
 
 /// What one run did, returned as the invocation's result and logged.
@@ -50,6 +53,8 @@ pub struct SweepSummary {
     pub unknown: usize,
     pub failed: usize,
     pub cancelled: usize,
+    /// Broadcast events turned into one record per help-desk endpoint.
+    pub fanned_out: usize,
     /// The messaging window closed: the conversation was flagged for a person.
     pub left_to_person: usize,
     pub abandoned: usize,
@@ -71,6 +76,7 @@ impl SweepSummary {
             Ok(Delivered::Cancelled) => self.cancelled += 1,
             Ok(Delivered::LeftToPerson) => self.left_to_person += 1,
             Ok(Delivered::Abandoned) => self.abandoned += 1,
+            Ok(Delivered::FannedOut) => self.fanned_out += 1,
             Ok(Delivered::NotClaimed(_) | Delivered::NoRecord) => self.not_claimed += 1,
             Err(_) => self.errors += 1,
         }
@@ -109,6 +115,7 @@ impl AwsSweeper {
             max_items_per_shard: env_or("OUTBOX_MAX_ITEMS_PER_SHARD", 200)?,
             concurrency: 8,
             run_budget: Duration::from_secs(15),
+            subscriptions: credentials.webhooks.subscriptions(),
         })
     }
 }
@@ -134,15 +141,12 @@ impl<S: OutboxStore, R: ReplySender> Sweeper<S, R> {
                 if started.elapsed() > self.run_budget {
                     return None;
                 }
-                let result = deliver(
-                    &self.store,
-                    &self.replies,
-                    self.clock.as_ref(),
-                    &self.policy,
-                    &record.conversation,
-                    &record.key,
-                )
-                .await;
+                let (clock, policy) = (self.clock.as_ref(), &self.policy);
+                let result = if is_broadcast(&record.key) {
+                    fan_out(&self.store, clock, policy, &record.conversation, &record.key, &self.subscriptions).await
+                } else {
+                    deliver(&self.store, &self.replies, clock, policy, &record.conversation, &record.key).await
+                };
                 if let Err(error) = &result {
                     tracing::error!(%error, conversation = %record.conversation, "outbox delivery failed");
                 }

@@ -591,6 +591,8 @@ impl Observer {
             _ => "ack",
         };
         match (what, status.as_str()) {
+            // A broadcast, turned into one record per endpoint: those are shown as they go.
+            ("forward", _) if target["endpoint"] == "*" => {}
             ("forward", "sent") => {
                 let event: Value = serde_json::from_str(&text(item, "text")).unwrap_or_default();
                 let endpoint = target["endpoint"].as_str().unwrap_or_default();

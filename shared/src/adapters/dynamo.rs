@@ -925,6 +925,33 @@ impl OutboxStore for DynamoStore {
             .collect())
     }
 
+    async fn fan_out(
+        &self,
+        conversation: &ConversationId,
+        broadcast: &OutboxMessage,
+        token: &str,
+        children: &[OutboxMessage],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = UpdateBuilder::default()
+            .remove("claim_token")
+            .remove("lease_until")
+            .remove("due_shard")
+            .remove("due_at")
+            .set("status", s(OutboxStatus::Sent.as_str()))
+            .set("sent_message_id", s(format!("{} endpoint(s)", children.len())))
+            .set("finished_at", ts(now))
+            .set("expires_at", n((now + self.outbox_retention).timestamp()))
+            .value(":token", s(token))
+            .build(&self.table, outbox_key(conversation, &broadcast.key()), Some("#claim_token = :token"))?;
+        let mut items = vec![update(done)];
+        for child in children {
+            // The broadcast's shard: the sweep that fanned it out reads it next.
+            items.push(put(&self.table, outbox_item(conversation, child, now, 0), NOT_EXISTS)?);
+        }
+        self.transact(items).await.map_err(|e| Error::store("TransactWriteItems fan out", e.into_service_error()))
+    }
+
     async fn answered_at(&self, conversation: &ConversationId) -> Result<Option<DateTime<Utc>>> {
         let out = self
             .client
@@ -1208,7 +1235,12 @@ impl EscalationStore for DynamoStore {
             ("due_shard".to_owned(), s(&due.shard)),
             ("due_at".to_owned(), n(escalation.escalated_at.timestamp())),
         ]);
-        match self.transact(vec![update(advance), put(&self.table, record, NOT_EXISTS)?]).await {
+        // Help desks hear of it too (the sweep fans it out to the endpoints that take it).
+        let shard = due.shard.parse().unwrap_or(0);
+        let forward =
+            outbox_item(&due.id, &crate::domain::forward::escalated(escalation), escalation.escalated_at, shard);
+        let items = vec![update(advance), put(&self.table, record, NOT_EXISTS)?, put(&self.table, forward, None)?];
+        match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(err) => match failed_conditions(&err) {
                 // Someone else escalated or answered first.
@@ -1809,11 +1841,15 @@ impl ConversationResolver for DynamoStore {
                 key(conversation_pk(id), "CONV"),
                 Some("attribute_exists(pk) AND #status <> :resolved"),
             )?;
-            match self.update_item(update).await {
-                Ok(_) => Resolution::Resolved,
+            // Help desks hear of it with the resolution, or not at all. Shard 0: every sweep reads it.
+            let forward = outbox_item(id, &crate::domain::forward::resolved(id, now), now, 0);
+            match self.transact(vec![self::update(update), put(&self.table, forward, None)?]).await {
+                Ok(()) => Resolution::Resolved,
                 // Resolved a moment ago by someone else.
-                Err(err) if is_conditional_failure(&err) => Resolution::AlreadyResolved,
-                Err(err) => return Err(Error::store("UpdateItem resolve", err.into_service_error())),
+                Err(err) if failed_conditions(&err).is_some_and(|failed| failed.first() == Some(&true)) => {
+                    Resolution::AlreadyResolved
+                }
+                Err(err) => return Err(Error::store("TransactWriteItems resolve", err.into_service_error())),
             }
         };
         // Also on a second call: the first may have stopped before this.

@@ -17,17 +17,124 @@ pub enum EventType {
     ConversationCreated,
     /// A later message of the customer's: a comment on that ticket.
     MessageReceived,
+    /// The conversation ran past an SLA level (warning, breach, a repeat).
+    ConversationEscalated,
+    /// A person resolved the conversation.
+    ConversationResolved,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 2] = [EventType::ConversationCreated, EventType::MessageReceived];
+    pub const ALL: [EventType; 4] = [
+        EventType::ConversationCreated,
+        EventType::MessageReceived,
+        EventType::ConversationEscalated,
+        EventType::ConversationResolved,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::ConversationCreated => "conversation.created",
             EventType::MessageReceived => "message.received",
+            EventType::ConversationEscalated => "conversation.escalated",
+            EventType::ConversationResolved => "conversation.resolved",
         }
     }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+/// The endpoint of a broadcast record: one written where the endpoints are not known (the
+/// escalator, the HTTP API hold no help-desk configuration), which the outbox sweep turns
+/// into one record per endpoint that takes its event.
+pub const EVERY_ENDPOINT: &str = "*";
+
+/// A broadcast record for `event`: `all.{event id}`, to [`EVERY_ENDPOINT`].
+pub fn broadcast(
+    conversation: &ConversationId,
+    event: EventType,
+    key: &str,
+    at: DateTime<Utc>,
+    data: Value,
+) -> OutboxMessage {
+    let id = event_id(conversation, event, key);
+    let body =
+        json!({ "type": event.as_str(), "timestamp": at.to_rfc3339_opts(SecondsFormat::Millis, true), "data": data });
+    let mut parts = conversation.0.splitn(3, ':');
+    let channel = parts.next().and_then(Channel::parse).unwrap_or(Channel::X);
+    OutboxMessage {
+        purpose: OutboxPurpose::Forward,
+        record_id: format!("all.{id}"),
+        channel,
+        account_id: parts.next().unwrap_or_default().to_owned(),
+        answers_message_id: key.to_owned(),
+        target: ReplyTarget::Webhook { endpoint: EVERY_ENDPOINT.to_owned() },
+        text: body.to_string(),
+        customer_wrote_at: None,
+    }
+}
+
+/// The per-endpoint records a broadcast becomes: the same event, for each subscription
+/// that takes it. None for a record that is not a broadcast.
+pub fn fan_out(broadcast: &OutboxMessage, subscriptions: &[Subscription]) -> Vec<OutboxMessage> {
+    let ReplyTarget::Webhook { endpoint } = &broadcast.target else { return Vec::new() };
+    if endpoint != EVERY_ENDPOINT {
+        return Vec::new();
+    }
+    let event = serde_json::from_str::<Value>(&broadcast.text)
+        .ok()
+        .and_then(|body| body["type"].as_str().and_then(EventType::parse));
+    let Some(event) = event else { return Vec::new() };
+    let id = event_id_of(&broadcast.record_id);
+    subscriptions
+        .iter()
+        .filter(|s| s.wants(event))
+        .map(|s| OutboxMessage {
+            record_id: format!("{}.{id}", s.endpoint),
+            target: ReplyTarget::Webhook { endpoint: s.endpoint.clone() },
+            ..broadcast.clone()
+        })
+        .collect()
+}
+
+/// `conversation.escalated`: which level, since when the customer has waited.
+pub fn escalated(e: &crate::ports::Escalation) -> OutboxMessage {
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let clock = at(e.sla_started_at);
+    let data = json!({
+        "conversation": {
+            "id": e.conversation_id.0,
+            "channel": e.channel,
+            "account_id": e.account_id,
+            "api": format!("/v1/conversations/{}", e.conversation_id.0),
+        },
+        "customer": {"id": e.customer_id, "handle": e.customer_handle},
+        "escalation": {
+            "level": e.level,
+            "level_name": e.level_name,
+            "sla_started_at": clock,
+            "breach_due_at": at(e.breach_due_at),
+            "escalated_at": at(e.escalated_at),
+        },
+    });
+    broadcast(
+        &e.conversation_id,
+        EventType::ConversationEscalated,
+        &format!("{clock}#{}", e.level),
+        e.escalated_at,
+        data,
+    )
+}
+
+/// `conversation.resolved`.
+pub fn resolved(conversation: &ConversationId, at: DateTime<Utc>) -> OutboxMessage {
+    let data = json!({
+        "conversation": {"id": conversation.0, "api": format!("/v1/conversations/{}", conversation.0)},
+        "resolved_at": at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    let key = at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    broadcast(conversation, EventType::ConversationResolved, &key, at, data)
 }
 
 /// A help desk that takes Hark's events, and which ones.
@@ -306,5 +413,24 @@ mod tests {
             assert!(check_endpoint(id, url, None).is_err(), "{id} {url}");
         }
         assert!(check_endpoint("desk", "https://a.example", Some(&["ticket.made".into()])).is_err());
+    }
+
+    #[test]
+    fn a_broadcast_becomes_one_record_per_endpoint_that_takes_its_event() {
+        let conversation = ConversationId::public(Channel::Facebook, "1234567890321", "1_2");
+        let at = Utc::now();
+        let resolved = resolved(&conversation, at);
+        assert_eq!(resolved.target, ReplyTarget::Webhook { endpoint: EVERY_ENDPOINT.into() });
+        assert_eq!((resolved.channel, resolved.account_id.as_str()), (Channel::Facebook, "1234567890321"));
+        let everything = Subscription { endpoint: "desk".into(), events: None };
+        let tickets_only = Subscription { endpoint: "crm".into(), events: Some(vec!["conversation.created".into()]) };
+        let children = fan_out(&resolved, &[everything.clone(), tickets_only]);
+        assert_eq!(children.len(), 1);
+        assert_eq!(children[0].target, ReplyTarget::Webhook { endpoint: "desk".into() });
+        assert_eq!(event_id_of(&children[0].record_id), event_id_of(&resolved.record_id), "one event id for all");
+        assert_eq!(children[0].text, resolved.text);
+        assert!(fan_out(&children[0], &[everything]).is_empty(), "only a broadcast fans out");
+        let body: Value = serde_json::from_str(&resolved.text).unwrap();
+        assert_eq!(body["type"], "conversation.resolved");
     }
 }

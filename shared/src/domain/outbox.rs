@@ -120,6 +120,8 @@ pub enum Delivered {
     LeftToPerson,
     /// The attempt ran past its budget; the lease hands the record to the sweep.
     Abandoned,
+    /// A broadcast turned into one record per help-desk endpoint.
+    FannedOut,
     /// Not due, already finished, or being sent by someone else.
     NotClaimed(OutboxStatus),
     NoRecord,
@@ -149,9 +151,37 @@ impl Delivered {
             Delivered::Cancelled => "OutboxCancelled",
             Delivered::LeftToPerson => "OutboxLeftToPerson",
             Delivered::Abandoned => "OutboxAbandoned",
+            Delivered::FannedOut => "OutboxFannedOut",
             Delivered::NotClaimed(_) | Delivered::NoRecord => "OutboxNotClaimed",
         }
     }
+}
+
+/// Claims a broadcast record (an event written where the help-desk endpoints are not
+/// known) and replaces it with one record per endpoint in `subscriptions` that takes it.
+pub async fn fan_out<S: OutboxStore>(
+    store: &S,
+    clock: &dyn Clock,
+    policy: &OutboxPolicy,
+    conversation: &ConversationId,
+    key: &OutboxKey,
+    subscriptions: &[crate::domain::forward::Subscription],
+) -> Result<Delivered> {
+    let now = clock.now();
+    let (token, previous) = match store.claim_outbox(conversation, key, now, now + policy.lease).await? {
+        Claim::Claimed { token, previous } => (token, previous),
+        Claim::NotClaimed(status) => return Ok(Delivered::NotClaimed(status)),
+        Claim::NoRecord => return Ok(Delivered::NoRecord),
+    };
+    let children = crate::domain::forward::fan_out(&previous.message, subscriptions);
+    store.fan_out(conversation, &previous.message, &token, &children, clock.now()).await?;
+    tracing::info!(conversation = %conversation, record = %key, endpoints = children.len(), "event fanned out to help desks");
+    Ok(Delivered::FannedOut)
+}
+
+/// Whether `key` names a broadcast record, which [`fan_out`] takes rather than [`deliver`].
+pub fn is_broadcast(key: &OutboxKey) -> bool {
+    key.purpose == OutboxPurpose::Forward && key.id.starts_with("all.")
 }
 
 /// Claims the record `key` of `conversation` and delivers it, if it is due.
