@@ -37,7 +37,10 @@ async fn fixture() -> Fixture {
     let mut processor = processor(&aws, &table, &x_api, TestClock::at(t0()));
     processor.forwarding = credentials.subscriptions();
     let clock = TestClock::at(t0());
-    let webhooks = WebhookSender::new(&credentials, DynamoStore::from_config(&aws, &table)).unwrap();
+    // Ops enable an endpoint and redrive at once here: the sender reads the switch every time.
+    let webhooks = WebhookSender::new(&credentials, DynamoStore::from_config(&aws, &table))
+        .unwrap()
+        .with_switch_ttl(std::time::Duration::ZERO);
     let replies = hark_shared::channels::Outbound { webhooks, ..replies(x_client(&aws, &table, &x_api), None) };
     let mut sweeper = sweeper_with(&aws, &table, replies, clock.clone());
     sweeper.subscriptions = credentials.subscriptions();

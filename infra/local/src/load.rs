@@ -83,6 +83,9 @@ pub struct LoadReport {
     pub dead_letters: u64,
     pub acknowledgements_sent: usize,
     pub acknowledgements_not_sent: HashMap<String, usize>,
+    /// Deliveries to the stack's help desk, by status: they go on the outbox's schedule, so
+    /// many are still due when the burst's messages are all stored.
+    pub forwards: HashMap<String, usize>,
     pub x_posted: u64,
     pub x_most_replies_to_one_post: u64,
     pub engines_rss_mb: Vec<(String, f64)>,
@@ -137,6 +140,7 @@ impl std::fmt::Display for LoadReport {
             "acknowledgements         {} sent, not sent {:?}; X received {} posts, most replies to one post {}",
             self.acknowledgements_sent, self.acknowledgements_not_sent, self.x_posted, self.x_most_replies_to_one_post
         )?;
+        writeln!(f, "help-desk deliveries     {:?} (sent by the outbox function on its schedule)", self.forwards)?;
         let total: f64 = self.engines_rss_mb.iter().map(|(_, mb)| mb).sum();
         let each: Vec<String> = self.engines_rss_mb.iter().map(|(n, mb)| format!("{n} {mb:.0} MB")).collect();
         writeln!(f, "engines' memory          {total:.0} MB resident ({})", each.join(", "))?;
@@ -314,11 +318,11 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
     report.dead_letters = queue_depth(&sqs, &stack.dead_letter_queue_url).await?;
     // The acknowledgements the burst asked for: sent unless still on their way.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    for status in outbox_statuses(&dynamodb, &stack.table).await? {
-        if status == "sent" {
-            report.acknowledgements_sent += 1;
-        } else {
-            *report.acknowledgements_not_sent.entry(status).or_default() += 1;
+    for (purpose, status) in outbox_statuses(&dynamodb, &stack.table).await? {
+        match (purpose.as_str(), status.as_str()) {
+            ("acknowledgement", "sent") => report.acknowledgements_sent += 1,
+            ("acknowledgement", _) => *report.acknowledgements_not_sent.entry(status).or_default() += 1,
+            _ => *report.forwards.entry(format!("{purpose} {status}")).or_default() += 1,
         }
     }
     let stats: Value = http
@@ -357,6 +361,16 @@ async fn scan(
     item_type: &str,
     attribute: &str,
 ) -> Result<Vec<String>, Error> {
+    Ok(scan_pairs(dynamodb, table, item_type, [attribute, attribute]).await?.into_iter().map(|(a, _)| a).collect())
+}
+
+/// Two string attributes of every item of a type, read together.
+async fn scan_pairs(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item_type: &str,
+    [first, second]: [&str; 2],
+) -> Result<Vec<(String, String)>, Error> {
     let mut values = Vec::new();
     let mut start = None;
     loop {
@@ -365,13 +379,15 @@ async fn scan(
             .table_name(table)
             .filter_expression("item_type = :t")
             .expression_attribute_values(":t", AttributeValue::S(item_type.to_owned()))
-            .projection_expression("#a")
-            .expression_attribute_names("#a", attribute)
+            .projection_expression("#a, #b")
+            .expression_attribute_names("#a", first)
+            .expression_attribute_names("#b", second)
             .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(|e| Error::Aws(format!("Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))))?;
-        values.extend(out.items().iter().filter_map(|i| i.get(attribute)?.as_s().ok().cloned()));
+        let text = |item: &HashMap<String, AttributeValue>, name: &str| item.get(name)?.as_s().ok().cloned();
+        values.extend(out.items().iter().filter_map(|i| Some((text(i, first)?, text(i, second)?))));
         match out.last_evaluated_key {
             Some(key) if !key.is_empty() => start = Some(key),
             _ => return Ok(values),
@@ -387,8 +403,9 @@ async fn messages_by_id(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Res
     Ok(counts)
 }
 
-async fn outbox_statuses(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<String>, Error> {
-    scan(dynamodb, table, "outbox", "status").await
+/// Each outbox record's purpose and status.
+async fn outbox_statuses(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<(String, String)>, Error> {
+    scan_pairs(dynamodb, table, "outbox", ["purpose", "status"]).await
 }
 
 fn resident_mb(pid: u32) -> Option<f64> {

@@ -17,10 +17,19 @@ const PLATFORM: &str = "help desk";
 /// The spec asks receivers to answer fast and senders to wait 15 to 30 s.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long a sender trusts what it last read of an endpoint's switch: one read per
+/// endpoint per half minute instead of one per delivery; ops' `hark webhooks enable` takes
+/// effect within it.
+const SWITCH_TTL: Duration = Duration::from_secs(30);
+
+type Switched = Option<(chrono::DateTime<chrono::Utc>, String)>;
+
 pub struct WebhookSender<S = crate::adapters::dynamo::DynamoStore> {
     http: reqwest::Client,
     endpoints: HashMap<String, (String, EndpointSecret)>,
     switch: S,
+    read: std::sync::Mutex<HashMap<String, (std::time::Instant, Switched)>>,
+    switch_ttl: Duration,
 }
 
 impl<S: EndpointSwitch> WebhookSender<S> {
@@ -38,7 +47,24 @@ impl<S: EndpointSwitch> WebhookSender<S> {
                 .map_err(|e| Error::Secret(format!("webhook endpoint {id}: {e}")))?;
             endpoints.insert(id.clone(), (endpoint.url.clone(), secret));
         }
-        Ok(WebhookSender { http, endpoints, switch })
+        Ok(WebhookSender { http, endpoints, switch, read: Default::default(), switch_ttl: SWITCH_TTL })
+    }
+
+    /// Reads the switch again after `ttl` rather than [`SWITCH_TTL`] (zero: every delivery).
+    pub fn with_switch_ttl(mut self, ttl: Duration) -> Self {
+        self.switch_ttl = ttl;
+        self
+    }
+
+    /// The endpoint's switch, as read at most [`SWITCH_TTL`] ago.
+    async fn disabled(&self, endpoint: &str) -> Result<Switched> {
+        let fresh = |(at, _): &(std::time::Instant, Switched)| at.elapsed() < self.switch_ttl;
+        if let Some((_, known)) = self.read.lock().expect("switch cache").get(endpoint).filter(|e| fresh(e)) {
+            return Ok(known.clone());
+        }
+        let known = self.switch.disabled(endpoint).await?;
+        self.read.lock().expect("switch cache").insert(endpoint.to_owned(), (std::time::Instant::now(), known.clone()));
+        Ok(known)
     }
 
     async fn deliver(&self, message: &OutboxMessage) -> Result<String> {
@@ -49,7 +75,7 @@ impl<S: EndpointSwitch> WebhookSender<S> {
         let Some((url, secret)) = self.endpoints.get(endpoint) else {
             return Err(disabled("the credentials no longer name it".into()));
         };
-        if let Some((since, reason)) = self.switch.disabled(endpoint).await? {
+        if let Some((since, reason)) = self.disabled(endpoint).await? {
             return Err(disabled(format!("since {since}: {reason}")));
         }
         let id = event_id_of(&message.record_id);
@@ -83,7 +109,10 @@ impl<S: EndpointSwitch> WebhookSender<S> {
             Answered::Delivered => Ok(id.to_owned()),
             Answered::Disable => {
                 let reason = format!("{url} answered 410 Gone");
-                self.switch.disable(endpoint, &reason, chrono::Utc::now()).await?;
+                let now = chrono::Utc::now();
+                self.switch.disable(endpoint, &reason, now).await?;
+                let switched = Some((now, reason.clone()));
+                self.read.lock().expect("switch cache").insert(endpoint.clone(), (std::time::Instant::now(), switched));
                 tracing::error!(endpoint, "help-desk endpoint answered 410 Gone: disabled");
                 Err(disabled(reason))
             }
@@ -107,5 +136,42 @@ impl<S: EndpointSwitch> ReplySender for WebhookSender<S> {
         _since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<String>> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts reads of the switch; every endpoint is on.
+    #[derive(Default)]
+    struct CountingSwitch(AtomicUsize);
+
+    impl EndpointSwitch for CountingSwitch {
+        async fn disabled(&self, _endpoint: &str) -> Result<Switched> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(None)
+        }
+        async fn disable(&self, _: &str, _: &str, _: chrono::DateTime<chrono::Utc>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_switch_is_read_once_per_endpoint_per_half_minute_unless_told_otherwise() {
+        let sender = WebhookSender::new(&WebhookCredentials::default(), CountingSwitch::default()).unwrap();
+        for _ in 0..5 {
+            assert_eq!(sender.disabled("desk").await.unwrap(), None);
+        }
+        sender.disabled("crm").await.unwrap();
+        assert_eq!(sender.switch.0.load(Ordering::SeqCst), 2, "one read per endpoint");
+        let every_time = WebhookSender::new(&WebhookCredentials::default(), CountingSwitch::default())
+            .unwrap()
+            .with_switch_ttl(Duration::ZERO);
+        for _ in 0..3 {
+            every_time.disabled("desk").await.unwrap();
+        }
+        assert_eq!(every_time.switch.0.load(Ordering::SeqCst), 3);
     }
 }
