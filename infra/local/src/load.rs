@@ -371,6 +371,10 @@ async fn scan_pairs(
     item_type: &str,
     [first, second]: [&str; 2],
 ) -> Result<Vec<(String, String)>, Error> {
+    let mut names = HashMap::from([("#a".to_owned(), first.to_owned())]);
+    if first != second {
+        names.insert("#b".to_owned(), second.to_owned());
+    }
     let mut values = Vec::new();
     let mut start = None;
     loop {
@@ -379,9 +383,9 @@ async fn scan_pairs(
             .table_name(table)
             .filter_expression("item_type = :t")
             .expression_attribute_values(":t", AttributeValue::S(item_type.to_owned()))
-            .projection_expression("#a, #b")
-            .expression_attribute_names("#a", first)
-            .expression_attribute_names("#b", second)
+            // A path may be named once only.
+            .projection_expression(if first == second { "#a" } else { "#a, #b" })
+            .set_expression_attribute_names(Some(names.clone()))
             .set_exclusive_start_key(start)
             .send()
             .await
