@@ -1069,22 +1069,9 @@ impl DynamoStore {
             .remove("finished_at")
             .value(":failed", s(OutboxStatus::Failed.as_str()))
             .build(&self.table, outbox_key(conversation, record), Some("#status = :failed"))?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(redrive.table_name())
-            .set_key(Some(redrive.key().clone()))
-            .update_expression(redrive.update_expression())
-            .set_condition_expression(redrive.condition_expression().map(str::to_owned))
-            .set_expression_attribute_names(redrive.expression_attribute_names().cloned())
-            .set_expression_attribute_values(redrive.expression_attribute_values().cloned())
-            .send()
-            .await;
-        match result {
+        match self.update_item(redrive).await {
             Ok(_) => Ok(true),
-            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(false)
-            }
+            Err(err) if is_conditional_failure(&err) => Ok(false),
             Err(err) => Err(Error::store("UpdateItem redrive outbox", err.into_service_error())),
         }
     }

@@ -157,6 +157,22 @@ impl Delivered {
     }
 }
 
+/// Takes the record for a lease, or says why not.
+async fn claim<S: OutboxStore>(
+    store: &S,
+    clock: &dyn Clock,
+    policy: &OutboxPolicy,
+    conversation: &ConversationId,
+    key: &OutboxKey,
+) -> Result<std::result::Result<(String, Box<OutboxEntry>), Delivered>> {
+    let now = clock.now();
+    Ok(match store.claim_outbox(conversation, key, now, now + policy.lease).await? {
+        Claim::Claimed { token, previous } => Ok((token, previous)),
+        Claim::NotClaimed(status) => Err(Delivered::NotClaimed(status)),
+        Claim::NoRecord => Err(Delivered::NoRecord),
+    })
+}
+
 /// Claims a broadcast record (an event written where the help-desk endpoints are not
 /// known) and replaces it with one record per endpoint in `subscriptions` that takes it.
 pub async fn fan_out<S: OutboxStore>(
@@ -167,11 +183,9 @@ pub async fn fan_out<S: OutboxStore>(
     key: &OutboxKey,
     subscriptions: &[crate::domain::forward::Subscription],
 ) -> Result<Delivered> {
-    let now = clock.now();
-    let (token, previous) = match store.claim_outbox(conversation, key, now, now + policy.lease).await? {
-        Claim::Claimed { token, previous } => (token, previous),
-        Claim::NotClaimed(status) => return Ok(Delivered::NotClaimed(status)),
-        Claim::NoRecord => return Ok(Delivered::NoRecord),
+    let (token, previous) = match claim(store, clock, policy, conversation, key).await? {
+        Ok(claimed) => claimed,
+        Err(not_claimed) => return Ok(not_claimed),
     };
     let children = crate::domain::forward::fan_out(&previous.message, subscriptions);
     store.fan_out(conversation, &previous.message, &token, &children, clock.now()).await?;
@@ -193,11 +207,9 @@ pub async fn deliver<S: OutboxStore, R: ReplySender>(
     conversation: &ConversationId,
     key: &OutboxKey,
 ) -> Result<Delivered> {
-    let now = clock.now();
-    let (token, previous) = match store.claim_outbox(conversation, key, now, now + policy.lease).await? {
-        Claim::Claimed { token, previous } => (token, previous),
-        Claim::NotClaimed(status) => return Ok(Delivered::NotClaimed(status)),
-        Claim::NoRecord => return Ok(Delivered::NoRecord),
+    let (token, previous) = match claim(store, clock, policy, conversation, key).await? {
+        Ok(claimed) => claimed,
+        Err(not_claimed) => return Ok(not_claimed),
     };
     let attempt = attempt(store, replies, clock, policy, conversation, &previous);
     let Ok((outcome, found)) = tokio::time::timeout(policy.attempt_budget, attempt).await else {
