@@ -41,7 +41,10 @@ async fn fixture() -> Fixture {
     let webhooks = WebhookSender::new(&credentials, DynamoStore::from_config(&aws, &table))
         .unwrap()
         .with_switch_ttl(std::time::Duration::ZERO);
-    let replies = hark_shared::channels::Outbound { webhooks, ..replies(x_client(&aws, &table, &x_api), None) };
+    let replies = hark_shared::channels::Outbound {
+        help_desks: hark_shared::helpdesks::HelpDesks::webhooks_only(webhooks),
+        ..replies(x_client(&aws, &table, &x_api), None)
+    };
     let mut sweeper = sweeper_with(&aws, &table, replies, clock.clone());
     sweeper.subscriptions = credentials.subscriptions();
     Fixture { aws, table, desk, processor, sweeper, clock }

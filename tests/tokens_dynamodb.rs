@@ -99,6 +99,7 @@ async fn a_refused_refresh_token_alarms_waits_and_recovers_when_the_operator_rea
         client: Some(secrets.clone()),
         arn: Some(arn.clone()),
         token_url: token_url.clone(),
+        seeds_of: Credentials::x_seeds,
         fallback: HashMap::new(),
     };
     let manager = TokenManager::new(
@@ -110,7 +111,7 @@ async fn a_refused_refresh_token_alarms_waits_and_recovers_when_the_operator_rea
         seeds,
     );
     let client = hark_shared::channels::x::XApiClient::new(&f.x_api.base_url, manager).unwrap();
-    let replies = hark_shared::channels::Outbound { x: client, meta: no_meta(), webhooks: no_webhooks() };
+    let replies = hark_shared::channels::Outbound { x: client, meta: no_meta(), help_desks: no_help_desks() };
     let processor = processor_with(&f.aws, &f.table, replies, TestClock::at(t0()));
     let first = mention("9101", "401", "@acme my bag is lost", t0());
     processor.handle(sqs_event(&[("a", &first)])).await;

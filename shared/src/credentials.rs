@@ -16,10 +16,15 @@
 //!  "webhooks": {"endpoints": {"<endpoint id: a-z 0-9 - _>": {
 //!      "url": "https://desk.example.com/hark",
 //!      "secret": "whsec_<base64 of 24 to 64 random bytes>",
-//!      "events": ["conversation.created", "message.received"] (optional: every event)}}}}
+//!      "events": ["conversation.created", "message.received"] (optional: every event)}}},
+//!  "zendesk": {"url": "https://acme.zendesk.com",
+//!    "oauth2": {"client_id": "...", "client_secret": "...", "refresh_token": "..."},
+//!    "events": [...] (optional)},
+//!  "freshdesk": {"url": "https://acme.freshdesk.com", "api_key": "...",
+//!    "custom_field": "cf_hark_conversation" (optional), "events": [...] (optional)}}
 //! ```
 //!
-//! Either section may be left out. X's refresh token only seeds the token store (see
+//! Any section may be left out. X's and Zendesk's refresh tokens only seed the token store (see
 //! `domain::oauth`): X rotates it on every use, and the store keeps the current one. Meta's
 //! Page tokens do not expire.
 
@@ -42,6 +47,12 @@ pub struct Credentials {
     /// Help desks Hark forwards conversations to by Standard Webhooks.
     #[serde(default)]
     pub webhooks: WebhookCredentials,
+    /// Zendesk, by its Tickets API: one ticket per conversation.
+    #[serde(default)]
+    pub zendesk: Option<ZendeskCredentials>,
+    /// Freshdesk, by its tickets API: one ticket per conversation.
+    #[serde(default)]
+    pub freshdesk: Option<FreshdeskCredentials>,
     /// When this version of the secret was written (Secrets Manager's `CreatedDate`): a
     /// newer version's refresh tokens replace the ones in the token store.
     #[serde(skip)]
@@ -124,6 +135,48 @@ impl WebhookCredentials {
     }
 }
 
+/// The endpoint ids the native help desks go by in forward records and subscriptions; a
+/// Standard Webhooks endpoint may not take them.
+pub const ZENDESK: &str = "zendesk";
+pub const FRESHDESK: &str = "freshdesk";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZendeskCredentials {
+    /// The account's address, `https://{subdomain}.zendesk.com`.
+    pub url: String,
+    /// An OAuth client of the account and a refresh token from its consent flow (API tokens
+    /// are retired in 2027). Zendesk rotates the refresh token on every use.
+    pub oauth2: OAuth2Credentials,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreshdeskCredentials {
+    /// The account's address, `https://{domain}.freshdesk.com`.
+    pub url: String,
+    /// An agent's API key (Freshdesk has no OAuth for its API).
+    pub api_key: Secret,
+    /// The ticket field, a single-line text custom field made for Hark, that holds the
+    /// conversation id: what a retried create searches for, Freshdesk having no idempotency key.
+    #[serde(default = "default_freshdesk_field")]
+    pub custom_field: String,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+fn default_freshdesk_field() -> String {
+    "cf_hark_conversation".to_owned()
+}
+
+impl ZendeskCredentials {
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/tokens", self.url.trim_end_matches('/'))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetaAccount {
@@ -174,10 +227,31 @@ impl Credentials {
             ));
         }
         for (id, endpoint) in &self.webhooks.endpoints {
+            if id == ZENDESK || id == FRESHDESK {
+                return Err(Error::Secret(format!(
+                    "the webhook endpoint id {id:?} is the native help desk's: give it its own section, or another id"
+                )));
+            }
             crate::domain::forward::check_endpoint(id, &endpoint.url, endpoint.events.as_deref())
                 .map_err(|why| Error::Secret(format!("the webhook endpoint {}: {why}", shown_id(id))))?;
             crate::helpdesks::standard_webhooks::EndpointSecret::parse(endpoint.secret.expose())
                 .map_err(|e| Error::Secret(format!("the webhook endpoint {}: {e}", shown_id(id))))?;
+        }
+        if let Some(zendesk) = &self.zendesk {
+            crate::domain::forward::check_endpoint(ZENDESK, &zendesk.url, zendesk.events.as_deref())
+                .map_err(|why| Error::Secret(format!("the zendesk section: {why}")))?;
+        }
+        if let Some(freshdesk) = &self.freshdesk {
+            crate::domain::forward::check_endpoint(FRESHDESK, &freshdesk.url, freshdesk.events.as_deref())
+                .map_err(|why| Error::Secret(format!("the freshdesk section: {why}")))?;
+            let field_ok = freshdesk.custom_field.starts_with("cf_")
+                && freshdesk.custom_field.len() <= 64
+                && freshdesk.custom_field.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !field_ok {
+                return Err(Error::Secret(
+                    "the freshdesk custom_field is a field name like cf_hark_conversation".into(),
+                ));
+            }
         }
         if let Some((id, account)) = self.meta.accounts.iter().find(|(_, a)| !self.meta.apps.contains_key(&a.app_id)) {
             return Err(Error::Secret(format!(
@@ -186,6 +260,41 @@ impl Credentials {
             )));
         }
         Ok(())
+    }
+}
+
+impl Credentials {
+    /// Every help desk that takes Hark's events, and which ones, in a fixed order: the
+    /// Standard Webhooks endpoints, then Zendesk and Freshdesk when configured.
+    pub fn subscriptions(&self) -> Vec<crate::domain::forward::Subscription> {
+        use crate::domain::forward::Subscription;
+        let mut subscriptions = self.webhooks.subscriptions();
+        if let Some(zendesk) = &self.zendesk {
+            subscriptions.push(Subscription { endpoint: ZENDESK.to_owned(), events: zendesk.events.clone() });
+        }
+        if let Some(freshdesk) = &self.freshdesk {
+            subscriptions.push(Subscription { endpoint: FRESHDESK.to_owned(), events: freshdesk.events.clone() });
+        }
+        subscriptions
+    }
+
+    /// X's OAuth seeds by account, renewed at `token_url`.
+    pub fn x_seeds(&self, token_url: &str) -> HashMap<String, Seed> {
+        self.x.seeds(token_url, self.issued_at)
+    }
+
+    /// Zendesk's OAuth seed, under the account name [`ZENDESK`]; it is renewed at the
+    /// account's own token URL, whatever `_token_url` says.
+    pub fn zendesk_seeds(&self, _token_url: &str) -> HashMap<String, Seed> {
+        let Some(zendesk) = &self.zendesk else { return HashMap::new() };
+        let client = OAuthClient {
+            token_url: zendesk.token_url(),
+            client_id: zendesk.oauth2.client_id.clone(),
+            client_secret: zendesk.oauth2.client_secret.clone(),
+            secret_in_body: true,
+        };
+        let seed = Seed { client, refresh_token: zendesk.oauth2.refresh_token.clone(), issued_at: self.issued_at };
+        HashMap::from([(ZENDESK.to_owned(), seed)])
     }
 }
 
@@ -209,6 +318,7 @@ impl XCredentials {
                     token_url: token_url.to_owned(),
                     client_id: oauth.client_id.clone(),
                     client_secret: oauth.client_secret.clone(),
+                    secret_in_body: false,
                 };
                 Some((id.clone(), Seed { client, refresh_token: oauth.refresh_token.clone(), issued_at }))
             })
@@ -283,5 +393,40 @@ mod tests {
         assert!(err.to_string().contains("expire") && err.to_string().contains("oauth2"), "{err}");
         let err = Credentials::from_json(r#"{"accounts": {}}"#).unwrap_err();
         assert!(err.to_string().contains("\"x\""), "{err}");
+    }
+
+    #[test]
+    fn native_help_desks_are_subscribers_with_their_own_sections() {
+        let creds = Credentials::from_json(
+            r#"{"webhooks": {"endpoints": {"crm": {"url": "https://crm.example/hark", "secret": "whsec_C2FtcGxlLWtleS1mb3ItdGhlLWxvY2FsLWhlbHAtZGVzayE="}}},
+                "zendesk": {"url": "https://acme.zendesk.com", "oauth2": {"client_id": "hark", "client_secret": "topsecret-c", "refresh_token": "topsecret-r"}},
+                "freshdesk": {"url": "https://acme.freshdesk.com", "api_key": "topsecret-k", "events": ["conversation.created", "message.received"]}}"#,
+        )
+        .unwrap();
+        let endpoints: Vec<String> = creds.subscriptions().into_iter().map(|s| s.endpoint).collect();
+        assert_eq!(endpoints, ["crm", ZENDESK, FRESHDESK]);
+        assert_eq!(creds.freshdesk.as_ref().unwrap().custom_field, "cf_hark_conversation");
+        let seed = &creds.zendesk_seeds("ignored")[ZENDESK];
+        assert_eq!(seed.client.token_url, "https://acme.zendesk.com/oauth/tokens");
+        assert!(seed.client.secret_in_body, "Zendesk takes the client secret in the form");
+        assert!(!format!("{creds:?}").contains("topsecret"));
+        for (json, why) in [
+            (
+                r#"{"webhooks": {"endpoints": {"zendesk": {"url": "https://a.example", "secret": "whsec_C2FtcGxlLWtleS1mb3ItdGhlLWxvY2FsLWhlbHAtZGVzayE="}}}}"#,
+                "native",
+            ),
+            (
+                r#"{"zendesk": {"url": "http://acme.zendesk.com", "oauth2": {"client_id": "c", "refresh_token": "r"}}}"#,
+                "https",
+            ),
+            (r#"{"freshdesk": {"url": "https://a.freshdesk.com", "api_key": "k", "custom_field": "hark id"}}"#, "cf_"),
+            (
+                r#"{"freshdesk": {"url": "https://a.freshdesk.com", "api_key": "k", "events": ["ticket.made"]}}"#,
+                "event",
+            ),
+        ] {
+            let err = Credentials::from_json(json).unwrap_err().to_string();
+            assert!(err.contains(why), "{why}: {err}");
+        }
     }
 }

@@ -143,9 +143,19 @@ pub enum ReplyTarget {
     PrivateReplyToPost { post_id: String },
     /// A reply where an Instagram account was @mentioned on someone else's media.
     InstagramMention { media_id: String, comment_id: Option<String> },
-    /// A help desk's Standard Webhooks endpoint, by the id the credentials give it; the
-    /// message's text is the event's JSON body.
+    /// A help desk, by the id the credentials give it: a Standard Webhooks endpoint, or
+    /// `zendesk` / `freshdesk` for the native ones. The message's text is the event's JSON.
     Webhook { endpoint: String },
+}
+
+impl ReplyTarget {
+    /// The help desk a forward goes to.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            ReplyTarget::Webhook { endpoint } => Some(endpoint),
+            _ => None,
+        }
+    }
 }
 
 /// Why Hark sends a message; each purpose has its own rules in the outbox.
@@ -428,6 +438,32 @@ pub trait EndpointSwitch: Send + Sync {
     /// When the endpoint was disabled, and why; `None` while it is enabled.
     fn disabled(&self, endpoint: &str) -> impl Future<Output = Result<Option<(DateTime<Utc>, String)>>> + Send;
     fn disable(&self, endpoint: &str, reason: &str, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The ticket a native help desk holds for a conversation: Hark's own record of it, so a
+/// retry hours after the create (past Zendesk's idempotency window, or at Freshdesk, which
+/// has none) finds the ticket instead of making a second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketLink {
+    pub ticket_id: String,
+    /// The help desk's user (Zendesk) or contact (Freshdesk) the customer is.
+    pub requester_id: String,
+}
+
+pub trait TicketLinks: Send + Sync {
+    fn ticket(
+        &self,
+        conversation: &ConversationId,
+        desk: &str,
+    ) -> impl Future<Output = Result<Option<TicketLink>>> + Send;
+    /// Records the link; the first one written wins, and is returned.
+    fn link_ticket(
+        &self,
+        conversation: &ConversationId,
+        desk: &str,
+        link: &TicketLink,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<TicketLink>> + Send;
 }
 
 /// What the table knows of a platform's message id.

@@ -364,6 +364,7 @@ pub fn brand_seed(x_api: &LocalXApi) -> hark_shared::domain::oauth::Seed {
         token_url: format!("{}{}", x_api.base_url, hark_shared::channels::x::TOKEN_PATH),
         client_id: BRAND_CLIENT.to_owned(),
         client_secret: Some(Secret::new(BRAND_CLIENT_SECRET)),
+        secret_in_body: false,
     };
     Seed { client, refresh_token: Secret::new(refresh_token), issued_at: None }
 }
@@ -423,17 +424,23 @@ pub fn meta_sweeper(
 
 /// Every channel's client: X's, and Meta's against `graph` (or unconfigured).
 pub fn replies(x: TestXClient, graph: Option<&LocalGraphApi>) -> TestReplies {
-    hark_shared::channels::Outbound { x, meta: graph.map(meta_client).unwrap_or_else(no_meta), webhooks: no_webhooks() }
+    hark_shared::channels::Outbound {
+        x,
+        meta: graph.map(meta_client).unwrap_or_else(no_meta),
+        help_desks: no_help_desks(),
+    }
 }
 
-/// A help-desk sender with no endpoint: it never reads the table it is given.
-pub fn no_webhooks() -> hark_shared::helpdesks::webhook_sender::WebhookSender {
+/// Help-desk senders with no endpoint: they never read the table they are given.
+pub fn no_help_desks() -> hark_shared::helpdesks::HelpDesks {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
         .build();
     let store = hark_shared::adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "unused");
-    hark_shared::helpdesks::webhook_sender::WebhookSender::new(&Default::default(), store).unwrap()
+    hark_shared::helpdesks::HelpDesks::webhooks_only(
+        hark_shared::helpdesks::webhook_sender::WebhookSender::new(&Default::default(), store).unwrap(),
+    )
 }
 
 /// The real outbox sweep with the given reply client.

@@ -104,7 +104,7 @@ impl AwsSweeper {
                 &env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
                 &credentials,
             )?,
-            webhooks: hark_shared::helpdesks::webhook_sender::WebhookSender::new(&credentials.webhooks, store.clone())?,
+            help_desks: hark_shared::helpdesks::HelpDesks::for_aws(&aws, store.clone(), &credentials)?,
         };
         Ok(Sweeper {
             replies,
@@ -115,7 +115,7 @@ impl AwsSweeper {
             max_items_per_shard: env_or("OUTBOX_MAX_ITEMS_PER_SHARD", 200)?,
             concurrency: 8,
             run_budget: Duration::from_secs(15),
-            subscriptions: credentials.webhooks.subscriptions(),
+            subscriptions: credentials.subscriptions(),
         })
     }
 }

@@ -190,8 +190,10 @@ impl AwsProcessor {
                 &config.meta_graph_version,
                 &credentials,
             )?,
-            // Help desks are written to by the outbox sweep, never from here.
-            webhooks: hark_shared::helpdesks::webhook_sender::WebhookSender::new(&Default::default(), store.clone())?,
+            // The processor sends acknowledgements only: forwards go out from the outbox function.
+            help_desks: hark_shared::helpdesks::HelpDesks::webhooks_only(
+                hark_shared::helpdesks::webhook_sender::WebhookSender::new(&Default::default(), store.clone())?,
+            ),
         };
         Ok(Processor {
             replies,
@@ -202,7 +204,7 @@ impl AwsProcessor {
             sla: config.sla,
             due_shards: config.due_shards,
             wait_receives: config.wait_receives,
-            forwarding: credentials.webhooks.subscriptions(),
+            forwarding: credentials.subscriptions(),
             clock: Box::new(SystemClock),
         })
     }

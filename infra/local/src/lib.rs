@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod engines;
 pub mod event_sources;
+pub mod freshdesk;
 pub mod gateway;
 pub mod graph_api;
 pub mod helpdesk_webhooks;
@@ -16,6 +17,7 @@ pub mod resources;
 pub mod runtime;
 pub mod template;
 pub mod x_api;
+pub mod zendesk;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -78,6 +78,8 @@ pub struct LoadReport {
     pub processed_seconds: Option<f64>,
     pub stored_messages: usize,
     pub lost: usize,
+    /// The first few events not found, to look for in the logs.
+    pub lost_examples: Vec<String>,
     pub stored_twice: usize,
     pub queue_left: u64,
     pub dead_letters: u64,
@@ -130,6 +132,9 @@ impl std::fmt::Display for LoadReport {
             "stored                   {} messages; lost {}, stored twice {}",
             self.stored_messages, self.lost, self.stored_twice
         )?;
+        if !self.lost_examples.is_empty() {
+            writeln!(f, "not found                {}", self.lost_examples.join(", "))?;
+        }
         writeln!(
             f,
             "queues                   {} left on the queue, {} in the dead-letter queue",
@@ -183,6 +188,8 @@ const TEXTS: &[&str] = &[
 struct Delivery {
     body: Vec<u8>,
     event: Option<String>,
+    /// What the event is, for the report of any not found.
+    kind: &'static str,
 }
 
 fn burst(options: &LoadOptions, seed: u64) -> Vec<Delivery> {
@@ -194,7 +201,7 @@ fn burst(options: &LoadOptions, seed: u64) -> Vec<Delivery> {
     for n in 0..options.webhooks {
         if !deliveries.is_empty() && dice.chance(options.redeliveries) {
             let earlier = &deliveries[dice.below(deliveries.len())];
-            deliveries.push(Delivery { body: earlier.body.clone(), event: None });
+            deliveries.push(Delivery { body: earlier.body.clone(), event: None, kind: earlier.kind });
             continue;
         }
         let id = (base + n as u64).to_string();
@@ -202,6 +209,12 @@ fn burst(options: &LoadOptions, seed: u64) -> Vec<Delivery> {
         let text = TEXTS[dice.below(TEXTS.len())].replace("{n}", &(n % 997).to_string());
         let user = |id: &str| json!({"id_str": id, "screen_name": format!("user{id}"), "name": format!("Pat {id}"), "followers_count": 100});
         let roll = dice.below(100);
+        let kind = match roll {
+            0..15 => "direct message",
+            15..35 if !posts.is_empty() => "reply in a thread",
+            35..40 if !posts.is_empty() => "brand reply",
+            _ => "post",
+        };
         let body = if roll < 15 {
             json!({"for_user_id": BRAND_ID, "direct_message_events": [{
                 "type": "message_create", "id": id, "created_timestamp": chrono::Utc::now().timestamp_millis().to_string(),
@@ -221,7 +234,7 @@ fn burst(options: &LoadOptions, seed: u64) -> Vec<Delivery> {
             posts.push((id.clone(), who.clone()));
             json!({"for_user_id": BRAND_ID, "tweet_create_events": [{"id_str": id, "text": text, "user": user(&who)}]})
         };
-        deliveries.push(Delivery { body: body.to_string().into_bytes(), event: Some(id) });
+        deliveries.push(Delivery { body: body.to_string().into_bytes(), event: Some(id), kind });
     }
     deliveries
 }
@@ -238,6 +251,7 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
     let seed = chrono::Utc::now().timestamp_micros() as u64;
     let deliveries = Arc::new(burst(options, seed));
     let expected: HashSet<String> = deliveries.iter().filter_map(|d| d.event.clone()).collect();
+    let kinds: HashMap<&str, &str> = deliveries.iter().filter_map(|d| Some((d.event.as_deref()?, d.kind))).collect();
     let mut report = LoadReport {
         webhooks: deliveries.len(),
         redelivered: deliveries.iter().filter(|d| d.event.is_none()).count(),
@@ -312,7 +326,10 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
         }
     };
     report.stored_messages = stored.len();
-    report.lost = expected.iter().filter(|id| !stored.contains_key(*id)).count();
+    let mut lost: Vec<&String> = expected.iter().filter(|id| !stored.contains_key(*id)).collect();
+    lost.sort();
+    report.lost = lost.len();
+    report.lost_examples = lost.into_iter().take(10).map(|id| format!("{id} ({})", kinds[id.as_str()])).collect();
     report.stored_twice = stored.values().filter(|&&n| n > 1).count();
     report.queue_left = queue_depth(&sqs, &stack.queue_url).await?;
     report.dead_letters = queue_depth(&sqs, &stack.dead_letter_queue_url).await?;

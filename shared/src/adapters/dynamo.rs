@@ -11,6 +11,7 @@
 //! | customer profile | `CUST#{channel}#{account}#{customer}` | `PROFILE` |
 //! | OAuth tokens | `TOKEN#{provider}#{account}` | `TOKEN` |
 //! | disabled help-desk endpoint | `ENDPOINT#webhook#{id}` | `ENDPOINT` |
+//! | a native help desk's ticket | `CONV#{id}` | `TICKET#{desk}` |
 //!
 //! The due index (`due-index`: `due_shard`, `due_at`) is sparse: it holds only what something
 //! must look at by a given time. Conversations waiting for a reply and escalations whose
@@ -47,7 +48,9 @@ use crate::ports::{
     SlaView, TokenStore,
 };
 
-use crate::ports::{CUSTOMER_HISTORY, CustomerConversation, CustomerProfile, CustomerReader, EndpointSwitch};
+use crate::ports::{
+    CUSTOMER_HISTORY, CustomerConversation, CustomerProfile, CustomerReader, EndpointSwitch, TicketLink, TicketLinks,
+};
 
 pub const DUE_INDEX: &str = "due-index";
 type Item = HashMap<String, AttributeValue>;
@@ -997,6 +1000,58 @@ impl ReplyQueue for DynamoStore {
                 Ok(QueuedReply::Existing { entry: parse_outbox(&existing)?, fingerprint })
             }
             Err(err) => Err(Error::store("PutItem reply", err.into_service_error())),
+        }
+    }
+}
+
+fn ticket_key(conversation: &ConversationId, desk: &str) -> Item {
+    key(conversation_pk(conversation), &format!("TICKET#{desk}"))
+}
+
+fn ticket_link(item: &Item) -> Option<TicketLink> {
+    Some(TicketLink {
+        ticket_id: get_s(item, "ticket_id")?.to_owned(),
+        requester_id: get_s(item, "requester_id")?.to_owned(),
+    })
+}
+
+impl TicketLinks for DynamoStore {
+    async fn ticket(&self, conversation: &ConversationId, desk: &str) -> Result<Option<TicketLink>> {
+        let item = self.get_consistent(ticket_key(conversation, desk), "GetItem ticket").await?;
+        Ok(item.as_ref().and_then(ticket_link))
+    }
+
+    async fn link_ticket(
+        &self,
+        conversation: &ConversationId,
+        desk: &str,
+        link: &TicketLink,
+        now: DateTime<Utc>,
+    ) -> Result<TicketLink> {
+        let mut item = ticket_key(conversation, desk);
+        item.extend([
+            ("item_type".to_owned(), s("ticket")),
+            ("desk".to_owned(), s(desk)),
+            ("ticket_id".to_owned(), s(&link.ticket_id)),
+            ("requester_id".to_owned(), s(&link.requester_id)),
+            ("linked_at".to_owned(), ts(now)),
+        ]);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(link.clone()),
+            Err(err) if matches!(err.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {
+                self.ticket(conversation, desk)
+                    .await?
+                    .ok_or_else(|| Error::store("PutItem ticket", "the link its condition found is gone"))
+            }
+            Err(err) => Err(Error::store("PutItem ticket", err.into_service_error())),
         }
     }
 }

@@ -52,14 +52,18 @@ struct TokenRefusal {
 
 impl TokenEndpoint for HttpTokenEndpoint {
     async fn refresh(&self, client: &OAuthClient, refresh_token: &Secret) -> std::result::Result<Grant, RefreshError> {
-        let form = [
+        let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
             ("client_id", client.client_id.as_str()),
         ];
+        let secret = client.client_secret.as_ref().map(Secret::expose);
+        if let (Some(secret), true) = (secret, client.secret_in_body) {
+            form.push(("client_secret", secret));
+        }
         let mut request = self.http.post(&client.token_url).form(&form);
-        if let Some(secret) = &client.client_secret {
-            request = request.basic_auth(&client.client_id, Some(secret.expose()));
+        if let (Some(secret), false) = (secret, client.secret_in_body) {
+            request = request.basic_auth(&client.client_id, Some(secret));
         }
         // reqwest's error names the URL, never the form.
         let response = request.send().await.map_err(|e| RefreshError::Unavailable(e.to_string()))?;

@@ -78,11 +78,16 @@ impl SecretReader {
     }
 }
 
-/// X's OAuth seeds as the credentials secret holds them now.
+/// Which seeds of the credentials a token manager renews (`Credentials::x_seeds`,
+/// `Credentials::zendesk_seeds`), given the token URL.
+pub type SeedsOf = fn(&Credentials, &str) -> HashMap<String, Seed>;
+
+/// A provider's OAuth seeds as the credentials secret holds them now.
 pub struct SecretSeeds {
     pub client: Option<aws_sdk_secretsmanager::Client>,
     pub arn: Option<String>,
     pub token_url: String,
+    pub seeds_of: SeedsOf,
     /// Used when there is no secret to read again (credentials from the environment).
     pub fallback: HashMap<String, Seed>,
 }
@@ -92,7 +97,7 @@ impl SeedSource for SecretSeeds {
         match (&self.client, &self.arn) {
             (Some(client), Some(arn)) => {
                 let credentials = fetch(client, arn).await?;
-                Ok(credentials.x.seeds(&self.token_url, credentials.issued_at).remove(account))
+                Ok((self.seeds_of)(&credentials, &self.token_url).remove(account))
             }
             _ => Ok(self.fallback.get(account).cloned()),
         }

@@ -1,25 +1,25 @@
 //! The reply clients, one per platform, behind the outbox's and the processor's ports:
 //! each message goes to the client of its channel, and a help-desk delivery to the help
-//! desk's endpoint. A new channel is a field and an arm here.
+//! desk (Zendesk, Freshdesk or a Standard Webhooks endpoint). A new channel is a field and an arm here.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::meta::MetaClient;
 use crate::domain::mention::{Channel, Mention};
 use crate::error::{Error, Result};
-use crate::helpdesks::webhook_sender::WebhookSender;
+use crate::helpdesks::HelpDesks;
 use crate::ports::{FetchedText, OutboxMessage, ReplySender, ReplyTarget, TextFetcher};
 
 pub struct Outbound<X> {
     pub x: X,
     pub meta: MetaClient,
-    pub webhooks: WebhookSender,
+    pub help_desks: HelpDesks,
 }
 
 impl<X: ReplySender> ReplySender for Outbound<X> {
     async fn send(&self, message: &OutboxMessage) -> Result<String> {
         if let ReplyTarget::Webhook { .. } = message.target {
-            return self.webhooks.send(message).await;
+            return self.help_desks.send(message).await;
         }
         match message.channel {
             Channel::X => self.x.send(message).await,
@@ -29,7 +29,7 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
 
     async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
         if let ReplyTarget::Webhook { .. } = message.target {
-            return self.webhooks.find_sent(message, since).await;
+            return self.help_desks.find_sent(message, since).await;
         }
         match message.channel {
             Channel::X => self.x.find_sent(message, since).await,

@@ -31,8 +31,11 @@ const WAIT_FOR_OTHERS: Duration = Duration::from_secs(6);
 pub struct OAuthClient {
     pub token_url: String,
     pub client_id: String,
-    /// Confidential clients authenticate with it (HTTP Basic); public clients have none.
+    /// Confidential clients authenticate with it; public clients have none.
     pub client_secret: Option<Secret>,
+    /// How a confidential client presents its secret: HTTP Basic (X), or in the request's
+    /// form beside `client_id` (Zendesk's documented way; RFC 6749 §2.3.1 allows both).
+    pub secret_in_body: bool,
 }
 
 /// What the operator provided for an account: the client and a refresh token from the
@@ -277,7 +280,8 @@ mod tests {
 
     #[test]
     fn fingerprints_name_a_token_without_revealing_it() {
-        let client = OAuthClient { token_url: "u".into(), client_id: "c".into(), client_secret: None };
+        let client =
+            OAuthClient { token_url: "u".into(), client_id: "c".into(), client_secret: None, secret_in_body: false };
         let seed = |t: &str| Seed { client: client.clone(), refresh_token: Secret::new(t), issued_at: None };
         assert_eq!(seed("abc").fingerprint(), seed("abc").fingerprint());
         assert_ne!(seed("abc").fingerprint(), seed("abd").fingerprint());

@@ -95,7 +95,9 @@ impl OutboxPolicy {
 pub fn forward_after_failure(error: &Error, attempt: u32, now: DateTime<Utc>) -> SendOutcome {
     let reason = error.to_string();
     let asked = match error {
-        Error::EndpointDisabled { .. } => return SendOutcome::Failed { reason },
+        // A refusal sending again cannot change (a native desk's 422, a record that is not
+        // an event): failed now, with its reason, rather than at the schedule's end.
+        _ if error.retry() == Retry::Never => return SendOutcome::Failed { reason },
         Error::RateLimited { retry_after, .. } => Some(*retry_after),
         _ => None,
     };
@@ -246,7 +248,17 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
     let key = format!("{conversation}#{}", message.key());
     let perhaps_sent = matches!(previous.status, OutboxStatus::Unknown | OutboxStatus::Sending);
     if message.purpose == OutboxPurpose::Forward {
-        // The receiver deduplicates on the event id: no lookup, no give-up time but the schedule's.
+        // No give-up time but the schedule's. After an attempt that may have gone through,
+        // the help desk is asked first: Standard Webhooks receivers deduplicate on the event
+        // id (and the sender never looks), but Zendesk's updates and everything at Freshdesk
+        // have no key, so their senders look for what the attempt made.
+        if previous.attempts > 0 || perhaps_sent {
+            match replies.find_sent(message, previous.created_at).await {
+                Ok(Some(id)) => return (SendOutcome::Sent { platform_message_id: id }, true),
+                Ok(None) => {}
+                Err(error) => return (forward_after_failure(&error, attempt, clock.now()), false),
+            }
+        }
         return match replies.send(message).await {
             Ok(id) => (SendOutcome::Sent { platform_message_id: id }, false),
             Err(error) => (forward_after_failure(&error, attempt, clock.now()), false),
@@ -336,6 +348,12 @@ mod tests {
         assert_eq!(at(forward_after_failure(&limited, 1, now())), Some(120), "Retry-After, when longer");
         let gone = Error::EndpointDisabled { endpoint: "desk".into(), message: "410 Gone".into() };
         assert!(matches!(forward_after_failure(&gone, 1, now()), SendOutcome::Failed { .. }));
+        let refused = Error::PlatformRejected { platform: "Zendesk", status: 422, message: "RecordInvalid".into() };
+        assert!(
+            matches!(forward_after_failure(&refused, 1, now()), SendOutcome::Failed { reason } if reason.contains("422"))
+        );
+        let unknown = Error::PlatformOutcomeUnknown { platform: "Zendesk", message: "HTTP 500".into() };
+        assert_eq!(at(forward_after_failure(&unknown, 1, now())), Some(5), "looked for, then made again");
     }
 
     #[test]

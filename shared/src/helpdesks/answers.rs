@@ -151,6 +151,10 @@ fn answer(event_id: String, conversation: ConversationId, text: &str) -> Result<
     if text.is_empty() {
         return Ok(DeskEvent::Ignored("an empty comment".into()));
     }
+    // What Hark forwarded carries its marker, whoever the desk says wrote it.
+    if super::tickets::is_harks(text) {
+        return Ok(DeskEvent::Ignored("a comment Hark itself wrote (its marker)".into()));
+    }
     if text.chars().count() > MAX_TEXT {
         return Err(Unreadable(format!("a comment over {MAX_TEXT} characters")));
     }
@@ -210,6 +214,12 @@ mod tests {
             zendesk(solved.to_string().as_bytes(), None),
             Ok(DeskEvent::Solved { event_id: "e-1".into(), conversation })
         );
+        let mut forwarded: serde_json::Value = serde_json::from_slice(&comment(true, true, "77")).unwrap();
+        forwarded["event"]["comment"]["body"] = json!("my bag is lost\nhark-event: msg_0123");
+        assert!(matches!(
+            zendesk(forwarded.to_string().as_bytes(), None),
+            Ok(DeskEvent::Ignored(reason)) if reason.contains("marker")
+        ));
         let not_ours =
             json!({"id": "e-2", "type": "zen:event-type:ticket.comment_added", "detail": {"external_id": "CRM-1"}});
         assert!(matches!(zendesk(not_ours.to_string().as_bytes(), None), Ok(DeskEvent::Ignored(_))));

@@ -3,11 +3,97 @@
 //! send us is verified here, purely, over the raw bytes, before anything reads it.
 
 pub mod answers;
+#[cfg(feature = "aws")]
+pub mod desk_api;
 pub mod freshdesk;
+#[cfg(feature = "aws")]
+pub mod freshdesk_client;
 pub mod standard_webhooks;
+pub mod tickets;
 #[cfg(feature = "aws")]
 pub mod webhook_sender;
 pub mod zendesk;
+#[cfg(feature = "aws")]
+pub mod zendesk_client;
+
+/// Every help desk Hark forwards to, behind one sender: a forward record's endpoint names
+/// Zendesk, Freshdesk, or a Standard Webhooks endpoint.
+#[cfg(feature = "aws")]
+pub struct HelpDesks {
+    pub webhooks: webhook_sender::WebhookSender,
+    pub zendesk: Option<zendesk_client::AwsZendeskClient>,
+    pub freshdesk: Option<freshdesk_client::AwsFreshdeskClient>,
+}
+
+#[cfg(feature = "aws")]
+impl HelpDesks {
+    /// Standard Webhooks only (functions that send no forwards hold none).
+    pub fn webhooks_only(webhooks: webhook_sender::WebhookSender) -> Self {
+        HelpDesks { webhooks, zendesk: None, freshdesk: None }
+    }
+
+    /// The senders the credentials configure, their state in `store`'s table.
+    pub fn for_aws(
+        aws: &aws_config::SdkConfig,
+        store: crate::adapters::dynamo::DynamoStore,
+        credentials: &crate::credentials::Credentials,
+    ) -> crate::Result<Self> {
+        Ok(HelpDesks {
+            webhooks: webhook_sender::WebhookSender::new(&credentials.webhooks, store.clone())?,
+            zendesk: zendesk_client::AwsZendeskClient::for_aws(aws, store.clone(), credentials)?,
+            freshdesk: freshdesk_client::FreshdeskClient::from_credentials(credentials, store)?,
+        })
+    }
+
+    fn not_configured(desk: &str) -> crate::Error {
+        crate::Error::EndpointDisabled {
+            endpoint: desk.to_owned(),
+            message: "the credentials no longer name it".into(),
+        }
+    }
+}
+
+#[cfg(feature = "aws")]
+impl crate::ports::ReplySender for HelpDesks {
+    async fn send(&self, message: &crate::ports::OutboxMessage) -> crate::Result<String> {
+        use crate::credentials::{FRESHDESK, ZENDESK};
+        match message.target.endpoint() {
+            Some(ZENDESK) => self.zendesk.as_ref().ok_or_else(|| Self::not_configured(ZENDESK))?.send(message).await,
+            Some(FRESHDESK) => {
+                self.freshdesk.as_ref().ok_or_else(|| Self::not_configured(FRESHDESK))?.send(message).await
+            }
+            _ => self.webhooks.send(message).await,
+        }
+    }
+
+    async fn find_sent(
+        &self,
+        message: &crate::ports::OutboxMessage,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> crate::Result<Option<String>> {
+        use crate::credentials::{FRESHDESK, ZENDESK};
+        match message.target.endpoint() {
+            Some(ZENDESK) => {
+                self.zendesk.as_ref().ok_or_else(|| Self::not_configured(ZENDESK))?.find_sent(message, since).await
+            }
+            Some(FRESHDESK) => {
+                self.freshdesk.as_ref().ok_or_else(|| Self::not_configured(FRESHDESK))?.find_sent(message, since).await
+            }
+            _ => self.webhooks.find_sent(message, since).await,
+        }
+    }
+}
+
+/// Percent-encodes a query value (conversation and external ids hold `:`).
+pub(crate) fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 /// Why a help desk's webhook was refused. Whatever the reason, the caller is answered the
 /// same 401; the reason is for the log and never quotes a secret or a signature.

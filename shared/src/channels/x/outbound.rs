@@ -54,6 +54,7 @@ impl AwsXApiClient {
             client: arn.as_ref().map(|_| aws_sdk_secretsmanager::Client::new(aws)),
             arn,
             token_url,
+            seeds_of: crate::credentials::Credentials::x_seeds,
             fallback: seeds.clone(),
         };
         let tokens = crate::domain::oauth::TokenManager::new(

@@ -1,0 +1,286 @@
+//! What a native help desk (Zendesk, Freshdesk) is asked to do for one forwarded event,
+//! read from the event's body as `domain::forward` wrote it into the outbox record. Pure:
+//! the clients turn a [`TicketAction`] into their API's requests.
+//!
+//! Every text Hark adds to a ticket ends with a marker naming the event
+//! (`hark-event: msg_…`): updates have no idempotency key at either desk, so a retry whose
+//! first attempt's outcome is unknown looks for the marker before adding it again, and the
+//! answers-back loop guard can tell Hark's own comments from an agent's.
+
+use serde_json::Value;
+
+use crate::domain::forward::{EventType, event_id_of};
+use crate::error::{Error, Result};
+use crate::ports::{ConversationId, OutboxMessage};
+
+/// The longest subject either desk is sent.
+const SUBJECT_CHARS: usize = 150;
+
+/// A ticket's priority, as both desks have the same four.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TicketPriority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl TicketPriority {
+    /// From Hark's 0–100 priority score.
+    pub fn from_score(score: i64) -> Self {
+        match score {
+            ..30 => TicketPriority::Low,
+            30..60 => TicketPriority::Normal,
+            60..85 => TicketPriority::High,
+            _ => TicketPriority::Urgent,
+        }
+    }
+
+    pub fn zendesk(self) -> &'static str {
+        match self {
+            TicketPriority::Low => "low",
+            TicketPriority::Normal => "normal",
+            TicketPriority::High => "high",
+            TicketPriority::Urgent => "urgent",
+        }
+    }
+
+    pub fn freshdesk(self) -> u8 {
+        match self {
+            TicketPriority::Low => 1,
+            TicketPriority::Normal => 2,
+            TicketPriority::High => 3,
+            TicketPriority::Urgent => 4,
+        }
+    }
+}
+
+/// The customer as the help desk knows them: social customers have no e-mail, so they are
+/// found again by an external id that names channel, account and platform user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskCustomer {
+    pub external_id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTicket {
+    pub subject: String,
+    /// The first comment: the customer's words, where they were written, Hark's reading.
+    pub body: String,
+    pub customer: DeskCustomer,
+    pub priority: TicketPriority,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketAction {
+    /// `conversation.created`: one ticket for the conversation.
+    Open(NewTicket),
+    /// `message.received`: the customer's later message, a public comment by them.
+    CustomerComment { body: String, customer: DeskCustomer },
+    /// `conversation.escalated`: an internal note, and the priority raised.
+    Escalate { note: String, priority: TicketPriority },
+    /// `conversation.resolved`: the ticket solved.
+    Solve { note: String },
+}
+
+/// One forwarded event, for a native desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketEvent {
+    pub conversation: ConversationId,
+    /// The event's id (`msg_…`): Zendesk's `Idempotency-Key` for a create, and the marker.
+    pub event_id: String,
+    pub action: TicketAction,
+}
+
+/// The line every text Hark adds ends with.
+pub fn marker(event_id: &str) -> String {
+    format!("hark-event: {event_id}")
+}
+
+/// Whether a ticket comment was written by Hark (the loop guard reads this too).
+pub fn is_harks(text: &str) -> bool {
+    text.contains("hark-event: msg_")
+}
+
+fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn customer(data: &Value) -> Result<DeskCustomer> {
+    let conversation = &data["conversation"];
+    let (channel, account) = (text(conversation, "/channel"), text(conversation, "/account_id"));
+    let customer_id = text(data, "/customer/id");
+    let (Some(channel), Some(account), Some(customer_id)) = (channel, account, customer_id) else {
+        return Err(Error::Invalid("a forwarded message names no customer".into()));
+    };
+    let name = text(data, "/customer/name")
+        .map(str::to_owned)
+        .or_else(|| text(data, "/customer/handle").map(|h| format!("@{h}")))
+        .unwrap_or_else(|| format!("{channel} user {customer_id}"));
+    Ok(DeskCustomer { external_id: format!("hark:{channel}:{account}:{customer_id}"), name })
+}
+
+/// The customer's words and what Hark read in them, as a comment's plain text.
+fn message_body(data: &Value, event_id: &str) -> String {
+    let mut lines = vec![text(data, "/message/text").unwrap_or("(no text)").to_owned(), String::new()];
+    if let Some(link) = text(data, "/message/link") {
+        lines.push(format!("On {}: {link}", text(data, "/conversation/channel").unwrap_or("the channel")));
+    }
+    let c = &data["classification"];
+    if let (Some(sentiment), Some(intent)) = (text(c, "/sentiment"), text(c, "/intent")) {
+        lines.push(format!("Hark: {sentiment}, {intent}, priority {}", c["priority"].as_i64().unwrap_or(0)));
+    }
+    if data["message"]["redacted"].as_array().is_some_and(|r| !r.is_empty()) {
+        lines.push("Personal data in this public message was redacted.".to_owned());
+    }
+    lines.push(marker(event_id));
+    lines.join("\n")
+}
+
+/// Reads a forward record's event. A record that is not a forward, or whose body is not an
+/// event Hark wrote, is refused: sending it again would not help.
+pub fn ticket_event(message: &OutboxMessage) -> Result<TicketEvent> {
+    let body: Value = serde_json::from_str(&message.text)
+        .map_err(|e| Error::Invalid(format!("forward record {}", crate::error::json_error_summary(&e))))?;
+    let event = text(&body, "/type")
+        .and_then(EventType::parse)
+        .ok_or_else(|| Error::Invalid("a forward record without a known event type".into()))?;
+    let data = &body["data"];
+    let conversation = text(data, "/conversation/id")
+        .map(|id| ConversationId(id.to_owned()))
+        .ok_or_else(|| Error::Invalid("a forward record without its conversation".into()))?;
+    let event_id = event_id_of(&message.record_id).to_owned();
+    let action = match event {
+        EventType::ConversationCreated => {
+            let subject = text(data, "/conversation/subject").unwrap_or("Social conversation");
+            let tags = data["tags"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned);
+            TicketAction::Open(NewTicket {
+                subject: subject.chars().take(SUBJECT_CHARS).collect(),
+                body: message_body(data, &event_id),
+                customer: customer(data)?,
+                priority: TicketPriority::from_score(data["classification"]["priority"].as_i64().unwrap_or(50)),
+                tags: tags.collect(),
+            })
+        }
+        EventType::MessageReceived => {
+            TicketAction::CustomerComment { body: message_body(data, &event_id), customer: customer(data)? }
+        }
+        EventType::ConversationEscalated => {
+            let escalation = &data["escalation"];
+            let level = text(escalation, "/level_name").unwrap_or("escalation");
+            let since = text(escalation, "/sla_started_at").unwrap_or("?");
+            let due = text(escalation, "/breach_due_at").unwrap_or("?");
+            let breached = level.contains("breach");
+            let note = format!(
+                "Hark: SLA {level}. The customer has waited since {since}; an answer was due by {due}.\n{}",
+                marker(&event_id)
+            );
+            TicketAction::Escalate {
+                note,
+                priority: if breached { TicketPriority::Urgent } else { TicketPriority::High },
+            }
+        }
+        EventType::ConversationResolved => TicketAction::Solve {
+            note: format!(
+                "Hark: the conversation was resolved at {}.\n{}",
+                text(data, "/resolved_at").unwrap_or("?"),
+                marker(&event_id)
+            ),
+        },
+    };
+    Ok(TicketEvent { conversation, event_id, action })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::mention::Channel;
+    use crate::ports::{OutboxPurpose, ReplyTarget};
+    use serde_json::json;
+
+    fn record(body: Value) -> OutboxMessage {
+        OutboxMessage {
+            purpose: OutboxPurpose::Forward,
+            record_id: "zendesk.msg_0123456789abcdef0123456789abcdef".into(),
+            channel: Channel::X,
+            account_id: "100".into(),
+            answers_message_id: "5001".into(),
+            target: ReplyTarget::Webhook { endpoint: "zendesk".into() },
+            text: body.to_string(),
+            customer_wrote_at: None,
+        }
+    }
+
+    fn created() -> Value {
+        json!({"type": "conversation.created", "timestamp": "2026-12-01T09:00:00.000Z", "data": {
+            "conversation": {"id": "x:100:5001", "channel": "x", "account_id": "100", "subject": "x @ana_b: my card [card number] was charged twice"},
+            "customer": {"id": "901", "handle": "ana_b", "name": null},
+            "message": {"id": "5001", "text": "my card [card number] was charged twice", "redacted": ["card_number"],
+                        "link": "https://x.com/i/web/status/5001"},
+            "classification": {"sentiment": "negative", "intent": "complaint", "priority": 88},
+            "tags": ["hark", "hark_x", "sentiment_negative"]}})
+    }
+
+    #[test]
+    fn a_new_conversation_opens_a_ticket_for_the_customer_by_external_id_with_a_marker() {
+        let event = ticket_event(&record(created())).unwrap();
+        assert_eq!(event.conversation.0, "x:100:5001");
+        assert_eq!(event.event_id, "msg_0123456789abcdef0123456789abcdef");
+        let TicketAction::Open(ticket) = event.action else { panic!("{event:?}") };
+        assert_eq!(ticket.customer, DeskCustomer { external_id: "hark:x:100:901".into(), name: "@ana_b".into() });
+        assert_eq!(ticket.priority, TicketPriority::Urgent);
+        assert!(ticket.body.starts_with("my card [card number] was charged twice\n"));
+        assert!(ticket.body.contains("https://x.com/i/web/status/5001"));
+        assert!(ticket.body.contains("redacted"));
+        assert!(ticket.body.ends_with(&marker("msg_0123456789abcdef0123456789abcdef")));
+        assert!(is_harks(&ticket.body));
+        assert_eq!(ticket.tags, ["hark", "hark_x", "sentiment_negative"]);
+    }
+
+    #[test]
+    fn later_events_become_comments_notes_and_a_solve() {
+        let mut later = created();
+        later["type"] = json!("message.received");
+        assert!(matches!(ticket_event(&record(later)).unwrap().action, TicketAction::CustomerComment { .. }));
+        let escalated = json!({"type": "conversation.escalated", "data": {"conversation": {"id": "x:100:5001"},
+            "escalation": {"level": 2, "level_name": "breach", "sla_started_at": "a", "breach_due_at": "b"}}});
+        let TicketAction::Escalate { note, priority } = ticket_event(&record(escalated)).unwrap().action else {
+            panic!()
+        };
+        assert_eq!(priority, TicketPriority::Urgent);
+        assert!(note.contains("breach") && is_harks(&note));
+        let resolved = json!({"type": "conversation.resolved", "data": {"conversation": {"id": "x:100:5001"}}});
+        assert!(matches!(ticket_event(&record(resolved)).unwrap().action, TicketAction::Solve { .. }));
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_event_of_ours_is_refused_without_quoting_it() {
+        for body in [json!("secret words"), json!({"type": "ticket.made"}), json!({"type": "conversation.resolved"})] {
+            let error = ticket_event(&record(body)).unwrap_err();
+            assert!(matches!(error, Error::Invalid(_)) && !error.to_string().contains("secret"), "{error}");
+        }
+        let mut nameless = created();
+        nameless["data"]["customer"] = json!({});
+        assert!(ticket_event(&record(nameless)).is_err());
+    }
+
+    #[test]
+    fn scores_map_to_the_desks_priorities() {
+        assert_eq!(
+            [0, 29, 30, 59, 60, 84, 85, 100].map(TicketPriority::from_score),
+            [
+                TicketPriority::Low,
+                TicketPriority::Low,
+                TicketPriority::Normal,
+                TicketPriority::Normal,
+                TicketPriority::High,
+                TicketPriority::High,
+                TicketPriority::Urgent,
+                TicketPriority::Urgent
+            ]
+        );
+        assert_eq!((TicketPriority::Urgent.zendesk(), TicketPriority::Urgent.freshdesk()), ("urgent", 4));
+    }
+}

@@ -1,0 +1,237 @@
+//! Forwarding to Zendesk and Freshdesk by their ticket APIs, through the real processor and
+//! outbox sweep over DynamoDB Local, to a local Zendesk and a local Freshdesk that check
+//! the shapes they are sent (OAuth with rotation, users and contacts by external id,
+//! idempotency keys, enumerations, custom fields) and keep what they were sent as tickets.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use hark_local::freshdesk::LocalFreshdesk;
+use hark_local::zendesk::LocalZendesk;
+use hark_shared::adapters::dynamo::DynamoStore;
+use hark_shared::credentials::Credentials;
+use hark_shared::domain::mention::MentionKind;
+use hark_shared::ports::{ConversationId, TicketLinks};
+use hark_tests::*;
+use serde_json::json;
+
+const ZENDESK_CLIENT: &str = "hark-zendesk-client";
+const ZENDESK_CLIENT_SECRET: &str = "zendesk-client-secret-for-tests";
+const FRESHDESK_KEY: &str = "freshdesk-api-key-for-tests";
+const FIELD: &str = "cf_hark_conversation";
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()
+}
+
+fn seconds(n: i64) -> DateTime<Utc> {
+    t0() + TimeDelta::seconds(n)
+}
+
+struct Fixture {
+    aws: aws_config::SdkConfig,
+    table: String,
+    zendesk: LocalZendesk,
+    freshdesk: LocalFreshdesk,
+    processor: TestProcessor,
+    sweeper: TestSweeper,
+    clock: TestClock,
+}
+
+async fn fixture() -> Fixture {
+    let aws = aws_config().await;
+    let table = create_table(&aws).await;
+    let x_api = LocalXApi::start(0).await.unwrap();
+    let zendesk = LocalZendesk::start(0, ZENDESK_CLIENT, ZENDESK_CLIENT_SECRET).await.unwrap();
+    let freshdesk = LocalFreshdesk::start(0, FRESHDESK_KEY, FIELD).await.unwrap();
+    let credentials = Credentials::from_json(
+        &json!({
+            "zendesk": {"url": zendesk.url, "oauth2": {"client_id": ZENDESK_CLIENT,
+                "client_secret": ZENDESK_CLIENT_SECRET, "refresh_token": zendesk.consent()}},
+            "freshdesk": {"url": freshdesk.url, "api_key": FRESHDESK_KEY},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut processor = processor(&aws, &table, &x_api, TestClock::at(t0()));
+    processor.forwarding = credentials.subscriptions();
+    let clock = TestClock::at(t0());
+    let store = DynamoStore::from_config(&aws, &table);
+    let help_desks = hark_shared::helpdesks::HelpDesks::for_aws(&aws, store, &credentials).unwrap();
+    let replies = hark_shared::channels::Outbound { help_desks, ..replies(x_client(&aws, &table, &x_api), None) };
+    let mut sweeper = sweeper_with(&aws, &table, replies, clock.clone());
+    sweeper.subscriptions = credentials.subscriptions();
+    Fixture { aws, table, zendesk, freshdesk, processor, sweeper, clock }
+}
+
+impl Fixture {
+    async fn process(&self, mentions: &[hark_shared::domain::mention::Mention]) {
+        let ids: Vec<String> = mentions.iter().map(|_| unique("sqs")).collect();
+        let records: Vec<(&str, &hark_shared::domain::mention::Mention)> =
+            ids.iter().map(String::as_str).zip(mentions).collect();
+        assert!(self.processor.handle(sqs_event(&records)).await.batch_item_failures.is_empty());
+    }
+
+    async fn sweep(&self, at: DateTime<Utc>) -> hark_outbox::SweepSummary {
+        self.clock.set(at);
+        self.sweeper.run().await.unwrap()
+    }
+
+    fn store(&self) -> DynamoStore {
+        DynamoStore::from_config(&self.aws, &self.table)
+    }
+}
+
+fn reply_in(
+    thread: &str,
+    id: &str,
+    customer: &str,
+    text: &str,
+    at: DateTime<Utc>,
+) -> hark_shared::domain::mention::Mention {
+    let mut m = mention(id, customer, text, at);
+    m.kind = MentionKind::Reply;
+    m.parent_id = Some(thread.into());
+    m.parent_author_id = Some(customer.into());
+    m
+}
+
+#[tokio::test]
+async fn a_conversation_is_one_ticket_in_each_desk_and_later_messages_are_the_customers_comments() {
+    let f = fixture().await;
+    let complaint = mention("8001", "911", "@acme my card 4111 1111 1111 1111 was charged twice!", t0());
+    let later = reply_in("8001", "8002", "911", "@acme still nothing, please answer", seconds(30));
+    f.process(std::slice::from_ref(&complaint)).await;
+    // X redelivers, and the later message comes with it: nothing is made twice.
+    f.process(&[later.clone(), complaint.clone()]).await;
+    f.process(&[complaint, later]).await;
+
+    // The sweep sends records side by side: a comment that runs before its ticket exists
+    // waits the schedule's 5 s for it.
+    let first = f.sweep(seconds(60)).await;
+    let second = f.sweep(seconds(66)).await;
+    assert_eq!((first.sent + second.sent, first.failed + second.failed), (4, 0), "{first:?} {second:?}");
+    assert_eq!(f.sweep(seconds(120)).await.due, 0);
+
+    let conversation = format!("x:{BRAND}:8001");
+    let [ticket] = &f.zendesk.tickets()[..] else { panic!("one Zendesk ticket: {:?}", f.zendesk.tickets()) };
+    assert_eq!(ticket.external_id.as_deref(), Some(conversation.as_str()));
+    assert!(ticket.subject.starts_with("x @user911: @acme my card"), "{}", ticket.subject);
+    assert!(ticket.tags.contains(&"hark".to_owned()) && ticket.tags.contains(&"intent_complaint".to_owned()));
+    let [customer] = &f.zendesk.users()[..] else { panic!("one end user") };
+    assert_eq!(customer.external_id, format!("hark:x:{BRAND}:911"));
+    assert_eq!(ticket.requester_id, customer.id);
+    assert_eq!(ticket.comments.len(), 2, "the complaint, then the later message");
+    assert!(ticket.comments.iter().all(|c| c.author_id == customer.id && c.public), "both by the customer");
+    assert!(ticket.comments[1].body.starts_with("@acme still nothing"));
+    assert!(!format!("{ticket:?}").contains("4111"), "personal data stays redacted");
+
+    let [fd] = &f.freshdesk.tickets()[..] else { panic!("one Freshdesk ticket: {:?}", f.freshdesk.tickets()) };
+    assert_eq!(fd.custom_fields[FIELD], json!(conversation));
+    let [contact] = &f.freshdesk.contacts()[..] else { panic!("one contact") };
+    assert_eq!(
+        (fd.requester_id, contact.unique_external_id.as_str()),
+        (contact.id, format!("hark:x:{BRAND}:911").as_str())
+    );
+    let [note] = &fd.notes[..] else { panic!("the later message as a note") };
+    assert!(!note.private && note.incoming && note.user_id == contact.id, "{note:?}");
+    assert!(!fd.description.contains("4111"));
+
+    // Hark's own record of the tickets.
+    let conversation = ConversationId(conversation);
+    let link = f.store().ticket(&conversation, "zendesk").await.unwrap().expect("linked");
+    assert_eq!(link.ticket_id, ticket.id.to_string());
+    let link = f.store().ticket(&conversation, "freshdesk").await.unwrap().expect("linked");
+    assert_eq!(link.ticket_id, fd.id.to_string());
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_found_not_made_again_even_after_the_idempotency_window() {
+    let f = fixture().await;
+    f.zendesk.lose_next_create_answer();
+    f.freshdesk.lose_next_create_answer();
+    f.process(&[mention("8101", "921", "@acme where is my refund?", t0())]).await;
+    let first = f.sweep(seconds(1)).await;
+    assert_eq!((first.sent, first.retrying), (0, 2), "{first:?}");
+    assert_eq!((f.zendesk.tickets().len(), f.freshdesk.tickets().len()), (1, 1), "made, answers lost");
+    // Hours pass: Zendesk has forgotten the idempotency key, and Freshdesk never had one.
+    f.zendesk.forget_idempotency_keys();
+    let second = f.sweep(seconds(10)).await;
+    assert_eq!(second.found_sent, 2, "{second:?}");
+    assert_eq!((f.zendesk.tickets().len(), f.freshdesk.tickets().len()), (1, 1), "still one ticket each");
+    assert_eq!(f.zendesk.creates(), 1);
+    // The later message goes on that ticket.
+    f.process(&[reply_in("8101", "8102", "921", "@acme hello??", seconds(20))]).await;
+    assert_eq!(f.sweep(seconds(30)).await.sent, 2);
+    assert_eq!(f.zendesk.tickets()[0].comments.len(), 2);
+    assert_eq!(f.freshdesk.tickets()[0].notes.len(), 1);
+}
+
+#[tokio::test]
+async fn rate_limits_and_outages_are_waited_out_and_an_expired_token_is_renewed_with_rotation() {
+    let f = fixture().await;
+    // Zendesk: 429 with Retry-After 120 on the user call; Freshdesk: 503 on the contact read.
+    f.zendesk.respond_next(429, Some(120));
+    f.freshdesk.respond_next(503, None);
+    f.process(&[mention("8201", "931", "@acme the app crashes at checkout", t0())]).await;
+    let first = f.sweep(seconds(1)).await;
+    assert_eq!(first.retrying, 2, "{first:?}");
+    assert_eq!(f.sweep(seconds(7)).await.sent, 1, "Freshdesk after 5 s");
+    assert_eq!(f.sweep(seconds(100)).await.due, 0, "Zendesk not before Retry-After");
+    assert_eq!(f.sweep(seconds(122)).await.sent, 1, "Zendesk once its Retry-After has passed");
+    assert_eq!((f.zendesk.tickets().len(), f.freshdesk.tickets().len()), (1, 1));
+    let refreshes = f.zendesk.refreshes();
+    assert_eq!(refreshes, 1, "one refresh for the first access token");
+
+    // Two hours on, the access token has expired: renewed once, with a rotated refresh token.
+    f.zendesk.expire_access_tokens();
+    f.process(&[reply_in("8201", "8202", "931", "@acme any news?", seconds(400))]).await;
+    assert_eq!(f.sweep(seconds(401)).await.sent, 2);
+    assert_eq!(f.zendesk.refreshes(), 2);
+    assert_eq!(f.zendesk.tickets()[0].comments.len(), 2);
+
+    // A refusal that cannot change is failed at once, with its reason, for ops.
+    f.freshdesk.respond_next(400, None);
+    f.zendesk.respond_next(422, None);
+    f.process(&[reply_in("8201", "8203", "931", "@acme hello?", seconds(500))]).await;
+    assert_eq!(f.sweep(seconds(501)).await.failed, 2);
+    let failed = f.store().failed_outbox(10).await.unwrap();
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|(_, e)| e.last_error.as_deref().is_some_and(|r| r.contains("rejected"))), "{failed:?}");
+}
+
+#[tokio::test]
+async fn escalations_raise_the_priority_with_a_note_and_a_resolution_solves_both_tickets() {
+    let f = fixture().await;
+    f.process(&[mention("8301", "941", "@acme you charged me twice and nobody answers", t0())]).await;
+    assert_eq!(f.sweep(seconds(1)).await.sent, 2);
+    let (topic, _inbox) = create_topic_with_inbox(&f.aws).await;
+    let escalator = |at: DateTime<Utc>| hark_escalator::Escalator {
+        store: f.store(),
+        notifier: hark_shared::adapters::sns::SnsNotifier::from_config(&f.aws, &topic),
+        clock: Box::new(TestClock::at(at)),
+        ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
+        due_shards: 4,
+        max_items_per_shard: 100,
+    };
+    let warned = t0() + TimeDelta::minutes(16);
+    assert_eq!(escalator(warned).run().await.unwrap().escalated, 1);
+    // The broadcast fans out, then each desk's record goes.
+    f.sweep(warned + TimeDelta::seconds(1)).await;
+    f.sweep(warned + TimeDelta::seconds(2)).await;
+    let ticket = &f.zendesk.tickets()[0];
+    assert_eq!(ticket.priority, "high", "a warning raises to high");
+    let note = ticket.comments.last().unwrap();
+    assert!(!note.public && note.body.contains("SLA warning"), "{note:?}");
+    assert_eq!(f.freshdesk.tickets()[0].priority, 3);
+    assert!(f.freshdesk.tickets()[0].notes.iter().any(|n| n.private && n.body.contains("SLA warning")));
+
+    let conversation = ConversationId(format!("x:{BRAND}:8301"));
+    let resolved_at = t0() + TimeDelta::minutes(20);
+    hark_shared::ports::ConversationResolver::resolve_conversation(&f.store(), &conversation, resolved_at)
+        .await
+        .unwrap();
+    f.sweep(resolved_at + TimeDelta::seconds(1)).await;
+    f.sweep(resolved_at + TimeDelta::seconds(2)).await;
+    assert_eq!(f.zendesk.tickets()[0].status, "solved");
+    assert_eq!(f.freshdesk.tickets()[0].status, 4);
+    assert_eq!(f.zendesk.tickets().len(), 1);
+}
