@@ -59,6 +59,7 @@ async fn fixture() -> Fixture {
             )
             .unwrap(),
             due_shards: 4,
+            follow_up_on_solved: true,
         },
         processor,
         read_key: keys.next().unwrap(),
@@ -462,10 +463,57 @@ async fn a_help_desk_agent_s_public_comment_reaches_the_customer_once_and_a_solv
     let solved = event("e-4", "zen:event-type:ticket.status_changed", serde_json::json!({"current": "SOLVED"}));
     let (status, body) = send(solved.clone(), signed(&solved, &now)).await;
     assert_eq!((status, &body["outcome"], &body["changed"]), (200, &Value::from("resolved"), &Value::Bool(true)));
+    assert_eq!(body["follow_up"], Value::Null, "answered in public already: no follow-up");
     let (_, view) = get(f, &format!("/v1/conversations/{conversation}"), Some(&f.read_key)).await;
     assert_eq!(view["status"], "resolved");
     assert_eq!(desk_post(f, "GET", "zendesk", &[], b"").await.0, 405);
     assert_eq!(desk_post(f, "POST", "kayako", &[], b"{}").await.0, 404);
+}
+
+#[tokio::test]
+async fn a_ticket_solved_after_a_private_answer_closes_the_public_thread_with_one_follow_up() {
+    let f = fixture().await;
+    let complaint = mention("4801", "881", "@acme my booking vanished from the app", t0());
+    let mut dm = mention("4802", "882", "my booking vanished too", t0());
+    dm.kind = hark_shared::domain::mention::MentionKind::DirectMessage;
+    dm.parent_id = None;
+    assert!(f.processor.handle(sqs_event(&[("a", &complaint), ("b", &dm)])).await.batch_item_failures.is_empty());
+    let thread = format!("x:{BRAND}:4801");
+    // The agent answers in private (a DM), then solves the ticket: the thread gets the follow-up.
+    let private = serde_json::json!({"text": "Sent you a DM with the details.", "visibility": "private"}).to_string();
+    let ((status, _), _) = post_with(
+        &f,
+        &format!("/v1/conversations/{thread}/replies"),
+        &f.reply_only_key,
+        &[("idempotency-key", "private-1")],
+        private.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let solved = |id: &str, conversation: &str| {
+        serde_json::json!({"event": "resolved", "ticket_id": id, "conversation_id": conversation}).to_string()
+    };
+    let secret = [(hark_shared::helpdesks::freshdesk::SECRET_HEADER, FRESHDESK_SECRET)];
+    let (status, body) = desk_post(&f, "POST", "freshdesk", &secret, solved("51", &thread).as_bytes()).await;
+    assert_eq!((status, &body["outcome"]), (200, &Value::from("resolved")), "{body}");
+    let follow_up = body["follow_up"]["text"].as_str().expect("a follow-up").to_owned();
+    assert!(follow_up.starts_with("Thanks for your patience"), "{follow_up}");
+    // Solved again (a reopened and re-solved ticket, a redelivery): no second follow-up.
+    let (_, again) = desk_post(&f, "POST", "freshdesk", &secret, solved("51", &thread).as_bytes()).await;
+    assert_eq!(again["changed"], Value::Bool(false), "{again}");
+    // A DM conversation is closed without one.
+    let dm_conversation = format!("x:{BRAND}:dm:4802");
+    let (_, body) = desk_post(&f, "POST", "freshdesk", &secret, solved("52", &dm_conversation).as_bytes()).await;
+    assert_eq!((&body["outcome"], &body["follow_up"]), (&Value::from("resolved"), &Value::Null), "{body}");
+
+    let before = f.x_api.requests().len();
+    let clock = TestClock::at(t0() + chrono::TimeDelta::days(20) + chrono::TimeDelta::minutes(1));
+    let summary = sweeper(&f.aws, &f.table, &f.x_api, clock).run().await.unwrap();
+    assert_eq!(summary.sent, 2, "the private answer and the follow-up: {summary:?}");
+    let posts: Vec<_> = f.x_api.requests()[before..].iter().filter(|r| r.body["reply"].is_object()).cloned().collect();
+    assert_eq!(posts.len(), 1, "one public post: the follow-up");
+    assert_eq!(posts[0].body["text"], follow_up.as_str());
+    assert_eq!(posts[0].body["reply"]["in_reply_to_tweet_id"], "4801");
 }
 
 #[tokio::test]

@@ -141,6 +141,16 @@ async fn a_conversation_is_one_ticket_in_each_desk_and_later_messages_are_the_cu
     assert_eq!(link.ticket_id, ticket.id.to_string());
     let link = f.store().ticket(&conversation, "freshdesk").await.unwrap().expect("linked");
     assert_eq!(link.ticket_id, fd.id.to_string());
+    // And the API shows them on the conversation, with the forwards as help-desk deliveries.
+    let view =
+        hark_shared::ports::ConversationReader::conversation_view(&f.store(), &conversation).await.unwrap().unwrap();
+    let mut tickets: Vec<(String, String)> =
+        view.tickets.iter().map(|t| (t.desk.clone(), t.ticket_id.clone())).collect();
+    tickets.sort();
+    assert_eq!(tickets, [("freshdesk".to_owned(), fd.id.to_string()), ("zendesk".to_owned(), ticket.id.to_string())]);
+    let forwards: Vec<_> = view.outbound.iter().filter(|o| o.purpose == "forward").collect();
+    assert_eq!(forwards.len(), 4);
+    assert!(forwards.iter().all(|o| o.visibility == "help_desk" && o.status == "sent"), "{forwards:?}");
 }
 
 #[tokio::test]

@@ -149,6 +149,18 @@ pub enum ReplyTarget {
 }
 
 impl ReplyTarget {
+    /// Who sees what goes there: `public` (in the thread), `private` (to the customer
+    /// alone), or `help_desk`.
+    pub fn visibility(&self) -> &'static str {
+        match self {
+            ReplyTarget::Post { .. } | ReplyTarget::InstagramMention { .. } => "public",
+            ReplyTarget::Direct { .. } | ReplyTarget::PrivateReply { .. } | ReplyTarget::PrivateReplyToPost { .. } => {
+                "private"
+            }
+            ReplyTarget::Webhook { .. } => "help_desk",
+        }
+    }
+
     /// The help desk a forward goes to.
     pub fn endpoint(&self) -> Option<&str> {
         match self {
@@ -705,6 +717,37 @@ pub struct ConversationView {
     pub messages: Vec<MessageView>,
     pub escalations: Vec<EscalationView>,
     pub outbound: Vec<OutboundView>,
+    /// The tickets native help desks hold for it.
+    pub tickets: Vec<TicketView>,
+}
+
+impl ConversationView {
+    /// Whether the customer's latest message has had a public answer by a person: a brand
+    /// reply on the platform, or an agent's public reply sent or on its way. (Hark's own
+    /// acknowledgement is not an answer.)
+    pub fn answered_in_public(&self) -> bool {
+        let Some(latest) = self.messages.iter().filter(|m| m.direction == "inbound").map(|m| m.created_at).max() else {
+            return false;
+        };
+        let brand_replied = self
+            .messages
+            .iter()
+            .any(|m| m.direction == "outbound" && m.automated != Some(true) && m.created_at >= latest);
+        let agent_replied = self.outbound.iter().any(|o| {
+            matches!(o.purpose.as_str(), "agent_reply" | "follow_up")
+                && o.visibility == "public"
+                && !matches!(o.status.as_str(), "failed" | "cancelled")
+                && o.created_at >= latest
+        });
+        brand_replied || agent_replied
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketView {
+    /// `zendesk` or `freshdesk`.
+    pub desk: String,
+    pub ticket_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -766,6 +809,8 @@ pub struct OutboundView {
     /// The platform's id of what went out, once sent.
     pub sent_message_id: Option<String>,
     pub answers_message_id: String,
+    /// `public`, `private` or `help_desk`: who sees it.
+    pub visibility: &'static str,
     pub status: String,
     pub attempts: u32,
     pub text: String,

@@ -97,6 +97,9 @@ pub struct State<S> {
     pub desks: DeskSecrets,
     /// Shards of the due index the outbox sweep reads (`DUE_INDEX_SHARDS`).
     pub due_shards: u32,
+    /// A ticket solved in a help desk closes a public thread handled privately with the
+    /// follow-up (`FOLLOW_UP_ON_SOLVED`: `handled-privately`, or `never`).
+    pub follow_up_on_solved: bool,
 }
 
 /// Conversations per page unless the caller asks for fewer or more (at most [`MAX_LIMIT`]).
@@ -119,6 +122,16 @@ impl State<DynamoStore> {
             .map_err(hark_shared::Error::Config)?,
             desks: DeskSecrets::load(&aws).await?,
             due_shards: env_or("DUE_INDEX_SHARDS", 4)?,
+            follow_up_on_solved: match env_or("FOLLOW_UP_ON_SOLVED", "handled-privately".to_owned())?.as_str() {
+                "handled-privately" => true,
+                "never" => false,
+                other => {
+                    return Err(hark_shared::Error::Config(format!(
+                        "FOLLOW_UP_ON_SOLVED is handled-privately or never, not {:?}",
+                        other.chars().take(40).collect::<String>()
+                    )));
+                }
+            },
         })
     }
 }
@@ -447,9 +460,31 @@ async fn desk_webhook<S: Store>(state: &State<S>, request: &Request, desk: &str)
             }
         },
         DeskEvent::Solved { conversation, .. } => {
+            // Solved in the desk after a private answer (a DM, a private reply, a call): the
+            // public thread gets the follow-up, once per customer message, before it closes.
+            let mut follow_up = serde_json::Value::Null;
+            if state.follow_up_on_solved
+                && let Some(view) = state.store.conversation_view(&conversation).await?
+                && view.kind != "direct"
+                && !view.answered_in_public()
+            {
+                let customer = &view.customer;
+                let text =
+                    state.follow_ups.render(&view.account_id, customer.name.as_deref(), customer.handle.as_deref());
+                follow_up = match queue_follow_up(state, &conversation, &view, text).await {
+                    Ok(body) => body,
+                    // A follow-up already queued for that message, in other words: it stands.
+                    Err(ApiError::Unprocessable(_)) => serde_json::Value::Null,
+                    Err(other) => return Err(other),
+                };
+            }
             match state.store.resolve_conversation(&conversation, state.clock.now()).await? {
-                Resolution::Resolved => serde_json::json!({ "outcome": "resolved", "changed": true }),
-                Resolution::AlreadyResolved => serde_json::json!({ "outcome": "resolved", "changed": false }),
+                Resolution::Resolved => {
+                    serde_json::json!({ "outcome": "resolved", "changed": true, "follow_up": follow_up })
+                }
+                Resolution::AlreadyResolved => {
+                    serde_json::json!({ "outcome": "resolved", "changed": false, "follow_up": follow_up })
+                }
                 Resolution::NoSuchConversation => ignored("no such conversation"),
             }
         }
@@ -513,22 +548,7 @@ async fn resolve<S: Store>(state: &State<S>, request: &Request, id: Conversation
                 agent_reply::checked_text(channel, &text).map_err(|e| ApiError::BadRequest(e.to_string()))?
             }
         };
-        let latest_inbound =
-            view.messages.iter().rev().find(|m| m.direction == "inbound").map(|m| m.id.clone()).unwrap_or_default();
-        let outgoing = Outgoing {
-            purpose: OutboxPurpose::FollowUp,
-            record_id: format!("follow-up.{latest_inbound}"),
-            text,
-            visibility: Visibility::Public,
-        };
-        follow_up = match queue(state, &id, &view, outgoing).await {
-            Ok((body, _)) => body,
-            // One follow-up per message answered: a repeat in other words is refused.
-            Err(ApiError::KeyReused) => {
-                return Err(ApiError::Unprocessable("a follow-up in other words was already queued".into()));
-            }
-            Err(other) => return Err(other),
-        };
+        follow_up = queue_follow_up(state, &id, &view, text).await?;
     }
     let resolved = match state.store.resolve_conversation(&id, state.clock.now()).await? {
         Resolution::Resolved => true,
@@ -538,6 +558,31 @@ async fn resolve<S: Store>(state: &State<S>, request: &Request, id: Conversation
     let queued = !follow_up.is_null();
     tracing::info!(conversation = %id, resolved, follow_up = queued, "conversation resolved through the API");
     Ok(serde_json::json!({ "id": id.0, "status": "resolved", "changed": resolved, "follow_up": follow_up }).to_string())
+}
+
+/// Queues the follow-up that closes a public thread, keyed by the customer's latest message:
+/// resolving again never sends a second one, and a repeat in other words is refused.
+async fn queue_follow_up<S: Store>(
+    state: &State<S>,
+    id: &ConversationId,
+    view: &ConversationView,
+    text: String,
+) -> Result<serde_json::Value, ApiError> {
+    let latest_inbound =
+        view.messages.iter().rev().find(|m| m.direction == "inbound").map(|m| m.id.clone()).unwrap_or_default();
+    let outgoing = Outgoing {
+        purpose: OutboxPurpose::FollowUp,
+        record_id: format!("follow-up.{latest_inbound}"),
+        text,
+        visibility: Visibility::Public,
+    };
+    match queue(state, id, view, outgoing).await {
+        Ok((body, _)) => Ok(body),
+        Err(ApiError::KeyReused) => {
+            Err(ApiError::Unprocessable("a follow-up in other words was already queued".into()))
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// The characters platforms' account and user ids use (`2244994945`, `17841400000000001`,

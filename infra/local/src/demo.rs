@@ -57,15 +57,51 @@ pub const HELP_DESK_SECRET: &str = "whsec_aGFyay1sb2NhbC1oZWxwLWRlc2stc2lnbmluZy
 /// Its endpoint id in the credentials.
 pub const HELP_DESK_ENDPOINT: &str = "local-desk";
 
-/// The credentials with the local help desk as their Standard Webhooks endpoint, unless
-/// they name help desks of their own.
-pub fn with_local_help_desk(credentials: &str, url: &str) -> Result<String, crate::Error> {
+/// The local Zendesk's OAuth client, and the signing secret of its webhook to Hark.
+pub const ZENDESK_CLIENT_ID: &str = "hark-local-zendesk";
+pub const ZENDESK_CLIENT_SECRET: &str = "hark-local-zendesk-client-secret";
+pub const ZENDESK_SIGNING_SECRET: &str = "hark-local-zendesk-webhook-signing-secret";
+/// The local Freshdesk's API key, and its automation rule's secret header (32+ characters).
+pub const FRESHDESK_API_KEY: &str = "hark-local-freshdesk-api-key";
+pub const FRESHDESK_WEBHOOK_SECRET: &str = "hark-local-freshdesk-rule-secret-0123456789";
+pub const FRESHDESK_FIELD: &str = "cf_hark_conversation";
+
+/// Where the local help desks are, for the credentials.
+pub struct LocalDesks<'a> {
+    pub webhook_url: &'a str,
+    pub zendesk_url: &'a str,
+    /// A refresh token the local Zendesk has just issued to the client.
+    pub zendesk_refresh_token: &'a str,
+    pub freshdesk_url: &'a str,
+}
+
+/// The credentials with the local help desks: the Standard Webhooks one, Zendesk and
+/// Freshdesk, each unless the credentials give that section themselves.
+pub fn with_local_help_desks(credentials: &str, desks: &LocalDesks<'_>) -> Result<String, crate::Error> {
     let mut value: serde_json::Value = serde_json::from_str(credentials)
         .map_err(|_| crate::Error::Usage("the local credentials are not JSON".into()))?;
     if value.get("webhooks").is_none() {
-        value["webhooks"] = json!({"endpoints": {HELP_DESK_ENDPOINT: {"url": url, "secret": HELP_DESK_SECRET}}});
+        value["webhooks"] =
+            json!({"endpoints": {HELP_DESK_ENDPOINT: {"url": desks.webhook_url, "secret": HELP_DESK_SECRET}}});
+    }
+    if value.get("zendesk").is_none() {
+        value["zendesk"] = json!({"url": desks.zendesk_url, "oauth2": {"client_id": ZENDESK_CLIENT_ID,
+            "client_secret": ZENDESK_CLIENT_SECRET, "refresh_token": desks.zendesk_refresh_token}});
+    }
+    if value.get("freshdesk").is_none() {
+        value["freshdesk"] = json!({"url": desks.freshdesk_url, "api_key": FRESHDESK_API_KEY});
     }
     Ok(value.to_string())
+}
+
+/// The help desks' webhook secrets, as the API function reads them (`HelpDeskSecret`).
+pub fn help_desk_secrets_json() -> String {
+    json!({
+        "zendesk": {"signing_secret": ZENDESK_SIGNING_SECRET,
+                    "hark_user_id": crate::zendesk::HARK_USER_ID.to_string()},
+        "freshdesk": {"secret": FRESHDESK_WEBHOOK_SECRET},
+    })
+    .to_string()
 }
 
 /// Template parameters that make the demo show escalations within a few minutes.

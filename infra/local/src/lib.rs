@@ -96,6 +96,9 @@ pub struct LocalStack {
     pub graph_api: LocalGraphApi,
     /// A help desk taking Hark's events by Standard Webhooks (endpoint `local-desk`).
     pub help_desk: LocalHelpDesk,
+    /// A local Zendesk and Freshdesk, whose agents' answers come back to the HTTP API.
+    pub zendesk: zendesk::LocalZendesk,
+    pub freshdesk: freshdesk::LocalFreshdesk,
     pub endpoints: engines::Endpoints,
     pub events: broadcast::Sender<StackEvent>,
     /// Where each function's output goes (`<binary>.log`).
@@ -121,10 +124,19 @@ impl LocalStack {
         let x_api = LocalXApi::start(options.x_api_port).await?;
         let graph_api = LocalGraphApi::start(options.graph_api_port).await?;
         let help_desk = LocalHelpDesk::start(0, demo::HELP_DESK_SECRET).await?;
+        let zendesk = zendesk::LocalZendesk::start(0, demo::ZENDESK_CLIENT_ID, demo::ZENDESK_CLIENT_SECRET).await?;
+        let freshdesk = freshdesk::LocalFreshdesk::start(0, demo::FRESHDESK_API_KEY, demo::FRESHDESK_FIELD).await?;
         let mut secret_values = options.secret_values.clone();
         if let Some(json) = secret_values.get_mut("CredentialsSecret") {
-            *json = demo::with_local_help_desk(json, &help_desk.url)?;
+            let desks = demo::LocalDesks {
+                webhook_url: &help_desk.url,
+                zendesk_url: &zendesk.url,
+                zendesk_refresh_token: &zendesk.consent(),
+                freshdesk_url: &freshdesk.url,
+            };
+            *json = demo::with_local_help_desks(json, &desks)?;
         }
+        secret_values.entry("HelpDeskSecret".to_owned()).or_insert_with(demo::help_desk_secrets_json);
         // The local platforms know the OAuth clients, refresh tokens and Page tokens the local
         // secret holds, as X and Meta know the ones they issued.
         let credentials = match secret_values.get("CredentialsSecret") {
@@ -170,6 +182,9 @@ impl LocalStack {
                 app_secret: app.app_secret.expose().to_owned(),
             });
         }
+        // The local desks' agents answer through the HTTP API, as the README sets them up.
+        zendesk.send_webhooks_to(&format!("{http_url}/helpdesks/zendesk"), demo::ZENDESK_SIGNING_SECRET);
+        freshdesk.send_webhooks_to(&format!("{http_url}/helpdesks/freshdesk"), demo::FRESHDESK_WEBHOOK_SECRET);
         for (id, _) in template.resources_of_type("AWS::Serverless::HttpApi")? {
             template.created(&id, template::Physical { reference: "local".into(), ..Default::default() });
         }
@@ -229,6 +244,8 @@ impl LocalStack {
             x_api,
             graph_api,
             help_desk,
+            zendesk,
+            freshdesk,
             endpoints: engines.endpoints.clone(),
             events,
             log_dir: options.log_dir.clone(),

@@ -50,6 +50,7 @@ use crate::ports::{
 
 use crate::ports::{
     CUSTOMER_HISTORY, CustomerConversation, CustomerProfile, CustomerReader, EndpointSwitch, TicketLink, TicketLinks,
+    TicketView,
 };
 
 pub const DUE_INDEX: &str = "due-index";
@@ -1649,6 +1650,7 @@ fn conversation_view(item: &Item) -> Result<ConversationView> {
         messages: Vec::new(),
         escalations: Vec::new(),
         outbound: Vec::new(),
+        tickets: Vec::new(),
     })
 }
 
@@ -1678,6 +1680,7 @@ impl ConversationReader for DynamoStore {
                         purpose: entry.message.purpose.as_str().to_owned(),
                         sent_message_id: get_s(item, "sent_message_id").map(str::to_owned),
                         answers_message_id: entry.message.answers_message_id,
+                        visibility: entry.message.target.visibility(),
                         status: entry.status.as_str().to_owned(),
                         attempts: entry.attempts,
                         text: entry.message.text,
@@ -1685,6 +1688,10 @@ impl ConversationReader for DynamoStore {
                         last_error: entry.last_error,
                     });
                 }
+                Some("ticket") => view.tickets.push(TicketView {
+                    desk: get_s(item, "desk").unwrap_or_default().to_owned(),
+                    ticket_id: get_s(item, "ticket_id").unwrap_or_default().to_owned(),
+                }),
                 _ => {}
             }
         }
