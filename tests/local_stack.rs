@@ -607,6 +607,91 @@ async fn the_http_api_answers_through_the_stack_only_with_a_key() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_complaint_on_x_and_on_facebook_is_one_ticket_in_zendesk_and_freshdesk_and_the_agents_answers_reach_the_customer_once()
+ {
+    use demo::{META_APP_SECRET, PAGE_ID};
+    // The outbox function, which forwards and sends agents' answers, every 10 s.
+    let stack = stack(&[], &[], 6).await;
+    let tweet = id(80);
+    let complaint = tweet_delivery(&tweet, Some(MARIA), "@AcmeAir lost my bag on flight 212, nobody helps", None);
+    // X retries: the same delivery three times.
+    for _ in 0..3 {
+        assert_eq!(send(&stack, &complaint).await, 200);
+    }
+    let graph = &stack.graph_api;
+    let meta_url = format!("{}/webhooks/meta", stack.http_url);
+    let post = graph.page_post(PAGE_ID, "Our winter schedule is out");
+    let comment = graph.comment(PAGE_ID, &post, ("6100000000021", "Ana Berg"), "my flight was cancelled twice, awful");
+    for _ in 0..2 {
+        assert_eq!(graph.deliver(&meta_url, META_APP_SECRET, std::slice::from_ref(&comment)).await.unwrap(), 200);
+    }
+    let x_conversation = format!("x:{}:{tweet}", demo::BRAND_ID);
+    let (zendesk, freshdesk) = (&stack.zendesk, &stack.freshdesk);
+    eventually("a ticket for each conversation in both desks", Duration::from_secs(60), || async {
+        (zendesk.tickets().len() >= 2 && freshdesk.tickets().len() >= 2).then_some(())
+    })
+    .await;
+    // Redeliveries and the outbox's later runs make nothing more.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let tickets = zendesk.tickets();
+    assert_eq!(tickets.len(), 2, "{tickets:?}");
+    let x_ticket = tickets.iter().find(|t| t.external_id.as_deref() == Some(x_conversation.as_str())).expect("X");
+    let fb_conversation = tickets
+        .iter()
+        .find_map(|t| t.external_id.clone().filter(|id| id.starts_with(&format!("facebook:{PAGE_ID}:"))))
+        .expect("the Facebook conversation's ticket");
+    assert_eq!(x_ticket.comments.len(), 1, "{x_ticket:?}");
+    let fd_tickets = freshdesk.tickets();
+    assert_eq!(fd_tickets.len(), 2, "{fd_tickets:?}");
+    let fb_ticket = fd_tickets
+        .iter()
+        .find(|t| t.custom_fields.get(demo::FRESHDESK_FIELD) == Some(&Value::from(fb_conversation.as_str())))
+        .expect("Facebook");
+
+    // An agent answers in Zendesk (delivered twice, as Zendesk may) and in Freshdesk (the
+    // rule run twice): each answer reaches the customer once, in the thread.
+    let on_x = "So sorry, Maria. Your bag is on the 14:05 and we'll bring it to you tonight.";
+    assert_eq!(zendesk.agent_reply(x_ticket.id, on_x).await.unwrap(), 200);
+    assert_eq!(zendesk.redeliver_last_event().await.unwrap(), 200);
+    let on_facebook = "Ana, I've rebooked you on tomorrow's 9:40 at no cost.";
+    assert_eq!(freshdesk.agent_reply(fb_ticket.id, on_facebook).await.unwrap(), 200);
+    assert_eq!(freshdesk.redeliver_last().await.unwrap(), 200);
+    let reply = eventually("the Zendesk agent's answer on X", Duration::from_secs(60), || async {
+        stack.x_api.requests().into_iter().find(|r| r.body["text"] == on_x)
+    })
+    .await;
+    assert_eq!(reply.body["reply"]["in_reply_to_tweet_id"], tweet.as_str());
+    eventually("the Freshdesk agent's answer on Facebook", Duration::from_secs(60), || async {
+        graph.business_replies_to(&comment.id).iter().any(|t| t == on_facebook).then_some(())
+    })
+    .await;
+    let answered = eventually("both conversations answered, their clocks stopped", Duration::from_secs(30), || async {
+        let conversations = items(&stack, "conversation").await;
+        let answered: Vec<_> = conversations.iter().filter(|c| attr_s(c, "status") == "answered").collect();
+        (answered.len() == 2).then(|| answered.iter().map(|c| c.contains_key("due_at")).collect::<Vec<_>>())
+    })
+    .await;
+    assert_eq!(answered, [false, false], "no SLA clock left running");
+
+    // Solved in Zendesk: the conversation is resolved (answered in public: no follow-up).
+    assert_eq!(zendesk.solve(x_ticket.id).await.unwrap(), 200);
+    eventually("the X conversation resolved", Duration::from_secs(30), || async {
+        let conversations = items(&stack, "conversation").await;
+        conversations
+            .iter()
+            .any(|c| attr_s(c, "conversation_id") == x_conversation && attr_s(c, "status") == "resolved")
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(stack.x_api.requests().iter().filter(|r| r.body["text"] == on_x).count(), 1, "sent once");
+    assert_eq!(graph.business_replies_to(&comment.id).iter().filter(|t| *t == on_facebook).count(), 1);
+    assert_eq!((zendesk.tickets().len(), freshdesk.tickets().len()), (2, 2));
+    assert_eq!(zendesk.tickets().iter().find(|t| t.id == x_ticket.id).unwrap().status, "solved");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_document() {
     use hark_shared::ports::ApiKeyStore;
     let schemathesis = repo_root().join(".venv/bin/schemathesis");

@@ -421,37 +421,132 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, pat
         events.len(),
         events.len() - created
     );
+    let conversations = observer.conversations.keys().filter(|id| !id.contains(":dm:")).count();
+    println!(
+        "Zendesk holds {} ticket(s) and Freshdesk {}, one per conversation ({} public, {} DM), however often a platform redelivered.",
+        stack.zendesk.tickets().len(),
+        stack.freshdesk.tickets().len(),
+        conversations,
+        observer.conversations.len() - conversations
+    );
     Ok(())
 }
 
-/// A help-desk agent answers the first X complaint through the HTTP API, as a help desk's
-/// integration would: the outbox posts it in the thread and the SLA clock stops.
+/// The help desks at work: the conversations arrive as tickets in the local Zendesk and
+/// Freshdesk; an agent answers the X complaint in Zendesk and a Facebook comment in
+/// Freshdesk, solves the ticket of the comment Hark answered privately (the thread gets
+/// the follow-up), and another answers Priya's DM through the HTTP API, as any other help
+/// desk's integration would. Each answer goes out once, from the outbox, and stops the clock.
 async fn agent_answers(stack: &LocalStack, observer: &mut Observer, api_key: &str) -> Result<(), Error> {
-    let Some(id) = observer
+    let open = |observer: &Observer, prefix: &str, customer: Option<&str>| {
+        observer
+            .conversations
+            .iter()
+            .filter(|(id, c)| id.starts_with(prefix) && !id.contains(":dm:") && text(c, "status") == "awaiting_reply")
+            .filter(|(_, c)| customer.is_none_or(|name| text(c, "customer_name") == name))
+            .map(|(id, _)| id.clone())
+            .next()
+    };
+    let complaint = observer
         .conversations
         .iter()
-        .find(|(id, c)| id.starts_with("x:") && !id.contains(":dm:") && text(c, "status") == "awaiting_reply")
+        .find(|(id, c)| id.starts_with("x:") && !id.contains(":dm:") && text(c, "last_intent") == "complaint")
         .map(|(id, _)| id.clone())
-    else {
-        return Ok(());
-    };
-    let reply = reqwest::Client::new()
-        .post(format!("{}/v1/conversations/{id}/replies", stack.http_url))
-        .bearer_auth(api_key)
-        .header("idempotency-key", "demo-ticket-1-comment-1")
-        .json(&serde_json::json!({"text": "So sorry about this. I have rebooked you on tomorrow's 9:40 flight, no charge."}))
-        .send()
-        .await
-        .map_err(|e| Error::Usage(format!("the agent's reply: {e}")))?;
+        .or_else(|| open(observer, "x:", None));
+    let facebook_prefix = format!("facebook:{PAGE_ID}:");
+    let private = open(observer, &facebook_prefix, Some(ANA.1));
+    let facebook = open(observer, &facebook_prefix, Some(TOMAS.1));
+
     println!(
-        "\nhelp desk      an agent answers conversation {id} (POST /v1/conversations/…/replies) -> {}",
-        reply.status().as_u16()
+        "
+-- the help desks: tickets in the local Zendesk and Freshdesk (the outbox forwards every 10 s) --"
     );
-    // The outbox function runs every 10 s in the demo.
-    for _ in 0..10 {
+    let wanted: Vec<&String> = [&complaint, &facebook, &private].into_iter().flatten().collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (zendesk, freshdesk) = (&stack.zendesk, &stack.freshdesk);
+    let zendesk_ticket = |id: &str| zendesk.tickets().into_iter().find(|t| t.external_id.as_deref() == Some(id));
+    let freshdesk_ticket = |id: &str| {
+        freshdesk
+            .tickets()
+            .into_iter()
+            .find(|t| t.custom_fields.get(FRESHDESK_FIELD).and_then(|v| v.as_str()) == Some(id))
+    };
+    while !wanted.iter().all(|id| zendesk_ticket(id).is_some() && freshdesk_ticket(id).is_some())
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_secs(2)).await;
         observer.report().await?;
-        if observer.conversations.get(&id).is_some_and(|c| text(c, "status") == "answered") {
+    }
+    for t in zendesk.tickets() {
+        println!(
+            "  Zendesk        ticket #{} \"{}\" priority {}, {} comment(s), requester {}",
+            t.id,
+            excerpt(&t.subject, 60),
+            t.priority,
+            t.comments.len(),
+            zendesk.users().iter().find(|u| u.id == t.requester_id).map(|u| u.external_id.clone()).unwrap_or_default()
+        );
+    }
+    for t in freshdesk.tickets() {
+        println!(
+            "  Freshdesk      ticket #{} \"{}\" priority {}, {} note(s), {FRESHDESK_FIELD} {}",
+            t.id,
+            excerpt(&t.subject, 60),
+            t.priority,
+            t.notes.len(),
+            t.custom_fields.get(FRESHDESK_FIELD).and_then(|v| v.as_str()).unwrap_or_default()
+        );
+    }
+
+    let mut waiting_for = Vec::new();
+    if let Some(ticket) = complaint.as_deref().and_then(zendesk_ticket) {
+        let text = "So sorry about this, Maria. I have rebooked you on tomorrow's 9:40 flight, no charge.";
+        let status = zendesk.agent_reply(ticket.id, text).await?;
+        println!(
+            "
+Zendesk        an agent answers ticket #{} in public (signed webhook to /helpdesks/zendesk -> {status})",
+            ticket.id
+        );
+        waiting_for.extend(complaint.clone());
+    }
+    if let Some(ticket) = facebook.as_deref().and_then(freshdesk_ticket) {
+        let text = "Sorry, Tomás: the app is fixed now. Update it and online check-in will work.";
+        let status = freshdesk.agent_reply(ticket.id, text).await?;
+        println!(
+            "Freshdesk      an agent answers ticket #{} (rule webhook to /helpdesks/freshdesk -> {status})",
+            ticket.id
+        );
+        waiting_for.extend(facebook.clone());
+    }
+    if let Some(ticket) = private.as_deref().and_then(freshdesk_ticket) {
+        let status = freshdesk.resolve(ticket.id).await?;
+        println!(
+            "Freshdesk      ticket #{} solved after Hark answered in private: the thread gets the follow-up (-> {status})",
+            ticket.id
+        );
+    }
+    let dm = observer.conversations.keys().find(|id| id.starts_with("x:") && id.contains(":dm:")).cloned();
+    if let Some(id) = &dm {
+        let reply = reqwest::Client::new()
+            .post(format!("{}/v1/conversations/{id}/replies", stack.http_url))
+            .bearer_auth(api_key)
+            .header("idempotency-key", "demo-ticket-1-comment-1")
+            .json(&serde_json::json!({"text": "Refund for the second upgrade charge is on its way, Priya."}))
+            .send()
+            .await
+            .map_err(|e| Error::Usage(format!("the agent's reply: {e}")))?;
+        println!(
+            "HTTP API       an agent answers the DM {id} (POST /v1/conversations/…/replies) -> {}",
+            reply.status().as_u16()
+        );
+        waiting_for.push(id.clone());
+    }
+    // The outbox function runs every 10 s in the demo.
+    for _ in 0..15 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        observer.report().await?;
+        let answered = |id: &String| observer.conversations.get(id).is_some_and(|c| text(c, "status") == "answered");
+        if waiting_for.iter().all(answered) {
             break;
         }
     }
@@ -624,6 +719,7 @@ impl Observer {
         let what = match text(item, "purpose").as_str() {
             "forward" => "forward",
             "agent_reply" => "agent reply",
+            "follow_up" => "follow-up",
             _ => "ack",
         };
         match (what, status.as_str()) {
@@ -631,12 +727,19 @@ impl Observer {
             ("forward", _) if target["endpoint"] == "*" => {}
             ("forward", "sent") => {
                 let event: Value = serde_json::from_str(&text(item, "text")).unwrap_or_default();
-                let endpoint = target["endpoint"].as_str().unwrap_or_default();
-                println!(
-                    "  help desk      {} -> {endpoint}, signed (Standard Webhooks), tags {}",
-                    event["type"].as_str().unwrap_or_default(),
-                    event["data"]["tags"]
-                );
+                let kind = event["type"].as_str().unwrap_or_default();
+                match target["endpoint"].as_str().unwrap_or_default() {
+                    desk @ ("zendesk" | "freshdesk") => {
+                        println!("  help desk      {kind} -> {desk}: {}", text(item, "sent_message_id"))
+                    }
+                    endpoint => {
+                        let tags = event["data"].get("tags").map(|t| format!(", tags {t}")).unwrap_or_default();
+                        println!("  help desk      {kind} -> {endpoint}, signed (Standard Webhooks){tags}")
+                    }
+                }
+            }
+            ("follow-up", "sent") => {
+                println!("  follow-up      ({channel}) \"{}\" closes the thread", excerpt(&text(item, "text"), 140))
             }
             ("agent reply", "sent") => {
                 println!("  agent reply    ({channel}) \"{}\" posted by the outbox", excerpt(&text(item, "text"), 140))

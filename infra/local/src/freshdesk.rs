@@ -64,6 +64,7 @@ struct FreshdeskState {
     next_id: u64,
     /// (Hark's `/helpdesks/freshdesk` URL, the rule's secret header value).
     hark: Option<(String, String)>,
+    last_rule_body: Option<String>,
 }
 
 impl FreshdeskState {
@@ -160,10 +161,17 @@ impl LocalFreshdesk {
         self.rule(json!({"event": "resolved", "ticket_id": ticket_id, "conversation_id": conversation})).await
     }
 
+    /// Runs the last rule's webhook again (Freshdesk retries a call it saw fail).
+    pub async fn redeliver_last(&self) -> Result<u16, Error> {
+        let body = self.lock().last_rule_body.clone().ok_or(Error::Usage("no rule has run".into()))?;
+        self.rule(serde_json::from_str(&body).expect("a body it wrote")).await
+    }
+
     async fn rule(&self, body: Value) -> Result<u16, Error> {
         let Some((url, secret)) = self.lock().hark.clone() else {
             return Err(Error::Usage("the local Freshdesk has no webhook to send to".into()));
         };
+        self.lock().last_rule_body = Some(body.to_string());
         let response = self
             .http
             .post(&url)

@@ -74,6 +74,8 @@ struct ZendeskState {
     creates: usize,
     next_id: u64,
     hark: Option<(String, String)>,
+    /// The last event sent to Hark, to deliver again as Zendesk may.
+    last_event: Option<String>,
 }
 
 impl ZendeskState {
@@ -214,11 +216,26 @@ impl LocalZendesk {
             "event": event,
         })
         .to_string();
+        self.lock().last_event = Some(body.clone());
+        self.deliver(&url, &secret, body).await
+    }
+
+    /// Delivers the last event again, freshly signed (Zendesk's webhooks may be invoked
+    /// more than once for one event).
+    pub async fn redeliver_last_event(&self) -> Result<u16, Error> {
+        let (Some((url, secret)), Some(body)) = ({ self.lock().hark.clone() }, { self.lock().last_event.clone() })
+        else {
+            return Err(Error::Usage("the local Zendesk has sent no event".into()));
+        };
+        self.deliver(&url, &secret, body).await
+    }
+
+    async fn deliver(&self, url: &str, secret: &str, body: String) -> Result<u16, Error> {
         let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-        let signature = hark_shared::helpdesks::zendesk::sign(&secret, &timestamp, body.as_bytes());
+        let signature = hark_shared::helpdesks::zendesk::sign(secret, &timestamp, body.as_bytes());
         let response = self
             .http
-            .post(&url)
+            .post(url)
             .header("content-type", "application/json")
             .header(hark_shared::helpdesks::zendesk::SIGNATURE_HEADER, signature)
             .header(hark_shared::helpdesks::zendesk::TIMESTAMP_HEADER, timestamp)
