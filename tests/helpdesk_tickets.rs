@@ -64,15 +64,11 @@ async fn fixture() -> Fixture {
 
 impl Fixture {
     async fn process(&self, mentions: &[hark_shared::domain::mention::Mention]) {
-        let ids: Vec<String> = mentions.iter().map(|_| unique("sqs")).collect();
-        let records: Vec<(&str, &hark_shared::domain::mention::Mention)> =
-            ids.iter().map(String::as_str).zip(mentions).collect();
-        assert!(self.processor.handle(sqs_event(&records)).await.batch_item_failures.is_empty());
+        process_batch(&self.processor, mentions).await
     }
 
     async fn sweep(&self, at: DateTime<Utc>) -> hark_outbox::SweepSummary {
-        self.clock.set(at);
-        self.sweeper.run().await.unwrap()
+        sweep_at(&self.sweeper, &self.clock, at).await
     }
 
     fn store(&self) -> DynamoStore {

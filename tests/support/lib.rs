@@ -431,6 +431,21 @@ pub fn replies(x: TestXClient, graph: Option<&LocalGraphApi>) -> TestReplies {
     }
 }
 
+/// One SQS batch of `mentions` through the processor's handler, each its own record;
+/// every one must be taken.
+pub async fn process_batch(processor: &TestProcessor, mentions: &[hark_shared::domain::mention::Mention]) {
+    let ids: Vec<String> = mentions.iter().map(|_| unique("sqs")).collect();
+    let records: Vec<(&str, &hark_shared::domain::mention::Mention)> =
+        ids.iter().map(String::as_str).zip(mentions).collect();
+    assert!(processor.handle(sqs_event(&records)).await.batch_item_failures.is_empty());
+}
+
+/// One outbox sweep, its clock set to `at`.
+pub async fn sweep_at(sweeper: &TestSweeper, clock: &TestClock, at: DateTime<Utc>) -> hark_outbox::SweepSummary {
+    clock.set(at);
+    sweeper.run().await.unwrap()
+}
+
 /// Help-desk senders with no endpoint: they never read the table they are given.
 pub fn no_help_desks() -> hark_shared::helpdesks::HelpDesks {
     let config = aws_sdk_dynamodb::Config::builder()

@@ -10,7 +10,7 @@
 //! change a ticket and run the automation rule's webhook the README sets up, with the
 //! secret header.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Query, State};
@@ -59,7 +59,7 @@ struct FreshdeskState {
     custom_field: String,
     contacts: Vec<Contact>,
     tickets: Vec<Ticket>,
-    script: VecDeque<(u16, Option<u64>)>,
+    script: crate::Script,
     lose_next_create_answer: bool,
     next_id: u64,
     /// (Hark's `/helpdesks/freshdesk` URL, the rule's secret header value).
@@ -125,7 +125,7 @@ impl LocalFreshdesk {
     }
 
     pub fn respond_next(&self, status: u16, retry_after: Option<u64>) {
-        self.lock().script.push_back((status, retry_after));
+        self.lock().script.push(status, retry_after);
     }
 
     pub fn lose_next_create_answer(&self) {
@@ -195,13 +195,8 @@ fn validation(field: &str, code: &str) -> Response {
 }
 
 fn gate(state: &mut FreshdeskState, headers: &HeaderMap) -> Option<Response> {
-    if let Some((status, retry_after)) = state.script.pop_front() {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, axum::Json(json!({"description": "scripted"}))).into_response();
-        if let Some(seconds) = retry_after {
-            response.headers_mut().insert("retry-after", seconds.into());
-        }
-        return Some(response);
+    if let Some(scripted) = state.script.next(json!({"description": "scripted"})) {
+        return Some(scripted);
     }
     if !state.authorised(headers) {
         let body =

@@ -296,6 +296,29 @@ impl LocalStack {
     }
 }
 
+/// Answers a test scripts for a local help desk's next API calls, in order: a status and
+/// a `Retry-After`, with the desk's own error body.
+#[derive(Default)]
+pub(crate) struct Script(std::collections::VecDeque<(u16, Option<u64>)>);
+
+impl Script {
+    pub(crate) fn push(&mut self, status: u16, retry_after: Option<u64>) {
+        self.0.push_back((status, retry_after));
+    }
+
+    /// The next scripted answer, if one is left.
+    pub(crate) fn next(&mut self, body: serde_json::Value) -> Option<axum::response::Response> {
+        use axum::response::IntoResponse;
+        let (status, retry_after) = self.0.pop_front()?;
+        let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert("retry-after", seconds.into());
+        }
+        Some(response)
+    }
+}
+
 /// The SDK configuration for the local engines: DynamoDB to DynamoDB Local, the rest to
 /// LocalStack, with throwaway credentials.
 /// Serves `app` on `127.0.0.1:port` (0 picks a free port) until the runtime stops; returns

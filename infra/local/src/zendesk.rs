@@ -12,7 +12,7 @@
 //! change a ticket and send Hark the signed event webhook Zendesk would
 //! (`X-Zendesk-Webhook-Signature` over timestamp and body).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Query, State};
@@ -67,7 +67,7 @@ struct ZendeskState {
     /// Idempotency-Key → (the request body, the answer given).
     idempotency: HashMap<String, (Value, Value)>,
     /// Answers scripted for the next API calls: (status, Retry-After).
-    script: VecDeque<(u16, Option<u64>)>,
+    script: crate::Script,
     /// The next ticket create is made, and its answer lost (500).
     lose_next_create_answer: bool,
     /// Ticket creates Zendesk performed (idempotent replays excluded).
@@ -166,7 +166,7 @@ impl LocalZendesk {
 
     /// The next API calls are answered `status` (with `Retry-After`), in order.
     pub fn respond_next(&self, status: u16, retry_after: Option<u64>) {
-        self.lock().script.push_back((status, retry_after));
+        self.lock().script.push(status, retry_after);
     }
 
     /// The next ticket create is made but answered 500, as when the answer is lost.
@@ -261,13 +261,8 @@ fn invalid(description: &str) -> Response {
 
 /// The checks every API call passes first: a scripted answer, then the bearer token.
 fn gate(state: &mut ZendeskState, headers: &HeaderMap) -> Option<Response> {
-    if let Some((status, retry_after)) = state.script.pop_front() {
-        let mut response =
-            error(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "Scripted", "");
-        if let Some(seconds) = retry_after {
-            response.headers_mut().insert("retry-after", seconds.into());
-        }
-        return Some(response);
+    if let Some(scripted) = state.script.next(json!({"error": "Scripted", "description": ""})) {
+        return Some(scripted);
     }
     if !state.authorised(headers) {
         return Some(error(
