@@ -147,6 +147,22 @@ async fn a_conversation_is_one_ticket_in_each_desk_and_later_messages_are_the_cu
     let forwards: Vec<_> = view.outbound.iter().filter(|o| o.purpose == "forward").collect();
     assert_eq!(forwards.len(), 4);
     assert!(forwards.iter().all(|o| o.visibility == "help_desk" && o.status == "sent"), "{forwards:?}");
+
+    // The ticket says who the customer is; their next conversation's ticket, what came before.
+    assert!(
+        ticket.comments[0].body.contains("Customer: Pat 911 (@user911), 150 followers on x"),
+        "{}",
+        ticket.comments[0].body
+    );
+    assert!(ticket.comments[0].body.contains("Earlier: none"));
+    f.process(&[mention("8010", "911", "@acme and now my seat was given away", seconds(600))]).await;
+    assert_eq!(f.sweep(seconds(601)).await.sent, 2);
+    let tickets = f.zendesk.tickets();
+    assert_eq!((tickets.len(), f.zendesk.users().len()), (2, 1), "a second ticket, the same end user");
+    let body = &tickets[1].comments[0].body;
+    assert!(body.contains("Earlier: 1 conversation(s)") && body.contains("(complaint, awaiting_reply)"), "{body}");
+    assert!(f.freshdesk.tickets()[1].description.contains("Earlier: 1 conversation(s)"));
+    assert_eq!(f.freshdesk.contacts().len(), 1);
 }
 
 #[tokio::test]

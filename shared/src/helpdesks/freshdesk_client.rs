@@ -16,7 +16,7 @@ use super::tickets::{DeskCustomer, NewTicket, TicketAction, TicketEvent, ticket_
 use crate::credentials::FRESHDESK;
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
-use crate::ports::{ConversationId, OutboxMessage, ReplySender, TicketLink, TicketLinks};
+use crate::ports::{ConversationId, CustomerReader, OutboxMessage, ReplySender, TicketLink, TicketLinks};
 
 const PLATFORM: &str = "Freshdesk";
 /// Ticket status Open and Resolved; source Chat (a social message is a conversation, and
@@ -35,7 +35,7 @@ pub struct FreshdeskClient<L> {
 
 pub type AwsFreshdeskClient = FreshdeskClient<crate::adapters::dynamo::DynamoStore>;
 
-impl<L: TicketLinks> FreshdeskClient<L> {
+impl<L: TicketLinks + CustomerReader> FreshdeskClient<L> {
     /// `None` when the credentials have no Freshdesk section.
     pub fn from_credentials(credentials: &crate::credentials::Credentials, links: L) -> Result<Option<Self>> {
         let Some(freshdesk) = &credentials.freshdesk else { return Ok(None) };
@@ -127,9 +127,10 @@ impl<L: TicketLinks> FreshdeskClient<L> {
             return Ok(link.ticket_id);
         }
         let contact = self.contact(&ticket.customer).await?;
+        let description = super::opening_body(&self.links, event, ticket).await;
         let body = json!({
             "subject": ticket.subject,
-            "description": html(&ticket.body),
+            "description": html(&description),
             "requester_id": contact.parse::<u64>().ok(),
             "status": STATUS_OPEN,
             "priority": ticket.priority.freshdesk(),
@@ -190,7 +191,7 @@ fn customer_of(action: &TicketAction) -> Option<&DeskCustomer> {
     }
 }
 
-impl<L: TicketLinks> ReplySender for FreshdeskClient<L> {
+impl<L: TicketLinks + CustomerReader> ReplySender for FreshdeskClient<L> {
     async fn send(&self, message: &OutboxMessage) -> Result<String> {
         let event = ticket_event(message)?;
         let customer = customer_of(&event.action);

@@ -84,6 +84,26 @@ impl crate::ports::ReplySender for HelpDesks {
     }
 }
 
+/// A new ticket's first comment: the customer's words, then who they are and their
+/// earlier conversations as Hark's table knows them. The history is a courtesy: if it
+/// cannot be read, the ticket is made without it rather than held up.
+#[cfg(feature = "aws")]
+pub(crate) async fn opening_body(
+    customers: &impl crate::ports::CustomerReader,
+    event: &tickets::TicketEvent,
+    ticket: &tickets::NewTicket,
+) -> String {
+    let c = &ticket.customer;
+    let profile = match customers.customer_profile(c.channel, &c.account, &c.id).await {
+        Ok(profile) => profile,
+        Err(error) => {
+            tracing::warn!(%error, "customer history unavailable; the ticket is made without it");
+            None
+        }
+    };
+    ticket.body_with(&tickets::customer_lines(c, profile.as_ref(), &event.conversation.0))
+}
+
 /// Percent-encodes a query value (conversation and external ids hold `:`).
 pub(crate) fn query_value(value: &str) -> String {
     value

@@ -10,8 +10,9 @@
 use serde_json::Value;
 
 use crate::domain::forward::{EventType, event_id_of};
+use crate::domain::mention::Channel;
 use crate::error::{Error, Result};
-use crate::ports::{ConversationId, OutboxMessage};
+use crate::ports::{ConversationId, CustomerProfile, OutboxMessage};
 
 /// The longest subject either desk is sent.
 const SUBJECT_CHARS: usize = 150;
@@ -61,6 +62,13 @@ impl TicketPriority {
 pub struct DeskCustomer {
     pub external_id: String,
     pub name: String,
+    /// Where Hark knows them: the channel, the brand's account, their id there.
+    pub channel: Channel,
+    pub account: String,
+    pub id: String,
+    pub handle: Option<String>,
+    pub followers: Option<u64>,
+    pub verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,14 +120,65 @@ fn customer(data: &Value) -> Result<DeskCustomer> {
     let conversation = &data["conversation"];
     let (channel, account) = (text(conversation, "/channel"), text(conversation, "/account_id"));
     let customer_id = text(data, "/customer/id");
-    let (Some(channel), Some(account), Some(customer_id)) = (channel, account, customer_id) else {
+    let (Some(channel), Some(account), Some(customer_id)) = (channel.and_then(Channel::parse), account, customer_id)
+    else {
         return Err(Error::Invalid("a forwarded message names no customer".into()));
     };
     let name = text(data, "/customer/name")
         .map(str::to_owned)
         .or_else(|| text(data, "/customer/handle").map(|h| format!("@{h}")))
         .unwrap_or_else(|| format!("{channel} user {customer_id}"));
-    Ok(DeskCustomer { external_id: format!("hark:{channel}:{account}:{customer_id}"), name })
+    Ok(DeskCustomer {
+        external_id: format!("hark:{}:{account}:{customer_id}", channel.as_str()),
+        name,
+        channel,
+        account: account.to_owned(),
+        id: customer_id.to_owned(),
+        handle: text(data, "/customer/handle").map(str::to_owned),
+        followers: data["customer"]["followers"].as_u64(),
+        verified: data["customer"]["verified"].as_bool().unwrap_or(false),
+    })
+}
+
+/// Who the customer is and what Hark has seen of them before, for a new ticket: the
+/// agent sees their reach and their earlier conversations without leaving the desk.
+pub fn customer_lines(customer: &DeskCustomer, profile: Option<&CustomerProfile>, conversation: &str) -> String {
+    let mut about = vec![match &customer.handle {
+        Some(handle) if customer.name != format!("@{handle}") => format!("{} (@{handle})", customer.name),
+        _ => customer.name.clone(),
+    }];
+    if let Some(followers) = customer.followers {
+        about.push(format!("{followers} followers"));
+    }
+    if customer.verified {
+        about.push("verified".to_owned());
+    }
+    let mut lines = vec![format!("Customer: {} on {}", about.join(", "), customer.channel.as_str())];
+    let earlier: Vec<_> =
+        profile.map(|p| p.conversations.iter().filter(|c| c.id != conversation).collect()).unwrap_or_default();
+    match (profile, earlier.first()) {
+        (Some(p), Some(latest)) => lines.push(format!(
+            "Earlier: {} conversation(s) since {}; the latest {} ({}, {}), last sentiment {}.",
+            earlier.len(),
+            p.first_seen_at.map_or_else(|| "?".to_owned(), |t| t.format("%Y-%m-%d").to_string()),
+            latest.created_at.format("%Y-%m-%d"),
+            latest.last_intent.as_deref().unwrap_or("?"),
+            latest.status,
+            p.last_sentiment.as_deref().unwrap_or("?"),
+        )),
+        _ => lines.push("Earlier: none; this is their first conversation with Hark.".to_owned()),
+    }
+    lines.join("\n")
+}
+
+impl NewTicket {
+    /// The first comment with the customer's lines before the marker, which stays last.
+    pub fn body_with(&self, customer_lines: &str) -> String {
+        match self.body.rsplit_once('\n') {
+            Some((before, marker)) => format!("{before}\n{customer_lines}\n{marker}"),
+            None => format!("{customer_lines}\n{}", self.body),
+        }
+    }
 }
 
 /// The customer's words and what Hark read in them, as a comment's plain text.
@@ -196,7 +255,6 @@ pub fn ticket_event(message: &OutboxMessage) -> Result<TicketEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::mention::Channel;
     use crate::ports::{OutboxPurpose, ReplyTarget};
     use serde_json::json;
 
@@ -216,7 +274,7 @@ mod tests {
     fn created() -> Value {
         json!({"type": "conversation.created", "timestamp": "2026-12-01T09:00:00.000Z", "data": {
             "conversation": {"id": "x:100:5001", "channel": "x", "account_id": "100", "subject": "x @ana_b: my card [card number] was charged twice"},
-            "customer": {"id": "901", "handle": "ana_b", "name": null},
+            "customer": {"id": "901", "handle": "ana_b", "name": null, "followers": 120, "verified": false},
             "message": {"id": "5001", "text": "my card [card number] was charged twice", "redacted": ["card_number"],
                         "link": "https://x.com/i/web/status/5001"},
             "classification": {"sentiment": "negative", "intent": "complaint", "priority": 88},
@@ -229,7 +287,8 @@ mod tests {
         assert_eq!(event.conversation.0, "x:100:5001");
         assert_eq!(event.event_id, "msg_0123456789abcdef0123456789abcdef");
         let TicketAction::Open(ticket) = event.action else { panic!("{event:?}") };
-        assert_eq!(ticket.customer, DeskCustomer { external_id: "hark:x:100:901".into(), name: "@ana_b".into() });
+        assert_eq!((ticket.customer.external_id.as_str(), ticket.customer.name.as_str()), ("hark:x:100:901", "@ana_b"));
+        assert_eq!((ticket.customer.channel, ticket.customer.id.as_str()), (Channel::X, "901"));
         assert_eq!(ticket.priority, TicketPriority::Urgent);
         assert!(ticket.body.starts_with("my card [card number] was charged twice\n"));
         assert!(ticket.body.contains("https://x.com/i/web/status/5001"));
@@ -237,6 +296,50 @@ mod tests {
         assert!(ticket.body.ends_with(&marker("msg_0123456789abcdef0123456789abcdef")));
         assert!(is_harks(&ticket.body));
         assert_eq!(ticket.tags, ["hark", "hark_x", "sentiment_negative"]);
+    }
+
+    #[test]
+    fn a_new_ticket_says_who_the_customer_is_and_what_came_before() {
+        let TicketAction::Open(ticket) = ticket_event(&record(created())).unwrap().action else { panic!() };
+        let first = customer_lines(&ticket.customer, None, "x:100:5001");
+        assert_eq!(
+            first,
+            "Customer: @ana_b, 120 followers on x\nEarlier: none; this is their first conversation with Hark."
+        );
+        let at = |d: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, d, 9, 0, 0).unwrap();
+        let conversation = |id: &str, day: u32, intent: &str| crate::ports::CustomerConversation {
+            id: id.into(),
+            status: "resolved".into(),
+            created_at: at(day),
+            last_message_at: None,
+            last_sentiment: Some("negative".into()),
+            last_intent: Some(intent.into()),
+            message_count: 2,
+        };
+        let profile = CustomerProfile {
+            channel: "x".into(),
+            account_id: "100".into(),
+            id: "901".into(),
+            handle: Some("ana_b".into()),
+            name: None,
+            followers: Some(120),
+            verified: false,
+            first_seen_at: Some(at(2)),
+            last_seen_at: None,
+            last_sentiment: Some("negative".into()),
+            message_count: 5,
+            conversation_count: 3,
+            // Newest first, the current one among them.
+            conversations: vec![
+                conversation("x:100:5001", 30, "complaint"),
+                conversation("x:100:4001", 20, "question"),
+                conversation("x:100:3001", 2, "complaint"),
+            ],
+        };
+        let lines = customer_lines(&ticket.customer, Some(&profile), "x:100:5001");
+        assert!(lines.ends_with("Earlier: 2 conversation(s) since 2026-11-02; the latest 2026-11-20 (question, resolved), last sentiment negative."), "{lines}");
+        let body = ticket.body_with(&lines);
+        assert!(body.ends_with(&format!("{lines}\n{}", marker("msg_0123456789abcdef0123456789abcdef"))), "{body}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::tickets::{DeskCustomer, NewTicket, TicketAction, TicketEvent, ticket_
 use crate::credentials::ZENDESK;
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
-use crate::ports::{AccessTokens, ConversationId, OutboxMessage, ReplySender, TicketLink, TicketLinks};
+use crate::ports::{AccessTokens, ConversationId, CustomerReader, OutboxMessage, ReplySender, TicketLink, TicketLinks};
 
 const PLATFORM: &str = "Zendesk";
 
@@ -68,7 +68,7 @@ impl AwsZendeskClient {
     }
 }
 
-impl<T: AccessTokens, L: TicketLinks> ZendeskClient<T, L> {
+impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
     pub fn new(base_url: &str, tokens: T, links: L) -> Result<Self> {
         Ok(ZendeskClient {
             http: desk_api::client()?,
@@ -165,9 +165,10 @@ impl<T: AccessTokens, L: TicketLinks> ZendeskClient<T, L> {
             return Ok(link.ticket_id);
         }
         let requester_id = self.user(&ticket.customer).await?;
+        let first_comment = super::opening_body(&self.links, event, ticket).await;
         let body = json!({"ticket": {
             "subject": ticket.subject,
-            "comment": {"body": ticket.body, "public": true, "author_id": requester_id.parse::<u64>().ok()},
+            "comment": {"body": first_comment, "public": true, "author_id": requester_id.parse::<u64>().ok()},
             "requester_id": requester_id.parse::<u64>().ok(),
             "external_id": event.conversation.0,
             "tags": ticket.tags,
@@ -204,7 +205,7 @@ impl<T: AccessTokens, L: TicketLinks> ZendeskClient<T, L> {
     }
 }
 
-impl<T: AccessTokens, L: TicketLinks> ReplySender for ZendeskClient<T, L> {
+impl<T: AccessTokens, L: TicketLinks + CustomerReader> ReplySender for ZendeskClient<T, L> {
     async fn send(&self, message: &OutboxMessage) -> Result<String> {
         let event = ticket_event(message)?;
         match &event.action {
