@@ -257,3 +257,37 @@ async fn escalations_raise_the_priority_with_a_note_and_a_resolution_solves_both
     assert_eq!(f.freshdesk.tickets()[0].status, 4);
     assert_eq!(f.zendesk.tickets().len(), 1);
 }
+
+#[tokio::test]
+async fn a_storm_of_429s_and_5xxs_is_ridden_out_with_one_ticket_per_conversation() {
+    let f = fixture().await;
+    for _ in 0..6 {
+        f.zendesk.respond_next(429, Some(30));
+        f.freshdesk.respond_next(500, None);
+        f.freshdesk.respond_next(502, None);
+    }
+    let customers = ["951", "952", "953", "954", "955"];
+    let mentions: Vec<_> = customers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| mention(&format!("86{i:02}"), c, "@acme my flight was cancelled and nobody answers", t0()))
+        .collect();
+    f.process(&mentions).await;
+    let mut failed = 0;
+    // The schedule: 5 s, then 5 min; Retry-After 30 s where longer.
+    for at in [1, 7, 32, 40, 310, 320, 700, 2200] {
+        failed += f.sweep(seconds(at)).await.failed;
+    }
+    assert_eq!(failed, 0);
+    assert_eq!(f.sweep(seconds(9000)).await.due, 0, "everything delivered");
+    let mut zendesk: Vec<_> = f.zendesk.tickets().into_iter().filter_map(|t| t.external_id).collect();
+    zendesk.sort();
+    zendesk.dedup();
+    assert_eq!((zendesk.len(), f.zendesk.tickets().len()), (5, 5), "one ticket per conversation");
+    let freshdesk = f.freshdesk.tickets();
+    let mut conversations: Vec<_> = freshdesk.iter().map(|t| t.custom_fields[FIELD].to_string()).collect();
+    conversations.sort();
+    conversations.dedup();
+    assert_eq!((conversations.len(), freshdesk.len()), (5, 5));
+    assert_eq!(f.freshdesk.contacts().len(), 5);
+}
