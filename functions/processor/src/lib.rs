@@ -38,8 +38,8 @@ pub enum ProcessorError {
     EmptyBody { message_id: String },
     #[error("message {message_id} is not a mention: {reason}")]
     NotAMention { message_id: String, reason: String },
-    /// A reply of the brand's whose customer the platform did not name, and whose parent
-    /// is not stored yet: the parent travels in another queue group and may still come.
+    /// A reply of the brand's whose parent is not stored yet: platforms deliver out of
+    /// order, and the parent may travel in another queue group; it may still come.
     #[error("the message {parent} that {message_id} answers is not stored yet")]
     ParentNotYetStored { message_id: String, parent: String },
     #[error(transparent)]
@@ -476,10 +476,15 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             }
         };
         let Some(conversation) = conversation else {
-            // The customer of a reply the platform named only by its parent is in another
-            // queue group than the parent: the parent may be a moment behind.
+            // The brand answered a message Hark has not stored yet. Platforms do not keep
+            // their webhooks in order (X may deliver the answer before the post it answers),
+            // and a reply the platform named only by its parent sits in another queue group
+            // than the parent: the parent may be a moment behind. Dropping the answer would
+            // leave that post unanswered in Hark, its clock running and escalating. So it
+            // waits a few receives for any parent but the brand's own posts; a parent that
+            // never comes (a post from before Hark, one that mentions no one) is let go.
             if let Some(parent) = &m.parent_id
-                && m.customer_id == *parent
+                && m.parent_author_id.as_deref() != Some(m.account_id.as_str())
                 && receives <= self.wait_receives
             {
                 return Err(ProcessorError::ParentNotYetStored {
