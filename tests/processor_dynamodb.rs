@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use hark_shared::domain::mention::{Direction, MentionKind};
 use hark_tests::*;
 
@@ -389,37 +389,39 @@ async fn an_acknowledgement_no_longer_wanted_is_cancelled() {
 }
 
 #[tokio::test]
-async fn a_brand_reply_that_outruns_the_post_it_answers_waits_for_it_and_then_stops_its_clock() {
+async fn a_brand_reply_that_outruns_the_post_it_answers_leaves_the_post_answered() {
     let f = fixture().await;
-    let mut answer = mention("6101", "112", "@user112 Rebooked you on the 9:40, no charge. ^KT", t0());
+    let mut answer =
+        mention("6101", "112", "@user112 Rebooked you on the 9:40, no charge. ^KT", t0() + TimeDelta::minutes(3));
     answer.direction = Direction::Outbound;
     answer.kind = MentionKind::Reply;
     answer.author.id = BRAND.into();
+    answer.author.handle = Some("acme".into());
     answer.parent_id = Some("6100".into());
     answer.parent_author_id = Some("112".into());
-    // X delivered the brand's answer first: it is retried, not dropped.
-    let first = f.processor.handle(sqs_event_received(&[("a", &answer)], 1)).await;
-    assert_eq!(first.batch_item_failures.len(), 1, "waits for the post");
+    // X delivered the brand's answer first, in the post's own queue group: it is taken at
+    // once (waiting would hold the post up behind it) and opens the post's conversation.
+    assert!(f.processor.handle(sqs_event(&[("a", &answer)])).await.batch_item_failures.is_empty());
     let complaint = mention("6100", "112", "@acme my flight was cancelled, what now?", t0());
     assert!(f.processor.handle(sqs_event(&[("c", &complaint)])).await.batch_item_failures.is_empty());
-    assert!(f.processor.handle(sqs_event_received(&[("a", &answer)], 2)).await.batch_item_failures.is_empty());
-    let conversation = &items_of_type(&f.aws, &f.table, "conversation").await[0];
-    assert_eq!(attr_s(conversation, "status"), "answered", "the answer met its post");
+    let conversations = items_of_type(&f.aws, &f.table, "conversation").await;
+    let [conversation] = &conversations[..] else { panic!("one conversation: {conversations:?}") };
+    assert_eq!(attr_s(conversation, "conversation_id"), format!("x:{BRAND}:6100"));
+    assert_eq!(attr_s(conversation, "status"), "answered", "the post arrived answered");
+    assert!(!conversation.contains_key("due_at"), "no clock runs for an answered post");
+    assert_eq!(attr_s(conversation, "customer_handle"), "user112", "the customer, not the brand");
+    assert!(f.x_api.requests().is_empty(), "nothing acknowledges an answered post");
     let stored: Vec<String> =
         items_of_type(&f.aws, &f.table, "message").await.iter().map(|m| attr_s(m, "message_id")).collect();
-    assert!(stored.contains(&"6101".to_owned()), "{stored:?}");
+    assert_eq!(stored.len(), 2, "{stored:?}");
 
-    // A reply in the brand's own thread, or to a post that never comes, is not waited for
-    // past the configured receives.
+    // A reply in the brand's own thread answers no one: no conversation.
     let mut own_thread = answer.clone();
     own_thread.message_id = "6103".into();
     own_thread.parent_id = Some("6102".into());
     own_thread.parent_author_id = Some(BRAND.into());
-    assert!(f.processor.handle(sqs_event_received(&[("o", &own_thread)], 1)).await.batch_item_failures.is_empty());
-    let mut never = answer.clone();
-    never.message_id = "6105".into();
-    never.parent_id = Some("6104".into());
-    assert!(f.processor.handle(sqs_event_received(&[("n", &never)], 3)).await.batch_item_failures.is_empty());
+    assert!(f.processor.handle(sqs_event(&[("o", &own_thread)])).await.batch_item_failures.is_empty());
+    assert_eq!(items_of_type(&f.aws, &f.table, "conversation").await.len(), 1);
 }
 
 #[tokio::test]

@@ -38,8 +38,8 @@ pub enum ProcessorError {
     EmptyBody { message_id: String },
     #[error("message {message_id} is not a mention: {reason}")]
     NotAMention { message_id: String, reason: String },
-    /// A reply of the brand's whose parent is not stored yet: platforms deliver out of
-    /// order, and the parent may travel in another queue group; it may still come.
+    /// A reply of the brand's whose customer the platform did not name, and whose parent
+    /// is not stored yet: the parent travels in another queue group and may still come.
     #[error("the message {parent} that {message_id} answers is not stored yet")]
     ParentNotYetStored { message_id: String, parent: String },
     #[error(transparent)]
@@ -297,7 +297,11 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
         let m = &mention;
         let classification = self.classify(m);
         let conversation = self.thread(m).await?;
-        let acknowledgement = if conversation.acknowledged {
+        // Written before the answer that is already here (platforms do not keep order): it
+        // was answered. Strictly before: timestamps have a second's grain, and a tie is
+        // better read as a new message than as answered.
+        let answered_already = conversation.answered_at.is_some_and(|at| m.created_at < at);
+        let acknowledgement = if conversation.acknowledged || answered_already {
             None
         } else {
             acknowledgement(m, !classification.privacy.is_empty()).and_then(|(target, wording)| {
@@ -320,12 +324,13 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             classification: &classification,
             sla: self.sla.for_channel(m.channel).start(m.received_at),
             // Everything is kept for the record; only what asks for an answer starts a clock.
-            starts_clock: hark_shared::domain::sla::starts_clock(
-                classification.intent,
-                classification.urgency.iter().any(|u| u.kind.signals_a_problem()),
-                conversation.answered_at,
-                m.received_at,
-            ),
+            starts_clock: !answered_already
+                && hark_shared::domain::sla::starts_clock(
+                    classification.intent,
+                    classification.urgency.iter().any(|u| u.kind.signals_a_problem()),
+                    conversation.answered_at,
+                    m.received_at,
+                ),
             due_shard: due_shard(&conversation.id, self.due_shards),
             acknowledgement,
             forwards: self.forwards(m, &conversation, &classification),
@@ -462,6 +467,33 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
         Ok(self.store.open_conversation(&NewConversation { id, opened_by: m }).await?)
     }
 
+    /// The brand answered a customer's message Hark has not stored yet. Platforms do not
+    /// keep their webhooks in order: X may deliver the answer before the post it answers,
+    /// in the same queue group (so waiting for the post would only hold it up behind the
+    /// answer). Dropping the answer would leave the post, arriving a moment later,
+    /// awaiting a reply it has had, its clock running and escalating. So the answer opens
+    /// the conversation anchored on that message, as a customer's early reply does, and the
+    /// message joins it answered. Only where the platform names the parent's author and it
+    /// is not the brand: a reply in the brand's own thread answers no one.
+    async fn anchor_on_unseen_parent(&self, m: &Mention, parent: &str) -> Result<Option<ConversationId>, Error> {
+        let Some(parent_author) = m.parent_author_id.as_deref().filter(|a| *a != m.account_id) else {
+            return Ok(None);
+        };
+        // The conversation's customer is the parent's author; their handle comes with their message.
+        let opened_by = Mention {
+            author: hark_shared::domain::mention::Author {
+                id: parent_author.to_owned(),
+                handle: None,
+                name: None,
+                followers: None,
+                verified: false,
+            },
+            ..m.clone()
+        };
+        let id = ConversationId::public(m.channel, &m.account_id, parent);
+        Ok(Some(self.store.open_conversation(&NewConversation { id, opened_by: &opened_by }).await?.id))
+    }
+
     async fn outbound(&self, m: &Mention, receives: u32) -> Result<Outcome, ProcessorError> {
         if self.store.known_message(m.channel, &m.account_id, &m.message_id).await?.is_some() {
             // Already recorded, or it is our own acknowledgement, referenced when it was sent.
@@ -471,20 +503,18 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             self.store.open_direct_conversation(m.channel, &m.account_id, &m.customer_id).await?.map(|c| c.id)
         } else {
             match &m.parent_id {
-                Some(parent) => self.store.conversation_of_message(m.channel, &m.account_id, parent).await?,
+                Some(parent) => match self.store.conversation_of_message(m.channel, &m.account_id, parent).await? {
+                    Some(conversation) => Some(conversation),
+                    None => self.anchor_on_unseen_parent(m, parent).await?,
+                },
                 None => None,
             }
         };
         let Some(conversation) = conversation else {
-            // The brand answered a message Hark has not stored yet. Platforms do not keep
-            // their webhooks in order (X may deliver the answer before the post it answers),
-            // and a reply the platform named only by its parent sits in another queue group
-            // than the parent: the parent may be a moment behind. Dropping the answer would
-            // leave that post unanswered in Hark, its clock running and escalating. So it
-            // waits a few receives for any parent but the brand's own posts; a parent that
-            // never comes (a post from before Hark, one that mentions no one) is let go.
+            // The customer of a reply the platform named only by its parent is in another
+            // queue group than the parent: the parent may be a moment behind.
             if let Some(parent) = &m.parent_id
-                && m.parent_author_id.as_deref() != Some(m.account_id.as_str())
+                && m.customer_id == *parent
                 && receives <= self.wait_receives
             {
                 return Err(ProcessorError::ParentNotYetStored {

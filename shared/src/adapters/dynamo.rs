@@ -174,6 +174,12 @@ impl UpdateBuilder {
         self.set.push(format!("{name} = if_not_exists({name}, {value})"));
         self
     }
+    fn set_if_absent_opt(self, attr: &str, value: Option<AttributeValue>) -> Self {
+        match value {
+            Some(value) => self.set_if_absent(attr, value),
+            None => self,
+        }
+    }
     fn add(mut self, attr: &str, by: i64) -> Self {
         let (name, value) = self.placeholder(attr, n(by));
         self.add.push(format!("{name} {value}"));
@@ -636,11 +642,19 @@ impl ConversationStore for DynamoStore {
         }
         message.insert("text".into(), s(stored_text.as_ref()));
 
+        let a = &m.author;
         let conversation_update = |with_ack: bool| {
             let clock = record.sla;
             let mut update = UpdateBuilder::default()
                 .set("last_message_at", ts(m.created_at))
                 .set("last_text", s(excerpt(&stored_text)))
+                // A conversation the brand's answer opened before the customer's message
+                // came learns who they are from it.
+                .set_if_absent_opt(
+                    "customer_handle",
+                    (a.id == m.customer_id).then(|| a.handle.clone()).flatten().map(s),
+                )
+                .set_if_absent_opt("customer_name", (a.id == m.customer_id).then(|| a.name.clone()).flatten().map(s))
                 .set_opt("last_sentiment", sentiment.clone().map(s))
                 .set_opt("last_intent", intent.clone().map(s))
                 .set_opt("ack_queued_at", with_ack.then(|| ts(m.received_at)));
@@ -668,7 +682,6 @@ impl ConversationStore for DynamoStore {
             )
         };
 
-        let a = &m.author;
         let customer = UpdateBuilder::default()
             .set("item_type", s("customer"))
             .set("channel", s(m.channel.as_str()))
