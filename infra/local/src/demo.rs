@@ -75,22 +75,20 @@ pub struct LocalDesks<'a> {
     pub freshdesk_url: &'a str,
 }
 
-/// The credentials with the local help desks: the Standard Webhooks one, Zendesk and
-/// Freshdesk, each unless the credentials give that section themselves.
+/// The credentials with the local help desks (the Standard Webhooks one, Zendesk and
+/// Freshdesk), unless they configure help desks themselves: any of `webhooks`, `zendesk`
+/// or `freshdesk` given means those and no others (`"webhooks": {"endpoints": {}}`: none).
 pub fn with_local_help_desks(credentials: &str, desks: &LocalDesks<'_>) -> Result<String, crate::Error> {
     let mut value: serde_json::Value = serde_json::from_str(credentials)
         .map_err(|_| crate::Error::Usage("the local credentials are not JSON".into()))?;
-    if value.get("webhooks").is_none() {
-        value["webhooks"] =
-            json!({"endpoints": {HELP_DESK_ENDPOINT: {"url": desks.webhook_url, "secret": HELP_DESK_SECRET}}});
+    if ["webhooks", "zendesk", "freshdesk"].iter().any(|section| value.get(section).is_some()) {
+        return Ok(value.to_string());
     }
-    if value.get("zendesk").is_none() {
-        value["zendesk"] = json!({"url": desks.zendesk_url, "oauth2": {"client_id": ZENDESK_CLIENT_ID,
-            "client_secret": ZENDESK_CLIENT_SECRET, "refresh_token": desks.zendesk_refresh_token}});
-    }
-    if value.get("freshdesk").is_none() {
-        value["freshdesk"] = json!({"url": desks.freshdesk_url, "api_key": FRESHDESK_API_KEY});
-    }
+    value["webhooks"] =
+        json!({"endpoints": {HELP_DESK_ENDPOINT: {"url": desks.webhook_url, "secret": HELP_DESK_SECRET}}});
+    value["zendesk"] = json!({"url": desks.zendesk_url, "oauth2": {"client_id": ZENDESK_CLIENT_ID,
+        "client_secret": ZENDESK_CLIENT_SECRET, "refresh_token": desks.zendesk_refresh_token}});
+    value["freshdesk"] = json!({"url": desks.freshdesk_url, "api_key": FRESHDESK_API_KEY});
     Ok(value.to_string())
 }
 
