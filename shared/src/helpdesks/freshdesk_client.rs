@@ -89,10 +89,18 @@ impl<L: TicketLinks + CustomerReader> FreshdeskClient<L> {
         }
     }
 
+    /// [U] The contract does not settle that the contacts list takes `unique_external_id` as
+    /// a filter: the answer is filtered here as well, so a filter the API ignored can never
+    /// make another contact the requester (a 409 on create still finds none, and retries).
     async fn existing_contact(&self, external_id: &str) -> Result<Option<String>> {
         let path = format!("/api/v2/contacts?unique_external_id={}", super::query_value(external_id));
         let answer = self.call(reqwest::Method::GET, &path, None).await?;
-        Ok(answer.as_array().and_then(|contacts| contacts.first()).and_then(|c| id_at(c, "/id")))
+        Ok(answer
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["unique_external_id"].as_str() == Some(external_id))
+            .and_then(|c| id_at(c, "/id")))
     }
 
     /// The conversation's ticket among the contact's, linked in the table.
