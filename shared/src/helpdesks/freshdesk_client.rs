@@ -48,11 +48,17 @@ impl<L: TicketLinks + CustomerReader> FreshdeskClient<L> {
         }))
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value> {
         let kind = if method == reqwest::Method::GET { Kind::Read } else { Kind::Write };
         // Freshdesk's Basic authentication: the API key as user, any password.
-        let mut request =
-            self.http.request(method, format!("{}{path}", self.base_url)).basic_auth(self.api_key.expose(), Some("X"));
+        let url = format!("{}{path}", self.base_url);
+        let mut request = self.http.request(method, url).query(query).basic_auth(self.api_key.expose(), Some("X"));
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -73,7 +79,7 @@ impl<L: TicketLinks + CustomerReader> FreshdeskClient<L> {
             return Ok(id);
         }
         let body = json!({"name": customer.name, "unique_external_id": customer.external_id});
-        match self.call(reqwest::Method::POST, "/api/v2/contacts", Some(&body)).await {
+        match self.call(reqwest::Method::POST, "/api/v2/contacts", &[], Some(&body)).await {
             Ok(answer) => id_at(&answer, "/id").ok_or_else(|| Error::PlatformOutcomeUnknown {
                 platform: PLATFORM,
                 message: "the contact answer has no id".into(),
@@ -93,8 +99,8 @@ impl<L: TicketLinks + CustomerReader> FreshdeskClient<L> {
     /// a filter: the answer is filtered here as well, so a filter the API ignored can never
     /// make another contact the requester (a 409 on create still finds none, and retries).
     async fn existing_contact(&self, external_id: &str) -> Result<Option<String>> {
-        let path = format!("/api/v2/contacts?unique_external_id={}", super::query_value(external_id));
-        let answer = self.call(reqwest::Method::GET, &path, None).await?;
+        let query = [("unique_external_id", external_id)];
+        let answer = self.call(reqwest::Method::GET, "/api/v2/contacts", &query, None).await?;
         Ok(answer
             .as_array()
             .into_iter()
@@ -106,8 +112,13 @@ impl<L: TicketLinks + CustomerReader> FreshdeskClient<L> {
     /// The conversation's ticket among the contact's, linked in the table.
     async fn find_ticket(&self, conversation: &ConversationId, customer: &DeskCustomer) -> Result<Option<TicketLink>> {
         let Some(contact) = self.existing_contact(&customer.external_id).await? else { return Ok(None) };
-        let path = format!("/api/v2/tickets?requester_id={contact}&order_by=created_at&order_type=asc&per_page=100");
-        let answer = self.call(reqwest::Method::GET, &path, None).await?;
+        let query = [
+            ("requester_id", contact.as_str()),
+            ("order_by", "created_at"),
+            ("order_type", "asc"),
+            ("per_page", "100"),
+        ];
+        let answer = self.call(reqwest::Method::GET, "/api/v2/tickets", &query, None).await?;
         let ours = answer
             .as_array()
             .into_iter()
@@ -146,7 +157,7 @@ impl<L: TicketLinks + CustomerReader> FreshdeskClient<L> {
             "tags": ticket.tags,
             "custom_fields": { &self.custom_field: event.conversation.0 },
         });
-        let answer = self.call(reqwest::Method::POST, "/api/v2/tickets", Some(&body)).await?;
+        let answer = self.call(reqwest::Method::POST, "/api/v2/tickets", &[], Some(&body)).await?;
         let ticket_id = id_at(&answer, "/id").ok_or_else(|| Error::PlatformOutcomeUnknown {
             platform: PLATFORM,
             message: "the ticket answer has no id".into(),
@@ -163,18 +174,18 @@ impl<L: TicketLinks + CustomerReader> FreshdeskClient<L> {
             note["user_id"] = json!(contact.parse::<u64>().ok());
         }
         let answer =
-            self.call(reqwest::Method::POST, &format!("/api/v2/tickets/{ticket_id}/notes"), Some(&note)).await?;
+            self.call(reqwest::Method::POST, &format!("/api/v2/tickets/{ticket_id}/notes"), &[], Some(&note)).await?;
         Ok(id_at(&answer, "/id")
             .map_or_else(|| format!("ticket {ticket_id}"), |n| format!("ticket {ticket_id} note {n}")))
     }
 
     async fn set(&self, ticket_id: &str, fields: Value) -> Result<()> {
-        self.call(reqwest::Method::PUT, &format!("/api/v2/tickets/{ticket_id}"), Some(&fields)).await.map(|_| ())
+        self.call(reqwest::Method::PUT, &format!("/api/v2/tickets/{ticket_id}"), &[], Some(&fields)).await.map(|_| ())
     }
 
     async fn note_with(&self, ticket_id: &str, marker: &str) -> Result<Option<String>> {
-        let path = format!("/api/v2/tickets/{ticket_id}/conversations?per_page=100");
-        let answer = self.call(reqwest::Method::GET, &path, None).await?;
+        let path = format!("/api/v2/tickets/{ticket_id}/conversations");
+        let answer = self.call(reqwest::Method::GET, &path, &[("per_page", "100")], None).await?;
         Ok(answer
             .as_array()
             .into_iter()

@@ -104,17 +104,6 @@ pub(crate) async fn opening_body(
     ticket.body_with(&tickets::customer_lines(c, profile.as_ref(), &event.conversation.0))
 }
 
-/// Percent-encodes a query value (conversation and external ids hold `:`).
-pub(crate) fn query_value(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Why a help desk's webhook was refused. Whatever the reason, the caller is answered the
 /// same 401; the reason is for the log and never quotes a secret or a signature.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -82,10 +82,12 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
         &self,
         method: reqwest::Method,
         path: &str,
+        query: &[(&str, &str)],
         body: Option<&Value>,
         token: &Secret,
     ) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base_url)).bearer_auth(token.expose());
+        let url = format!("{}{path}", self.base_url);
+        let request = self.http.request(method, url).query(query).bearer_auth(token.expose());
         match body {
             Some(body) => request.json(body),
             None => request,
@@ -97,13 +99,14 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
         &self,
         method: reqwest::Method,
         path: &str,
+        query: &[(&str, &str)],
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Result<Value> {
         let kind = if method == reqwest::Method::GET { Kind::Read } else { Kind::Write };
         let mut token = self.tokens.access_token(ZENDESK).await?;
         for renewed in [false, true] {
-            let mut request = self.request(method.clone(), path, body, &token);
+            let mut request = self.request(method.clone(), path, query, body, &token);
             if let Some(key) = idempotency_key {
                 request = request.header("idempotency-key", key);
             }
@@ -127,7 +130,8 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
     /// The end user the customer is, made or updated by external id.
     async fn user(&self, customer: &DeskCustomer) -> Result<String> {
         let body = json!({"user": {"name": customer.name, "external_id": customer.external_id, "role": "end-user"}});
-        let answer = self.call(reqwest::Method::POST, "/api/v2/users/create_or_update.json", Some(&body), None).await?;
+        let answer =
+            self.call(reqwest::Method::POST, "/api/v2/users/create_or_update.json", &[], Some(&body), None).await?;
         id_at(&answer, "/user/id").ok_or_else(|| Error::PlatformOutcomeUnknown {
             platform: PLATFORM,
             message: "the user answer has no id".into(),
@@ -136,8 +140,8 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
 
     /// The conversation's ticket as Zendesk knows it (by `external_id`), linked in the table.
     async fn find_ticket(&self, conversation: &ConversationId) -> Result<Option<TicketLink>> {
-        let path = format!("/api/v2/tickets.json?external_id={}", super::query_value(&conversation.0));
-        let answer = self.call(reqwest::Method::GET, &path, None, None).await?;
+        let query = [("external_id", conversation.0.as_str())];
+        let answer = self.call(reqwest::Method::GET, "/api/v2/tickets.json", &query, None, None).await?;
         // `external_id` is not unique at Zendesk: the oldest ticket is the conversation's.
         let oldest = answer["tickets"]
             .as_array()
@@ -175,7 +179,7 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
             "priority": ticket.priority.zendesk(),
         }});
         let answer =
-            self.call(reqwest::Method::POST, "/api/v2/tickets.json", Some(&body), Some(&event.event_id)).await?;
+            self.call(reqwest::Method::POST, "/api/v2/tickets.json", &[], Some(&body), Some(&event.event_id)).await?;
         let ticket_id = id_at(&answer, "/ticket/id").ok_or_else(|| Error::PlatformOutcomeUnknown {
             platform: PLATFORM,
             message: "the ticket answer has no id".into(),
@@ -186,15 +190,15 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
 
     async fn update(&self, ticket_id: &str, ticket: Value) -> Result<String> {
         let path = format!("/api/v2/tickets/{ticket_id}.json");
-        let answer = self.call(reqwest::Method::PUT, &path, Some(&json!({ "ticket": ticket })), None).await?;
+        let answer = self.call(reqwest::Method::PUT, &path, &[], Some(&json!({ "ticket": ticket })), None).await?;
         Ok(id_at(&answer, "/audit/id")
             .map_or_else(|| format!("ticket {ticket_id}"), |a| format!("ticket {ticket_id} audit {a}")))
     }
 
     /// Whether a comment carrying `marker` is on the ticket (its newest page).
     async fn comment_with(&self, ticket_id: &str, marker: &str) -> Result<Option<String>> {
-        let path = format!("/api/v2/tickets/{ticket_id}/comments.json?sort_order=desc");
-        let answer = self.call(reqwest::Method::GET, &path, None, None).await?;
+        let path = format!("/api/v2/tickets/{ticket_id}/comments.json");
+        let answer = self.call(reqwest::Method::GET, &path, &[("sort_order", "desc")], None, None).await?;
         Ok(answer["comments"]
             .as_array()
             .into_iter()
