@@ -780,6 +780,10 @@ pub struct MessageView {
     pub created_at: DateTime<Utc>,
     pub sentiment: Option<String>,
     pub sentiment_score: Option<f64>,
+    /// How sure the sentiment is: a calibrated probability.
+    pub sentiment_confidence: Option<f64>,
+    /// The classifier's thank-you decision: care operations may thank it automatically.
+    pub thank: Option<bool>,
     pub intent: Option<String>,
     pub priority: Option<u32>,
     pub urgency: Vec<String>,

@@ -627,9 +627,11 @@ impl ConversationStore for DynamoStore {
         let mut message = message_item(m, record.conversation);
         message.insert("sentiment".into(), s(c.sentiment.as_str()));
         message.insert("sentiment_score".into(), n(c.score));
+        message.insert("sentiment_confidence".into(), n(c.confidence));
+        message.insert("thank".into(), AttributeValue::Bool(c.thank.thank));
         message.insert("intent".into(), s(c.intent.as_str()));
         message.insert("priority".into(), n(c.priority));
-        message.insert("language".into(), s(&c.language.code));
+        message.insert("language".into(), s(c.language.code));
         if !c.urgency.is_empty() {
             let kinds =
                 c.urgency.iter().map(|u| serde_json::to_value(u.kind).ok().and_then(|v| v.as_str().map(str::to_owned)));
@@ -1617,6 +1619,8 @@ fn message_view(item: &Item) -> Result<MessageView> {
         created_at: required(get_ts(item, "created_at"), what, "created_at")?,
         sentiment: get_s(item, "sentiment").map(str::to_owned),
         sentiment_score: get_n(item, "sentiment_score"),
+        sentiment_confidence: get_n(item, "sentiment_confidence"),
+        thank: item.get("thank").and_then(|v| v.as_bool().ok()).copied(),
         intent: get_s(item, "intent").map(str::to_owned),
         priority: get_n(item, "priority"),
         urgency: get_ss(item, "urgency"),

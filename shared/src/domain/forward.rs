@@ -272,6 +272,8 @@ pub fn message_event(message: &StoredMessage<'_>) -> (EventType, String, Value) 
         "classification": {
             "sentiment": c.sentiment.as_str(),
             "score": c.score,
+            "confidence": c.confidence,
+            "thank": c.thank.thank,
             "intent": c.intent.as_str(),
             "urgency": c.urgency.iter().map(|u| json!(u.kind)).collect::<Vec<_>>(),
             "priority": c.priority,
@@ -314,7 +316,7 @@ pub fn event_id_of(record_id: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::classify::{Intent, Language, Sentiment};
+    use crate::domain::classify::{Intent, Language, Sentiment, ThankDecision};
     use crate::domain::mention::{Author, Direction, MentionKind, MessageAction};
 
     fn mention(kind: MentionKind) -> Mention {
@@ -351,12 +353,14 @@ mod tests {
         Classification {
             sentiment: Sentiment::Negative,
             score: -0.7,
+            confidence: 0.9,
             intent: Intent::Complaint,
             urgency: vec![],
             privacy: vec![],
             priority: 80,
-            language: Language { code: "en".into(), confidence: 0.9 },
+            language: Language { code: "en", confidence: 0.9 },
             reasons: vec![],
+            thank: ThankDecision { thank: false, reasons: vec![] },
         }
     }
 
