@@ -16,4 +16,4 @@ for r in (hark, vader):
     print(f"{r['classifier']:<22} {r['us_per_message']:8.2f} us/message  {r['messages_per_second']:>12,.0f} messages/s  ({r['messages']} messages)")
 print(f"hark is {vader['us_per_message'] / hark['us_per_message']:.0f}x faster")
 PY
-target/release/hark eval "$file" | sed -n 1,4p
+target/release/hark eval "$file" | sed -n 1,2p

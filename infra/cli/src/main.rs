@@ -20,7 +20,10 @@ hark: classify messages, evaluate and train Hark's classifier.
 
 USAGE:
     hark classify [--config FILE] [--model FILE]   JSON lines in (stdin), JSON lines out (stdout)
-    hark eval FILE [--label sentiment|intent] [--config FILE] [--model FILE]
+    hark eval [FILE ...] [--split] [--label sentiment|intent] [--config FILE] [--model FILE]
+                                                   without FILE: the airline sample and the brands set,
+                                                   each in its tuning and held-out parts
+                                                   (--airline FILE, --brands-source CSV)
     hark train FILE [--label sentiment|intent] [--out FILE] [--folds N] [--bucket-bits N] [--epochs N]
     hark bench FILE [--repeat N]                   per-message time of the default classifier, one core
     hark dlq redrive --from DLQ_URL --to QUEUE_URL [--max N]
@@ -121,6 +124,9 @@ fn read_rows(path: &Path) -> Result<Vec<Row>, CliError> {
     parse_rows(&path.display().to_string(), std::io::BufReader::new(file))
 }
 
+/// Options that take no value.
+const SWITCHES: &[&str] = &["split"];
+
 struct Args {
     positional: Vec<String>,
     flags: Vec<(String, String)>,
@@ -133,6 +139,8 @@ impl Args {
         while let Some(arg) = args.next() {
             if arg == "-h" || arg == "--help" {
                 out.flags.push(("help".into(), String::new()));
+            } else if let Some(name) = arg.strip_prefix("--").filter(|n| SWITCHES.contains(n)) {
+                out.flags.push((name.to_owned(), String::new()));
             } else if let Some(name) = arg.strip_prefix("--") {
                 let value = args.next().ok_or_else(|| CliError::Usage(format!("--{name} needs a value")))?;
                 out.flags.push((name.to_owned(), value));
@@ -215,16 +223,8 @@ fn run() -> Result<(), CliError> {
             classify(&args)
         }
         "eval" => {
-            args.check(&["config", "model", "label"])?;
-            let classifier = load_classifier(&args)?;
-            let label = args.flag("label").unwrap_or("sentiment");
-            let rows = read_rows(&args.file()?)?;
-            let report = eval::evaluate(&rows_with_labels(&rows, label)?, label, |row| {
-                let c = classifier.classify(&row.text, &row.context());
-                if label == "intent" { c.intent.as_str() } else { c.sentiment.as_str() }.to_owned()
-            });
-            print!("{report}");
-            Ok(())
+            args.check(&["config", "model", "label", "split", "airline", "brands-source"])?;
+            eval_command(&args)
         }
         "train" => {
             args.check(&["label", "out", "folds", "bucket-bits", "epochs", "config"])?;
@@ -295,6 +295,73 @@ fn redrive_dead_letters(args: &Args) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `hark eval`: the standard sets, or the files given.
+fn eval_command(args: &Args) -> Result<(), CliError> {
+    let classifier = load_classifier(args)?;
+    let label = args.flag("label").unwrap_or("sentiment");
+    let files = &args.positional[1..];
+    if label != "sentiment" {
+        if files.is_empty() {
+            return Err(CliError::Usage(format!("--label {label} needs a FILE; see hark --help")));
+        }
+        for file in files {
+            let rows = read_rows(Path::new(file))?;
+            let report = eval::evaluate(&rows_with_labels(&rows, label)?, label, |row| {
+                let c = classifier.classify(&row.text, &row.context());
+                if label == "intent" { c.intent.as_str() } else { c.sentiment.as_str() }.to_owned()
+            });
+            println!("== {file}");
+            print!("{report}");
+        }
+        return Ok(());
+    }
+    let mut sets = Vec::new();
+    if files.is_empty() {
+        let sources = eval::sets::Sources::find(args.flag("airline"), args.flag("brands-source"));
+        if sources.airline.exists() {
+            sets.extend(eval::sets::from_rows("airline", &sources.airline, "sentiment")?.split());
+        } else {
+            eprintln!(
+                "skipped the airline sample: {} is not here (--airline, HARK_AIRLINE_DATA)",
+                sources.airline.display()
+            );
+        }
+        if sources.brand_source.exists() {
+            sets.extend(eval::sets::brands(&sources.brand_labels, &sources.brand_source)?.split());
+        } else {
+            eprintln!(
+                "skipped the brands set: its texts, {}, are not here (--brands-source, HARK_BRANDS_SOURCE; \
+                 tests/data/README.md says where to get them)",
+                sources.brand_source.display()
+            );
+        }
+        if sets.is_empty() {
+            return Err(CliError::Usage("no labelled set to evaluate; give a FILE".into()));
+        }
+    } else {
+        for file in files {
+            let set = eval::sets::from_rows(file, Path::new(file), "sentiment")?;
+            if args.flag("split").is_some() { sets.extend(set.split()) } else { sets.push(set) }
+        }
+    }
+    let reports: Vec<eval::SentimentReport> = sets
+        .into_iter()
+        .map(|set| eval::SentimentReport {
+            outcomes: set
+                .examples
+                .iter()
+                .map(|e| eval::Outcome::new(&e.gold, &classifier.classify(&e.text, &e.context), e.complaint))
+                .collect(),
+            name: set.name,
+        })
+        .collect();
+    println!("{}", eval::summary(&reports));
+    for report in &reports {
+        println!("{}", report.details());
+    }
+    Ok(())
+}
+
 fn rows_with_labels<'a>(rows: &'a [Row], label: &str) -> Result<Vec<(&'a Row, String)>, CliError> {
     rows.iter()
         .enumerate()
@@ -323,6 +390,7 @@ fn classify(args: &Args) -> Result<(), CliError> {
                 let c = classifier.classify(&row.text, &row.context());
                 json!({
                     "id": row.id, "sentiment": c.sentiment, "score": (f64::from(c.score) * 1000.0).round() / 1000.0,
+                    "confidence": (f64::from(c.confidence) * 1000.0).round() / 1000.0, "thank": c.thank,
                     "intent": c.intent, "urgency": c.urgency, "privacy": c.privacy, "priority": c.priority,
                     "language": c.language.code, "language_confidence": (f64::from(c.language.confidence) * 100.0).round() / 100.0,
                     "reasons": c.reasons,
