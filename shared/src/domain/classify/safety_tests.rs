@@ -34,6 +34,9 @@ const CASES: &[(&str, &str, Label, bool)] = &[
     ("sarcasm", "@acme My holiday present is a laptop that does not work. #HappyHolidays", NEG, false),
     ("sarcasm", "@acme thank you so much for the 2 hour delay", NEG, false),
     ("sarcasm", "@acme brilliant, the app crashed again and ate my order", NEG, false),
+    ("sarcasm", "@acme thanks for the \"help\" today", NOT_POS, false),
+    ("sarcasm", "@acme another wonderful experience #sarcasm", NEG, false),
+    ("sarcasm", "@acme love flying with you #not", NEG, false),
     // Negation: negated praise is blame.
     ("negation", "@acme not happy with the service", NEG, false),
     ("negation", "@acme your support was never helpful", NEG, false),

@@ -173,6 +173,8 @@ struct Reader<'a> {
     problem_valence: f32,
     /// Words left in which a problem is the one just put right ("solved the problem").
     resolved_for: u8,
+    /// The message marks itself ironic.
+    irony: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -189,6 +191,7 @@ impl<'a> Reader<'a> {
             bait: 0.0,
             problem_valence: 0.0,
             resolved_for: 0,
+            irony: false,
         }
     }
 
@@ -270,6 +273,12 @@ impl<'a> Reader<'a> {
 
     fn read_word(&mut self, i: usize, w: &Word, entry: &Entry, matched: &str, all_caps: bool, s: &mut Signals) {
         let f = entry.flags;
+        // "#sarcasm", "#not", and praise in "scare quotes" say the praise is meant the other way.
+        if (w.hashtag && matches!(matched, "sarcasm" | "not" | "irony"))
+            || (w.quoted && (entry.valence > 0.0 || f & (flag::POLITE | flag::FUNCTION) != 0))
+        {
+            self.irony = true;
+        }
         for bit in [flag::OUTAGE, flag::CHURN, flag::LEGAL_SAFETY, flag::PRESS, flag::VIRAL] {
             if f & bit != 0 {
                 s.triggers.push((bit, matched.to_owned()));
@@ -402,6 +411,12 @@ impl<'a> Reader<'a> {
 
     fn finish(self, s: &mut Signals) {
         s.unresolved = self.problem_valence;
+        if self.irony && s.positive + s.polite > 0.0 {
+            s.sarcasm = true;
+            s.negative -= s.positive + s.polite;
+            s.positive = 0.0;
+            s.polite = 0.0;
+        }
         // "...still not helping with my billing issue. Great service!!!": praise beside
         // problems that nothing put right is irony, wherever it stands.
         if !s.sarcasm && self.problem_valence <= SARCASM_PROBLEM && self.bait > 0.0 {

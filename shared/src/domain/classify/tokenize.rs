@@ -18,6 +18,8 @@ pub struct Word {
     pub boundary: u8,
     /// The clause the word is in ends with a question mark.
     pub in_question: bool,
+    /// In double quotes: praise in "scare quotes" is irony.
+    pub quoted: bool,
 }
 
 const BOUNDARIES: &[u8] = b".,!?;:";
@@ -132,8 +134,10 @@ pub fn tokenize(lexicon: &Lexicon, text: &str, buffer: &mut String, signals: &mu
                 signals.privacy_hints.digits += digits;
                 buffer.push_str(&raw[i..j]);
                 buffer[start..].make_ascii_lowercase();
+                let quoted = (i > 0 && bytes[i - 1] == b'"') || bytes.get(j) == Some(&b'"');
                 let word = Token {
                     start,
+                    quoted,
                     entry: lexicon.by_key(key),
                     alphabetic: upper + lower > 0,
                     latin: true,
@@ -176,7 +180,9 @@ pub fn tokenize(lexicon: &Lexicon, text: &str, buffer: &mut String, signals: &mu
                 }
             }
             let entry = lexicon.word(&buffer[start..]);
-            Token { start, entry, alphabetic, latin, shouted, hashtag, boundary }.push(
+            let before = &raw[..raw.len() - rest.len() - piece.len()];
+            let quoted = rest.starts_with(['"', '”', '“']) || before.ends_with(['"', '“', '”']);
+            Token { start, entry, alphabetic, latin, shouted, hashtag, boundary, quoted }.push(
                 buffer.len(),
                 &mut words,
                 signals,
@@ -204,6 +210,7 @@ struct Token {
     shouted: bool,
     hashtag: bool,
     boundary: u8,
+    quoted: bool,
 }
 
 impl Token {
@@ -221,6 +228,7 @@ impl Token {
             hashtag: self.hashtag,
             boundary: self.boundary,
             in_question: false,
+            quoted: self.quoted,
         });
     }
 }

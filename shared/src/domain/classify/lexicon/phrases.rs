@@ -64,6 +64,7 @@ pub const PHRASES: &[(&str, f32, u32)] = &[
     ("customer service", -0.3, 0),
     ("hanging up", -2.0, PROBLEM),
     ("what gives", -1.4, PROBLEM),
+    ("yeah right", -1.6, 0),
     ("had to", -0.8, PROBLEM),
     ("other airlines", -1.2, CHURN),
     ("another airline", -1.2, CHURN),
