@@ -41,6 +41,7 @@ impl Fixture {
             ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
             due_shards: 4,
             max_items_per_shard: 100,
+            care: Default::default(),
         }
     }
 

@@ -181,6 +181,7 @@ async fn escalations_and_resolutions_reach_the_help_desk_once_each() {
         ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
         due_shards: 4,
         max_items_per_shard: 100,
+        care: Default::default(),
     };
     // X's warning comes at 15 minutes; an escalator run that overlaps escalates nothing twice.
     let warned = t0() + TimeDelta::minutes(16);

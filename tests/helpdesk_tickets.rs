@@ -233,6 +233,7 @@ async fn escalations_raise_the_priority_with_a_note_and_a_resolution_solves_both
         ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
         due_shards: 4,
         max_items_per_shard: 100,
+        care: Default::default(),
     };
     let warned = t0() + TimeDelta::minutes(16);
     assert_eq!(escalator(warned).run().await.unwrap().escalated, 1);

@@ -90,6 +90,9 @@ pub struct ConversationState {
     pub created: bool,
     /// An acknowledgement was already queued since the SLA clock started.
     pub acknowledged: bool,
+    /// Hark thanked the customer in this conversation already (once per conversation: a
+    /// "you're welcome" must not start a loop of thanks).
+    pub thanked: bool,
     /// When a person last answered the customer, if ever.
     pub answered_at: Option<DateTime<Utc>>,
 }
@@ -106,6 +109,9 @@ pub struct InboundRecord<'a> {
     pub starts_clock: bool,
     pub due_shard: u32,
     pub acknowledgement: Option<OutboxMessage>,
+    /// A thank-you for praise or feedback, and the template it used (remembered for the
+    /// customer, so the next one differs). Written only if the conversation has none yet.
+    pub thanks: Option<(OutboxMessage, String)>,
     /// The message's events for help desks, written with it so none is lost.
     pub forwards: Vec<OutboxMessage>,
 }
@@ -182,6 +188,8 @@ pub enum OutboxPurpose {
     /// The short public message that closes a thread when a conversation is resolved (the
     /// seeds' "follow-up"): automatic, so it changes nothing on the conversation.
     FollowUp,
+    /// Thanks for praise or feedback: automatic, and pointless once a person has answered.
+    Thanks,
     /// An event forwarded to a help desk (a Standard Webhooks delivery). Its receiver
     /// deduplicates on the event id, so a delivery may be repeated; it is retried on the
     /// spec's schedule.
@@ -189,14 +197,20 @@ pub enum OutboxPurpose {
 }
 
 impl OutboxPurpose {
-    pub const ALL: [OutboxPurpose; 4] =
-        [OutboxPurpose::Acknowledgement, OutboxPurpose::AgentReply, OutboxPurpose::FollowUp, OutboxPurpose::Forward];
+    pub const ALL: [OutboxPurpose; 5] = [
+        OutboxPurpose::Acknowledgement,
+        OutboxPurpose::AgentReply,
+        OutboxPurpose::FollowUp,
+        OutboxPurpose::Thanks,
+        OutboxPurpose::Forward,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             OutboxPurpose::Acknowledgement => "acknowledgement",
             OutboxPurpose::AgentReply => "agent_reply",
             OutboxPurpose::FollowUp => "follow_up",
+            OutboxPurpose::Thanks => "thanks",
             OutboxPurpose::Forward => "forward",
         }
     }
@@ -211,6 +225,7 @@ impl OutboxPurpose {
             OutboxPurpose::Acknowledgement => "ack",
             OutboxPurpose::AgentReply => "reply",
             OutboxPurpose::FollowUp => "fup",
+            OutboxPurpose::Thanks => "thx",
             OutboxPurpose::Forward => "fwd",
         }
     }
@@ -223,6 +238,12 @@ impl OutboxPurpose {
     /// (Meta's HUMAN_AGENT tag), and its echo is a person's answer, not Hark's.
     pub fn is_human_written(self) -> bool {
         self == OutboxPurpose::AgentReply
+    }
+
+    /// Hark's own first answer to a customer's message (an acknowledgement or a thank-you):
+    /// cancelled if a person answers before it goes out.
+    pub fn is_automatic_answer(self) -> bool {
+        matches!(self, OutboxPurpose::Acknowledgement | OutboxPurpose::Thanks)
     }
 }
 
@@ -238,6 +259,10 @@ pub struct OutboxKey {
 impl OutboxKey {
     pub fn acknowledgement(answers_message_id: &str) -> Self {
         OutboxKey { purpose: OutboxPurpose::Acknowledgement, id: answers_message_id.to_owned() }
+    }
+
+    pub fn thanks(answers_message_id: &str) -> Self {
+        OutboxKey { purpose: OutboxPurpose::Thanks, id: answers_message_id.to_owned() }
     }
 }
 
@@ -557,6 +582,14 @@ pub trait ConversationStore: Send + Sync {
     /// acknowledgement outbox record, atomically.
     fn record_inbound(&self, record: &InboundRecord<'_>) -> impl Future<Output = Result<Recorded>> + Send;
 
+    /// The thank-yous a customer was given: template id → when.
+    fn thanks_given(
+        &self,
+        channel: Channel,
+        account: &str,
+        customer: &str,
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, DateTime<Utc>>>> + Send;
+
     fn record_outbound(&self, record: &OutboundRecord<'_>) -> impl Future<Output = Result<Recorded>> + Send;
 }
 
@@ -624,6 +657,28 @@ pub struct Escalation {
     pub breach_due_at: DateTime<Utc>,
     pub escalated_at: DateTime<Utc>,
     pub last_text: Option<String>,
+    /// Who is told: the day team, or whoever covers outside business hours.
+    #[serde(default)]
+    pub route: Route,
+}
+
+/// Where an escalation goes: SNS carries it as the message attribute `route`, which
+/// subscriptions filter on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    #[default]
+    Day,
+    OffHours,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Day => "day",
+            Route::OffHours => "off_hours",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -506,11 +506,13 @@ pub fn processor_with<R>(
         replies,
         outbox: hark_shared::domain::outbox::OutboxPolicy::default(),
         classifier: Box::new(hark_shared::domain::classify::CareClassifier::default()),
-        templates: hark_shared::domain::reply::AckTemplates::from_json(
-            hark_shared::domain::reply::DEFAULT_TEMPLATES_JSON,
-            "^HK",
-        )
-        .unwrap(),
+        care: hark_shared::domain::care::CarePolicies::new(
+            hark_shared::domain::care::CarePolicy {
+                templates: hark_shared::domain::care::templates::CareTemplates::defaults("^HK"),
+                ..Default::default()
+            },
+            Default::default(),
+        ),
         sla: hark_shared::domain::sla::SlaPolicies::DEFAULT,
         due_shards: 4,
         wait_receives: hark_processor::wait_receives(5),

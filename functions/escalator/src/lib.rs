@@ -7,9 +7,10 @@
 //! the next run.
 
 use futures_util::future::join_all;
+use hark_shared::domain::care::CarePolicies;
 use hark_shared::domain::sla::{Ladder, level_name};
 use hark_shared::metrics::Metrics;
-use hark_shared::ports::{Clock, DueConversation, DueItem, Escalation, EscalationStore, Notifier, SystemClock};
+use hark_shared::ports::{Clock, DueConversation, DueItem, Escalation, EscalationStore, Notifier, Route, SystemClock};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,8 @@ pub struct Escalator<S, N> {
     pub due_shards: u32,
     /// Items read per shard per run; the rest wait for the next run.
     pub max_items_per_shard: i32,
+    /// Each account's business hours: outside them escalations take the off-hours route.
+    pub care: CarePolicies,
 }
 
 /// What one run did, returned as the invocation's result and logged.
@@ -55,6 +58,7 @@ impl AwsEscalator {
             ladder,
             due_shards: env_or("DUE_INDEX_SHARDS", 4)?,
             max_items_per_shard: env_or("ESCALATOR_MAX_ITEMS_PER_SHARD", 250)?,
+            care: CarePolicies::from_env()?,
         })
     }
 }
@@ -155,12 +159,14 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
             breach_due_at: due.clock.breach_due_at,
             escalated_at: now,
             last_text: due.last_text.clone(),
+            route: if self.care.for_account(&due.account_id).hours.is_open(now) { Route::Day } else { Route::OffHours },
         };
         let next_due = due.clock.next_due(level, &self.ladder);
         if self.store.escalate(due, &escalation, next_due).await? {
             tracing::warn!(
                 conversation = %due.id,
                 level = escalation.level_name,
+                route = escalation.route.as_str(),
                 waited_minutes = (now - due.clock.started_at).num_minutes(),
                 "SLA escalation"
             );

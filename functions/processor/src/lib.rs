@@ -12,17 +12,18 @@
 //! own schedule. A platform outage never holds back, repeats or dead-letters a customer's
 //! messages.
 
+use std::collections::HashMap;
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
-use hark_shared::channels::answer::{Wording, acknowledgement};
 use hark_shared::channels::x::comparable_text;
+use hark_shared::domain::care::{CarePolicies, Inbound, ReplyKind, decide_inbound};
 use hark_shared::domain::classify::{
     CareClassifier, Classification, Classifier, ClassifierConfig, Context, TrainedClassifier, stored_form,
 };
 use hark_shared::domain::forward::{StoredMessage, Subscription};
 use hark_shared::domain::mention::{Direction, Mention, MessageAction};
 use hark_shared::domain::outbox::{Delivered, OutboxPolicy};
-use hark_shared::domain::reply::{AckTemplates, DEFAULT_TEMPLATES_JSON};
 use hark_shared::domain::sla::SlaPolicies;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
@@ -63,7 +64,8 @@ pub struct Processor<S, R> {
     pub replies: R,
     pub outbox: OutboxPolicy,
     pub classifier: Box<dyn Classifier>,
-    pub templates: AckTemplates,
+    /// Each account's business hours, texts and thanks (`domain::care`).
+    pub care: CarePolicies,
     pub sla: SlaPolicies,
     pub due_shards: u32,
     /// How many receives a message may wait for something outside it: a brand reply for
@@ -134,15 +136,13 @@ pub struct Config {
     pub meta_graph_version: String,
     pub sla: SlaPolicies,
     pub due_shards: u32,
-    pub templates: AckTemplates,
+    pub care: CarePolicies,
     pub wait_receives: u32,
 }
 
 impl Config {
     pub fn from_env() -> hark_shared::Result<Self> {
         use hark_shared::config::{env_or, optional_env, required_env};
-        let templates_json = optional_env("ACK_TEMPLATES").unwrap_or_else(|| DEFAULT_TEMPLATES_JSON.to_owned());
-        let signature = optional_env("ACK_SIGNATURE").unwrap_or_default();
         let due_shards = env_or("DUE_INDEX_SHARDS", 4u32)?;
         if !(1..=64).contains(&due_shards) {
             return Err(Error::Config(format!("DUE_INDEX_SHARDS must be 1..=64, not {due_shards}")));
@@ -155,7 +155,7 @@ impl Config {
             meta_graph_version: env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
             sla: SlaPolicies::from_env()?,
             due_shards,
-            templates: AckTemplates::from_json(&templates_json, &signature).map_err(Error::Config)?,
+            care: CarePolicies::from_env()?,
             wait_receives: wait_receives(env_or("MAX_RECEIVE_COUNT", 5u32)?),
         })
     }
@@ -200,7 +200,7 @@ impl AwsProcessor {
             store,
             outbox: OutboxPolicy::default(),
             classifier: config.classifier,
-            templates: config.templates,
+            care: config.care,
             sla: config.sla,
             due_shards: config.due_shards,
             wait_receives: config.wait_receives,
@@ -285,7 +285,12 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
         // delivery may have left undone (an acknowledgement that failed to send).
         match self.store.known_message(mention.channel, &mention.account_id, &mention.message_id).await? {
             Some(KnownMessage::In(conversation)) => {
-                self.deliver_acknowledgement(&conversation, &mention.message_id).await;
+                // Its automatic answer is an acknowledgement, or else perhaps a thank-you.
+                for key in [OutboxKey::acknowledgement(&mention.message_id), OutboxKey::thanks(&mention.message_id)] {
+                    if self.deliver_automatic(&conversation, &key).await != Delivered::NoRecord {
+                        break;
+                    }
+                }
                 return Ok(Outcome::Duplicate);
             }
             Some(KnownMessage::RemovedUnseen) => return Ok(Outcome::RemovedUnseen),
@@ -297,42 +302,50 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
         let m = &mention;
         let classification = self.classify(m);
         let conversation = self.thread(m).await?;
-        // Written before the answer that is already here (platforms do not keep order): it
-        // was answered. Strictly before: timestamps have a second's grain, and a tie is
-        // better read as a new message than as answered.
-        let answered_already = conversation.answered_at.is_some_and(|at| m.created_at < at);
-        let acknowledgement = if conversation.acknowledged || answered_already {
-            None
+        let policy = self.care.for_account(&m.account_id);
+        // The customer's thank-yous are read only for a message that may be thanked.
+        let thanked = if classification.thank.thank && policy.thanks && !conversation.thanked {
+            self.store.thanks_given(m.channel, &m.account_id, &m.customer_id).await?
         } else {
-            acknowledgement(m, !classification.privacy.is_empty()).and_then(|(target, wording)| {
-                let text = self.templates.render(classification.intent, m, wording == Wording::MoveToPrivate)?;
-                Some(OutboxMessage {
-                    purpose: OutboxPurpose::Acknowledgement,
-                    record_id: m.message_id.clone(),
-                    channel: m.channel,
-                    account_id: m.account_id.clone(),
-                    answers_message_id: m.message_id.clone(),
-                    target,
-                    text,
-                    customer_wrote_at: None,
-                })
-            })
+            HashMap::new()
         };
+        let inbound = Inbound {
+            mention: m,
+            classification: &classification,
+            acknowledged: conversation.acknowledged || conversation.thanked,
+            answered_at: conversation.answered_at,
+            thanked: &thanked,
+        };
+        let decision = decide_inbound(policy, self.sla.for_channel(m.channel), &inbound, self.clock.now());
+        let outbox = |purpose: OutboxPurpose, target, text| OutboxMessage {
+            purpose,
+            record_id: m.message_id.clone(),
+            channel: m.channel,
+            account_id: m.account_id.clone(),
+            answers_message_id: m.message_id.clone(),
+            target,
+            text,
+            customer_wrote_at: None,
+        };
+        let (acknowledgement, thanks) = match decision.reply {
+            Some(reply) if reply.kind == ReplyKind::Thanks => {
+                let template = reply.template_id.unwrap_or_default();
+                (None, Some((outbox(OutboxPurpose::Thanks, reply.target, reply.text), template)))
+            }
+            Some(reply) => (Some(outbox(OutboxPurpose::Acknowledgement, reply.target, reply.text)), None),
+            None => (None, None),
+        };
+        let automatic = acknowledgement.as_ref().or(thanks.as_ref().map(|(t, _)| t)).map(|o| o.purpose);
         let record = InboundRecord {
             mention: m,
             conversation: &conversation.id,
             classification: &classification,
-            sla: self.sla.for_channel(m.channel).start(m.received_at),
             // Everything is kept for the record; only what asks for an answer starts a clock.
-            starts_clock: !answered_already
-                && hark_shared::domain::sla::starts_clock(
-                    classification.intent,
-                    classification.urgency.iter().any(|u| u.kind.signals_a_problem()),
-                    conversation.answered_at,
-                    m.received_at,
-                ),
+            sla: decision.clock.unwrap_or_else(|| self.sla.for_channel(m.channel).start(m.received_at)),
+            starts_clock: decision.clock.is_some(),
             due_shard: due_shard(&conversation.id, self.due_shards),
             acknowledgement,
+            thanks,
             forwards: self.forwards(m, &conversation, &classification),
         };
         let queued = match self.store.record_inbound(&record).await? {
@@ -343,14 +356,22 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             conversation = %conversation.id,
             new_conversation = conversation.created,
             sentiment = ?classification.sentiment,
-            score = classification.score,
+            confidence = classification.confidence,
             intent = ?classification.intent,
             priority = classification.priority,
             urgency = ?classification.urgency.iter().map(|u| u.kind).collect::<Vec<_>>(),
+            off_hours = decision.off_hours,
+            automatic_answer = ?automatic,
+            quiet_because = decision.quiet_because,
             "message classified and threaded"
         );
-        let acknowledgement =
-            if queued { Some(self.deliver_acknowledgement(&conversation.id, &m.message_id).await) } else { None };
+        let acknowledgement = match (queued, automatic) {
+            (true, Some(purpose)) => {
+                let key = OutboxKey { purpose, id: m.message_id.clone() };
+                Some(self.deliver_automatic(&conversation.id, &key).await)
+            }
+            _ => None,
+        };
         Ok(Outcome::Stored { acknowledgement })
     }
 
@@ -543,22 +564,22 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
         })
     }
 
-    /// Sends the message's acknowledgement if it has one that is due. Whatever happens is
-    /// recorded on the outbox record, which the sweep takes up again; nothing here can fail
-    /// the message, which is already stored.
-    async fn deliver_acknowledgement(&self, conversation: &ConversationId, answers: &str) -> Delivered {
+    /// Sends the message's automatic answer (acknowledgement or thanks) if it has one that
+    /// is due. Whatever happens is recorded on the outbox record, which the sweep takes up
+    /// again; nothing here can fail the message, which is already stored.
+    async fn deliver_automatic(&self, conversation: &ConversationId, key: &OutboxKey) -> Delivered {
         let delivered = hark_shared::domain::outbox::deliver(
             &self.store,
             &self.replies,
             self.clock.as_ref(),
             &self.outbox,
             conversation,
-            &OutboxKey::acknowledgement(answers),
+            key,
         )
         .await;
         delivered.unwrap_or_else(|error| {
             // The record was claimed but its outcome not recorded: the lease hands it to the sweep.
-            tracing::warn!(%error, conversation = %conversation, "acknowledgement left to the outbox sweep");
+            tracing::warn!(%error, conversation = %conversation, record = %key, "automatic answer left to the outbox sweep");
             Delivered::Abandoned
         })
     }

@@ -102,9 +102,17 @@ pub fn help_desk_secrets_json() -> String {
     .to_string()
 }
 
-/// Template parameters that make the demo show escalations within a few minutes.
+/// Template parameters that make the demo show escalations within a few minutes, and the
+/// cargo Page's team off duty (one hour a day, six hours from now) so its messages get the
+/// off-hours acknowledgement.
 pub fn parameters() -> Vec<(String, String)> {
+    let opens = (Utc::now() + chrono::TimeDelta::hours(6)).format("%H").to_string();
+    let closes = (Utc::now() + chrono::TimeDelta::hours(7)).format("%H").to_string();
+    let cargo_hours = json!({CARGO_PAGE_ID: {"time_zone": "UTC", "hours": format!("mon-sun {opens}:00-{closes}:00"),
+                                              "business_time": ["facebook"]}})
+    .to_string();
     [
+        ("AccountCarePolicies", cargo_hours.as_str()),
         ("XSlaIdealMinutes", "1"),
         ("XSlaBreachMinutes", "2"),
         ("FacebookSlaIdealMinutes", "1"),
@@ -718,6 +726,7 @@ impl Observer {
             "forward" => "forward",
             "agent_reply" => "agent reply",
             "follow_up" => "follow-up",
+            "thanks" => "thanks",
             _ => "ack",
         };
         match (what, status.as_str()) {
@@ -738,6 +747,9 @@ impl Observer {
             }
             ("follow-up", "sent") => {
                 println!("  follow-up      ({channel}) \"{}\" closes the thread", excerpt(&text(item, "text"), 140))
+            }
+            ("thanks", "sent") => {
+                println!("  thanked        ({channel}) \"{}\"", excerpt(&text(item, "text"), 140))
             }
             ("agent reply", "sent") => {
                 println!("  agent reply    ({channel}) \"{}\" posted by the outbox", excerpt(&text(item, "text"), 140))

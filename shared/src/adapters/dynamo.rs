@@ -104,6 +104,8 @@ fn customer_key(mention: &Mention) -> Item {
 /// A customer's conversations, newest first (`customer_pk`, `created_at`).
 const CUSTOMER_INDEX: &str = "customer-index";
 const OUTBOX_PREFIX: &str = "OUTBOX#";
+/// A customer's thank-yous: `thanked_{template id}` = when.
+const THANKED_PREFIX: &str = "thanked_";
 /// Conversations by the month they opened (`list_pk`), newest first (`list_sk`).
 const LIST_INDEX: &str = "list-index";
 /// Where failed outbox records wait for ops (the sweep never reads it).
@@ -362,6 +364,7 @@ impl DynamoStore {
             id: id.clone(),
             created,
             acknowledged: item.contains_key("ack_queued_at"),
+            thanked: item.contains_key("thanked_at"),
             answered_at: get_ts(&item, "answered_at"),
         }))
     }
@@ -483,6 +486,22 @@ impl DynamoStore {
 }
 
 impl ConversationStore for DynamoStore {
+    async fn thanks_given(
+        &self,
+        channel: Channel,
+        account: &str,
+        customer: &str,
+    ) -> Result<HashMap<String, DateTime<Utc>>> {
+        let item = self
+            .get_consistent(key(customer_pk(channel, account, customer), "PROFILE"), "GetItem customer thanks")
+            .await?
+            .unwrap_or_default();
+        Ok(item
+            .keys()
+            .filter_map(|name| Some((name.strip_prefix(THANKED_PREFIX)?.to_owned(), get_ts(&item, name)?)))
+            .collect())
+    }
+
     async fn conversation(&self, id: &ConversationId) -> Result<Option<ConversationState>> {
         self.conversation_state(id, false).await
     }
@@ -604,9 +623,13 @@ impl ConversationStore for DynamoStore {
         items.push(update(customer));
 
         match self.transact(items).await {
-            Ok(()) => {
-                Ok(ConversationState { id: new.id.clone(), created: true, acknowledged: false, answered_at: None })
-            }
+            Ok(()) => Ok(ConversationState {
+                id: new.id.clone(),
+                created: true,
+                acknowledged: false,
+                thanked: false,
+                answered_at: None,
+            }),
             Err(err) => match failed_conditions(&err) {
                 // Another message opened a DM conversation with this customer first: join it.
                 Some(failed) if direct && failed.get(1) == Some(&true) => self
@@ -645,7 +668,7 @@ impl ConversationStore for DynamoStore {
         message.insert("text".into(), s(stored_text.as_ref()));
 
         let a = &m.author;
-        let conversation_update = |with_ack: bool| {
+        let conversation_update = |with_ack: bool, with_thanks: bool| {
             let clock = record.sla;
             let mut update = UpdateBuilder::default()
                 .set("last_message_at", ts(m.created_at))
@@ -659,7 +682,8 @@ impl ConversationStore for DynamoStore {
                 .set_if_absent_opt("customer_name", (a.id == m.customer_id).then(|| a.name.clone()).flatten().map(s))
                 .set_opt("last_sentiment", sentiment.clone().map(s))
                 .set_opt("last_intent", intent.clone().map(s))
-                .set_opt("ack_queued_at", with_ack.then(|| ts(m.received_at)));
+                .set_opt("ack_queued_at", with_ack.then(|| ts(m.received_at)))
+                .set_opt("thanked_at", with_thanks.then(|| ts(m.received_at)));
             if record.starts_clock {
                 update = update
                     .set("status", s("awaiting_reply"))
@@ -675,40 +699,52 @@ impl ConversationStore for DynamoStore {
             update.add("message_count", 1).add("inbound_count", 1).build(
                 &self.table,
                 key(conversation_pk(record.conversation), "CONV"),
-                // Two messages of one thread racing: only one acknowledgement per clock.
-                Some(if with_ack {
-                    "attribute_exists(pk) AND attribute_not_exists(#ack_queued_at)"
-                } else {
-                    "attribute_exists(pk)"
+                // Two messages of one thread racing: only one acknowledgement per clock, one
+                // thank-you per conversation.
+                Some(match (with_ack, with_thanks) {
+                    (true, _) => "attribute_exists(pk) AND attribute_not_exists(#ack_queued_at)",
+                    (false, true) => "attribute_exists(pk) AND attribute_not_exists(#thanked_at)",
+                    (false, false) => "attribute_exists(pk)",
                 }),
             )
         };
 
-        let customer = UpdateBuilder::default()
-            .set("item_type", s("customer"))
-            .set("channel", s(m.channel.as_str()))
-            .set("account_id", s(&m.account_id))
-            .set("customer_id", s(&m.customer_id))
-            .set_opt("handle", a.handle.as_ref().map(s))
-            .set_opt("name", a.name.as_ref().map(s))
-            .set_opt("followers", a.followers.map(n))
-            .set("verified", AttributeValue::Bool(a.verified))
-            .set_if_absent("first_seen_at", ts(m.created_at))
-            .set("last_seen_at", ts(m.created_at))
-            .set_opt("last_sentiment", sentiment.clone().map(s))
-            .add("message_count", 1)
-            .build(&self.table, customer_key(m), None)?;
+        let customer = |with_thanks: bool| {
+            let mut customer = UpdateBuilder::default()
+                .set("item_type", s("customer"))
+                .set("channel", s(m.channel.as_str()))
+                .set("account_id", s(&m.account_id))
+                .set("customer_id", s(&m.customer_id))
+                .set_opt("handle", a.handle.as_ref().map(s))
+                .set_opt("name", a.name.as_ref().map(s))
+                .set_opt("followers", a.followers.map(n))
+                .set("verified", AttributeValue::Bool(a.verified))
+                .set_if_absent("first_seen_at", ts(m.created_at))
+                .set("last_seen_at", ts(m.created_at))
+                .set_opt("last_sentiment", sentiment.clone().map(s))
+                .add("message_count", 1);
+            // The customer's thank-yous, one attribute per template: the next one differs.
+            if let (true, Some((_, template))) = (with_thanks, &record.thanks) {
+                customer = customer.set(&format!("{THANKED_PREFIX}{template}"), ts(m.received_at));
+            }
+            customer.build(&self.table, customer_key(m), None)
+        };
 
         let mut with_ack = record.acknowledgement.is_some();
+        let mut with_thanks = record.thanks.is_some();
         loop {
             let mut items = vec![
                 put(&self.table, message_ref_item(m, record.conversation), NOT_EXISTS)?,
                 put(&self.table, message.clone(), None)?,
-                update(conversation_update(with_ack)?),
-                update(customer.clone()),
+                update(conversation_update(with_ack, with_thanks)?),
+                update(customer(with_thanks)?),
             ];
             if let (true, Some(ack)) = (with_ack, &record.acknowledgement) {
                 let item = outbox_item(record.conversation, ack, m.received_at, record.due_shard);
+                items.push(put(&self.table, item, NOT_EXISTS)?);
+            }
+            if let (true, Some((thanks, _))) = (with_thanks, &record.thanks) {
+                let item = outbox_item(record.conversation, thanks, m.received_at, record.due_shard);
                 items.push(put(&self.table, item, NOT_EXISTS)?);
             }
             for forward in &record.forwards {
@@ -719,10 +755,13 @@ impl ConversationStore for DynamoStore {
                 )?);
             }
             match self.transact(items).await {
-                Ok(()) => return Ok(Recorded::Stored { acknowledgement_queued: with_ack }),
+                Ok(()) => return Ok(Recorded::Stored { acknowledgement_queued: with_ack || with_thanks }),
                 Err(err) => match failed_conditions(&err) {
                     Some(failed) if failed.first() == Some(&true) => return Ok(Recorded::Duplicate),
-                    Some(failed) if with_ack && failed.get(2) == Some(&true) => with_ack = false,
+                    Some(failed) if (with_ack || with_thanks) && failed.get(2) == Some(&true) => {
+                        with_ack = false;
+                        with_thanks = false;
+                    }
                     _ => return Err(Error::store("TransactWriteItems inbound message", err.into_service_error())),
                 },
             }

@@ -36,11 +36,18 @@ fn subject(escalation: &Escalation) -> String {
 impl Notifier for SnsNotifier {
     async fn notify(&self, escalation: &Escalation) -> Result<()> {
         let message = serde_json::to_string_pretty(escalation).map_err(|e| Error::Notify(e.to_string()))?;
+        // Subscriptions filter on it: the day team's, and the off-hours cover's.
+        let route = aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(escalation.route.as_str())
+            .build()
+            .map_err(|e| Error::Notify(e.to_string()))?;
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(subject(escalation))
             .message(message)
+            .message_attributes("route", route)
             .send()
             .await
             .map(|_| ())

@@ -274,10 +274,10 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
         };
         return (SendOutcome::Failed { reason }, false);
     }
-    if message.purpose == OutboxPurpose::Acknowledgement && (previous.attempts > 0 || perhaps_sent) {
+    if message.purpose.is_automatic_answer() && (previous.attempts > 0 || perhaps_sent) {
         match store.answered_at(conversation).await {
             Ok(Some(answered)) if answered >= previous.created_at => {
-                let reason = "a person answered before the acknowledgement went out".to_owned();
+                let reason = format!("a person answered before the {} went out", message.purpose.as_str());
                 return (SendOutcome::Cancelled { reason }, false);
             }
             Ok(_) => {}

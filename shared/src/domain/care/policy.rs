@@ -1,0 +1,248 @@
+//! Each account's care policy: business hours, which channels' clocks run in business
+//! time, the texts Hark writes, and whether praise is thanked. Stack-wide defaults come
+//! from the template's parameters; `ACCOUNT_CARE_POLICIES` overrides any of them per
+//! account. Everything is checked at cold start: a bad policy stops the function from
+//! starting, with a message that says what is wrong and where.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::hours::BusinessHours;
+use super::templates::CareTemplates;
+use crate::domain::mention::Channel;
+
+#[derive(Debug, Clone)]
+pub struct CarePolicy {
+    pub hours: BusinessHours,
+    /// Channels whose SLA clocks pause outside business hours; the others run around the
+    /// clock (24/7 coverage) and only their texts change when the team is off.
+    pub business_time: Vec<Channel>,
+    pub templates: CareTemplates,
+    /// Thank praise and feedback the classifier says may be thanked.
+    pub thanks: bool,
+}
+
+impl CarePolicy {
+    pub fn runs_in_business_time(&self, channel: Channel) -> bool {
+        self.business_time.contains(&channel)
+    }
+}
+
+impl Default for CarePolicy {
+    fn default() -> Self {
+        CarePolicy {
+            hours: BusinessHours::always(),
+            business_time: Vec::new(),
+            templates: CareTemplates::defaults(""),
+            thanks: true,
+        }
+    }
+}
+
+/// The stack's settings, as the template's parameters give them.
+#[derive(Debug, Clone, Default)]
+pub struct StackSettings {
+    pub time_zone: String,
+    pub hours: String,
+    pub holidays: Vec<String>,
+    pub business_time: String,
+    pub templates_json: String,
+    pub signature: String,
+    pub thanks: bool,
+    /// `{"<account id>": AccountSettings}`.
+    pub accounts_json: String,
+}
+
+/// One account's overrides; anything left out is the stack's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountSettings {
+    time_zone: Option<String>,
+    hours: Option<String>,
+    holidays: Option<Vec<String>>,
+    business_time: Option<Vec<String>>,
+    templates: Option<serde_json::Value>,
+    signature: Option<String>,
+    thanks: Option<bool>,
+}
+
+/// Every account's policy.
+#[derive(Debug, Clone, Default)]
+pub struct CarePolicies {
+    default: CarePolicy,
+    accounts: HashMap<String, CarePolicy>,
+}
+
+impl CarePolicies {
+    pub fn new(default: CarePolicy, accounts: HashMap<String, CarePolicy>) -> Self {
+        CarePolicies { default, accounts }
+    }
+
+    pub fn for_account(&self, account: &str) -> &CarePolicy {
+        self.accounts.get(account).unwrap_or(&self.default)
+    }
+
+    pub fn from_settings(stack: &StackSettings) -> Result<Self, String> {
+        let build = |zone: &str,
+                     hours: &str,
+                     holidays: &[String],
+                     business_time: &[String],
+                     templates: &str,
+                     signature: &str,
+                     thanks: bool| {
+            let business_time = business_time
+                .iter()
+                .map(|c| c.trim())
+                .filter(|c| !c.is_empty())
+                .map(|c| {
+                    Channel::parse(c)
+                        .ok_or_else(|| format!("business time: {c:?} is not a channel (x, facebook, instagram)"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, String>(CarePolicy {
+                hours: BusinessHours::parse(zone, hours, holidays).map_err(|e| format!("business hours: {e}"))?,
+                business_time,
+                templates: CareTemplates::from_json(templates, signature).map_err(|e| format!("templates: {e}"))?,
+                thanks,
+            })
+        };
+        let stack_channels: Vec<String> = stack.business_time.split(',').map(str::to_owned).collect();
+        let zone = if stack.time_zone.trim().is_empty() { "UTC" } else { stack.time_zone.as_str() };
+        let default = build(
+            zone,
+            &stack.hours,
+            &stack.holidays,
+            &stack_channels,
+            &stack.templates_json,
+            &stack.signature,
+            stack.thanks,
+        )?;
+        let given: HashMap<String, AccountSettings> = if stack.accounts_json.trim().is_empty() {
+            HashMap::new()
+        } else {
+            serde_json::from_str(&stack.accounts_json)
+                .map_err(|e| format!("account care policies: expected {{\"<account id>\": {{...}}}}: {e}"))?
+        };
+        let mut accounts = HashMap::new();
+        for (account, settings) in given {
+            // An account's texts stand on the stack's, which stand on Hark's defaults: each
+            // top-level key it sets replaces the stack's.
+            let templates = match &settings.templates {
+                Some(serde_json::Value::Object(own)) => {
+                    let mut merged = match serde_json::from_str::<serde_json::Value>(&stack.templates_json) {
+                        Ok(serde_json::Value::Object(stack)) => stack,
+                        _ => serde_json::Map::new(),
+                    };
+                    merged.extend(own.clone());
+                    serde_json::Value::Object(merged).to_string()
+                }
+                Some(other) => other.to_string(),
+                None => stack.templates_json.clone(),
+            };
+            let policy = build(
+                settings.time_zone.as_deref().unwrap_or(zone),
+                settings.hours.as_deref().unwrap_or(&stack.hours),
+                settings.holidays.as_deref().unwrap_or(&stack.holidays),
+                settings.business_time.as_deref().unwrap_or(&stack_channels),
+                &templates,
+                settings.signature.as_deref().unwrap_or(&stack.signature),
+                settings.thanks.unwrap_or(stack.thanks),
+            )
+            .map_err(|e| format!("account {account}: {e}"))?;
+            accounts.insert(account, policy);
+        }
+        Ok(CarePolicies { default, accounts })
+    }
+
+    /// The processor's and the escalator's environment (the template's parameters):
+    /// `BUSINESS_TIME_ZONE`, `BUSINESS_HOURS`, `BUSINESS_HOLIDAYS` (comma-separated dates),
+    /// `BUSINESS_TIME_CHANNELS`, `ACK_TEMPLATES`, `ACK_SIGNATURE`, `THANKS` (on/off) and
+    /// `ACCOUNT_CARE_POLICIES`.
+    pub fn from_env() -> crate::Result<Self> {
+        use crate::config::optional_env;
+        let thanks = match optional_env("THANKS").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => return Err(crate::Error::Config(format!("THANKS={other:?}: on or off"))),
+        };
+        let settings = StackSettings {
+            time_zone: optional_env("BUSINESS_TIME_ZONE").unwrap_or_default(),
+            hours: optional_env("BUSINESS_HOURS").unwrap_or_default(),
+            holidays: optional_env("BUSINESS_HOLIDAYS")
+                .map(|h| h.split(',').map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect())
+                .unwrap_or_default(),
+            business_time: optional_env("BUSINESS_TIME_CHANNELS").unwrap_or_default(),
+            templates_json: optional_env("ACK_TEMPLATES").unwrap_or_default(),
+            signature: optional_env("ACK_SIGNATURE").unwrap_or_default(),
+            thanks,
+            accounts_json: optional_env("ACCOUNT_CARE_POLICIES").unwrap_or_default(),
+        };
+        CarePolicies::from_settings(&settings).map_err(crate::Error::Config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn stack() -> StackSettings {
+        StackSettings {
+            time_zone: "Europe/London".into(),
+            hours: "mon-fri 09:00-17:00".into(),
+            holidays: vec!["2026-12-25".into()],
+            business_time: "facebook".into(),
+            thanks: true,
+            ..StackSettings::default()
+        }
+    }
+
+    #[test]
+    fn accounts_override_what_they_set_and_keep_the_rest() {
+        let settings = StackSettings {
+            accounts_json: r#"{"17841400000000001": {"time_zone": "America/New_York", "thanks": false,
+                               "business_time": ["x", "instagram"]}}"#
+                .into(),
+            ..stack()
+        };
+        let policies = CarePolicies::from_settings(&settings).unwrap();
+        let stack_default = policies.for_account("2244994945");
+        assert_eq!(stack_default.hours.zone(), chrono_tz::Europe::London);
+        assert!(stack_default.thanks && stack_default.runs_in_business_time(Channel::Facebook));
+        assert!(!stack_default.runs_in_business_time(Channel::X));
+        let account = policies.for_account("17841400000000001");
+        assert_eq!(account.hours.zone(), chrono_tz::America::New_York);
+        assert!(!account.thanks && account.runs_in_business_time(Channel::X));
+        // Its hours are the stack's, in its own zone: 09:00 New York is 14:00 UTC.
+        let monday_noon_utc = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
+        assert!(stack_default.hours.is_open(monday_noon_utc) && !account.hours.is_open(monday_noon_utc));
+        // And its holidays.
+        assert!(!account.hours.is_open(Utc.with_ymd_and_hms(2026, 12, 25, 15, 0, 0).unwrap()));
+    }
+
+    #[test]
+    fn an_empty_configuration_is_round_the_clock_with_the_default_texts() {
+        let policies =
+            CarePolicies::from_settings(&StackSettings { thanks: true, ..StackSettings::default() }).unwrap();
+        let policy = policies.for_account("any");
+        assert!(policy.hours.is_always() && policy.business_time.is_empty() && policy.thanks);
+    }
+
+    #[test]
+    fn bad_policies_are_refused_saying_where() {
+        let refused = |settings: StackSettings| CarePolicies::from_settings(&settings).unwrap_err();
+        assert!(refused(StackSettings { time_zone: "Europe/Londres".into(), ..stack() }).contains("business hours"));
+        assert!(refused(StackSettings { business_time: "myspace".into(), ..stack() }).contains("not a channel"));
+        let error = refused(StackSettings { accounts_json: r#"{"42": {"hours": "mon 9-5"}}"#.into(), ..stack() });
+        assert!(error.starts_with("account 42: business hours"), "{error}");
+        let error = refused(StackSettings { accounts_json: r#"{"42": {"timezone": "UTC"}}"#.into(), ..stack() });
+        assert!(error.contains("unknown field"), "{error}");
+        let error = refused(StackSettings {
+            accounts_json: r#"{"42": {"templates": {"praise": ["Thanks!"]}}}"#.into(),
+            ..stack()
+        });
+        assert!(error.starts_with("account 42: templates") && error.contains("names the customer"), "{error}");
+        assert!(refused(StackSettings { accounts_json: "[]".into(), ..stack() }).contains("account care policies"));
+    }
+}
