@@ -10,6 +10,7 @@ use hark_shared::adapters::dynamo::DynamoStore;
 use hark_shared::adapters::sns::SnsNotifier;
 use hark_shared::domain::care::hours::BusinessHours;
 use hark_shared::domain::care::templates::CareTemplates;
+use hark_shared::domain::care::viral::ViralRule;
 use hark_shared::domain::care::{CarePolicies, CarePolicy};
 use hark_shared::domain::mention::{Channel, MentionKind};
 use hark_tests::*;
@@ -32,6 +33,7 @@ fn office(business_time: Vec<Channel>) -> CarePolicies {
             business_time,
             templates: CareTemplates::defaults("^HK"),
             thanks: true,
+            viral: Default::default(),
         },
         HashMap::new(),
     )
@@ -172,6 +174,74 @@ async fn escalations_outside_business_hours_take_the_off_hours_route() {
     assert!(notices.iter().all(|n| n["route"] == "day"), "{notices:?}");
     assert!(notices.iter().any(|n| n["conversation_id"] == format!("x:{BRAND}:9302") && n["level_name"] == "warning"));
     assert!(drain(&f.aws, &off_hours).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_complaint_going_viral_is_fast_tracked_once_with_its_reasons() {
+    let now = friday_morning();
+    let rule = ViralRule { engagement: 3, ..ViralRule::default() };
+    let care = CarePolicies::new(CarePolicy { viral: rule, ..CarePolicy::default() }, HashMap::new());
+    let f = fixture(now, care.clone()).await;
+    let (topic, inbox) = create_topic_with_inbox(&f.aws).await;
+    let escalator = |at: DateTime<Utc>| Escalator {
+        store: DynamoStore::from_config(&f.aws, &f.table),
+        notifier: SnsNotifier::from_config(&f.aws, &topic),
+        clock: Box::new(TestClock::at(at)),
+        ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
+        due_shards: 4,
+        max_items_per_shard: 100,
+        care: care.clone(),
+    };
+
+    // A large account about an outage: fast-tracked as it is stored.
+    let mut outage = mention("9401", "731", "@acme the app is down again, nothing works", now);
+    outage.author.followers = Some(250_000);
+    f.processor.handle(sqs_event(&[("a", &outage)])).await;
+    let conversations = items_of_type(&f.aws, &f.table, "conversation").await;
+    let conversation = &conversations[0];
+    assert!(conversation.contains_key("viral_at"), "{conversation:?}");
+    let due = |name: &str| DateTime::parse_from_rfc3339(&attr_s(conversation, name)).unwrap().with_timezone(&Utc);
+    assert_eq!(due("ideal_due_at"), now + TimeDelta::minutes(5), "the fast track's clock");
+    assert_eq!(due("breach_due_at"), now + TimeDelta::minutes(15));
+    // Escalated at once: the escalator's next run notifies, with the reasons.
+    let run = escalator(now + TimeDelta::seconds(30)).run().await.unwrap();
+    assert_eq!(run.notified, 1, "{run:?}");
+    let notices = wait_for(&f.aws, &inbox, 1).await;
+    let notice: serde_json::Value = serde_json::from_str(notices[0].body().unwrap()).unwrap();
+    assert_eq!(notice["level_name"], "viral");
+    assert_eq!(notice["reasons"], serde_json::json!(["reach: 250000 followers", "about an outage"]));
+    // Then its shortened ladder: the warning five minutes in.
+    let run = escalator(now + TimeDelta::minutes(6)).run().await.unwrap();
+    assert_eq!(run.escalated, 1);
+
+    // A small account's complaint: not viral until enough other people pile in, and then
+    // escalated once however many more come.
+    let complaint = mention("9501", "741", "@acme the app is down, can't log in", now);
+    f.processor.handle(sqs_event(&[("b", &complaint)])).await;
+    for (i, author) in ["742", "743", "744", "745"].iter().enumerate() {
+        let mut reply = mention(&format!("951{i}"), author, "@user741 @acme same here, down for me too", now);
+        reply.kind = MentionKind::Reply;
+        reply.parent_id = Some("9501".into());
+        reply.parent_author_id = Some("741".into());
+        f.processor.handle(sqs_event(&[("r", &reply)])).await;
+    }
+    let conversation = items_of_type(&f.aws, &f.table, "conversation")
+        .await
+        .into_iter()
+        .find(|c| attr_s(c, "conversation_id") == format!("x:{BRAND}:9501"))
+        .unwrap();
+    assert_eq!(conversation["engagement"].as_n().unwrap(), "4");
+    assert!(conversation.contains_key("viral_at"));
+    let viral: Vec<_> = items_of_type(&f.aws, &f.table, "escalation")
+        .await
+        .into_iter()
+        .filter(|e| attr_s(e, "level_name") == "viral")
+        .collect();
+    assert_eq!(viral.len(), 2, "one for each conversation: {viral:?}");
+    assert!(
+        attr_s(&viral[1], "notice").contains("spreading: 3 engagements")
+            || attr_s(&viral[0], "notice").contains("spreading: 3 engagements")
+    );
 }
 
 /// A queue subscribed to `topic` for one route only, as an operator's filter policy does it.

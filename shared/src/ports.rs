@@ -93,6 +93,8 @@ pub struct ConversationState {
     /// Hark thanked the customer in this conversation already (once per conversation: a
     /// "you're welcome" must not start a loop of thanks).
     pub thanked: bool,
+    /// What the viral fast track reads: reach, engagement, risks, the running clock.
+    pub facts: crate::domain::care::ConversationFacts,
     /// When a person last answered the customer, if ever.
     pub answered_at: Option<DateTime<Utc>>,
 }
@@ -112,8 +114,26 @@ pub struct InboundRecord<'a> {
     /// A thank-you for praise or feedback, and the template it used (remembered for the
     /// customer, so the next one differs). Written only if the conversation has none yet.
     pub thanks: Option<(OutboxMessage, String)>,
+    /// Someone else joined the thread (1), or not (0).
+    pub engagement_added: u64,
+    /// Urgency flags new to the conversation.
+    pub risks_added: Vec<String>,
+    /// The conversation fast-tracked by this message: its shortened clock, when the
+    /// escalator should next look, and the escalation to notify at once. Written only if
+    /// the conversation was never fast-tracked.
+    pub fast_track: Option<FastTrackRecord>,
     /// The message's events for help desks, written with it so none is lost.
     pub forwards: Vec<OutboxMessage>,
+}
+
+/// A fast track, as stored.
+#[derive(Debug, Clone)]
+pub struct FastTrackRecord {
+    pub clock: SlaClock,
+    /// The running clock's next checkpoint after the shortening (the due index); `None`
+    /// when no clock runs.
+    pub next_due: Option<DateTime<Utc>>,
+    pub escalation: Escalation,
 }
 
 /// The brand's own reply, seen as an echo.
@@ -641,6 +661,8 @@ pub struct DueConversation {
     pub shard: String,
     pub due_at: i64,
     pub last_text: Option<String>,
+    /// Why Hark left it to a person, if it did (a send it could not make).
+    pub needs_person: Option<String>,
 }
 
 /// An escalation that is recorded but whose notification has not been confirmed sent.
@@ -660,6 +682,12 @@ pub struct Escalation {
     /// Who is told: the day team, or whoever covers outside business hours.
     #[serde(default)]
     pub route: Route,
+    /// Why, in words (a fast track's reasons; how long past the SLA).
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// Why Hark left the conversation to a person, if it did.
+    #[serde(default)]
+    pub needs_person: Option<String>,
 }
 
 /// Where an escalation goes: SNS carries it as the message attribute `route`, which

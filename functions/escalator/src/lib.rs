@@ -63,6 +63,25 @@ impl AwsEscalator {
     }
 }
 
+/// Why a level is raised, in words an agent reads.
+fn sla_reasons(
+    clock: &hark_shared::domain::sla::SlaClock,
+    level: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    use hark_shared::domain::sla::{BREACH, WARNING};
+    let waited = (now - clock.started_at).num_minutes();
+    let past = |t: chrono::DateTime<chrono::Utc>| (now - t).num_minutes().max(0);
+    vec![match level {
+        WARNING => format!(
+            "unanswered for {waited} min: the ideal first-response time passed {} min ago",
+            past(clock.ideal_due_at)
+        ),
+        BREACH => format!("unanswered for {waited} min: the SLA was breached {} min ago", past(clock.breach_due_at)),
+        _ => format!("still unanswered after {waited} min, {} min past the breach", past(clock.breach_due_at)),
+    }]
+}
+
 impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
     pub async fn run(&self) -> Result<RunSummary, EscalatorError> {
         let shards = join_all((0..self.due_shards).map(|shard| self.run_shard(shard))).await;
@@ -160,6 +179,8 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
             escalated_at: now,
             last_text: due.last_text.clone(),
             route: if self.care.for_account(&due.account_id).hours.is_open(now) { Route::Day } else { Route::OffHours },
+            reasons: sla_reasons(&due.clock, level, now),
+            needs_person: due.needs_person.clone(),
         };
         let next_due = due.clock.next_due(level, &self.ladder);
         if self.store.escalate(due, &escalation, next_due).await? {

@@ -27,9 +27,9 @@ use hark_shared::domain::outbox::{Delivered, OutboxPolicy};
 use hark_shared::domain::sla::SlaPolicies;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
-    Amended, Amendment, Clock, ConversationId, ConversationState, ConversationStore, InboundRecord, KnownMessage,
-    NewConversation, OutboundRecord, OutboxKey, OutboxMessage, OutboxPurpose, OutboxStore, Recorded, ReplySender,
-    SystemClock, TextFetcher, due_shard,
+    Amended, Amendment, Clock, ConversationId, ConversationState, ConversationStore, FastTrackRecord, InboundRecord,
+    KnownMessage, NewConversation, OutboundRecord, OutboxKey, OutboxMessage, OutboxPurpose, OutboxStore, Recorded,
+    ReplySender, Route, SystemClock, TextFetcher, due_shard,
 };
 use hark_shared::{Error, Retry};
 
@@ -315,6 +315,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             acknowledged: conversation.acknowledged || conversation.thanked,
             answered_at: conversation.answered_at,
             thanked: &thanked,
+            conversation: &conversation.facts,
         };
         let decision = decide_inbound(policy, self.sla.for_channel(m.channel), &inbound, self.clock.now());
         let outbox = |purpose: OutboxPurpose, target, text| OutboxMessage {
@@ -336,6 +337,10 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             None => (None, None),
         };
         let automatic = acknowledgement.as_ref().or(thanks.as_ref().map(|(t, _)| t)).map(|o| o.purpose);
+        let fast_track = decision
+            .fast_track
+            .as_ref()
+            .map(|fast| self.fast_track_record(m, &conversation, policy, fast, &classification));
         let record = InboundRecord {
             mention: m,
             conversation: &conversation.id,
@@ -346,6 +351,9 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             due_shard: due_shard(&conversation.id, self.due_shards),
             acknowledgement,
             thanks,
+            engagement_added: decision.engagement_added,
+            risks_added: decision.risks_added.iter().map(|k| k.as_str().to_owned()).collect(),
+            fast_track,
             forwards: self.forwards(m, &conversation, &classification),
         };
         let queued = match self.store.record_inbound(&record).await? {
@@ -361,6 +369,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             priority = classification.priority,
             urgency = ?classification.urgency.iter().map(|u| u.kind).collect::<Vec<_>>(),
             off_hours = decision.off_hours,
+            fast_track = ?decision.fast_track.as_ref().map(|f| &f.reasons),
             automatic_answer = ?automatic,
             quiet_because = decision.quiet_because,
             "message classified and threaded"
@@ -395,6 +404,46 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             classification: c,
         };
         hark_shared::domain::forward::forwards(&stored, &self.forwarding)
+    }
+
+    /// A fast-tracked conversation's shortened clock and its escalation, notified at once
+    /// by the escalator's next run (it is written in the due index as pending).
+    fn fast_track_record(
+        &self,
+        m: &Mention,
+        conversation: &ConversationState,
+        policy: &hark_shared::domain::care::CarePolicy,
+        fast: &hark_shared::domain::care::FastTrack,
+        c: &Classification,
+    ) -> FastTrackRecord {
+        use hark_shared::domain::sla::{VIRAL, WARNING, level_name};
+        let now = self.clock.now();
+        // The running clock's next checkpoint, shortened; past its breach the ladder's
+        // repeats keep their times.
+        let next_due = conversation.facts.running.and_then(|(_, level)| match level {
+            0 => Some(fast.clock.first_due()),
+            WARNING => Some(fast.clock.breach_due_at),
+            _ => None,
+        });
+        let (text, _) = stored_form(&m.text, &c.privacy);
+        let customer = conversation.facts.customer_id.clone().unwrap_or_else(|| m.customer_id.clone());
+        let escalation = hark_shared::ports::Escalation {
+            conversation_id: conversation.id.clone(),
+            channel: m.channel.as_str().to_owned(),
+            account_id: m.account_id.clone(),
+            customer_handle: (m.author.id == customer).then(|| m.author.handle.clone()).flatten(),
+            customer_id: customer,
+            level: VIRAL,
+            level_name: level_name(VIRAL).to_owned(),
+            sla_started_at: fast.clock.started_at,
+            breach_due_at: fast.clock.breach_due_at,
+            escalated_at: now,
+            last_text: Some(text.chars().take(280).collect()),
+            route: if policy.hours.is_open(now) { Route::Day } else { Route::OffHours },
+            reasons: fast.reasons.clone(),
+            needs_person: None,
+        };
+        FastTrackRecord { clock: fast.clock, next_due, escalation }
     }
 
     fn classify(&self, m: &Mention) -> Classification {

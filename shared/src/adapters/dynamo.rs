@@ -31,6 +31,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteIte
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use crate::domain::api_key::{ApiKeyRecord, Scope};
+use crate::domain::care::ConversationFacts;
 use crate::domain::mention::{Channel, Direction, Mention, MentionKind, MessageAction};
 use crate::domain::oauth::{Seed, StoredTokens};
 use crate::domain::secret::Secret;
@@ -38,9 +39,9 @@ use crate::domain::sla::SlaClock;
 use crate::error::{Error, Result};
 use crate::ports::{
     Amended, Amendment, Claim, ConversationId, ConversationState, ConversationStore, DueConversation, DueItem,
-    Escalation, EscalationStore, InboundRecord, KnownMessage, NewConversation, OutboundRecord, OutboxEntry, OutboxKey,
-    OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore, QueuedReply, Recorded, ReplyQueue, ReplyTarget,
-    SendOutcome,
+    Escalation, EscalationStore, FastTrackRecord, InboundRecord, KnownMessage, NewConversation, OutboundRecord,
+    OutboxEntry, OutboxKey, OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore, QueuedReply, Recorded,
+    ReplyQueue, ReplyTarget, SendOutcome,
 };
 use crate::ports::{
     ApiKeyStore, ConversationFilter, ConversationPage, ConversationReader, ConversationResolver, ConversationSummary,
@@ -184,6 +185,14 @@ impl UpdateBuilder {
     }
     fn add(mut self, attr: &str, by: i64) -> Self {
         let (name, value) = self.placeholder(attr, n(by));
+        self.add.push(format!("{name} {value}"));
+        self
+    }
+    fn add_to_set(mut self, attr: &str, members: &[String]) -> Self {
+        if members.is_empty() {
+            return self;
+        }
+        let (name, value) = self.placeholder(attr, AttributeValue::Ss(members.to_vec()));
         self.add.push(format!("{name} {value}"));
         self
     }
@@ -354,6 +363,25 @@ impl DynamoStore {
     }
 
     /// The conversation item, read consistently.
+    /// An escalation's record: in the due index (`due_shard`) until its notification is
+    /// confirmed sent.
+    fn escalation_item(&self, escalation: &Escalation, shard: &str) -> Result<Item> {
+        let notice = serde_json::to_string(escalation).map_err(|e| Error::store("encode", e))?;
+        let mut record = escalation_key(&escalation.conversation_id, escalation.sla_started_at, escalation.level);
+        record.extend([
+            ("item_type".to_owned(), s("escalation")),
+            ("conversation_id".to_owned(), s(&escalation.conversation_id.0)),
+            ("level".to_owned(), n(escalation.level)),
+            ("level_name".to_owned(), s(&escalation.level_name)),
+            ("sla_started_at".to_owned(), ts(escalation.sla_started_at)),
+            ("escalated_at".to_owned(), ts(escalation.escalated_at)),
+            ("notice".to_owned(), s(notice)),
+            ("due_shard".to_owned(), s(shard)),
+            ("due_at".to_owned(), n(escalation.escalated_at.timestamp())),
+        ]);
+        Ok(record)
+    }
+
     async fn conversation_item(&self, id: &ConversationId) -> Result<Option<Item>> {
         self.get_consistent(key(conversation_pk(id), "CONV"), "GetItem conversation").await
     }
@@ -366,6 +394,7 @@ impl DynamoStore {
             acknowledged: item.contains_key("ack_queued_at"),
             thanked: item.contains_key("thanked_at"),
             answered_at: get_ts(&item, "answered_at"),
+            facts: conversation_facts(&item),
         }))
     }
 
@@ -629,6 +658,7 @@ impl ConversationStore for DynamoStore {
                 acknowledged: false,
                 thanked: false,
                 answered_at: None,
+                facts: ConversationFacts { customer_id: Some(m.customer_id.clone()), ..Default::default() },
             }),
             Err(err) => match failed_conditions(&err) {
                 // Another message opened a DM conversation with this customer first: join it.
@@ -668,8 +698,10 @@ impl ConversationStore for DynamoStore {
         message.insert("text".into(), s(stored_text.as_ref()));
 
         let a = &m.author;
-        let conversation_update = |with_ack: bool, with_thanks: bool| {
+        let conversation_update = |with_ack: bool, with_thanks: bool, fast: Option<&FastTrackRecord>| {
             let clock = record.sla;
+            // A fast track shortens the clock that was running.
+            let shorten = fast.and_then(|f| f.next_due.map(|due| (f.clock, due)));
             let mut update = UpdateBuilder::default()
                 .set("last_message_at", ts(m.created_at))
                 .set("last_text", s(excerpt(&stored_text)))
@@ -683,18 +715,41 @@ impl ConversationStore for DynamoStore {
                 .set_opt("last_sentiment", sentiment.clone().map(s))
                 .set_opt("last_intent", intent.clone().map(s))
                 .set_opt("ack_queued_at", with_ack.then(|| ts(m.received_at)))
-                .set_opt("thanked_at", with_thanks.then(|| ts(m.received_at)));
+                .set_opt("thanked_at", with_thanks.then(|| ts(m.received_at)))
+                .set_opt("viral_at", fast.map(|_| ts(m.received_at)))
+                // Who the conversation's customer is, as far as their own messages say.
+                .set_if_absent_opt(
+                    "customer_followers",
+                    (a.id == m.customer_id).then_some(a.followers).flatten().map(n),
+                )
+                .set_if_absent_opt(
+                    "customer_verified",
+                    (a.id == m.customer_id && a.verified).then_some(AttributeValue::Bool(true)),
+                )
+                .add_to_set("risks", &record.risks_added);
             if record.starts_clock {
                 update = update
                     .set("status", s("awaiting_reply"))
                     .set("priority", n(c.priority))
                     // A running clock keeps its start; an answered conversation starts a new one.
                     .set_if_absent("sla_started_at", ts(clock.started_at))
-                    .set_if_absent("ideal_due_at", ts(clock.ideal_due_at))
-                    .set_if_absent("breach_due_at", ts(clock.breach_due_at))
                     .set_if_absent("escalation_level", n(0))
-                    .set_if_absent("due_shard", s(record.due_shard.to_string()))
-                    .set_if_absent("due_at", n(clock.first_due().timestamp()));
+                    .set_if_absent("due_shard", s(record.due_shard.to_string()));
+                if shorten.is_none() {
+                    update = update
+                        .set_if_absent("ideal_due_at", ts(clock.ideal_due_at))
+                        .set_if_absent("breach_due_at", ts(clock.breach_due_at))
+                        .set_if_absent("due_at", n(clock.first_due().timestamp()));
+                }
+            }
+            if let Some((fast_clock, due)) = shorten {
+                update = update
+                    .set("ideal_due_at", ts(fast_clock.ideal_due_at))
+                    .set("breach_due_at", ts(fast_clock.breach_due_at))
+                    .set("due_at", n(due.timestamp()));
+            }
+            if record.engagement_added > 0 {
+                update = update.add("engagement", record.engagement_added as i64);
             }
             update.add("message_count", 1).add("inbound_count", 1).build(
                 &self.table,
@@ -732,13 +787,28 @@ impl ConversationStore for DynamoStore {
 
         let mut with_ack = record.acknowledgement.is_some();
         let mut with_thanks = record.thanks.is_some();
+        let mut fast = record.fast_track.as_ref();
         loop {
             let mut items = vec![
                 put(&self.table, message_ref_item(m, record.conversation), NOT_EXISTS)?,
                 put(&self.table, message.clone(), None)?,
-                update(conversation_update(with_ack, with_thanks)?),
+                update(conversation_update(with_ack, with_thanks, fast)?),
                 update(customer(with_thanks)?),
             ];
+            if let Some(fast) = fast {
+                // Index 4: once a conversation, whichever message got there first.
+                let mut marker = key(conversation_pk(record.conversation), "VIRAL");
+                marker.insert("item_type".into(), s("viral_marker"));
+                items.push(put(&self.table, marker, NOT_EXISTS)?);
+                let e = &fast.escalation;
+                items.push(put(&self.table, self.escalation_item(e, &record.due_shard.to_string())?, NOT_EXISTS)?);
+                let forward = crate::domain::forward::escalated(e);
+                items.push(put(
+                    &self.table,
+                    outbox_item(record.conversation, &forward, e.escalated_at, record.due_shard),
+                    None,
+                )?);
+            }
             if let (true, Some(ack)) = (with_ack, &record.acknowledgement) {
                 let item = outbox_item(record.conversation, ack, m.received_at, record.due_shard);
                 items.push(put(&self.table, item, NOT_EXISTS)?);
@@ -758,6 +828,7 @@ impl ConversationStore for DynamoStore {
                 Ok(()) => return Ok(Recorded::Stored { acknowledgement_queued: with_ack || with_thanks }),
                 Err(err) => match failed_conditions(&err) {
                     Some(failed) if failed.first() == Some(&true) => return Ok(Recorded::Duplicate),
+                    Some(failed) if fast.is_some() && failed.get(4) == Some(&true) => fast = None,
                     Some(failed) if (with_ack || with_thanks) && failed.get(2) == Some(&true) => {
                         with_ack = false;
                         with_thanks = false;
@@ -1271,6 +1342,7 @@ fn parse_due(item: &Item) -> Result<DueItem> {
                 shard: required(get_s(item, "due_shard"), what, "due_shard")?.to_owned(),
                 due_at: required(get_n(item, "due_at"), what, "due_at")?,
                 last_text: get_s(item, "last_text").map(str::to_owned),
+                needs_person: get_s(item, "needs_person").map(str::to_owned),
             }))
         }
         Some("escalation") => {
@@ -1318,20 +1390,7 @@ impl EscalationStore for DynamoStore {
             // Overlapping runs and a reply that just landed both make this fail: exactly once per level.
             Some("#status = :awaiting AND #escalation_level = :seen_level AND #due_at = :seen_due"),
         )?;
-        let notice = serde_json::to_string(escalation).map_err(|e| Error::store("encode", e))?;
-        let mut record = escalation_key(&due.id, escalation.sla_started_at, escalation.level);
-        record.extend([
-            ("item_type".to_owned(), s("escalation")),
-            ("conversation_id".to_owned(), s(&due.id.0)),
-            ("level".to_owned(), n(escalation.level)),
-            ("level_name".to_owned(), s(&escalation.level_name)),
-            ("sla_started_at".to_owned(), ts(escalation.sla_started_at)),
-            ("escalated_at".to_owned(), ts(escalation.escalated_at)),
-            ("notice".to_owned(), s(notice)),
-            // In the due index until the notification is confirmed sent.
-            ("due_shard".to_owned(), s(&due.shard)),
-            ("due_at".to_owned(), n(escalation.escalated_at.timestamp())),
-        ]);
+        let record = self.escalation_item(escalation, &due.shard)?;
         // Help desks hear of it too (the sweep fans it out to the endpoints that take it).
         let shard = due.shard.parse().unwrap_or(0);
         let forward =
@@ -1639,6 +1698,33 @@ fn conversation_summary(item: &Item) -> Result<ConversationSummary> {
         breached: escalation_level >= crate::domain::sla::BREACH,
         needs_person: view.needs_person,
     })
+}
+
+/// What the viral fast track reads of a conversation item.
+fn conversation_facts(item: &Item) -> ConversationFacts {
+    let running = (get_s(item, "status") == Some("awaiting_reply"))
+        .then(|| {
+            let clock = SlaClock {
+                started_at: get_ts(item, "sla_started_at")?,
+                ideal_due_at: get_ts(item, "ideal_due_at")?,
+                breach_due_at: get_ts(item, "breach_due_at")?,
+            };
+            Some((clock, get_n(item, "escalation_level").unwrap_or(0)))
+        })
+        .flatten();
+    ConversationFacts {
+        customer_id: get_s(item, "customer_id").map(str::to_owned),
+        followers: get_n(item, "customer_followers"),
+        verified: item.get("customer_verified").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        valued: get_s(item, "customer_tier").map(str::to_owned),
+        engagement: get_n(item, "engagement").unwrap_or(0),
+        risks: get_ss(item, "risks")
+            .into_iter()
+            .filter_map(|r| serde_json::from_value(serde_json::Value::String(r)).ok())
+            .collect(),
+        viral: item.contains_key("viral_at"),
+        running,
+    }
 }
 
 fn get_ss(item: &Item, name: &str) -> Vec<String> {

@@ -116,6 +116,9 @@ pub fn escalated(e: &crate::ports::Escalation) -> OutboxMessage {
             "sla_started_at": clock,
             "breach_due_at": at(e.breach_due_at),
             "escalated_at": at(e.escalated_at),
+            "route": e.route.as_str(),
+            "reasons": e.reasons,
+            "needs_person": e.needs_person,
         },
     });
     broadcast(

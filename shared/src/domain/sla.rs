@@ -87,12 +87,15 @@ pub struct SlaClock {
 pub type EscalationLevel = u32;
 pub const WARNING: EscalationLevel = 1;
 pub const BREACH: EscalationLevel = 2;
+/// Off the ladder: the viral fast track, raised once a conversation.
+pub const VIRAL: EscalationLevel = 100;
 
 pub fn level_name(level: EscalationLevel) -> &'static str {
     match level {
         0 => "none",
         WARNING => "warning",
         BREACH => "breach",
+        VIRAL => "viral",
         _ => "breach_repeat",
     }
 }

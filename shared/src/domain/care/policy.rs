@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::hours::BusinessHours;
 use super::templates::CareTemplates;
+use super::viral::ViralRule;
 use crate::domain::mention::Channel;
+use crate::domain::sla::SlaPolicy;
 
 #[derive(Debug, Clone)]
 pub struct CarePolicy {
@@ -21,6 +23,7 @@ pub struct CarePolicy {
     pub templates: CareTemplates,
     /// Thank praise and feedback the classifier says may be thanked.
     pub thanks: bool,
+    pub viral: ViralRule,
 }
 
 impl CarePolicy {
@@ -36,6 +39,7 @@ impl Default for CarePolicy {
             business_time: Vec::new(),
             templates: CareTemplates::defaults(""),
             thanks: true,
+            viral: ViralRule::default(),
         }
     }
 }
@@ -50,8 +54,41 @@ pub struct StackSettings {
     pub templates_json: String,
     pub signature: String,
     pub thanks: bool,
+    pub viral: ViralSettings,
     /// `{"<account id>": AccountSettings}`.
     pub accounts_json: String,
+}
+
+/// The viral fast track's thresholds, as operators give them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViralSettings {
+    pub followers: u64,
+    pub engagement: u64,
+    pub ideal_minutes: u32,
+    pub breach_minutes: u32,
+}
+
+impl Default for ViralSettings {
+    fn default() -> Self {
+        let rule = ViralRule::default();
+        ViralSettings {
+            followers: rule.followers,
+            engagement: rule.engagement,
+            ideal_minutes: rule.sla.ideal.num_minutes() as u32,
+            breach_minutes: rule.sla.breach.num_minutes() as u32,
+        }
+    }
+}
+
+impl ViralSettings {
+    fn rule(&self) -> Result<ViralRule, String> {
+        if self.engagement == 0 {
+            return Err("viral: an engagement threshold of 0 would fast-track every complaint".into());
+        }
+        let sla = SlaPolicy::new(self.ideal_minutes, self.breach_minutes).map_err(|e| format!("viral SLA: {e}"))?;
+        Ok(ViralRule { followers: self.followers, engagement: self.engagement, sla })
+    }
 }
 
 /// One account's overrides; anything left out is the stack's.
@@ -65,6 +102,99 @@ struct AccountSettings {
     templates: Option<serde_json::Value>,
     signature: Option<String>,
     thanks: Option<bool>,
+    viral: Option<PartialViral>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialViral {
+    followers: Option<u64>,
+    engagement: Option<u64>,
+    ideal_minutes: Option<u32>,
+    breach_minutes: Option<u32>,
+}
+
+/// One account's settings, the stack's where it sets nothing.
+struct Effective {
+    time_zone: String,
+    hours: String,
+    holidays: Vec<String>,
+    business_time: Vec<String>,
+    templates_json: String,
+    signature: String,
+    thanks: bool,
+    viral: ViralSettings,
+}
+
+impl Effective {
+    fn of_stack(stack: &StackSettings) -> Self {
+        let zone = if stack.time_zone.trim().is_empty() { "UTC" } else { stack.time_zone.trim() };
+        Effective {
+            time_zone: zone.to_owned(),
+            hours: stack.hours.clone(),
+            holidays: stack.holidays.clone(),
+            business_time: stack.business_time.split(',').map(str::to_owned).collect(),
+            templates_json: stack.templates_json.clone(),
+            signature: stack.signature.clone(),
+            thanks: stack.thanks,
+            viral: stack.viral,
+        }
+    }
+
+    fn with(&self, account: AccountSettings) -> Self {
+        // An account's texts stand on the stack's, which stand on Hark's defaults: each
+        // top-level key it sets replaces the stack's.
+        let templates_json = match account.templates {
+            Some(serde_json::Value::Object(own)) => {
+                let mut merged = match serde_json::from_str::<serde_json::Value>(&self.templates_json) {
+                    Ok(serde_json::Value::Object(stack)) => stack,
+                    _ => serde_json::Map::new(),
+                };
+                merged.extend(own);
+                serde_json::Value::Object(merged).to_string()
+            }
+            Some(other) => other.to_string(),
+            None => self.templates_json.clone(),
+        };
+        let viral = account.viral.unwrap_or_default();
+        Effective {
+            time_zone: account.time_zone.unwrap_or_else(|| self.time_zone.clone()),
+            hours: account.hours.unwrap_or_else(|| self.hours.clone()),
+            holidays: account.holidays.unwrap_or_else(|| self.holidays.clone()),
+            business_time: account.business_time.unwrap_or_else(|| self.business_time.clone()),
+            templates_json,
+            signature: account.signature.unwrap_or_else(|| self.signature.clone()),
+            thanks: account.thanks.unwrap_or(self.thanks),
+            viral: ViralSettings {
+                followers: viral.followers.unwrap_or(self.viral.followers),
+                engagement: viral.engagement.unwrap_or(self.viral.engagement),
+                ideal_minutes: viral.ideal_minutes.unwrap_or(self.viral.ideal_minutes),
+                breach_minutes: viral.breach_minutes.unwrap_or(self.viral.breach_minutes),
+            },
+        }
+    }
+
+    fn policy(&self) -> Result<CarePolicy, String> {
+        let business_time = self
+            .business_time
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                Channel::parse(c)
+                    .ok_or_else(|| format!("business time: {c:?} is not a channel (x, facebook, instagram)"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CarePolicy {
+            hours: BusinessHours::parse(&self.time_zone, &self.hours, &self.holidays)
+                .map_err(|e| format!("business hours: {e}"))?,
+            business_time,
+            templates: CareTemplates::from_json(&self.templates_json, &self.signature)
+                .map_err(|e| format!("templates: {e}"))?,
+            thanks: self.thanks,
+            viral: self.viral.rule()?,
+        })
+    }
 }
 
 /// Every account's policy.
@@ -84,40 +214,8 @@ impl CarePolicies {
     }
 
     pub fn from_settings(stack: &StackSettings) -> Result<Self, String> {
-        let build = |zone: &str,
-                     hours: &str,
-                     holidays: &[String],
-                     business_time: &[String],
-                     templates: &str,
-                     signature: &str,
-                     thanks: bool| {
-            let business_time = business_time
-                .iter()
-                .map(|c| c.trim())
-                .filter(|c| !c.is_empty())
-                .map(|c| {
-                    Channel::parse(c)
-                        .ok_or_else(|| format!("business time: {c:?} is not a channel (x, facebook, instagram)"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok::<_, String>(CarePolicy {
-                hours: BusinessHours::parse(zone, hours, holidays).map_err(|e| format!("business hours: {e}"))?,
-                business_time,
-                templates: CareTemplates::from_json(templates, signature).map_err(|e| format!("templates: {e}"))?,
-                thanks,
-            })
-        };
-        let stack_channels: Vec<String> = stack.business_time.split(',').map(str::to_owned).collect();
-        let zone = if stack.time_zone.trim().is_empty() { "UTC" } else { stack.time_zone.as_str() };
-        let default = build(
-            zone,
-            &stack.hours,
-            &stack.holidays,
-            &stack_channels,
-            &stack.templates_json,
-            &stack.signature,
-            stack.thanks,
-        )?;
+        let effective = Effective::of_stack(stack);
+        let default = effective.policy()?;
         let given: HashMap<String, AccountSettings> = if stack.accounts_json.trim().is_empty() {
             HashMap::new()
         } else {
@@ -126,30 +224,7 @@ impl CarePolicies {
         };
         let mut accounts = HashMap::new();
         for (account, settings) in given {
-            // An account's texts stand on the stack's, which stand on Hark's defaults: each
-            // top-level key it sets replaces the stack's.
-            let templates = match &settings.templates {
-                Some(serde_json::Value::Object(own)) => {
-                    let mut merged = match serde_json::from_str::<serde_json::Value>(&stack.templates_json) {
-                        Ok(serde_json::Value::Object(stack)) => stack,
-                        _ => serde_json::Map::new(),
-                    };
-                    merged.extend(own.clone());
-                    serde_json::Value::Object(merged).to_string()
-                }
-                Some(other) => other.to_string(),
-                None => stack.templates_json.clone(),
-            };
-            let policy = build(
-                settings.time_zone.as_deref().unwrap_or(zone),
-                settings.hours.as_deref().unwrap_or(&stack.hours),
-                settings.holidays.as_deref().unwrap_or(&stack.holidays),
-                settings.business_time.as_deref().unwrap_or(&stack_channels),
-                &templates,
-                settings.signature.as_deref().unwrap_or(&stack.signature),
-                settings.thanks.unwrap_or(stack.thanks),
-            )
-            .map_err(|e| format!("account {account}: {e}"))?;
+            let policy = effective.with(settings).policy().map_err(|e| format!("account {account}: {e}"))?;
             accounts.insert(account, policy);
         }
         Ok(CarePolicies { default, accounts })
@@ -157,10 +232,11 @@ impl CarePolicies {
 
     /// The processor's and the escalator's environment (the template's parameters):
     /// `BUSINESS_TIME_ZONE`, `BUSINESS_HOURS`, `BUSINESS_HOLIDAYS` (comma-separated dates),
-    /// `BUSINESS_TIME_CHANNELS`, `ACK_TEMPLATES`, `ACK_SIGNATURE`, `THANKS` (on/off) and
+    /// `BUSINESS_TIME_CHANNELS`, `ACK_TEMPLATES`, `ACK_SIGNATURE`, `THANKS` (on/off),
+    /// `VIRAL_FOLLOWERS`, `VIRAL_ENGAGEMENT`, `VIRAL_SLA_{IDEAL,BREACH}_MINUTES` and
     /// `ACCOUNT_CARE_POLICIES`.
     pub fn from_env() -> crate::Result<Self> {
-        use crate::config::optional_env;
+        use crate::config::{env_or, optional_env};
         let thanks = match optional_env("THANKS").as_deref() {
             None | Some("on") => true,
             Some("off") => false,
@@ -176,6 +252,12 @@ impl CarePolicies {
             templates_json: optional_env("ACK_TEMPLATES").unwrap_or_default(),
             signature: optional_env("ACK_SIGNATURE").unwrap_or_default(),
             thanks,
+            viral: ViralSettings {
+                followers: env_or("VIRAL_FOLLOWERS", ViralSettings::default().followers)?,
+                engagement: env_or("VIRAL_ENGAGEMENT", ViralSettings::default().engagement)?,
+                ideal_minutes: env_or("VIRAL_SLA_IDEAL_MINUTES", ViralSettings::default().ideal_minutes)?,
+                breach_minutes: env_or("VIRAL_SLA_BREACH_MINUTES", ViralSettings::default().breach_minutes)?,
+            },
             accounts_json: optional_env("ACCOUNT_CARE_POLICIES").unwrap_or_default(),
         };
         CarePolicies::from_settings(&settings).map_err(crate::Error::Config)
@@ -202,7 +284,7 @@ mod tests {
     fn accounts_override_what_they_set_and_keep_the_rest() {
         let settings = StackSettings {
             accounts_json: r#"{"17841400000000001": {"time_zone": "America/New_York", "thanks": false,
-                               "business_time": ["x", "instagram"]}}"#
+                               "business_time": ["x", "instagram"], "viral": {"followers": 500}}}"#
                 .into(),
             ..stack()
         };
@@ -214,6 +296,7 @@ mod tests {
         let account = policies.for_account("17841400000000001");
         assert_eq!(account.hours.zone(), chrono_tz::America::New_York);
         assert!(!account.thanks && account.runs_in_business_time(Channel::X));
+        assert_eq!((account.viral.followers, account.viral.engagement), (500, 25), "the rest is the stack's");
         // Its hours are the stack's, in its own zone: 09:00 New York is 14:00 UTC.
         let monday_noon_utc = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
         assert!(stack_default.hours.is_open(monday_noon_utc) && !account.hours.is_open(monday_noon_utc));
@@ -236,6 +319,12 @@ mod tests {
         assert!(refused(StackSettings { business_time: "myspace".into(), ..stack() }).contains("not a channel"));
         let error = refused(StackSettings { accounts_json: r#"{"42": {"hours": "mon 9-5"}}"#.into(), ..stack() });
         assert!(error.starts_with("account 42: business hours"), "{error}");
+        let error =
+            refused(StackSettings { accounts_json: r#"{"42": {"viral": {"engagement": 0}}}"#.into(), ..stack() });
+        assert!(error.contains("engagement threshold of 0"), "{error}");
+        let error =
+            refused(StackSettings { accounts_json: r#"{"42": {"viral": {"ideal_minutes": 30}}}"#.into(), ..stack() });
+        assert!(error.contains("viral SLA"), "{error}");
         let error = refused(StackSettings { accounts_json: r#"{"42": {"timezone": "UTC"}}"#.into(), ..stack() });
         assert!(error.contains("unknown field"), "{error}");
         let error = refused(StackSettings {

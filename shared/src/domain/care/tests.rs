@@ -1,12 +1,25 @@
-use chrono::{TimeDelta, TimeZone};
+use chrono::TimeZone;
 
 use super::hours::BusinessHours;
 use super::policy::CarePolicy;
 use super::templates::CareTemplates;
 use super::*;
+use crate::domain::classify::UrgencyKind;
 use crate::domain::classify::{CareClassifier, Classifier, Context};
 use crate::domain::mention::{Author, Channel, Direction, MentionKind};
-use crate::domain::sla::SlaPolicy;
+use crate::domain::sla::{SlaClock, SlaPolicy};
+
+/// A conversation with nothing gathered yet.
+static NO_HISTORY: ConversationFacts = ConversationFacts {
+    customer_id: None,
+    followers: None,
+    verified: false,
+    valued: None,
+    engagement: 0,
+    risks: Vec::new(),
+    viral: false,
+    running: None,
+};
 
 /// Friday 4 December 2026.
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
@@ -50,6 +63,7 @@ fn office() -> CarePolicy {
         business_time: vec![Channel::Facebook],
         templates: CareTemplates::defaults("^KT"),
         thanks: true,
+        viral: Default::default(),
     }
 }
 
@@ -227,6 +241,7 @@ fn the_care_rules_as_a_table() {
             acknowledged: c.acknowledged,
             answered_at: c.answered_at,
             thanked: &thanked,
+            conversation: &ConversationFacts::default(),
         };
         let sla = if c.channel == Channel::X { x } else { facebook };
         let decision = decide_inbound(&policy, sla, &inbound, c.received);
@@ -264,6 +279,7 @@ fn personal_data_in_public_moves_to_a_dm_and_is_never_thanked() {
         acknowledged: false,
         answered_at: None,
         thanked: &thanked,
+        conversation: &NO_HISTORY,
     };
     let reply = decide_inbound(&policy, SlaPolicy::X_DEFAULT, &inbound, at(10, 0)).reply.unwrap();
     assert!(reply.text.contains("DM"), "{}", reply.text);
@@ -291,6 +307,7 @@ fn the_same_customer_gets_a_different_thank_you_each_time() {
             acknowledged: false,
             answered_at: None,
             thanked: &thanked,
+            conversation: &NO_HISTORY,
         };
         let reply = decide_inbound(&policy, SlaPolicy::X_DEFAULT, &inbound, now).reply.unwrap();
         let id = reply.template_id.unwrap();
@@ -305,6 +322,7 @@ fn the_same_customer_gets_a_different_thank_you_each_time() {
         acknowledged: false,
         answered_at: None,
         thanked: &thanked,
+        conversation: &NO_HISTORY,
     };
     let decision = decide_inbound(&policy, SlaPolicy::X_DEFAULT, &inbound, at(10, 5));
     assert!(decision.reply.is_none() && decision.quiet_because.is_some());
@@ -313,5 +331,54 @@ fn the_same_customer_gets_a_different_thank_you_each_time() {
     let inbound = Inbound { thanked: &thanked, ..inbound };
     let reply = decide_inbound(&policy, SlaPolicy::X_DEFAULT, &inbound, later).reply.unwrap();
     assert_ne!(reply.template_id.as_deref(), seen.last().map(String::as_str));
-    let _ = TimeDelta::zero();
+}
+
+#[test]
+fn the_viral_fast_track_shortens_the_clock_and_escalates_at_once() {
+    let policy = office();
+    let thanked = HashMap::new();
+    let decide = |text: &str, followers: u64, verified: bool, facts: &ConversationFacts| {
+        let mut m = mention(text, at(10, 0));
+        m.author.followers = Some(followers);
+        m.author.verified = verified;
+        let classification = CareClassifier::default().classify(text, &Context::default());
+        let inbound = Inbound {
+            mention: &m,
+            classification: &classification,
+            acknowledged: false,
+            answered_at: None,
+            thanked: &thanked,
+            conversation: facts,
+        };
+        decide_inbound(&policy, SlaPolicy::X_DEFAULT, &inbound, at(10, 0))
+    };
+    let fresh = ConversationFacts { customer_id: Some("c1".into()), ..ConversationFacts::default() };
+    // A large account's plain complaint: the usual clock, no fast track.
+    let plain = decide("@acme my bag is lost", 250_000, true, &fresh);
+    assert!(plain.fast_track.is_none() && plain.clock.unwrap().breach_due_at == at(10, 30));
+    // The same account about an outage: fast-tracked, the clock 5/15 minutes.
+    let outage = decide("@acme the app is down again, nothing works", 250_000, false, &fresh);
+    let track = outage.fast_track.expect("fast-tracked");
+    assert_eq!(track.reasons, vec!["reach: 250000 followers".to_owned(), "about an outage".to_owned()]);
+    assert_eq!(outage.clock.unwrap().ideal_due_at, at(10, 5));
+    assert_eq!(outage.clock.unwrap().breach_due_at, at(10, 15));
+    assert_eq!(outage.risks_added, vec![UrgencyKind::Outage]);
+    // Someone else piling into a thread that is already big and about an outage: the
+    // engagement tips it, and the running clock is shortened, never lengthened.
+    let running = SlaClock { started_at: at(9, 50), ideal_due_at: at(10, 5), breach_due_at: at(10, 20) };
+    let spreading = ConversationFacts {
+        customer_id: Some("someone-else".into()),
+        engagement: 24,
+        risks: vec![UrgencyKind::Outage],
+        running: Some((running, 0)),
+        ..ConversationFacts::default()
+    };
+    let joined = decide("@acme same here, down for me too", 90, false, &spreading);
+    assert_eq!(joined.engagement_added, 1);
+    let track = joined.fast_track.expect("25 engagements and an outage");
+    assert_eq!(track.clock.started_at, at(9, 50));
+    assert_eq!((track.clock.ideal_due_at, track.clock.breach_due_at), (at(10, 5), at(10, 15)));
+    // Once a conversation.
+    let done = ConversationFacts { viral: true, ..spreading };
+    assert!(decide("@acme still down!!", 90, false, &done).fast_track.is_none());
 }
