@@ -114,6 +114,8 @@ pub struct InboundRecord<'a> {
     /// A thank-you for praise or feedback, and the template it used (remembered for the
     /// customer, so the next one differs). Written only if the conversation has none yet.
     pub thanks: Option<(OutboxMessage, String)>,
+    /// The conversation's customer's CRM tier, when it counts as valued (their own message).
+    pub customer_tier: Option<String>,
     /// Someone else joined the thread (1), or not (0).
     pub engagement_added: u64,
     /// Urgency flags new to the conversation.
@@ -988,6 +990,8 @@ pub struct CustomerProfile {
     pub last_sentiment: Option<String>,
     pub message_count: u64,
     pub conversation_count: u64,
+    /// What the customer is worth, as imported from the CRM.
+    pub value: Option<crate::domain::customer_value::CustomerValue>,
     /// Newest first, at most [`CUSTOMER_HISTORY`].
     pub conversations: Vec<CustomerConversation>,
 }
@@ -1005,6 +1009,23 @@ pub struct CustomerConversation {
 
 /// How many of a customer's conversations their profile lists.
 pub const CUSTOMER_HISTORY: i32 = 20;
+
+/// What customers are worth, as the company's CRM says (`domain::customer_value`).
+pub trait CustomerValues: Send + Sync {
+    /// Writes every row (a re-import replaces a customer's value); returns how many.
+    fn import_values(
+        &self,
+        rows: &[crate::domain::customer_value::ValueRow],
+    ) -> impl Future<Output = Result<usize>> + Send;
+
+    /// The value of a customer, by platform id first, then by handle.
+    fn customer_value(
+        &self,
+        channel: Channel,
+        id: &str,
+        handle: Option<&str>,
+    ) -> impl Future<Output = Result<Option<crate::domain::customer_value::CustomerValue>>> + Send;
+}
 
 pub trait CustomerReader: Send + Sync {
     fn customer_profile(

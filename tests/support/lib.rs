@@ -518,6 +518,7 @@ pub fn processor_with<R>(
         wait_receives: hark_processor::wait_receives(5),
         forwarding: Vec::new(),
         clock: Box::new(clock),
+        values: Default::default(),
     }
 }
 

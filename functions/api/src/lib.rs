@@ -25,8 +25,8 @@ use hark_shared::helpdesks::{DeskSecrets, WebhookRefused, freshdesk, zendesk};
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
     ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ConversationResolver, ConversationView,
-    CustomerReader, ListCursor, OutboxMessage, OutboxPurpose, QueuedReply, ReplyQueue, Resolution, SystemClock,
-    due_shard,
+    CustomerReader, CustomerValues, ListCursor, OutboxMessage, OutboxPurpose, QueuedReply, ReplyQueue, Resolution,
+    SystemClock, due_shard,
 };
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -178,8 +178,14 @@ pub async fn handle<S: Store>(state: &State<S>, request: Request) -> Result<Resp
 }
 
 /// Everything the API reads and writes.
-pub trait Store: ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader + ReplyQueue {}
-impl<S: ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader + ReplyQueue> Store for S {}
+pub trait Store:
+    ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader + CustomerValues + ReplyQueue
+{
+}
+impl<S: ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader + CustomerValues + ReplyQueue> Store
+    for S
+{
+}
 
 /// A route's answer.
 struct Answer {
@@ -203,6 +209,7 @@ enum Route<'a> {
     Resolve(&'a str),
     Reply(&'a str),
     Customer(&'a str, &'a str, &'a str),
+    CustomerValues,
     Kpis,
 }
 
@@ -214,6 +221,7 @@ impl Route<'_> {
                 (Method::GET, "GET", Scope::Read)
             }
             Route::Resolve(_) | Route::Reply(_) => (Method::POST, "POST", Scope::Reply),
+            Route::CustomerValues => (Method::PUT, "PUT", Scope::Configure),
         }
     }
 }
@@ -227,6 +235,7 @@ async fn route<S: Store>(state: &State<S>, request: &Request) -> Result<Answer, 
         Some(["", "openapi.json"]) => Route::OpenApi,
         Some(["", "conversations"]) => Route::Conversations,
         Some(["", "kpis"]) => Route::Kpis,
+        Some(["", "customer-values"]) => Route::CustomerValues,
         Some(["", "conversations", id]) => Route::Conversation(id),
         Some(["", "conversations", id, "resolve"]) => Route::Resolve(id),
         Some(["", "conversations", id, "replies"]) => Route::Reply(id),
@@ -252,6 +261,7 @@ async fn route<S: Store>(state: &State<S>, request: &Request) -> Result<Answer, 
             body.to_string()
         }
         Route::Resolve(id) => resolve(state, request, conversation_id(id)?).await?,
+        Route::CustomerValues => import_customer_values(state, request).await?,
         Route::Kpis => {
             let now = state.clock.now();
             let (since, until) = kpi_period(request.uri().query().unwrap_or_default(), now)?;
@@ -282,6 +292,29 @@ async fn route<S: Store>(state: &State<S>, request: &Request) -> Result<Answer, 
         }
     };
     Ok(Answer::ok(body))
+}
+
+/// The largest customer-value import the API takes; larger files go through `hark customers import`.
+const MAX_IMPORT_BODY: usize = 1024 * 1024;
+
+/// `PUT /v1/customer-values`: the CRM's mapping (CSV or a JSON array), checked whole before
+/// anything is written.
+async fn import_customer_values<S: Store>(state: &State<S>, request: &Request) -> Result<String, ApiError> {
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_IMPORT_BODY {
+        return Err(ApiError::BadRequest(format!(
+            "the body is over {MAX_IMPORT_BODY} bytes; import larger files with `hark customers import`"
+        )));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the body is not UTF-8 text".into()))?;
+    let rows = hark_shared::domain::customer_value::parse_import(text).map_err(|errors| {
+        let shown: Vec<String> = errors.iter().take(20).map(ToString::to_string).collect();
+        let more = errors.len().saturating_sub(shown.len());
+        let tail = if more > 0 { format!("; and {more} more") } else { String::new() };
+        ApiError::BadRequest(format!("nothing imported: {}{tail}", shown.join("; ")))
+    })?;
+    let stored = state.store.import_values(&rows).await?;
+    Ok(serde_json::json!({ "stored": stored }).to_string())
 }
 
 /// The body of `POST /v1/conversations/{id}/replies`.

@@ -12,6 +12,8 @@
 //! own schedule. A platform outage never holds back, repeats or dead-letters a customer's
 //! messages.
 
+mod value_cache;
+
 use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -19,19 +21,23 @@ use futures_util::future::join_all;
 use hark_shared::channels::x::comparable_text;
 use hark_shared::domain::care::{CarePolicies, Inbound, ReplyKind, decide_inbound};
 use hark_shared::domain::classify::{
-    CareClassifier, Classification, Classifier, ClassifierConfig, Context, TrainedClassifier, stored_form,
+    CareClassifier, Classification, Classifier, ClassifierConfig, Context, PriorityWhy, Reason, TrainedClassifier,
+    stored_form,
 };
+use hark_shared::domain::customer_value::CustomerValue;
 use hark_shared::domain::forward::{StoredMessage, Subscription};
 use hark_shared::domain::mention::{Direction, Mention, MessageAction};
 use hark_shared::domain::outbox::{Delivered, OutboxPolicy};
 use hark_shared::domain::sla::SlaPolicies;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
-    Amended, Amendment, Clock, ConversationId, ConversationState, ConversationStore, FastTrackRecord, InboundRecord,
-    KnownMessage, NewConversation, OutboundRecord, OutboxKey, OutboxMessage, OutboxPurpose, OutboxStore, Recorded,
-    ReplySender, Route, SystemClock, TextFetcher, due_shard,
+    Amended, Amendment, Clock, ConversationId, ConversationState, ConversationStore, CustomerValues, FastTrackRecord,
+    InboundRecord, KnownMessage, NewConversation, OutboundRecord, OutboxKey, OutboxMessage, OutboxPurpose, OutboxStore,
+    Recorded, ReplySender, Route, SystemClock, TextFetcher, due_shard,
 };
 use hark_shared::{Error, Retry};
+
+pub use value_cache::ValueCache;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessorError {
@@ -76,6 +82,16 @@ pub struct Processor<S, R> {
     /// The help desks each stored message is forwarded to (the outbox sweep delivers).
     pub forwarding: Vec<Subscription>,
     pub clock: Box<dyn Clock>,
+    /// Customer values read lately.
+    pub values: ValueCache,
+}
+
+/// The customer's tier when the classifier counts it as valued (it raised the priority).
+fn valued_tier(c: &Classification) -> Option<String> {
+    c.reasons.iter().find_map(|r| match r {
+        Reason::Priority { why: PriorityWhy::ValuedCustomer(tier), .. } => Some(tier.clone()),
+        _ => None,
+    })
 }
 
 /// What happened to one message, for logs and metrics.
@@ -206,11 +222,12 @@ impl AwsProcessor {
             wait_receives: config.wait_receives,
             forwarding: credentials.subscriptions(),
             clock: Box::new(SystemClock),
+            values: ValueCache::default(),
         })
     }
 }
 
-impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor<S, R> {
+impl<S: ConversationStore + OutboxStore + CustomerValues, R: ReplySender + TextFetcher> Processor<S, R> {
     /// Handles one SQS batch and reports the messages to redeliver.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut metrics = Metrics::new("processor");
@@ -300,8 +317,15 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             self.fetch_text(&mut mention, receives).await?;
         }
         let m = &mention;
-        let classification = self.classify(m);
-        let conversation = self.thread(m).await?;
+        let value = self.customer_value(m).await;
+        let classification = self.classify(m, value.as_ref());
+        let mut conversation = self.thread(m).await?;
+        // The conversation's customer, valued by the CRM, counts as reach for the fast track.
+        let valued = valued_tier(&classification);
+        let by_customer = conversation.facts.customer_id.as_deref().is_none_or(|c| c == m.customer_id);
+        if by_customer {
+            conversation.facts.valued = valued.clone();
+        }
         let policy = self.care.for_account(&m.account_id);
         // The customer's thank-yous are read only for a message that may be thanked.
         let thanked = if classification.thank.thank && policy.thanks && !conversation.thanked {
@@ -351,10 +375,11 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             due_shard: due_shard(&conversation.id, self.due_shards),
             acknowledgement,
             thanks,
+            customer_tier: if by_customer { valued } else { None },
             engagement_added: decision.engagement_added,
             risks_added: decision.risks_added.iter().map(|k| k.as_str().to_owned()).collect(),
             fast_track,
-            forwards: self.forwards(m, &conversation, &classification),
+            forwards: self.forwards(m, &conversation, &classification, value.as_ref()),
         };
         let queued = match self.store.record_inbound(&record).await? {
             Recorded::Stored { acknowledgement_queued } => acknowledgement_queued,
@@ -387,7 +412,13 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
     /// The message's events for each help desk, as stored: personal data posted in public
     /// stays redacted. A redelivery that finds the conversation already open still reports
     /// the message that opened it as the conversation's creation.
-    fn forwards(&self, m: &Mention, conversation: &ConversationState, c: &Classification) -> Vec<OutboxMessage> {
+    fn forwards(
+        &self,
+        m: &Mention,
+        conversation: &ConversationState,
+        c: &Classification,
+        value: Option<&CustomerValue>,
+    ) -> Vec<OutboxMessage> {
         if self.forwarding.is_empty() {
             return Vec::new();
         }
@@ -402,6 +433,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
             text: &text,
             redacted: &redacted,
             classification: c,
+            value,
         };
         hark_shared::domain::forward::forwards(&stored, &self.forwarding)
     }
@@ -446,15 +478,36 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
         FastTrackRecord { clock: fast.clock, next_due, escalation }
     }
 
-    fn classify(&self, m: &Mention) -> Classification {
+    fn classify(&self, m: &Mention, value: Option<&CustomerValue>) -> Classification {
         let context = Context {
             followers: m.author.followers,
             verified: m.author.verified,
             channel: Some(m.channel.as_str().to_owned()),
             private: m.kind.is_private(),
+            tier: value.and_then(|v| v.tier.clone()),
             ..Context::default()
         };
         self.classifier.classify(&m.text, &context)
+    }
+
+    /// What the message's author is worth, as the CRM says: read from the table at most
+    /// once a minute per customer (imports are rare; messages are not). A failed read is
+    /// logged and the message goes on without it.
+    async fn customer_value(&self, m: &Mention) -> Option<CustomerValue> {
+        let key = (m.channel, m.author.id.clone());
+        if let Some(cached) = self.values.get(&key, self.clock.now()) {
+            return cached;
+        }
+        match self.store.customer_value(m.channel, &m.author.id, m.author.handle.as_deref()).await {
+            Ok(value) => {
+                self.values.put(key, value.clone(), self.clock.now());
+                value
+            }
+            Err(error) => {
+                tracing::warn!(%error, "customer value not read; going on without it");
+                None
+            }
+        }
     }
 
     /// Fills in the text (and author) of a message whose event carried none. A platform
@@ -484,7 +537,7 @@ impl<S: ConversationStore + OutboxStore, R: ReplySender + TextFetcher> Processor
     /// An edit or a removal on the platform. An edit of a message never seen is the message
     /// itself, late: it is stored as new.
     async fn amend(&self, mention: Mention, receives: u32) -> Result<Outcome, ProcessorError> {
-        let classification = (mention.action == MessageAction::Edited).then(|| self.classify(&mention));
+        let classification = (mention.action == MessageAction::Edited).then(|| self.classify(&mention, None));
         let (text, redacted) = match &classification {
             Some(c) => {
                 let (text, redacted) = stored_form(&mention.text, &c.privacy);

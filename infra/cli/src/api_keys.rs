@@ -24,7 +24,10 @@ async fn create(args: &Args, store: &impl ApiKeyStore) -> Result<(), CliError> {
         .flag("scopes")
         .unwrap_or("read")
         .split(',')
-        .map(|s| Scope::parse(s.trim()).ok_or_else(|| CliError::Usage(format!("unknown scope {s:?}; read, reply"))))
+        .map(|s| {
+            Scope::parse(s.trim())
+                .ok_or_else(|| CliError::Usage(format!("unknown scope {s:?}; read, reply, configure")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut random = [0u8; 40];
     getrandom::fill(&mut random).map_err(|e| CliError::Usage(format!("no randomness from the system: {e}")))?;

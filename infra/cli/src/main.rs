@@ -1,6 +1,7 @@
 //! `hark`: the operator's tool around Hark's classifier. See `hark --help`.
 
 mod api_keys;
+mod customers;
 mod eval;
 mod outbox;
 
@@ -28,7 +29,7 @@ USAGE:
     hark bench FILE [--repeat N]                   per-message time of the default classifier, one core
     hark dlq redrive --from DLQ_URL --to QUEUE_URL [--max N]
                                                    move dead-lettered messages back to be processed again
-    hark api-key create --name NAME [--scopes read,reply] [--table TABLE]
+    hark api-key create --name NAME [--scopes read,reply,configure] [--table TABLE]
                                                    a key for the HTTP API, printed once (stdout)
     hark api-key list [--table TABLE]              every key: id, scopes, created, revoked, name
     hark api-key revoke ID [--table TABLE]         refuse the key from now on (it stays on record)
@@ -36,9 +37,12 @@ USAGE:
     hark outbox redrive [--purpose acknowledgement|agent_reply|follow_up|thanks|forward] [--shards N] [--table TABLE]
                                                    send failed records again (every one, or one purpose)
     hark webhooks enable ENDPOINT [--table TABLE]  switch on a help-desk endpoint that answered 410 Gone
+    hark customers import FILE [--table TABLE]     what customers are worth, from the CRM: CSV with the header
+                                                   channel,id,handle,tier,lifetime_value,crm_id, or a JSON array;
+                                                   one bad row refuses the file
 
 Input lines: {\"id\", \"text\", optional context: \"followers\", \"verified\", \"engagement\"
-(or \"retweets\"), \"channel\", \"private\", \"previous_conversations\", \"last_sentiment\",
+(or \"retweets\"), \"channel\", \"private\", \"previous_conversations\", \"last_sentiment\", \"tier\",
 and for eval/train the label field, e.g. \"sentiment\" or \"intent\"}.
 --config is a JSON ClassifierConfig (word lists, brand terms, thresholds, reference anchors).
 train writes the model only with --out; with --folds N (default 5) it first reports
@@ -46,7 +50,7 @@ N-fold cross-validation.
 dlq redrive uses the AWS credentials and region of the environment (AWS_PROFILE, AWS_REGION);
 take the URLs from the stack's outputs (MentionsDeadLetterQueueUrl, MentionsQueueUrl).
 api-key keeps only a hash of each key, in the stack's table (--table, or TABLE_NAME).
-outbox and webhooks work on the same table; --shards is the stack's DueIndexShards (default 4).";
+outbox, webhooks and customers work on the same table; --shards is the stack's DueIndexShards (default 4).";
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -80,6 +84,8 @@ struct Row {
     previous_conversations: Option<u64>,
     #[serde(default)]
     last_sentiment: Option<Sentiment>,
+    #[serde(default)]
+    tier: Option<String>,
     #[serde(flatten)]
     rest: serde_json::Map<String, serde_json::Value>,
 }
@@ -94,6 +100,7 @@ impl Row {
             private: self.private,
             previous_conversations: self.previous_conversations,
             last_sentiment: self.last_sentiment,
+            tier: self.tier.clone(),
         }
     }
 
@@ -249,6 +256,10 @@ fn run() -> Result<(), CliError> {
         "webhooks" => {
             args.check(&["table"])?;
             outbox::run_webhooks(&args)
+        }
+        "customers" => {
+            args.check(&["table"])?;
+            customers::run(&args)
         }
         other => Err(CliError::Usage(format!("unknown command {other:?}; see hark --help"))),
     }

@@ -140,6 +140,7 @@ pub const MARIA: Customer = Customer { id: "1001", handle: "maria_travels", name
 pub const DEVON: Customer = Customer { id: "1002", handle: "devon_k", name: "Devon King", followers: 95 };
 pub const SAM: Customer = Customer { id: "1003", handle: "sam_flies", name: "Sam Ortiz", followers: 40_210 };
 pub const PRIYA: Customer = Customer { id: "1004", handle: "priya_r", name: "Priya Raman", followers: 230 };
+pub const LEO: Customer = Customer { id: "1005", handle: "leo_travels_far", name: "Leo Brandt", followers: 182_000 };
 
 /// An Account Activity delivery with one tweet by `author` (the brand when `None`).
 pub fn tweet_delivery(id: &str, author: Option<Customer>, text: &str, in_reply_to: Option<(&str, &str)>) -> Value {
@@ -306,7 +307,7 @@ fn stream() -> Vec<Step> {
     let base = Utc::now().timestamp_millis() as u64 * 1000;
     let id = |n: u64| (1_860_000_000_000_000_000u64 + base % 1_000_000_000_000_000 + n).to_string();
     let (complaint, question, praise, follow_up, brand_reply, stray) = (id(1), id(2), id(3), id(4), id(5), id(6));
-    let (dm1, dm2) = (id(7), id(8));
+    let (dm1, dm2, outage) = (id(7), id(8), id(9));
     let complaint_delivery = tweet_delivery(
         &complaint,
         Some(MARIA),
@@ -329,6 +330,18 @@ fn stream() -> Vec<Step> {
             ),
         ),
         step("a DM", dm_delivery(&dm1, PRIYA, "Hi, I was charged twice for my seat upgrade. Can you refund one?")),
+        Step {
+            note: Some("182,000 followers and an outage: two of reach, spreading and risk, so it is fast-tracked"),
+            ..step(
+                "a complaint that could go viral",
+                tweet_delivery(
+                    &outage,
+                    Some(LEO),
+                    "@AcmeAir your app is down and I can't check in, flight leaves in 2 hours!",
+                    None,
+                ),
+            )
+        },
         step(
             "a reply in the complaint's thread",
             tweet_delivery(
@@ -391,6 +404,7 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, pat
         meta.status().as_u16(),
         meta.text().await.unwrap_or_default()
     );
+    import_customer_values(stack, api_key).await?;
     let meta_url = format!("{}/webhooks/meta", stack.http_url);
     for step in stream() {
         tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -434,6 +448,27 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, pat
         stack.freshdesk.tickets().len(),
         conversations,
         observer.conversations.len() - conversations
+    );
+    Ok(())
+}
+
+/// The CRM's word on who matters: Maria is a VIP, so her complaint comes first, and her
+/// ticket says so.
+async fn import_customer_values(stack: &LocalStack, api_key: &str) -> Result<(), Error> {
+    let csv = format!("channel,handle,tier,lifetime_value,crm_id\nx,@{},vip,12400.50,0031x00000abc\n", MARIA.handle);
+    let answer = reqwest::Client::new()
+        .put(format!("{}/v1/customer-values", stack.http_url))
+        .bearer_auth(api_key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .map_err(|e| Error::Usage(format!("customer values: {e}")))?;
+    println!(
+        "CRM import     PUT /v1/customer-values (@{} is a VIP) -> {} {}",
+        MARIA.handle,
+        answer.status().as_u16(),
+        answer.text().await.unwrap_or_default()
     );
     Ok(())
 }
@@ -657,6 +692,12 @@ impl Observer {
                         text(&item, "conversation_id"),
                         clock(&item, "escalated_at")
                     );
+                    let notice: Value = serde_json::from_str(&text(&item, "notice")).unwrap_or_default();
+                    let reasons: Vec<&str> =
+                        notice["reasons"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                    if !reasons.is_empty() {
+                        println!("                 because {}", reasons.join("; "));
+                    }
                     self.escalations.push(item);
                 }
                 _ => {}
@@ -676,11 +717,12 @@ impl Observer {
         let edited = if item.contains_key("edited_at") { ", edited" } else { "" };
         let score: f64 = text(item, "sentiment_score").parse().unwrap_or_default();
         println!(
-            "  message        {channel} {who} ({}{edited}): \"{}\"\n  classified     {} / {} ({score:+.2}) -> conversation {}",
+            "  message        {channel} {who} ({}{edited}): \"{}\"\n  classified     {} / {} ({score:+.2}), priority {} -> conversation {}",
             text(item, "kind"),
             excerpt(&text(item, "text"), 70),
             text(item, "intent"),
             text(item, "sentiment"),
+            text(item, "priority"),
             text(item, "conversation_id"),
         );
     }

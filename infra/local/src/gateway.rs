@@ -310,6 +310,48 @@ mod tests {
         assert_eq!(params["path"], "a/b%20c");
     }
 
+    /// A route in the OpenAPI document that no `HttpApi` event of the template routes would
+    /// answer 404 from API Gateway, though every handler test passes.
+    #[test]
+    fn every_documented_route_reaches_the_api_function_through_the_template() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+        let template = crate::template::Template::parse(&template, "stack", &[]).unwrap();
+        let document: Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("docs/openapi.json")).unwrap()).unwrap();
+        let (_, api) = template
+            .resources_of_type("AWS::Serverless::Function")
+            .unwrap()
+            .into_iter()
+            .find(|(id, _)| id == "ApiFunction")
+            .expect("the template's ApiFunction");
+        let routes: Vec<(String, String)> = api["Properties"]["Events"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|e| e["Type"] == "HttpApi")
+            .map(|e| {
+                (
+                    e["Properties"]["Method"].as_str().unwrap().to_owned(),
+                    e["Properties"]["Path"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let paths = document["paths"].as_object().unwrap();
+        assert!(paths.len() >= 8);
+        for (path, operations) in paths {
+            let concrete =
+                path.split('/').map(|s| if s.starts_with('{') { "p" } else { s }).collect::<Vec<_>>().join("/");
+            for method in operations.as_object().unwrap().keys() {
+                let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+                assert!(
+                    routes.iter().any(|(m, p)| route_matches(m, p, &method, &concrete).is_some()),
+                    "{method} {path} is documented but template.yaml routes it nowhere"
+                );
+            }
+        }
+    }
+
     #[test]
     fn text_bodies_stay_text_and_binary_bodies_are_base64() {
         assert!(is_text("application/json; charset=utf-8"));

@@ -279,14 +279,16 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
     outcome
 }
 
-/// A key for this run's HTTP API (read and reply), as `hark api-key create` makes one.
+/// A key for this run's HTTP API (every scope: the demo imports customer values too), as
+/// `hark api-key create` makes one.
 async fn local_api_key(stack: &LocalStack) -> Result<String, Error> {
     use hark_shared::domain::api_key::{Scope, new_key};
     use hark_shared::ports::ApiKeyStore;
     let mut random = [0u8; 40];
     getrandom::fill(&mut random).map_err(|e| Error::Usage(format!("no randomness for the local API key: {e}")))?;
     let (key, record) =
-        new_key(&random, "hark-local", &[Scope::Read, Scope::Reply], chrono::Utc::now()).map_err(Error::Usage)?;
+        new_key(&random, "hark-local", &[Scope::Read, Scope::Reply, Scope::Configure], chrono::Utc::now())
+            .map_err(Error::Usage)?;
     let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&stack.aws, stack.resource("Table"));
     store.put_api_key(&record).await.map_err(|e| Error::Usage(format!("the local API key: {e}")))?;
     Ok(key)

@@ -726,6 +726,7 @@ impl ConversationStore for DynamoStore {
                     "customer_verified",
                     (a.id == m.customer_id && a.verified).then_some(AttributeValue::Bool(true)),
                 )
+                .set_opt("customer_tier", record.customer_tier.as_ref().map(s))
                 .add_to_set("risks", &record.risks_added);
             if record.starts_clock {
                 update = update
@@ -2093,6 +2094,8 @@ impl CustomerReader for DynamoStore {
             .await
             .map_err(|e| Error::store("GetItem customer", e.into_service_error()))?;
         let Some(item) = out.item else { return Ok(None) };
+        let value =
+            crate::ports::CustomerValues::customer_value(self, channel, customer, get_s(&item, "handle")).await?;
         let history = self
             .client
             .query()
@@ -2128,6 +2131,7 @@ impl CustomerReader for DynamoStore {
             handle: get_s(&item, "handle").map(str::to_owned),
             name: get_s(&item, "name").map(str::to_owned),
             followers: get_n(&item, "followers"),
+            value,
             verified: item.get("verified").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
             first_seen_at: get_ts(&item, "first_seen_at"),
             last_seen_at: get_ts(&item, "last_seen_at"),
@@ -2135,6 +2139,92 @@ impl CustomerReader for DynamoStore {
             message_count: get_n(&item, "message_count").unwrap_or(0),
             conversation_count: get_n(&item, "conversation_count").unwrap_or(0),
             conversations,
+        }))
+    }
+}
+
+fn value_key(channel: Channel, key: &crate::domain::customer_value::CustomerKey) -> Item {
+    self::key(format!("VALUE#{}#{}", channel.as_str(), key.stored()), "VALUE")
+}
+
+impl crate::ports::CustomerValues for DynamoStore {
+    async fn import_values(&self, rows: &[crate::domain::customer_value::ValueRow]) -> Result<usize> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut written = 0;
+        for chunk in rows.chunks(25) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for row in chunk {
+                let mut item = value_key(row.channel, &row.key);
+                item.insert("item_type".into(), s("customer_value"));
+                item.insert("channel".into(), s(row.channel.as_str()));
+                item.insert("customer_key".into(), s(row.key.stored()));
+                if let Some(tier) = &row.value.tier {
+                    item.insert("tier".into(), s(tier));
+                }
+                if let Some(value) = row.value.lifetime_value {
+                    item.insert("lifetime_value".into(), AttributeValue::N(value.to_string()));
+                }
+                if let Some(crm) = &row.value.crm_id {
+                    item.insert("crm_id".into(), s(crm));
+                }
+                let put =
+                    PutRequest::builder().set_item(Some(item)).build().map_err(|e| Error::store("build put", e))?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            // DynamoDB may hand some back under load: they are sent again, with a pause.
+            for attempt in 0..8u32 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| Error::store("BatchWriteItem customer values", e.into_service_error()))?;
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt == 7 {
+                    return Err(Error::store(
+                        "BatchWriteItem customer values",
+                        "items left unprocessed after 8 attempts",
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            written += chunk.len();
+        }
+        Ok(written)
+    }
+
+    async fn customer_value(
+        &self,
+        channel: Channel,
+        id: &str,
+        handle: Option<&str>,
+    ) -> Result<Option<crate::domain::customer_value::CustomerValue>> {
+        use crate::domain::customer_value::{CustomerKey, CustomerValue};
+        let read = |key: CustomerKey| async move {
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(value_key(channel, &key)))
+                .send()
+                .await
+                .map(|out| out.item)
+                .map_err(|e| Error::store("GetItem customer value", e.into_service_error()))
+        };
+        let by_handle = async {
+            match handle.filter(|h| !h.is_empty()) {
+                Some(handle) => read(CustomerKey::handle(handle)).await,
+                None => Ok(None),
+            }
+        };
+        let (by_id, by_handle) = tokio::join!(read(CustomerKey::Id(id.to_owned())), by_handle);
+        Ok(by_id?.or(by_handle?).map(|item| CustomerValue {
+            tier: get_s(&item, "tier").map(str::to_owned),
+            lifetime_value: get_n(&item, "lifetime_value"),
+            crm_id: get_s(&item, "crm_id").map(str::to_owned),
         }))
     }
 }

@@ -20,6 +20,8 @@ pub enum Scope {
     Read,
     /// Post replies and resolve conversations (on behalf of an agent).
     Reply,
+    /// Change what Hark knows of the company: import customer values.
+    Configure,
 }
 
 impl Scope {
@@ -27,6 +29,7 @@ impl Scope {
         match self {
             Scope::Read => "read",
             Scope::Reply => "reply",
+            Scope::Configure => "configure",
         }
     }
 
@@ -34,6 +37,7 @@ impl Scope {
         match text {
             "read" => Some(Scope::Read),
             "reply" => Some(Scope::Reply),
+            "configure" => Some(Scope::Configure),
             _ => None,
         }
     }
@@ -128,7 +132,7 @@ pub fn new_key(
         return Err("a key's name is 1 to 100 printable characters".into());
     }
     if scopes.is_empty() {
-        return Err("a key needs at least one scope (read, reply)".into());
+        return Err("a key needs at least one scope (read, reply, configure)".into());
     }
     let id = base32(&random[..8]);
     let secret = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &random[8..]);

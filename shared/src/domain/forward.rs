@@ -198,6 +198,8 @@ pub struct StoredMessage<'a> {
     pub text: &'a str,
     pub redacted: &'a [String],
     pub classification: &'a Classification,
+    /// What the customer is worth, as the CRM says.
+    pub value: Option<&'a crate::domain::customer_value::CustomerValue>,
 }
 
 /// Where the message can be seen on the platform, where its id says so.
@@ -237,6 +239,10 @@ fn tags(message: &StoredMessage<'_>) -> Vec<String> {
     if !message.redacted.is_empty() {
         tags.push("personal_data_redacted".to_owned());
     }
+    // Routing by what the customer is worth ("tier_vip" → the VIP queue).
+    if let Some(tier) = message.value.and_then(|v| v.tier.as_deref()) {
+        tags.push(format!("tier_{tier}"));
+    }
     tags
 }
 
@@ -262,6 +268,7 @@ pub fn message_event(message: &StoredMessage<'_>) -> (EventType, String, Value) 
             "name": m.author.name,
             "followers": m.author.followers,
             "verified": m.author.verified,
+            "value": message.value,
             "api": format!("/v1/customers/{}/{}/{}", m.channel.as_str(), m.account_id, m.customer_id),
         },
         "message": {
@@ -380,6 +387,7 @@ mod tests {
             text: "my card [card number] was charged twice",
             redacted: &redacted,
             classification: &c,
+            value: None,
         };
         let (event, id, body) = message_event(&stored);
         assert_eq!(event, EventType::ConversationCreated);

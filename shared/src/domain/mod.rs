@@ -5,6 +5,7 @@ pub mod agent_reply;
 pub mod api_key;
 pub mod care;
 pub mod classify;
+pub mod customer_value;
 pub mod forward;
 pub mod kpi;
 pub mod mention;

@@ -69,6 +69,8 @@ pub struct DeskCustomer {
     pub handle: Option<String>,
     pub followers: Option<u64>,
     pub verified: bool,
+    /// "tier vip, lifetime value 12400.5, CRM 0031x…", as the CRM says.
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +139,23 @@ fn customer(data: &Value) -> Result<DeskCustomer> {
         handle: text(data, "/customer/handle").map(str::to_owned),
         followers: data["customer"]["followers"].as_u64(),
         verified: data["customer"]["verified"].as_bool().unwrap_or(false),
+        value: value_words(&data["customer"]["value"]),
     })
+}
+
+/// The customer's value in words, from the forwarded event.
+fn value_words(value: &Value) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(tier) = value["tier"].as_str() {
+        parts.push(format!("tier {tier}"));
+    }
+    if let Some(lifetime) = value["lifetime_value"].as_f64() {
+        parts.push(format!("lifetime value {lifetime}"));
+    }
+    if let Some(crm) = value["crm_id"].as_str() {
+        parts.push(format!("CRM {crm}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Who the customer is and what Hark has seen of them before, for a new ticket: the
@@ -154,6 +172,9 @@ pub fn customer_lines(customer: &DeskCustomer, profile: Option<&CustomerProfile>
         about.push("verified".to_owned());
     }
     let mut lines = vec![format!("Customer: {} on {}", about.join(", "), customer.channel.as_str())];
+    if let Some(value) = &customer.value {
+        lines.push(format!("Value: {value}"));
+    }
     let earlier: Vec<_> =
         profile.map(|p| p.conversations.iter().filter(|c| c.id != conversation).collect()).unwrap_or_default();
     match (profile, earlier.first()) {
@@ -329,6 +350,7 @@ mod tests {
             last_sentiment: Some("negative".into()),
             message_count: 5,
             conversation_count: 3,
+            value: None,
             // Newest first, the current one among them.
             conversations: vec![
                 conversation("x:100:5001", 30, "complaint"),
@@ -340,6 +362,21 @@ mod tests {
         assert!(lines.ends_with("Earlier: 2 conversation(s) since 2026-11-02; the latest 2026-11-20 (question, resolved), last sentiment negative."), "{lines}");
         let body = ticket.body_with(&lines);
         assert!(body.ends_with(&format!("{lines}\n{}", marker("msg_0123456789abcdef0123456789abcdef"))), "{body}");
+    }
+
+    #[test]
+    fn a_valued_customer_ticket_says_what_the_crm_says_and_is_tagged_for_routing() {
+        let mut event = created();
+        event["data"]["customer"]["value"] =
+            json!({"tier": "vip", "lifetime_value": 12400.5, "crm_id": "0031x00000abc"});
+        event["data"]["tags"] = json!(["hark", "hark_x", "sentiment_negative", "tier_vip"]);
+        let TicketAction::Open(ticket) = ticket_event(&record(event)).unwrap().action else { panic!() };
+        let lines = customer_lines(&ticket.customer, None, "x:100:5001");
+        assert!(lines.contains("\nValue: tier vip, lifetime value 12400.5, CRM 0031x00000abc\n"), "{lines}");
+        assert!(ticket.tags.contains(&"tier_vip".to_owned()));
+        // A customer the CRM does not know: no Value line at all.
+        let TicketAction::Open(plain) = ticket_event(&record(created())).unwrap().action else { panic!() };
+        assert!(!customer_lines(&plain.customer, None, "x:100:5001").contains("Value:"));
     }
 
     #[test]

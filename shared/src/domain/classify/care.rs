@@ -74,6 +74,7 @@ pub fn urgency(s: &Signals, context: &Context, config: &ClassifierConfig) -> Vec
     urgency
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn priority(
     sentiment: Sentiment,
     score: f32,
@@ -81,6 +82,7 @@ pub fn priority(
     urgency: &[Urgency],
     privacy: &[PrivacyFinding],
     context: &Context,
+    config: &ClassifierConfig,
     reasons: &mut Vec<Reason>,
 ) -> u8 {
     let mut total = 0i32;
@@ -120,6 +122,9 @@ pub fn priority(
     }
     if context.last_sentiment == Some(Sentiment::Negative) && sentiment == Sentiment::Negative {
         add(5, PriorityWhy::UnhappyAgain);
+    }
+    if let Some(tier) = context.tier.as_ref().filter(|t| config.valued_tiers.contains(t)) {
+        add(15, PriorityWhy::ValuedCustomer(tier.clone()));
     }
     if intent == Intent::Spam {
         return 0;

@@ -147,6 +147,8 @@ pub struct Context {
     pub private: bool,
     /// Earlier conversations with this customer.
     pub previous_conversations: Option<u64>,
+    /// The customer's tier in the company's CRM ("vip"), if imported.
+    pub tier: Option<String>,
     pub last_sentiment: Option<Sentiment>,
 }
 
@@ -209,6 +211,7 @@ pub enum PriorityWhy {
     Privacy(Vec<PrivacyKind>),
     ReturningCustomer(u64),
     UnhappyAgain,
+    ValuedCustomer(String),
 }
 
 impl std::fmt::Display for Reason {
@@ -255,6 +258,7 @@ impl std::fmt::Display for Reason {
                     }
                     PriorityWhy::ReturningCustomer(n) => write!(f, "returning customer ({n} earlier conversations)"),
                     PriorityWhy::UnhappyAgain => f.write_str("unhappy last time too"),
+                    PriorityWhy::ValuedCustomer(tier) => write!(f, "valued customer ({tier})"),
                 }
             }
         }
@@ -286,6 +290,8 @@ pub struct ClassifierConfig {
     pub influencer_followers: u64,
     /// Engagement at which a message is a viral risk.
     pub viral_engagement: u64,
+    /// CRM tiers that raise a message's priority and count as reach for the viral fast track.
+    pub valued_tiers: Vec<String>,
     pub references: ReferencePatterns,
 }
 
@@ -298,6 +304,7 @@ impl Default for ClassifierConfig {
             positive_threshold: 1.4,
             influencer_followers: 10_000,
             viral_engagement: 100,
+            valued_tiers: vec!["vip".into(), "gold".into(), "platinum".into()],
             references: ReferencePatterns::default(),
         }
     }
@@ -387,7 +394,8 @@ impl CareClassifier {
         });
         let privacy =
             if context.private { Vec::new() } else { privacy::scan(text, &self.config.references, s.privacy_hints) };
-        let priority = care::priority(sentiment, score, intent, &urgency, &privacy, context, &mut reasons);
+        let priority =
+            care::priority(sentiment, score, intent, &urgency, &privacy, context, &self.config, &mut reasons);
         Classification { sentiment, score, confidence, intent, urgency, privacy, priority, language, reasons, thank }
     }
 }

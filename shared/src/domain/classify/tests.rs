@@ -114,6 +114,18 @@ fn priority_adds_up_with_reasons() {
 }
 
 #[test]
+fn valued_customers_come_first() {
+    let plain = classify("@acme my order is late");
+    let vip = CareClassifier::default()
+        .classify("@acme my order is late", &Context { tier: Some("vip".into()), ..Context::default() });
+    assert_eq!(vip.priority, plain.priority + 15);
+    assert!(vip.reasons.iter().any(|r| r.to_string() == "priority +15: valued customer (vip)"), "{:?}", vip.reasons);
+    let bronze = CareClassifier::default()
+        .classify("@acme my order is late", &Context { tier: Some("bronze".into()), ..Context::default() });
+    assert_eq!(bronze.priority, plain.priority, "only the valued tiers count");
+}
+
+#[test]
 fn private_messages_are_not_flagged_for_privacy() {
     let c = CareClassifier::default()
         .classify("my card is 4111 1111 1111 1111", &Context { private: true, ..Context::default() });
