@@ -216,3 +216,48 @@ async fn a_valued_customer_comes_first_counts_as_reach_and_reaches_the_desk_with
     process_batch(&f.processor, std::slice::from_ref(&outage)).await;
     assert_eq!(items_of_type(&f.aws, &f.table, "escalation").await.len(), 1);
 }
+
+#[tokio::test]
+async fn hark_customers_import_takes_a_file_of_any_size_and_refuses_a_bad_one_whole() {
+    let f = fixture().await;
+    let dir = std::env::temp_dir().join(unique("hark-crm"));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Over the API's 1 MiB: the CLI's reason to exist.
+    let mut csv = String::from("channel,id,tier,lifetime_value,crm_id\n");
+    for i in 0..14_000 {
+        csv.push_str(&format!(
+            "facebook,{},gold,{i}.25,crm-account-0000000000000000000000000000{i:05}\n",
+            5_566_000_000u64 + i
+        ));
+    }
+    assert!(csv.len() > 1024 * 1024);
+    let good = dir.join("crm.csv");
+    std::fs::write(&good, &csv).unwrap();
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "channel,handle,tier\nx,fine,vip\nx,,vip\nfriendster,joe,gold\n").unwrap();
+
+    let out = hark(&["customers", "import", bad.to_str().unwrap()], &f.table);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("nothing imported, 2 bad row(s)") && stderr.contains("row 3") && stderr.contains("row 4"),
+        "{stderr}"
+    );
+    assert_eq!(f.values_stored().await, 0);
+
+    let out = hark(&["customers", "import", good.to_str().unwrap()], &f.table);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("14000 customer value(s) stored"));
+    let store = DynamoStore::from_config(&f.aws, &f.table);
+    let value = hark_shared::ports::CustomerValues::customer_value(
+        &store,
+        hark_shared::domain::mention::Channel::Facebook,
+        "5566013999",
+        None,
+    )
+    .await
+    .unwrap()
+    .expect("the last row is stored");
+    assert_eq!((value.tier.as_deref(), value.lifetime_value), (Some("gold"), Some(13_999.25)));
+    std::fs::remove_dir_all(dir).unwrap();
+}
