@@ -36,6 +36,9 @@ struct Fixture {
     clock: TestClock,
 }
 
+/// Breaches move unowned tickets to the escalations group in each desk.
+const DESK_ACTIONS: &str = r#"{"breach": {"groups": {"zendesk": 360000222, "freshdesk": 43000013}}}"#;
+
 async fn fixture() -> Fixture {
     let aws = aws_config().await;
     let table = create_table(&aws).await;
@@ -55,7 +58,8 @@ async fn fixture() -> Fixture {
     processor.forwarding = credentials.subscriptions();
     let clock = TestClock::at(t0());
     let store = DynamoStore::from_config(&aws, &table);
-    let help_desks = hark_shared::helpdesks::HelpDesks::for_aws(&aws, store, &credentials).unwrap();
+    let escalations = hark_shared::helpdesks::escalation::EscalationDeskPolicy::from_json(DESK_ACTIONS).unwrap();
+    let help_desks = hark_shared::helpdesks::HelpDesks::for_aws(&aws, store, &credentials, &escalations).unwrap();
     let replies = hark_shared::channels::Outbound { help_desks, ..replies(x_client(&aws, &table, &x_api), None) };
     let mut sweeper = sweeper_with(&aws, &table, replies, clock.clone());
     sweeper.subscriptions = credentials.subscriptions();
@@ -221,10 +225,24 @@ async fn rate_limits_and_outages_are_waited_out_and_an_expired_token_is_renewed_
 }
 
 #[tokio::test]
-async fn escalations_raise_the_priority_with_a_note_and_a_resolution_solves_both_tickets() {
+async fn each_level_acts_on_the_tickets_once_under_overlapping_runs_and_a_resolution_solves_them() {
     let f = fixture().await;
-    f.process(&[mention("8301", "941", "@acme you charged me twice and nobody answers", t0())]).await;
-    assert_eq!(f.sweep(seconds(1)).await.sent, 2);
+    f.process(&[
+        mention("8301", "941", "@acme you charged me twice and nobody answers", t0()),
+        mention("8302", "942", "@acme my refund still has not arrived, this is a joke", t0()),
+    ])
+    .await;
+    assert_eq!(f.sweep(seconds(1)).await.sent, 4);
+    let ticket_of =
+        |external: &str| f.zendesk.tickets().into_iter().find(|t| t.external_id.as_deref() == Some(external));
+    let fresh_of = |conversation: &str| {
+        f.freshdesk.tickets().into_iter().find(|t| t.custom_fields[FIELD] == conversation).expect("a Freshdesk ticket")
+    };
+    let (a, b) = (format!("x:{BRAND}:8301"), format!("x:{BRAND}:8302"));
+    // An agent has taken B in both desks: it keeps its group, whatever the level.
+    f.zendesk.assign(ticket_of(&b).unwrap().id);
+    f.freshdesk.assign(fresh_of(&b).id);
+
     let (topic, _inbox) = create_topic_with_inbox(&f.aws).await;
     let escalator = |at: DateTime<Utc>| hark_escalator::Escalator {
         store: f.store(),
@@ -235,28 +253,67 @@ async fn escalations_raise_the_priority_with_a_note_and_a_resolution_solves_both
         max_items_per_shard: 100,
         care: Default::default(),
     };
-    let warned = t0() + TimeDelta::minutes(16);
-    assert_eq!(escalator(warned).run().await.unwrap().escalated, 1);
-    // The broadcast fans out, then each desk's record goes.
-    f.sweep(warned + TimeDelta::seconds(1)).await;
-    f.sweep(warned + TimeDelta::seconds(2)).await;
-    let ticket = &f.zendesk.tickets()[0];
-    assert_eq!(ticket.priority, "high", "a warning raises to high");
-    let note = ticket.comments.last().unwrap();
-    assert!(!note.public && note.body.contains("SLA warning"), "{note:?}");
-    assert_eq!(f.freshdesk.tickets()[0].priority, 3);
-    assert!(f.freshdesk.tickets()[0].notes.iter().any(|n| n.private && n.body.contains("SLA warning")));
+    // Two runs at once, as when a slow run overlaps the next; then the sweeps, twice over.
+    let raise = async |at: DateTime<Utc>| {
+        let (first, second) = (escalator(at), escalator(at + TimeDelta::seconds(1)));
+        let (one, two) = tokio::join!(first.run(), second.run());
+        let escalated = one.unwrap().escalated + two.unwrap().escalated;
+        for n in 1..=3 {
+            f.clock.set(at + TimeDelta::seconds(n));
+            let (one, two) = tokio::join!(f.sweeper.run(), f.sweeper.run());
+            assert_eq!(one.unwrap().failed + two.unwrap().failed, 0);
+        }
+        escalated
+    };
+    let notes = |level: &str| {
+        let marker = format!("Hark: {level}.");
+        let zendesk: Vec<usize> = [&a, &b]
+            .iter()
+            .map(|c| ticket_of(c).unwrap().comments.iter().filter(|n| !n.public && n.body.starts_with(&marker)).count())
+            .collect();
+        let freshdesk: Vec<usize> = [&a, &b]
+            .iter()
+            .map(|c| fresh_of(c).notes.iter().filter(|n| n.private && n.body.contains(&marker)).count())
+            .collect();
+        (zendesk, freshdesk)
+    };
 
-    let conversation = ConversationId(format!("x:{BRAND}:8301"));
-    let resolved_at = t0() + TimeDelta::minutes(20);
+    assert_eq!(raise(t0() + TimeDelta::minutes(16)).await, 2, "one warning each");
+    assert_eq!(notes("warning"), (vec![1, 1], vec![1, 1]), "one note per level, per ticket, per desk");
+    let (za, zb) = (ticket_of(&a).unwrap(), ticket_of(&b).unwrap());
+    assert_eq!((za.priority.as_str(), za.group_id), ("high", None), "a warning raises to high, moves nothing");
+    assert_eq!(zb.group_id, Some(360_000_111));
+    assert_eq!(fresh_of(&a).priority, 3);
+
+    assert_eq!(raise(t0() + TimeDelta::minutes(31)).await, 2, "one breach each");
+    assert_eq!(notes("breach"), (vec![1, 1], vec![1, 1]));
+    assert_eq!(notes("warning"), (vec![1, 1], vec![1, 1]), "nothing earlier is sent again");
+    let (za, zb) = (ticket_of(&a).unwrap(), ticket_of(&b).unwrap());
+    assert_eq!((za.priority.as_str(), za.group_id), ("urgent", Some(360_000_222)), "moved to the escalations group");
+    assert_eq!((zb.priority.as_str(), zb.group_id), ("urgent", Some(360_000_111)), "taken: raised, not moved");
+    assert_eq!((fresh_of(&a).priority, fresh_of(&a).group_id), (4, Some(43_000_013)));
+    assert_eq!((fresh_of(&b).priority, fresh_of(&b).group_id), (4, Some(43_000_012)));
+    let note = ticket_of(&a)
+        .unwrap()
+        .comments
+        .iter()
+        .rev()
+        .find(|n| n.body.starts_with("Hark: breach."))
+        .unwrap()
+        .body
+        .clone();
+    assert!(note.contains("Why: unanswered for 31 min: the SLA was breached 1 min ago."), "{note}");
+
+    let conversation = ConversationId(a.clone());
+    let resolved_at = t0() + TimeDelta::minutes(40);
     hark_shared::ports::ConversationResolver::resolve_conversation(&f.store(), &conversation, resolved_at)
         .await
         .unwrap();
     f.sweep(resolved_at + TimeDelta::seconds(1)).await;
     f.sweep(resolved_at + TimeDelta::seconds(2)).await;
-    assert_eq!(f.zendesk.tickets()[0].status, "solved");
-    assert_eq!(f.freshdesk.tickets()[0].status, 4);
-    assert_eq!(f.zendesk.tickets().len(), 1);
+    assert_eq!(ticket_of(&a).unwrap().status, "solved");
+    assert_eq!(fresh_of(&a).status, 4);
+    assert_eq!(f.zendesk.tickets().len(), 2);
 }
 
 #[tokio::test]

@@ -104,7 +104,12 @@ impl AwsSweeper {
                 &env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
                 &credentials,
             )?,
-            help_desks: hark_shared::helpdesks::HelpDesks::for_aws(&aws, store.clone(), &credentials)?,
+            help_desks: hark_shared::helpdesks::HelpDesks::for_aws(
+                &aws,
+                store.clone(),
+                &credentials,
+                &hark_shared::helpdesks::escalation::EscalationDeskPolicy::from_env()?,
+            )?,
         };
         Ok(Sweeper {
             replies,

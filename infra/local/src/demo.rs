@@ -111,8 +111,16 @@ pub fn parameters() -> Vec<(String, String)> {
     let cargo_hours = json!({CARGO_PAGE_ID: {"time_zone": "UTC", "hours": format!("mon-sun {opens}:00-{closes}:00"),
                                               "business_time": ["facebook"]}})
     .to_string();
+    // Breaches and viral complaints move unowned tickets to the escalations group.
+    let escalations = crate::zendesk::GROUPS[1].0;
+    let desk_actions = json!({
+        "breach": {"groups": {"zendesk": escalations, "freshdesk": crate::freshdesk::GROUPS[1].0}},
+        "viral": {"groups": {"zendesk": escalations, "freshdesk": crate::freshdesk::GROUPS[1].0}},
+    })
+    .to_string();
     [
         ("AccountCarePolicies", cargo_hours.as_str()),
+        ("EscalationDeskActions", desk_actions.as_str()),
         ("XSlaIdealMinutes", "1"),
         ("XSlaBreachMinutes", "2"),
         ("FacebookSlaIdealMinutes", "1"),
@@ -449,6 +457,15 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, pat
         conversations,
         observer.conversations.len() - conversations
     );
+    for t in stack.zendesk.tickets().iter().filter(|t| t.group_id.is_some()) {
+        let group = crate::zendesk::GROUPS.iter().find(|(id, _)| Some(*id) == t.group_id).map_or("?", |(_, name)| name);
+        println!(
+            "Zendesk ticket #{} \"{}\" is {} in {group}: the escalation raised and moved it.",
+            t.id,
+            excerpt(&t.subject, 50),
+            t.priority
+        );
+    }
     Ok(())
 }
 

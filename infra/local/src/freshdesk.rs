@@ -2,8 +2,8 @@
 //! Freshdesk would: HTTP Basic with the API key (any password), contacts by
 //! `unique_external_id` (`GET` filtered, `POST`, `409` for a duplicate), `POST
 //! /api/v2/tickets` (requester, status, priority and source enumerations, the Hark custom
-//! field, which must exist), `GET /api/v2/tickets?requester_id=`, `PUT
-//! /api/v2/tickets/{id}`, notes (`POST …/notes`) and `GET …/conversations`. Freshdesk has
+//! field, which must exist), `GET /api/v2/tickets?requester_id=`, `GET` and `PUT
+//! /api/v2/tickets/{id}` (a group must exist, and hold the ticket's agent), notes (`POST …/notes`) and `GET …/conversations`. Freshdesk has
 //! no idempotency key: a create made twice is two tickets here, as there.
 //!
 //! It also plays the agents: [`LocalFreshdesk::agent_reply`] and [`LocalFreshdesk::resolve`]
@@ -23,6 +23,9 @@ use serde_json::{Value, json};
 use crate::Error;
 
 pub const AGENT_ID: u64 = 1;
+/// The account's groups: the agent is a member of the first only.
+pub const GROUPS: [(u64, &str); 3] =
+    [(43_000_012, "Social care"), (43_000_013, "Social escalations"), (43_000_014, "Night cover")];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ticket {
@@ -34,6 +37,8 @@ pub struct Ticket {
     pub priority: u64,
     pub tags: Vec<String>,
     pub custom_fields: HashMap<String, Value>,
+    pub group_id: Option<u64>,
+    pub responder_id: Option<u64>,
     pub notes: Vec<Note>,
 }
 
@@ -102,7 +107,7 @@ impl LocalFreshdesk {
         let app = axum::Router::new()
             .route("/api/v2/contacts", get(list_contacts).post(create_contact))
             .route("/api/v2/tickets", get(list_tickets).post(create_ticket))
-            .route("/api/v2/tickets/{id}", axum::routing::put(update_ticket))
+            .route("/api/v2/tickets/{id}", get(show_ticket).put(update_ticket))
             .route("/api/v2/tickets/{id}/notes", post(add_note))
             .route("/api/v2/tickets/{id}/conversations", get(conversations))
             .with_state(state.clone());
@@ -146,6 +151,15 @@ impl LocalFreshdesk {
         };
         self.rule(json!({"event": "reply", "ticket_id": ticket_id, "conversation_id": conversation, "text": text}))
             .await
+    }
+
+    /// The agent takes the ticket (into their group), as an agent picking it up does.
+    pub fn assign(&self, ticket_id: u64) {
+        let mut s = self.lock();
+        if let Some(ticket) = s.tickets.iter_mut().find(|t| t.id == ticket_id) {
+            ticket.responder_id = Some(AGENT_ID);
+            ticket.group_id = Some(GROUPS[0].0);
+        }
     }
 
     /// The agent resolves the ticket; the rule tells Hark.
@@ -252,7 +266,8 @@ async fn create_contact(State(state): State<Shared>, headers: HeaderMap, body: a
 
 fn ticket_json(t: &Ticket) -> Value {
     json!({"id": t.id, "subject": t.subject, "description": t.description, "requester_id": t.requester_id,
-        "status": t.status, "priority": t.priority, "tags": t.tags, "custom_fields": t.custom_fields})
+        "status": t.status, "priority": t.priority, "tags": t.tags, "custom_fields": t.custom_fields,
+        "group_id": t.group_id, "responder_id": t.responder_id})
 }
 
 async fn create_ticket(State(state): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -297,6 +312,8 @@ async fn create_ticket(State(state): State<Shared>, headers: HeaderMap, body: ax
         priority,
         tags,
         custom_fields,
+        group_id: None,
+        responder_id: None,
         notes: Vec::new(),
     };
     let answer = ticket_json(&ticket);
@@ -322,6 +339,17 @@ async fn list_tickets(
     axum::Json(Value::Array(tickets)).into_response()
 }
 
+async fn show_ticket(State(state): State<Shared>, Path(id): Path<u64>, headers: HeaderMap) -> Response {
+    let mut s = state.lock().unwrap();
+    if let Some(refused) = gate(&mut s, &headers) {
+        return refused;
+    }
+    match s.tickets.iter().find(|t| t.id == id) {
+        Some(ticket) => axum::Json(ticket_json(ticket)).into_response(),
+        None => (StatusCode::NOT_FOUND, axum::Json(json!({}))).into_response(),
+    }
+}
+
 async fn update_ticket(
     State(state): State<Shared>,
     Path(id): Path<u64>,
@@ -336,17 +364,32 @@ async fn update_ticket(
     let Some(ticket) = s.tickets.iter_mut().find(|t| t.id == id) else {
         return (StatusCode::NOT_FOUND, axum::Json(json!({}))).into_response();
     };
-    if let Some(priority) = body.get("priority") {
-        match priority.as_u64().filter(|p| (1..=4).contains(p)) {
-            Some(p) => ticket.priority = p,
-            None => return validation("priority", "invalid_value"),
-        }
+    // Every field is checked before any is applied: a refused update changes nothing.
+    let field = |name: &str, valid: &dyn Fn(u64) -> bool| match body.get(name) {
+        None => Ok(None),
+        Some(value) => value.as_u64().filter(|v| valid(*v)).map(Some).ok_or(name.to_owned()),
+    };
+    let checked = (|| {
+        let priority = field("priority", &|p| (1..=4).contains(&p))?;
+        let status = field("status", &|p| (2..=5).contains(&p))?;
+        let group = field("group_id", &|g| GROUPS.iter().any(|(id, _)| *id == g))?;
+        Ok::<_, String>((priority, status, group))
+    })();
+    let (priority, status, group) = match checked {
+        Ok(fields) => fields,
+        Err(name) => return validation(&name, "invalid_value"),
+    };
+    if group.is_some_and(|g| ticket.responder_id == Some(AGENT_ID) && g != GROUPS[0].0) {
+        return validation("responder_id", "invalid_value");
     }
-    if let Some(status) = body.get("status") {
-        match status.as_u64().filter(|p| (2..=5).contains(p)) {
-            Some(p) => ticket.status = p,
-            None => return validation("status", "invalid_value"),
-        }
+    if let Some(p) = priority {
+        ticket.priority = p;
+    }
+    if let Some(p) = status {
+        ticket.status = p;
+    }
+    if let Some(g) = group {
+        ticket.group_id = Some(g);
     }
     axum::Json(ticket_json(ticket)).into_response()
 }

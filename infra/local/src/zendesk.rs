@@ -4,9 +4,10 @@
 //! `external_id`, `POST /api/v2/tickets.json` with `Idempotency-Key` (a repeat answers the
 //! first answer with `x-idempotency-lookup: hit`; the same key with another body is `400
 //! IdempotentRequestError`), `GET /api/v2/tickets.json?external_id=`, `PUT
-//! /api/v2/tickets/{id}.json` (comments, priority, status) and `GET
-//! /api/v2/tickets/{id}/comments.json`. Malformed requests get Zendesk's `422
-//! RecordInvalid`; an unknown bearer token 401.
+//! /api/v2/tickets/{id}.json` (comments, priority, status, group), `GET
+//! /api/v2/tickets/{id}.json` and `GET /api/v2/tickets/{id}/comments.json`. Malformed
+//! requests get Zendesk's `422 RecordInvalid`, as does a group that does not exist or a move
+//! to a group the ticket's assignee is not in; an unknown bearer token 401.
 //!
 //! It also plays the agents: [`LocalZendesk::agent_reply`] and [`LocalZendesk::solve`]
 //! change a ticket and send Hark the signed event webhook Zendesk would
@@ -26,6 +27,9 @@ use crate::Error;
 
 /// The agent who answers in the demo and tests, and the user Hark's OAuth client acts as.
 pub const AGENT_ID: u64 = 1;
+/// The account's groups: the agent is a member of the first only.
+pub const GROUPS: [(u64, &str); 3] =
+    [(360_000_111, "Social care"), (360_000_222, "Social escalations"), (360_000_333, "Night cover")];
 pub const HARK_USER_ID: u64 = 2;
 const ACCESS_TOKEN_LIFETIME: i64 = 7200;
 
@@ -38,6 +42,8 @@ pub struct Ticket {
     pub tags: Vec<String>,
     pub priority: String,
     pub status: String,
+    pub group_id: Option<u64>,
+    pub assignee_id: Option<u64>,
     pub comments: Vec<Comment>,
 }
 
@@ -118,7 +124,7 @@ impl LocalZendesk {
             .route("/oauth/tokens", post(token))
             .route("/api/v2/users/create_or_update.json", post(create_or_update_user))
             .route("/api/v2/tickets.json", post(create_ticket).get(list_tickets))
-            .route("/api/v2/tickets/{file}", axum::routing::put(update_ticket))
+            .route("/api/v2/tickets/{file}", get(show_ticket).put(update_ticket))
             .route("/api/v2/tickets/{id}/comments.json", get(comments))
             .with_state(state.clone());
         let url = crate::serve_loopback("the local Zendesk", port, app).await?;
@@ -188,6 +194,15 @@ impl LocalZendesk {
             (event, ticket.external_id.clone())
         };
         self.event("zen:event-type:ticket.comment_added", ticket_id, external_id, event).await
+    }
+
+    /// The agent takes the ticket (into their group), as an agent picking it up does.
+    pub fn assign(&self, ticket_id: u64) {
+        let mut s = self.lock();
+        if let Some(ticket) = s.tickets.iter_mut().find(|t| t.id == ticket_id) {
+            ticket.assignee_id = Some(AGENT_ID);
+            ticket.group_id = Some(GROUPS[0].0);
+        }
     }
 
     /// The agent solves the ticket; Hark is told.
@@ -323,7 +338,8 @@ async fn create_or_update_user(State(state): State<Shared>, headers: HeaderMap, 
 
 fn ticket_json(t: &Ticket) -> Value {
     json!({"id": t.id, "subject": t.subject, "requester_id": t.requester_id, "external_id": t.external_id,
-        "tags": t.tags, "priority": t.priority, "status": t.status})
+        "tags": t.tags, "priority": t.priority, "status": t.status, "group_id": t.group_id,
+        "assignee_id": t.assignee_id})
 }
 
 const PRIORITIES: [&str; 4] = ["low", "normal", "high", "urgent"];
@@ -401,6 +417,8 @@ async fn create_ticket(State(state): State<Shared>, headers: HeaderMap, body: ax
         tags,
         priority: priority.to_owned(),
         status: "new".into(),
+        group_id: None,
+        assignee_id: None,
         comments: vec![Comment { id: comment_id, ..first }],
     };
     let answer = json!({"ticket": ticket_json(&ticket)});
@@ -433,6 +451,18 @@ async fn list_tickets(
     axum::Json(json!({"tickets": tickets, "next_page": null, "count": tickets.len()})).into_response()
 }
 
+async fn show_ticket(State(state): State<Shared>, Path(file): Path<String>, headers: HeaderMap) -> Response {
+    let mut s = state.lock().unwrap();
+    if let Some(refused) = gate(&mut s, &headers) {
+        return refused;
+    }
+    let id = file.strip_suffix(".json").and_then(|id| id.parse::<u64>().ok());
+    match s.tickets.iter().find(|t| Some(t.id) == id) {
+        Some(ticket) => axum::Json(json!({"ticket": ticket_json(ticket)})).into_response(),
+        None => error(StatusCode::NOT_FOUND, "RecordNotFound", "Not found"),
+    }
+}
+
 async fn update_ticket(
     State(state): State<Shared>,
     Path(file): Path<String>,
@@ -457,6 +487,17 @@ async fn update_ticket(
     if t.get("status").is_some_and(|s| !s.as_str().is_some_and(|s| STATUSES.contains(&s))) {
         return invalid("Status: is not a status");
     }
+    let group = match t.get("group_id") {
+        None => None,
+        Some(g) => match g.as_u64().filter(|g| GROUPS.iter().any(|(id, _)| id == g)) {
+            Some(g) => Some(g),
+            None => return invalid("Group: is invalid"),
+        },
+    };
+    // Zendesk refuses to move a ticket to a group its assignee is not a member of.
+    if group.is_some_and(|g| s.tickets[index].assignee_id == Some(AGENT_ID) && g != GROUPS[0].0) {
+        return invalid("Assignee: is not a member of the group");
+    }
     let new_comment = match t.get("comment") {
         Some(value) => match comment(&s, value, HARK_USER_ID) {
             Ok(c) => Some(c),
@@ -472,6 +513,9 @@ async fn update_ticket(
     }
     if let Some(status) = t["status"].as_str() {
         ticket.status = status.to_owned();
+    }
+    if let Some(group) = group {
+        ticket.group_id = Some(group);
     }
     if let Some(comment) = new_comment {
         ticket.comments.push(Comment { id: comment_id, ..comment });

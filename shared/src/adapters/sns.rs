@@ -1,4 +1,5 @@
-//! SNS adapter: escalation notifications. Subscribers (e-mail, chat, paging) are the operator's choice.
+//! SNS adapter: escalation notifications. Subscribers (e-mail, chat, paging) are the operator's
+//! choice; `domain::notice` writes what each kind of subscriber reads.
 
 use aws_sdk_sns::Client;
 
@@ -21,21 +22,10 @@ impl SnsNotifier {
     }
 }
 
-/// E-mail subjects must be ASCII and at most 100 characters.
-fn subject(escalation: &Escalation) -> String {
-    let who = escalation
-        .customer_handle
-        .as_deref()
-        .map(|h| format!("@{h}"))
-        .unwrap_or_else(|| escalation.customer_id.clone());
-    let waited = (escalation.escalated_at - escalation.sla_started_at).num_minutes();
-    let text = format!("Hark {}: {} {} waiting {waited} min", escalation.level_name, escalation.channel, who);
-    text.chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).take(100).collect()
-}
-
 impl Notifier for SnsNotifier {
     async fn notify(&self, escalation: &Escalation) -> Result<()> {
-        let message = serde_json::to_string_pretty(escalation).map_err(|e| Error::Notify(e.to_string()))?;
+        // One body per protocol: JSON for machines, text for e-mail, chat for Amazon Q Developer.
+        let messages = crate::domain::notice::messages(escalation).to_string();
         // Subscriptions filter on it: the day team's, and the off-hours cover's.
         let route = aws_sdk_sns::types::MessageAttributeValue::builder()
             .data_type("String")
@@ -45,8 +35,9 @@ impl Notifier for SnsNotifier {
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
-            .subject(subject(escalation))
-            .message(message)
+            .subject(crate::domain::notice::subject(escalation))
+            .message_structure("json")
+            .message(messages)
             .message_attributes("route", route)
             .send()
             .await

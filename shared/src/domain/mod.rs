@@ -9,6 +9,7 @@ pub mod customer_value;
 pub mod forward;
 pub mod kpi;
 pub mod mention;
+pub mod notice;
 pub mod oauth;
 pub mod outbox;
 pub mod reply;

@@ -12,7 +12,8 @@
 use serde_json::{Value, json};
 
 use super::desk_api::{self, Kind, id_at};
-use super::tickets::{DeskCustomer, NewTicket, TicketAction, TicketEvent, ticket_event};
+use super::escalation::{CurrentTicket, EscalationDeskPolicy, TicketChange};
+use super::tickets::{DeskCustomer, NewTicket, TicketAction, TicketEvent, TicketPriority, ticket_event};
 use crate::credentials::FRESHDESK;
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
@@ -31,6 +32,7 @@ pub struct FreshdeskClient<L> {
     api_key: Secret,
     custom_field: String,
     links: L,
+    escalations: EscalationDeskPolicy,
 }
 
 pub type AwsFreshdeskClient = FreshdeskClient<crate::adapters::dynamo::DynamoStore>;
@@ -45,7 +47,14 @@ impl<L: TicketLinks + CustomerReader> FreshdeskClient<L> {
             api_key: freshdesk.api_key.clone(),
             custom_field: freshdesk.custom_field.clone(),
             links,
+            escalations: EscalationDeskPolicy::default(),
         }))
+    }
+
+    /// What each escalation level does to a ticket (the defaults until set).
+    pub fn with_escalations(mut self, escalations: EscalationDeskPolicy) -> Self {
+        self.escalations = escalations;
+        self
     }
 
     async fn call(
@@ -183,6 +192,16 @@ impl<L: TicketLinks + CustomerReader> FreshdeskClient<L> {
         self.call(reqwest::Method::PUT, &format!("/api/v2/tickets/{ticket_id}"), &[], Some(&fields)).await.map(|_| ())
     }
 
+    /// The ticket's priority, group and whether an agent has it.
+    async fn current(&self, ticket_id: &str) -> Result<CurrentTicket> {
+        let ticket = self.call(reqwest::Method::GET, &format!("/api/v2/tickets/{ticket_id}"), &[], None).await?;
+        Ok(CurrentTicket {
+            priority: ticket["priority"].as_u64().and_then(TicketPriority::from_freshdesk),
+            group: ticket["group_id"].as_u64(),
+            assigned: ticket["responder_id"].as_u64().is_some(),
+        })
+    }
+
     async fn note_with(&self, ticket_id: &str, marker: &str) -> Result<Option<String>> {
         let path = format!("/api/v2/tickets/{ticket_id}/conversations");
         let answer = self.call(reqwest::Method::GET, &path, &[("per_page", "100")], None).await?;
@@ -212,7 +231,7 @@ fn customer_of(action: &TicketAction) -> Option<&DeskCustomer> {
 
 impl<L: TicketLinks + CustomerReader> ReplySender for FreshdeskClient<L> {
     async fn send(&self, message: &OutboxMessage) -> Result<String> {
-        let event = ticket_event(message)?;
+        let event = ticket_event(message, &self.escalations)?;
         let customer = customer_of(&event.action);
         match &event.action {
             TicketAction::Open(ticket) => self.open(&event, ticket).await,
@@ -224,9 +243,22 @@ impl<L: TicketLinks + CustomerReader> ReplySender for FreshdeskClient<L> {
                     })?;
                 self.note(&link.ticket_id, body, false, Some(&link.requester_id)).await
             }
-            TicketAction::Escalate { note, priority } => match self.linked(&event.conversation, None).await? {
+            TicketAction::Escalate { note, actions } => match self.linked(&event.conversation, None).await? {
                 Some(link) => {
-                    self.set(&link.ticket_id, json!({"priority": priority.freshdesk()})).await?;
+                    // The change first, then the note that find_sent looks for: a retry after
+                    // a lost answer sets the same fields again, harmlessly, and notes once.
+                    let current = self.current(&link.ticket_id).await?;
+                    let change = TicketChange::for_ticket(current, actions.priority, actions.freshdesk_group);
+                    if !change.is_empty() {
+                        let mut fields = json!({});
+                        if let Some(priority) = change.priority {
+                            fields["priority"] = json!(priority.freshdesk());
+                        }
+                        if let Some(group) = change.group {
+                            fields["group_id"] = json!(group);
+                        }
+                        self.set(&link.ticket_id, fields).await?;
+                    }
                     self.note(&link.ticket_id, note, true, None).await
                 }
                 None => Ok("no ticket to escalate".into()),
@@ -246,7 +278,7 @@ impl<L: TicketLinks + CustomerReader> ReplySender for FreshdeskClient<L> {
         message: &OutboxMessage,
         _since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<String>> {
-        let event = ticket_event(message)?;
+        let event = ticket_event(message, &self.escalations)?;
         let Some(link) = self.linked(&event.conversation, customer_of(&event.action)).await? else { return Ok(None) };
         match event.action {
             TicketAction::Open(_) => Ok(Some(link.ticket_id)),

@@ -5,6 +5,7 @@
 pub mod answers;
 #[cfg(feature = "aws")]
 pub mod desk_api;
+pub mod escalation;
 pub mod freshdesk;
 #[cfg(feature = "aws")]
 pub mod freshdesk_client;
@@ -37,11 +38,13 @@ impl HelpDesks {
         aws: &aws_config::SdkConfig,
         store: crate::adapters::dynamo::DynamoStore,
         credentials: &crate::credentials::Credentials,
+        escalations: &escalation::EscalationDeskPolicy,
     ) -> crate::Result<Self> {
         Ok(HelpDesks {
             webhooks: webhook_sender::WebhookSender::new(&credentials.webhooks, store.clone())?,
-            zendesk: zendesk_client::AwsZendeskClient::for_aws(aws, store.clone(), credentials)?,
-            freshdesk: freshdesk_client::FreshdeskClient::from_credentials(credentials, store)?,
+            zendesk: zendesk_client::AwsZendeskClient::for_aws(aws, store.clone(), credentials, escalations)?,
+            freshdesk: freshdesk_client::FreshdeskClient::from_credentials(credentials, store)?
+                .map(|client| client.with_escalations(escalations.clone())),
         })
     }
 

@@ -9,10 +9,11 @@
 
 use serde_json::Value;
 
+use super::escalation::EscalationDeskPolicy;
 use crate::domain::forward::{EventType, event_id_of};
 use crate::domain::mention::Channel;
 use crate::error::{Error, Result};
-use crate::ports::{ConversationId, CustomerProfile, OutboxMessage};
+use crate::ports::{ConversationId, CustomerProfile, OutboxMessage, Route};
 
 /// The longest subject either desk is sent.
 const SUBJECT_CHARS: usize = 150;
@@ -44,6 +45,18 @@ impl TicketPriority {
             TicketPriority::High => "high",
             TicketPriority::Urgent => "urgent",
         }
+    }
+
+    pub fn from_zendesk(text: &str) -> Option<Self> {
+        [TicketPriority::Low, TicketPriority::Normal, TicketPriority::High, TicketPriority::Urgent]
+            .into_iter()
+            .find(|p| p.zendesk() == text)
+    }
+
+    pub fn from_freshdesk(number: u64) -> Option<Self> {
+        [TicketPriority::Low, TicketPriority::Normal, TicketPriority::High, TicketPriority::Urgent]
+            .into_iter()
+            .find(|p| u64::from(p.freshdesk()) == number)
     }
 
     pub fn freshdesk(self) -> u8 {
@@ -89,8 +102,9 @@ pub enum TicketAction {
     Open(NewTicket),
     /// `message.received`: the customer's later message, a public comment by them.
     CustomerComment { body: String, customer: DeskCustomer },
-    /// `conversation.escalated`: an internal note, and the priority raised.
-    Escalate { note: String, priority: TicketPriority },
+    /// `conversation.escalated`: an internal note, and what the level's policy asks of the
+    /// ticket (a priority raise, another group).
+    Escalate { note: String, actions: super::escalation::DeskActions },
     /// `conversation.resolved`: the ticket solved.
     Solve { note: String },
 }
@@ -202,6 +216,25 @@ impl NewTicket {
     }
 }
 
+/// The escalation's internal note: the level, why, and whether Hark left it to a person.
+fn escalation_note(escalation: &Value, level: &str, event_id: &str) -> String {
+    let since = text(escalation, "/sla_started_at").unwrap_or("?");
+    let due = text(escalation, "/breach_due_at").unwrap_or("?");
+    let mut lines = vec![format!("Hark: {level}. The customer has waited since {since}; an answer was due by {due}.")];
+    let reasons: Vec<&str> = escalation["reasons"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    if !reasons.is_empty() {
+        lines.push(format!("Why: {}.", reasons.join("; ")));
+    }
+    if let Some(why) = text(escalation, "/needs_person") {
+        lines.push(format!("Needs a person: {why}."));
+    }
+    if text(escalation, "/route") == Some("off_hours") {
+        lines.push("Raised outside business hours.".to_owned());
+    }
+    lines.push(marker(event_id));
+    lines.join("\n")
+}
+
 /// The customer's words and what Hark read in them, as a comment's plain text.
 fn message_body(data: &Value, event_id: &str) -> String {
     let mut lines = vec![text(data, "/message/text").unwrap_or("(no text)").to_owned(), String::new()];
@@ -221,7 +254,7 @@ fn message_body(data: &Value, event_id: &str) -> String {
 
 /// Reads a forward record's event. A record that is not a forward, or whose body is not an
 /// event Hark wrote, is refused: sending it again would not help.
-pub fn ticket_event(message: &OutboxMessage) -> Result<TicketEvent> {
+pub fn ticket_event(message: &OutboxMessage, escalations: &EscalationDeskPolicy) -> Result<TicketEvent> {
     let body: Value = serde_json::from_str(&message.text)
         .map_err(|e| Error::Invalid(format!("forward record {}", crate::error::json_error_summary(&e))))?;
     let event = text(&body, "/type")
@@ -250,16 +283,10 @@ pub fn ticket_event(message: &OutboxMessage) -> Result<TicketEvent> {
         EventType::ConversationEscalated => {
             let escalation = &data["escalation"];
             let level = text(escalation, "/level_name").unwrap_or("escalation");
-            let since = text(escalation, "/sla_started_at").unwrap_or("?");
-            let due = text(escalation, "/breach_due_at").unwrap_or("?");
-            let breached = level.contains("breach");
-            let note = format!(
-                "Hark: SLA {level}. The customer has waited since {since}; an answer was due by {due}.\n{}",
-                marker(&event_id)
-            );
+            let route = if text(escalation, "/route") == Some("off_hours") { Route::OffHours } else { Route::Day };
             TicketAction::Escalate {
-                note,
-                priority: if breached { TicketPriority::Urgent } else { TicketPriority::High },
+                note: escalation_note(escalation, level, &event_id),
+                actions: escalations.actions(&message.account_id, level, route),
             }
         }
         EventType::ConversationResolved => TicketAction::Solve {
@@ -292,6 +319,10 @@ mod tests {
         }
     }
 
+    fn read_event(body: Value) -> Result<TicketEvent> {
+        ticket_event(&record(body), &EscalationDeskPolicy::default())
+    }
+
     fn created() -> Value {
         json!({"type": "conversation.created", "timestamp": "2026-12-01T09:00:00.000Z", "data": {
             "conversation": {"id": "x:100:5001", "channel": "x", "account_id": "100", "subject": "x @ana_b: my card [card number] was charged twice"},
@@ -304,7 +335,7 @@ mod tests {
 
     #[test]
     fn a_new_conversation_opens_a_ticket_for_the_customer_by_external_id_with_a_marker() {
-        let event = ticket_event(&record(created())).unwrap();
+        let event = read_event(created()).unwrap();
         assert_eq!(event.conversation.0, "x:100:5001");
         assert_eq!(event.event_id, "msg_0123456789abcdef0123456789abcdef");
         let TicketAction::Open(ticket) = event.action else { panic!("{event:?}") };
@@ -321,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_new_ticket_says_who_the_customer_is_and_what_came_before() {
-        let TicketAction::Open(ticket) = ticket_event(&record(created())).unwrap().action else { panic!() };
+        let TicketAction::Open(ticket) = read_event(created()).unwrap().action else { panic!() };
         let first = customer_lines(&ticket.customer, None, "x:100:5001");
         assert_eq!(
             first,
@@ -370,12 +401,12 @@ mod tests {
         event["data"]["customer"]["value"] =
             json!({"tier": "vip", "lifetime_value": 12400.5, "crm_id": "0031x00000abc"});
         event["data"]["tags"] = json!(["hark", "hark_x", "sentiment_negative", "tier_vip"]);
-        let TicketAction::Open(ticket) = ticket_event(&record(event)).unwrap().action else { panic!() };
+        let TicketAction::Open(ticket) = read_event(event).unwrap().action else { panic!() };
         let lines = customer_lines(&ticket.customer, None, "x:100:5001");
         assert!(lines.contains("\nValue: tier vip, lifetime value 12400.5, CRM 0031x00000abc\n"), "{lines}");
         assert!(ticket.tags.contains(&"tier_vip".to_owned()));
         // A customer the CRM does not know: no Value line at all.
-        let TicketAction::Open(plain) = ticket_event(&record(created())).unwrap().action else { panic!() };
+        let TicketAction::Open(plain) = read_event(created()).unwrap().action else { panic!() };
         assert!(!customer_lines(&plain.customer, None, "x:100:5001").contains("Value:"));
     }
 
@@ -383,27 +414,41 @@ mod tests {
     fn later_events_become_comments_notes_and_a_solve() {
         let mut later = created();
         later["type"] = json!("message.received");
-        assert!(matches!(ticket_event(&record(later)).unwrap().action, TicketAction::CustomerComment { .. }));
+        assert!(matches!(read_event(later).unwrap().action, TicketAction::CustomerComment { .. }));
         let escalated = json!({"type": "conversation.escalated", "data": {"conversation": {"id": "x:100:5001"},
-            "escalation": {"level": 2, "level_name": "breach", "sla_started_at": "a", "breach_due_at": "b"}}});
-        let TicketAction::Escalate { note, priority } = ticket_event(&record(escalated)).unwrap().action else {
+            "escalation": {"level": 2, "level_name": "breach", "sla_started_at": "a", "breach_due_at": "b",
+                           "route": "off_hours", "reasons": ["unanswered for 64 min"],
+                           "needs_person": "the reply window closed"}}});
+        let TicketAction::Escalate { note, actions } = read_event(escalated.clone()).unwrap().action else { panic!() };
+        assert_eq!(actions.priority, Some(TicketPriority::Urgent));
+        assert!(note.starts_with("Hark: breach.") && is_harks(&note), "{note}");
+        for line in
+            ["Why: unanswered for 64 min.", "Needs a person: the reply window closed.", "outside business hours"]
+        {
+            assert!(note.contains(line), "{line} missing from {note}");
+        }
+        // The level's groups come from the policy, the off-hours ones outside business hours.
+        let policy = EscalationDeskPolicy::from_json(
+            r#"{"breach": {"groups": {"zendesk": 5}, "off_hours_groups": {"zendesk": 9}}}"#,
+        )
+        .unwrap();
+        let TicketAction::Escalate { actions, .. } = ticket_event(&record(escalated), &policy).unwrap().action else {
             panic!()
         };
-        assert_eq!(priority, TicketPriority::Urgent);
-        assert!(note.contains("breach") && is_harks(&note));
+        assert_eq!(actions.zendesk_group, Some(9));
         let resolved = json!({"type": "conversation.resolved", "data": {"conversation": {"id": "x:100:5001"}}});
-        assert!(matches!(ticket_event(&record(resolved)).unwrap().action, TicketAction::Solve { .. }));
+        assert!(matches!(read_event(resolved).unwrap().action, TicketAction::Solve { .. }));
     }
 
     #[test]
     fn a_record_that_is_not_an_event_of_ours_is_refused_without_quoting_it() {
         for body in [json!("secret words"), json!({"type": "ticket.made"}), json!({"type": "conversation.resolved"})] {
-            let error = ticket_event(&record(body)).unwrap_err();
+            let error = read_event(body).unwrap_err();
             assert!(matches!(error, Error::Invalid(_)) && !error.to_string().contains("secret"), "{error}");
         }
         let mut nameless = created();
         nameless["data"]["customer"] = json!({});
-        assert!(ticket_event(&record(nameless)).is_err());
+        assert!(read_event(nameless).is_err());
     }
 
     #[test]

@@ -14,7 +14,8 @@
 use serde_json::{Value, json};
 
 use super::desk_api::{self, Kind, id_at};
-use super::tickets::{DeskCustomer, NewTicket, TicketAction, TicketEvent, ticket_event};
+use super::escalation::{CurrentTicket, EscalationDeskPolicy, TicketChange};
+use super::tickets::{DeskCustomer, NewTicket, TicketAction, TicketEvent, TicketPriority, ticket_event};
 use crate::credentials::ZENDESK;
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
@@ -27,6 +28,7 @@ pub struct ZendeskClient<T, L> {
     base_url: String,
     tokens: T,
     links: L,
+    escalations: EscalationDeskPolicy,
 }
 
 /// The client as the outbox function builds it: tokens and ticket links in the table.
@@ -45,6 +47,7 @@ impl AwsZendeskClient {
         aws: &aws_config::SdkConfig,
         store: crate::adapters::dynamo::DynamoStore,
         credentials: &crate::credentials::Credentials,
+        escalations: &EscalationDeskPolicy,
     ) -> Result<Option<Self>> {
         let Some(zendesk) = &credentials.zendesk else { return Ok(None) };
         let arn = crate::config::optional_env("CREDENTIALS_SECRET_ARN");
@@ -64,7 +67,7 @@ impl AwsZendeskClient {
             source,
             seeds,
         );
-        Ok(Some(ZendeskClient::new(&zendesk.url, tokens, store)?))
+        Ok(Some(ZendeskClient::new(&zendesk.url, tokens, store)?.with_escalations(escalations.clone())))
     }
 }
 
@@ -75,7 +78,14 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
             base_url: base_url.trim_end_matches('/').to_owned(),
             tokens,
             links,
+            escalations: EscalationDeskPolicy::default(),
         })
+    }
+
+    /// What each escalation level does to a ticket (the defaults until set).
+    pub fn with_escalations(mut self, escalations: EscalationDeskPolicy) -> Self {
+        self.escalations = escalations;
+        self
     }
 
     fn request(
@@ -195,6 +205,18 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
             .map_or_else(|| format!("ticket {ticket_id}"), |a| format!("ticket {ticket_id} audit {a}")))
     }
 
+    /// The ticket's priority, group and whether an agent has it.
+    async fn current(&self, ticket_id: &str) -> Result<CurrentTicket> {
+        let path = format!("/api/v2/tickets/{ticket_id}.json");
+        let answer = self.call(reqwest::Method::GET, &path, &[], None, None).await?;
+        let ticket = &answer["ticket"];
+        Ok(CurrentTicket {
+            priority: ticket["priority"].as_str().and_then(TicketPriority::from_zendesk),
+            group: ticket["group_id"].as_u64(),
+            assigned: ticket["assignee_id"].as_u64().is_some(),
+        })
+    }
+
     /// Whether a comment carrying `marker` is on the ticket (its newest page).
     async fn comment_with(&self, ticket_id: &str, marker: &str) -> Result<Option<String>> {
         let path = format!("/api/v2/tickets/{ticket_id}/comments.json");
@@ -211,7 +233,7 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
 
 impl<T: AccessTokens, L: TicketLinks + CustomerReader> ReplySender for ZendeskClient<T, L> {
     async fn send(&self, message: &OutboxMessage) -> Result<String> {
-        let event = ticket_event(message)?;
+        let event = ticket_event(message, &self.escalations)?;
         match &event.action {
             TicketAction::Open(ticket) => self.open(&event, ticket).await,
             TicketAction::CustomerComment { body, .. } => {
@@ -224,9 +246,18 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ReplySender for ZendeskCl
                 let comment = json!({"comment": {"body": body, "public": true, "author_id": author}});
                 self.update(&link.ticket_id, comment).await
             }
-            TicketAction::Escalate { note, priority } => match self.linked(&event.conversation).await? {
+            TicketAction::Escalate { note, actions } => match self.linked(&event.conversation).await? {
                 Some(link) => {
-                    let update = json!({"comment": {"body": note, "public": false}, "priority": priority.zendesk()});
+                    // The note, the raise and the move in one update: Zendesk applies all or none.
+                    let current = self.current(&link.ticket_id).await?;
+                    let change = TicketChange::for_ticket(current, actions.priority, actions.zendesk_group);
+                    let mut update = json!({"comment": {"body": note, "public": false}});
+                    if let Some(priority) = change.priority {
+                        update["priority"] = json!(priority.zendesk());
+                    }
+                    if let Some(group) = change.group {
+                        update["group_id"] = json!(group);
+                    }
                     self.update(&link.ticket_id, update).await
                 }
                 None => Ok("no ticket to escalate".into()),
@@ -249,7 +280,7 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ReplySender for ZendeskCl
         message: &OutboxMessage,
         _since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<String>> {
-        let event = ticket_event(message)?;
+        let event = ticket_event(message, &self.escalations)?;
         let Some(link) = self.linked(&event.conversation).await? else { return Ok(None) };
         match event.action {
             TicketAction::Open(_) => Ok(Some(link.ticket_id)),
