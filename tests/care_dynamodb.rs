@@ -34,6 +34,7 @@ fn office(business_time: Vec<Channel>) -> CarePolicies {
             templates: CareTemplates::defaults("^HK"),
             thanks: true,
             viral: Default::default(),
+            spike: Default::default(),
         },
         HashMap::new(),
     )

@@ -553,7 +553,8 @@ async fn the_http_api_answers_through_the_stack_only_with_a_key() {
     // A key as `hark api-key create` makes it, in the stack's table.
     let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&stack.aws, stack.resource("Table"));
     let random: [u8; 40] = std::array::from_fn(|i| (i as u8).wrapping_mul(7).wrapping_add(3));
-    let scopes = [hark_shared::domain::api_key::Scope::Read, hark_shared::domain::api_key::Scope::Reply];
+    use hark_shared::domain::api_key::Scope;
+    let scopes = [Scope::Read, Scope::Reply, Scope::Configure];
     let (key, record) = hark_shared::domain::api_key::new_key(&random, "e2e", &scopes, chrono::Utc::now()).unwrap();
     store.put_api_key(&record).await.unwrap();
 

@@ -14,6 +14,9 @@ use crate::domain::secret::Secret;
 use crate::domain::sla::{EscalationLevel, SlaClock};
 use crate::error::Result;
 
+mod incidents;
+pub use incidents::*;
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
@@ -171,6 +174,8 @@ pub enum ReplyTarget {
     PrivateReplyToPost { post_id: String },
     /// A reply where an Instagram account was @mentioned on someone else's media.
     InstagramMention { media_id: String, comment_id: Option<String> },
+    /// A post of the account's own, answering no one: an incident's approved announcement.
+    Announcement,
     /// A help desk, by the id the credentials give it: a Standard Webhooks endpoint, or
     /// `zendesk` / `freshdesk` for the native ones. The message's text is the event's JSON.
     Webhook { endpoint: String },
@@ -181,7 +186,7 @@ impl ReplyTarget {
     /// alone), or `help_desk`.
     pub fn visibility(&self) -> &'static str {
         match self {
-            ReplyTarget::Post { .. } | ReplyTarget::InstagramMention { .. } => "public",
+            ReplyTarget::Post { .. } | ReplyTarget::InstagramMention { .. } | ReplyTarget::Announcement => "public",
             ReplyTarget::Direct { .. } | ReplyTarget::PrivateReply { .. } | ReplyTarget::PrivateReplyToPost { .. } => {
                 "private"
             }
@@ -216,15 +221,18 @@ pub enum OutboxPurpose {
     /// deduplicates on the event id, so a delivery may be repeated; it is retried on the
     /// spec's schedule.
     Forward,
+    /// An incident's proactive post, approved by a person: one per account and incident.
+    IncidentPost,
 }
 
 impl OutboxPurpose {
-    pub const ALL: [OutboxPurpose; 5] = [
+    pub const ALL: [OutboxPurpose; 6] = [
         OutboxPurpose::Acknowledgement,
         OutboxPurpose::AgentReply,
         OutboxPurpose::FollowUp,
         OutboxPurpose::Thanks,
         OutboxPurpose::Forward,
+        OutboxPurpose::IncidentPost,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -234,6 +242,7 @@ impl OutboxPurpose {
             OutboxPurpose::FollowUp => "follow_up",
             OutboxPurpose::Thanks => "thanks",
             OutboxPurpose::Forward => "forward",
+            OutboxPurpose::IncidentPost => "incident_post",
         }
     }
 
@@ -249,6 +258,7 @@ impl OutboxPurpose {
             OutboxPurpose::FollowUp => "fup",
             OutboxPurpose::Thanks => "thx",
             OutboxPurpose::Forward => "fwd",
+            OutboxPurpose::IncidentPost => "inc",
         }
     }
 

@@ -519,6 +519,7 @@ pub fn processor_with<R>(
         forwarding: Vec::new(),
         clock: Box::new(clock),
         values: Default::default(),
+        spikes: Default::default(),
     }
 }
 

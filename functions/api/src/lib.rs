@@ -11,6 +11,8 @@
 //! solved ticket resolves the conversation. Those are authenticated by each help desk's
 //! secret (`HelpDeskSecret`), never by an API key.
 
+mod incidents;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hark_shared::adapters::dynamo::DynamoStore;
@@ -25,8 +27,8 @@ use hark_shared::helpdesks::{DeskSecrets, WebhookRefused, freshdesk, zendesk};
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
     ApiKeyStore, Clock, ConversationFilter, ConversationId, ConversationReader, ConversationResolver, ConversationView,
-    CustomerReader, CustomerValues, ListCursor, OutboxMessage, OutboxPurpose, QueuedReply, ReplyQueue, Resolution,
-    SystemClock, due_shard,
+    CustomerReader, CustomerValues, Incidents, ListCursor, OutboxMessage, OutboxPurpose, QueuedReply, ReplyQueue,
+    Resolution, SystemClock, due_shard,
 };
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -58,6 +60,8 @@ pub enum ApiError {
     NoConversation(String),
     #[error("no customer {0}")]
     NoCustomer(String),
+    #[error("no incident {0}")]
+    NoIncident(String),
     #[error("the store failed: {0}")]
     Store(#[from] hark_shared::Error),
 }
@@ -66,7 +70,9 @@ impl ApiError {
     /// The one place errors become HTTP statuses.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound(_) | ApiError::NoConversation(_) | ApiError::NoCustomer(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NoConversation(_) | ApiError::NoCustomer(_) | ApiError::NoIncident(_) => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Key(KeyRefused::Scope(_)) => StatusCode::FORBIDDEN,
             ApiError::Key(_) | ApiError::DeskRefused(_) => StatusCode::UNAUTHORIZED,
@@ -179,11 +185,17 @@ pub async fn handle<S: Store>(state: &State<S>, request: Request) -> Result<Resp
 
 /// Everything the API reads and writes.
 pub trait Store:
-    ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader + CustomerValues + ReplyQueue
+    ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader + CustomerValues + Incidents + ReplyQueue
 {
 }
-impl<S: ApiKeyStore + ConversationReader + ConversationResolver + CustomerReader + CustomerValues + ReplyQueue> Store
-    for S
+impl<S> Store for S where
+    S: ApiKeyStore
+        + ConversationReader
+        + ConversationResolver
+        + CustomerReader
+        + CustomerValues
+        + Incidents
+        + ReplyQueue
 {
 }
 
@@ -211,16 +223,24 @@ enum Route<'a> {
     Customer(&'a str, &'a str, &'a str),
     CustomerValues,
     Kpis,
+    Incidents,
+    Incident(&'a str),
+    IncidentPost(&'a str),
 }
 
 impl Route<'_> {
     /// The one method each route answers, and the scope it needs.
     fn method_and_scope(&self) -> (Method, &'static str, Scope) {
         match self {
-            Route::OpenApi | Route::Conversations | Route::Conversation(_) | Route::Customer(..) | Route::Kpis => {
-                (Method::GET, "GET", Scope::Read)
-            }
-            Route::Resolve(_) | Route::Reply(_) => (Method::POST, "POST", Scope::Reply),
+            Route::OpenApi
+            | Route::Conversations
+            | Route::Conversation(_)
+            | Route::Customer(..)
+            | Route::Kpis
+            | Route::Incidents
+            | Route::Incident(_) => (Method::GET, "GET", Scope::Read),
+            // Approving a post speaks for the brand in public, as a reply does.
+            Route::Resolve(_) | Route::Reply(_) | Route::IncidentPost(_) => (Method::POST, "POST", Scope::Reply),
             Route::CustomerValues => (Method::PUT, "PUT", Scope::Configure),
         }
     }
@@ -240,6 +260,9 @@ async fn route<S: Store>(state: &State<S>, request: &Request) -> Result<Answer, 
         Some(["", "conversations", id, "resolve"]) => Route::Resolve(id),
         Some(["", "conversations", id, "replies"]) => Route::Reply(id),
         Some(["", "customers", channel, account, customer]) => Route::Customer(channel, account, customer),
+        Some(["", "incidents"]) => Route::Incidents,
+        Some(["", "incidents", id]) => Route::Incident(id),
+        Some(["", "incidents", id, "post"]) => Route::IncidentPost(id),
         _ => return Err(ApiError::NotFound(path.chars().take(200).collect())),
     };
     let (method, allowed, scope) = route.method_and_scope();
@@ -249,6 +272,9 @@ async fn route<S: Store>(state: &State<S>, request: &Request) -> Result<Answer, 
     let key_id = authorise(state, request, scope).await?;
     let body = match route {
         Route::Reply(id) => return reply(state, request, conversation_id(id)?, &key_id).await,
+        Route::IncidentPost(id) => return incidents::approve(state, request, id, &key_id).await,
+        Route::Incidents => incidents::list(state).await?,
+        Route::Incident(id) => incidents::show(state, id).await?,
         Route::OpenApi => OPENAPI.to_owned(),
         Route::Conversations => {
             let query = Listing::from_query(request.uri().query().unwrap_or_default())?;

@@ -12,6 +12,7 @@
 //! own schedule. A platform outage never holds back, repeats or dead-letters a customer's
 //! messages.
 
+mod spikes;
 mod value_cache;
 
 use std::collections::HashMap;
@@ -35,8 +36,10 @@ use hark_shared::ports::{
     InboundRecord, KnownMessage, NewConversation, OutboundRecord, OutboxKey, OutboxMessage, OutboxPurpose, OutboxStore,
     Recorded, ReplySender, Route, SystemClock, TextFetcher, due_shard,
 };
+use hark_shared::ports::{Incidents, SpikeCounter};
 use hark_shared::{Error, Retry};
 
+pub use spikes::SpikeWatch;
 pub use value_cache::ValueCache;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,8 @@ pub struct Processor<S, R> {
     pub clock: Box<dyn Clock>,
     /// Customer values read lately.
     pub values: ValueCache,
+    /// Accounts' spike checks, so a burst is not a burst of reads.
+    pub spikes: SpikeWatch,
 }
 
 /// The customer's tier when the classifier counts it as valued (it raised the priority).
@@ -223,11 +228,16 @@ impl AwsProcessor {
             forwarding: credentials.subscriptions(),
             clock: Box::new(SystemClock),
             values: ValueCache::default(),
+            spikes: SpikeWatch::default(),
         })
     }
 }
 
-impl<S: ConversationStore + OutboxStore + CustomerValues, R: ReplySender + TextFetcher> Processor<S, R> {
+impl<S, R> Processor<S, R>
+where
+    S: ConversationStore + OutboxStore + CustomerValues + SpikeCounter + Incidents,
+    R: ReplySender + TextFetcher,
+{
     /// Handles one SQS batch and reports the messages to redeliver.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut metrics = Metrics::new("processor");
@@ -385,6 +395,23 @@ impl<S: ConversationStore + OutboxStore + CustomerValues, R: ReplySender + TextF
             Recorded::Stored { acknowledgement_queued } => acknowledgement_queued,
             Recorded::Duplicate => return Ok(Outcome::Duplicate),
         };
+        // Counted once, when first stored. Watching must never hold a message back.
+        if hark_shared::domain::care::spike::counts(&classification) {
+            let (text, _) = stored_form(&m.text, &classification.privacy);
+            let counted = spikes::Counted {
+                mention: m,
+                conversation: &conversation.id,
+                text: &text,
+                due_shard: record.due_shard,
+            };
+            match spikes::observe(&self.store, &self.spikes, policy, counted, self.clock.now()).await {
+                Ok(Some(recorded)) => tracing::warn!(?recorded, account = %m.account_id, "outage spike"),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(%error, account = %m.account_id, "spike watch failed; the message is stored")
+                }
+            }
+        }
         tracing::info!(
             conversation = %conversation.id,
             new_conversation = conversation.created,

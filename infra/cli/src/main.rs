@@ -34,7 +34,7 @@ USAGE:
     hark api-key list [--table TABLE]              every key: id, scopes, created, revoked, name
     hark api-key revoke ID [--table TABLE]         refuse the key from now on (it stays on record)
     hark outbox failed [--table TABLE]             outbox records that failed for good, with their reasons
-    hark outbox redrive [--purpose acknowledgement|agent_reply|follow_up|thanks|forward] [--shards N] [--table TABLE]
+    hark outbox redrive [--purpose acknowledgement|agent_reply|follow_up|thanks|forward|incident_post] [--shards N] [--table TABLE]
                                                    send failed records again (every one, or one purpose)
     hark webhooks enable ENDPOINT [--table TABLE]  switch on a help-desk endpoint that answered 410 Gone
     hark customers import FILE [--table TABLE]     what customers are worth, from the CRM: CSV with the header

@@ -19,7 +19,8 @@ pub fn run(args: &Args) -> Result<(), CliError> {
     let purpose = match args.flag("purpose") {
         None => None,
         Some(name) => Some(OutboxPurpose::parse(name).ok_or_else(|| {
-            CliError::Usage(format!("unknown purpose {name:?}: acknowledgement, agent_reply or forward"))
+            let purposes: Vec<&str> = OutboxPurpose::ALL.iter().map(|p| p.as_str()).collect();
+            CliError::Usage(format!("unknown purpose {name:?}: one of {}", purposes.join(", ")))
         })?),
     };
     let shards: u32 = match args.flag("shards") {

@@ -432,6 +432,7 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, pat
         observer.report().await?;
     }
     agent_answers(stack, observer, api_key).await?;
+    outage(stack, observer, api_key).await?;
     println!("\n-- waiting for the SLA clocks (the escalator runs on its schedule, sped up) --");
     let deadline = tokio::time::Instant::now() + patience;
     loop {
@@ -457,14 +458,81 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, pat
         conversations,
         observer.conversations.len() - conversations
     );
-    for t in stack.zendesk.tickets().iter().filter(|t| t.group_id.is_some()) {
+    let moved: Vec<_> = stack.zendesk.tickets().into_iter().filter(|t| t.group_id.is_some()).collect();
+    if let Some(t) = moved.first() {
         let group = crate::zendesk::GROUPS.iter().find(|(id, _)| Some(*id) == t.group_id).map_or("?", |(_, name)| name);
         println!(
-            "Zendesk ticket #{} \"{}\" is {} in {group}: the escalation raised and moved it.",
+            "{} Zendesk ticket(s) were raised and moved to a group by their escalations, e.g. #{} \"{}\": {} in {group}.",
+            moved.len(),
             t.id,
             excerpt(&t.subject, 50),
             t.priority
         );
+    }
+    Ok(())
+}
+
+/// An outage: complaints about the app pour in on X. Hark opens an incident, escalates it,
+/// and suggests a post; an operator approves it through the API and it goes out once.
+async fn outage(stack: &LocalStack, observer: &mut Observer, api_key: &str) -> Result<(), Error> {
+    println!("\n-- an outage: the app goes down and customers say so on X --");
+    let base = Utc::now().timestamp_millis() as u64 * 1000 % 1_000_000_000_000_000;
+    let stranded = [("2001", "ana_at_gate"), ("2002", "ben_travels"), ("2003", "cara_k"), ("2004", "dev_on_the_go")];
+    for n in 0..12u64 {
+        let (id, handle) = stranded[n as usize % stranded.len()];
+        let customer = Customer { id, handle, name: "Stranded traveller", followers: 120 };
+        let id = (1_861_000_000_000_000_000u64 + base + n).to_string();
+        let text =
+            ["@AcmeAir the app is down, can't check in", "@AcmeAir website not working, can't log in!"][n as usize % 2];
+        let delivery = tweet_delivery(&id, Some(customer), &format!("{text} ({n})"), None);
+        post_webhook(&stack.http_url, delivery.to_string().as_bytes(), Signing::Valid).await?;
+    }
+    let http = reqwest::Client::new();
+    let get = |path: String| http.get(format!("{}{path}", stack.http_url)).bearer_auth(api_key).send();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let incident = loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        observer.report().await?;
+        let listed: Value = get("/v1/incidents".into())
+            .await
+            .map_err(|e| Error::Usage(format!("GET /v1/incidents: {e}")))?
+            .json()
+            .await
+            .unwrap_or_default();
+        if let Some(incident) = listed["incidents"].get(0).cloned() {
+            break incident;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(Error::Usage("the outage opened no incident within a minute".into()));
+        }
+    };
+    let id = incident["id"].as_str().unwrap_or_default().to_owned();
+    println!(
+        "HTTP API       GET /v1/incidents -> {id}: {} mentions on {}; suggested post: \"{}\"",
+        incident["mentions"],
+        incident["channels"],
+        incident["suggested_post"].as_str().unwrap_or_default()
+    );
+    let approved = http
+        .post(format!("{}/v1/incidents/{id}/post", stack.http_url))
+        .bearer_auth(api_key)
+        .send()
+        .await
+        .map_err(|e| Error::Usage(format!("POST /v1/incidents/{id}/post: {e}")))?;
+    println!("HTTP API       an operator approves it: POST /v1/incidents/{id}/post -> {}", approved.status().as_u16());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        observer.report().await?;
+        let shown: Value = get(format!("/v1/incidents/{id}"))
+            .await
+            .map_err(|e| Error::Usage(e.to_string()))?
+            .json()
+            .await
+            .unwrap_or_default();
+        if shown["posts"].as_array().is_some_and(|p| !p.is_empty() && p.iter().all(|p| p["status"] == "sent")) {
+            break;
+        }
     }
     Ok(())
 }
@@ -703,8 +771,9 @@ impl Observer {
                 "escalation" if self.seen.insert(key) => {
                     let conversation = self.conversations.get(&text(&item, "conversation_id"));
                     let who = conversation.map(|c| who(c, "customer_handle", "customer_name")).unwrap_or_default();
+                    let whom = if who.is_empty() { String::new() } else { format!(" for {who}") };
                     println!(
-                        "  ESCALATION     {} for {who} (conversation {}) at {}",
+                        "  ESCALATION     {}{whom} (conversation {}) at {}",
                         text(&item, "level_name").to_uppercase(),
                         text(&item, "conversation_id"),
                         clock(&item, "escalated_at")
@@ -786,6 +855,7 @@ impl Observer {
             "agent_reply" => "agent reply",
             "follow_up" => "follow-up",
             "thanks" => "thanks",
+            "incident_post" => "incident post",
             _ => "ack",
         };
         match (what, status.as_str()) {
@@ -807,6 +877,12 @@ impl Observer {
             ("follow-up", "sent") => {
                 println!("  follow-up      ({channel}) \"{}\" closes the thread", excerpt(&text(item, "text"), 140))
             }
+            ("incident post", "sent") => println!(
+                "  posted         {} {}, approved: \"{}\"",
+                text(item, "channel"),
+                text(item, "account_id"),
+                excerpt(&text(item, "text"), 120)
+            ),
             ("thanks", "sent") => {
                 println!("  thanked        ({channel}) \"{}\"", excerpt(&text(item, "text"), 140))
             }

@@ -40,6 +40,7 @@ pub const BUSINESS_SUITE_APP_ID: &str = "263902037430900";
 const MESSAGING_WINDOW: TimeDelta = TimeDelta::hours(24);
 const PRIVATE_REPLY_WINDOW: TimeDelta = TimeDelta::days(7);
 const MAX_COMMENT_CHARS: usize = 8000;
+const MAX_POST_CHARS: usize = 63_206;
 const MAX_MESSAGE_CHARS: usize = 2000;
 
 /// One request Hark made.
@@ -684,6 +685,7 @@ async fn write_edge(
             "comments" | "replies" => comment_reply(&mut s, &page, &id, &edge, &body),
             "mentions" => mention_reply(&mut s, &page, &id, &body),
             "messages" => send_message(&mut s, &page, &id, &body),
+            "feed" if id == page => page_post(&mut s, &page, &body),
             other => Err(invalid_parameter(&format!("Unknown edge {other} for a write"))),
         };
         let creation = match creation {
@@ -756,6 +758,24 @@ fn text_of(body: &Value, max: usize) -> Result<String, GraphError> {
         return Err(invalid_parameter(&format!("message is longer than {max} characters")));
     }
     Ok(text.to_owned())
+}
+
+/// A post of the Page's own, on its feed (`POST /{page-id}/feed`).
+fn page_post(s: &mut GraphState, page: &str, body: &Value) -> Result<Creation, GraphError> {
+    let text = text_of(body, MAX_POST_CHARS)?;
+    let number = s.next_number();
+    Ok(Creation::Comment(Object {
+        id: format!("{page}_{number}"),
+        account: page.to_owned(),
+        kind: Kind::PagePost,
+        from_id: page.to_owned(),
+        from_name: "Acme Air".into(),
+        text,
+        parent: None,
+        created_at: Utc::now(),
+        private_replied: false,
+        mentions: Vec::new(),
+    }))
 }
 
 fn comment_reply(s: &mut GraphState, page: &str, id: &str, edge: &str, body: &Value) -> Result<Creation, GraphError> {
@@ -917,6 +937,13 @@ fn created(s: &mut GraphState, creation: Creation, app_id: &str) -> (Value, Opti
                         .contains_key(&object.account)
                         .then(|| changes_event("instagram", &object.account, id.clone(), "comments", value))
                 }
+                // The Page's own post: Meta reports it as a status on the feed.
+                Kind::PagePost => {
+                    let value = json!({"item": "status", "verb": "add", "post_id": id,
+                        "from": {"id": object.from_id, "name": "Acme Air"},
+                        "created_time": object.created_at.timestamp(), "message": object.text});
+                    Some(feed_event(&object.account, id.clone(), value))
+                }
                 _ => {
                     let post = s.root_post(object.parent.as_deref().unwrap_or(&id));
                     let value = json!({"item": "comment", "verb": "add", "comment_id": id, "post_id": post,
@@ -1032,6 +1059,21 @@ async fn read_edge(
             let limit = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(25usize).min(100);
             children.truncate(limit);
             Ok(axum::Json(json!({ "data": children })).into_response())
+        }
+        "feed" if id == page => {
+            let since = query.get("since").and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+            let posts: Vec<Value> = s
+                .order
+                .iter()
+                .rev()
+                .filter_map(|o| s.objects.get(o))
+                .filter(|o| o.kind == Kind::PagePost && o.account == page && o.created_at.timestamp() >= since)
+                .map(|o| {
+                    json!({"id": o.id, "message": o.text, "from": {"id": o.from_id},
+                    "created_time": o.created_at.to_rfc3339_opts(SecondsFormat::Secs, true)})
+                })
+                .collect();
+            Ok(axum::Json(json!({ "data": posts })).into_response())
         }
         "conversations" if id == page => {
             let Some(user) = query.get("user_id") else { return Err(invalid_parameter("user_id is required")) };

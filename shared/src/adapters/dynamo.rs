@@ -57,6 +57,8 @@ use crate::ports::{
 pub const DUE_INDEX: &str = "due-index";
 type Item = HashMap<String, AttributeValue>;
 
+mod incidents;
+
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -1031,8 +1033,11 @@ impl OutboxStore for DynamoStore {
             )?;
             items.push(update(flag));
         }
-        if let SendOutcome::Sent { platform_message_id } = outcome {
+        if let SendOutcome::Sent { platform_message_id } = outcome
+            && message.purpose != OutboxPurpose::IncidentPost
+        {
             // So a customer's reply to our acknowledgement threads into this conversation.
+            // (An incident's announcement answers no one: replies to it start their own.)
             let mut reference = message_ref_key(message.channel, &message.account_id, platform_message_id);
             reference.insert("item_type".into(), s("message_ref"));
             reference.insert("conversation_id".into(), s(&conversation.0));

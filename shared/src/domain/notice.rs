@@ -7,6 +7,7 @@
 
 use serde_json::{Value, json};
 
+use crate::domain::sla::SPIKE;
 use crate::ports::{Escalation, Route};
 
 /// The most of the customer's words a notice quotes.
@@ -24,14 +25,23 @@ pub fn messages(escalation: &Escalation) -> Value {
 
 /// E-mail subjects must be ASCII and at most 100 characters.
 pub fn subject(escalation: &Escalation) -> String {
-    let text = format!(
-        "Hark {}: {} {} waiting {} min",
-        escalation.level_name,
-        escalation.channel,
-        who(escalation),
-        waited(escalation)
-    );
+    let text = format!("Hark {}", headline(escalation));
     text.chars().filter(|c| c.is_ascii() && !c.is_ascii_control()).take(100).collect()
+}
+
+/// What happened, in one line: a customer waiting, or an outage spike (no one customer).
+fn headline(escalation: &Escalation) -> String {
+    if escalation.level == SPIKE {
+        let what = escalation.reasons.first().map_or("negative mentions jumped", String::as_str);
+        return format!("spike: {what}");
+    }
+    format!(
+        "{}: {} on {}, waiting {} min",
+        escalation.level_name,
+        who(escalation),
+        escalation.channel,
+        waited(escalation)
+    )
 }
 
 fn who(escalation: &Escalation) -> String {
@@ -67,36 +77,45 @@ fn facts(escalation: &Escalation) -> Vec<String> {
 }
 
 fn email(escalation: &Escalation) -> String {
-    let mut lines = vec![format!(
-        "{} on {} ({}) has waited {} min for an answer: {}.",
-        who(escalation),
-        escalation.channel,
-        escalation.account_id,
-        waited(escalation),
-        escalation.level_name
-    )];
+    let spike = escalation.level == SPIKE;
+    let mut lines = vec![if spike {
+        format!("An outage spike on {} {}.", escalation.channel, escalation.account_id)
+    } else {
+        format!(
+            "{} on {} ({}) has waited {} min for an answer: {}.",
+            who(escalation),
+            escalation.channel,
+            escalation.account_id,
+            waited(escalation),
+            escalation.level_name
+        )
+    }];
     if let Some(quote) = quote(escalation) {
-        lines.push(format!("They wrote: \"{quote}\""));
+        lines.push(format!("{} wrote: \"{quote}\"", if spike { "One customer" } else { "They" }));
     }
     lines.extend(facts(escalation));
     lines.push(String::new());
-    lines.push(format!(
-        "Answer in your help desk, or through the API: GET /v1/conversations/{}",
-        escalation.conversation_id.0
-    ));
+    lines.push(next_step(escalation));
     lines.join("\n")
+}
+
+/// Where a person acts: the incident's post to approve, or the conversation to answer.
+fn next_step(escalation: &Escalation) -> String {
+    match crate::ports::incident_of(&escalation.conversation_id) {
+        Some(incident) => format!(
+            "Read the incident and approve its suggested post: GET /v1/incidents/{incident}, then POST /v1/incidents/{incident}/post"
+        ),
+        None => format!(
+            "Answer in your help desk, or through the API: GET /v1/conversations/{}",
+            escalation.conversation_id.0
+        ),
+    }
 }
 
 /// Amazon Q Developer's custom notification: version 1.0, source custom, Markdown text; the
 /// conversation is the thread, so a conversation's levels stack up in one place.
 fn chat(escalation: &Escalation) -> Value {
-    let title = format!(
-        "Hark {}: {} on {}, waiting {} min",
-        escalation.level_name,
-        who(escalation),
-        escalation.channel,
-        waited(escalation)
-    );
+    let title = format!("Hark {}", headline(escalation));
     let mut description = Vec::new();
     if let Some(quote) = quote(escalation) {
         description.push(format!("> {}", quote.replace('\n', "\n> ")));
@@ -110,7 +129,7 @@ fn chat(escalation: &Escalation) -> Value {
             "textType": "client-markdown",
             "title": title,
             "description": description.join("\n"),
-            "nextSteps": [format!("Answer in the help desk, or: GET /v1/conversations/{}", escalation.conversation_id.0)],
+            "nextSteps": [next_step(escalation)],
             "keywords": [escalation.level_name.as_str(), escalation.channel.as_str(), escalation.route.as_str()],
         },
         "metadata": {
@@ -170,7 +189,27 @@ mod tests {
         assert_eq!((chat["version"].as_str(), chat["source"].as_str()), (Some("1.0"), Some("custom")));
         assert_eq!(chat["content"]["textType"], "client-markdown");
         assert_eq!(chat["metadata"]["threadId"], "x:2244994945:1860", "a conversation's levels share a thread");
-        assert_eq!(subject(&escalation()), "Hark breach: x @maria_travels waiting 31 min");
+        assert_eq!(subject(&escalation()), "Hark breach: @maria_travels on x, waiting 31 min");
+    }
+
+    #[test]
+    fn a_spike_notice_says_what_jumped_and_where_to_approve_the_post() {
+        let mut e = escalation();
+        e.conversation_id = ConversationId("incident:inc-20261204-1805:x:2244994945".into());
+        e.level = SPIKE;
+        e.level_name = "spike".into();
+        e.customer_handle = None;
+        e.reasons = vec!["41 negative or outage mentions in 5 min on x 2244994945, against a usual 1.5".into()];
+        assert_eq!(
+            subject(&e),
+            "Hark spike: 41 negative or outage mentions in 5 min on x 2244994945, against a usual 1.5"
+        );
+        let messages = messages(&e);
+        let email = messages["email"].as_str().unwrap();
+        assert!(email.starts_with("An outage spike on x 2244994945.\nOne customer wrote:"), "{email}");
+        assert!(email.contains("POST /v1/incidents/inc-20261204-1805/post"), "{email}");
+        let chat: Value = serde_json::from_str(messages["https"].as_str().unwrap()).unwrap();
+        assert!(chat["content"]["nextSteps"][0].as_str().unwrap().contains("/v1/incidents/inc-20261204-1805"));
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub const WARNING: EscalationLevel = 1;
 pub const BREACH: EscalationLevel = 2;
 /// Off the ladder: the viral fast track, raised once a conversation.
 pub const VIRAL: EscalationLevel = 100;
+/// Off the ladder: an outage spike's incident, once per incident and account.
+pub const SPIKE: EscalationLevel = 101;
 
 pub fn level_name(level: EscalationLevel) -> &'static str {
     match level {
@@ -96,6 +98,7 @@ pub fn level_name(level: EscalationLevel) -> &'static str {
         WARNING => "warning",
         BREACH => "breach",
         VIRAL => "viral",
+        SPIKE => "spike",
         _ => "breach_repeat",
     }
 }

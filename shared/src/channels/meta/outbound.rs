@@ -397,6 +397,12 @@ impl ReplySender for MetaClient {
                     other => other?,
                 }
             }
+            // An incident's announcement, on the Page's own feed. (Instagram publishes media
+            // only; the API never queues a text post there.)
+            (ReplyTarget::Announcement, Channel::Facebook) => {
+                let path = format!("{}/feed", path_id(&account.page_id)?);
+                self.call(account_id, Method::POST, &path, &[], Some(json!({ "message": text }))).await?
+            }
             (target, channel) => return Err(Error::Invalid(format!("{channel} cannot send to {target:?}"))),
         };
         created_id(&answer)
@@ -410,11 +416,7 @@ impl ReplySender for MetaClient {
         matches!(message.target, ReplyTarget::Direct { .. }).then_some(window)
     }
 
-    async fn find_sent(
-        &self,
-        message: &OutboxMessage,
-        _since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<String>> {
+    async fn find_sent(&self, message: &OutboxMessage, since: chrono::DateTime<chrono::Utc>) -> Result<Option<String>> {
         let account_id = &message.account_id;
         let account = self.account(account_id)?;
         let ours = |from: &Value| {
@@ -441,6 +443,13 @@ impl ReplySender for MetaClient {
                 let path = format!("{}/replies", path_id(parent)?);
                 let query = [("fields", "id,text,from")];
                 Ok(found(&self.call(account_id, Method::GET, &path, &query, None).await?, "text"))
+            }
+            (ReplyTarget::Announcement, Channel::Facebook) => {
+                let path = format!("{}/feed", path_id(&account.page_id)?);
+                // A little before the record was written: clocks differ.
+                let since = (since - chrono::TimeDelta::minutes(2)).timestamp().to_string();
+                let query = [("fields", "id,message,from"), ("since", since.as_str()), ("limit", "50")];
+                Ok(found(&self.call(account_id, Method::GET, &path, &query, None).await?, "message"))
             }
             (ReplyTarget::Direct { participant_id }, channel) => {
                 let platform = if channel == Channel::Instagram { "instagram" } else { "messenger" };

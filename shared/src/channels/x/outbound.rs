@@ -205,10 +205,12 @@ impl<T: AccessTokens> XApiClient<T> {
     }
 
     /// Our reply to `in_reply_to` among the brand's posts since `since`.
-    async fn find_reply(
+    /// Our post with this text on the account's timeline since `since`: a reply to
+    /// `in_reply_to`, or with `None` a post answering no one (an incident's announcement).
+    async fn find_post(
         &self,
         account: &str,
-        in_reply_to: &str,
+        in_reply_to: Option<&str>,
         text: &str,
         since: DateTime<Utc>,
     ) -> Result<Option<String>> {
@@ -228,8 +230,8 @@ impl<T: AccessTokens> XApiClient<T> {
             }
             let page: Page<TimelinePost> = self.get(account, &url, &query).await?;
             let found = page.data.into_iter().find(|post| {
-                post.referenced_tweets.iter().any(|r| r.kind == "replied_to" && r.id == in_reply_to)
-                    && comparable_text(&post.text) == wanted
+                let replied_to = post.referenced_tweets.iter().find(|r| r.kind == "replied_to").map(|r| r.id.as_str());
+                replied_to == in_reply_to && comparable_text(&post.text) == wanted
             });
             if let Some(post) = found {
                 return Ok(Some(post.id));
@@ -300,6 +302,9 @@ impl<T: AccessTokens> ReplySender for XApiClient<T> {
                 format!("{}/2/dm_conversations/with/{participant_id}/messages", self.base_url),
                 serde_json::json!({ "text": message.text }),
             ),
+            ReplyTarget::Announcement => {
+                (format!("{}/2/tweets", self.base_url), serde_json::json!({ "text": message.text }))
+            }
             other => return Err(Error::Invalid(format!("X cannot send to {other:?}"))),
         };
         let build = |token: &Secret| self.http.post(&url).json(&body).bearer_auth(token.expose());
@@ -310,8 +315,9 @@ impl<T: AccessTokens> ReplySender for XApiClient<T> {
     async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
         match &message.target {
             ReplyTarget::Post { in_reply_to } => {
-                self.find_reply(&message.account_id, in_reply_to, &message.text, since).await
+                self.find_post(&message.account_id, Some(in_reply_to), &message.text, since).await
             }
+            ReplyTarget::Announcement => self.find_post(&message.account_id, None, &message.text, since).await,
             ReplyTarget::Direct { participant_id } => {
                 self.find_direct(&message.account_id, participant_id, &message.text).await
             }

@@ -6,6 +6,7 @@
 
 pub mod hours;
 pub mod policy;
+pub mod spike;
 pub mod templates;
 pub mod viral;
 

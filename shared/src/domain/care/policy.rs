@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::hours::BusinessHours;
+use super::spike::SpikeRule;
 use super::templates::CareTemplates;
 use super::viral::ViralRule;
 use crate::domain::mention::Channel;
@@ -24,6 +25,7 @@ pub struct CarePolicy {
     /// Thank praise and feedback the classifier says may be thanked.
     pub thanks: bool,
     pub viral: ViralRule,
+    pub spike: SpikeRule,
 }
 
 impl CarePolicy {
@@ -40,6 +42,7 @@ impl Default for CarePolicy {
             templates: CareTemplates::defaults(""),
             thanks: true,
             viral: ViralRule::default(),
+            spike: SpikeRule::default(),
         }
     }
 }
@@ -55,6 +58,7 @@ pub struct StackSettings {
     pub signature: String,
     pub thanks: bool,
     pub viral: ViralSettings,
+    pub spike: SpikeSettings,
     /// `{"<account id>": AccountSettings}`.
     pub accounts_json: String,
 }
@@ -91,6 +95,37 @@ impl ViralSettings {
     }
 }
 
+/// The outage-spike rule, as operators give it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpikeSettings {
+    pub min_mentions: u64,
+    pub factor: f64,
+    pub baseline_minutes: u32,
+    pub post: String,
+}
+
+impl Default for SpikeSettings {
+    fn default() -> Self {
+        let rule = SpikeRule::default();
+        SpikeSettings {
+            min_mentions: rule.min_mentions,
+            factor: rule.factor,
+            baseline_minutes: rule.baseline_buckets * super::spike::BUCKET.num_minutes() as u32,
+            post: rule.post,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialSpike {
+    min_mentions: Option<u64>,
+    factor: Option<f64>,
+    baseline_minutes: Option<u32>,
+    post: Option<String>,
+}
+
 /// One account's overrides; anything left out is the stack's.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +138,7 @@ struct AccountSettings {
     signature: Option<String>,
     thanks: Option<bool>,
     viral: Option<PartialViral>,
+    spike: Option<PartialSpike>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -124,6 +160,7 @@ struct Effective {
     signature: String,
     thanks: bool,
     viral: ViralSettings,
+    spike: SpikeSettings,
 }
 
 impl Effective {
@@ -138,6 +175,7 @@ impl Effective {
             signature: stack.signature.clone(),
             thanks: stack.thanks,
             viral: stack.viral,
+            spike: stack.spike.clone(),
         }
     }
 
@@ -157,6 +195,7 @@ impl Effective {
             None => self.templates_json.clone(),
         };
         let viral = account.viral.unwrap_or_default();
+        let spike = account.spike.unwrap_or_default();
         Effective {
             time_zone: account.time_zone.unwrap_or_else(|| self.time_zone.clone()),
             hours: account.hours.unwrap_or_else(|| self.hours.clone()),
@@ -170,6 +209,12 @@ impl Effective {
                 engagement: viral.engagement.unwrap_or(self.viral.engagement),
                 ideal_minutes: viral.ideal_minutes.unwrap_or(self.viral.ideal_minutes),
                 breach_minutes: viral.breach_minutes.unwrap_or(self.viral.breach_minutes),
+            },
+            spike: SpikeSettings {
+                min_mentions: spike.min_mentions.unwrap_or(self.spike.min_mentions),
+                factor: spike.factor.unwrap_or(self.spike.factor),
+                baseline_minutes: spike.baseline_minutes.unwrap_or(self.spike.baseline_minutes),
+                post: spike.post.unwrap_or_else(|| self.spike.post.clone()),
             },
         }
     }
@@ -193,6 +238,12 @@ impl Effective {
                 .map_err(|e| format!("templates: {e}"))?,
             thanks: self.thanks,
             viral: self.viral.rule()?,
+            spike: SpikeRule::new(
+                self.spike.min_mentions,
+                self.spike.factor,
+                self.spike.baseline_minutes,
+                &self.spike.post,
+            )?,
         })
     }
 }
@@ -233,7 +284,8 @@ impl CarePolicies {
     /// The processor's and the escalator's environment (the template's parameters):
     /// `BUSINESS_TIME_ZONE`, `BUSINESS_HOURS`, `BUSINESS_HOLIDAYS` (comma-separated dates),
     /// `BUSINESS_TIME_CHANNELS`, `ACK_TEMPLATES`, `ACK_SIGNATURE`, `THANKS` (on/off),
-    /// `VIRAL_FOLLOWERS`, `VIRAL_ENGAGEMENT`, `VIRAL_SLA_{IDEAL,BREACH}_MINUTES` and
+    /// `VIRAL_FOLLOWERS`, `VIRAL_ENGAGEMENT`, `VIRAL_SLA_{IDEAL,BREACH}_MINUTES`,
+    /// `SPIKE_MIN_MENTIONS`, `SPIKE_FACTOR`, `SPIKE_BASELINE_MINUTES`, `INCIDENT_POST` and
     /// `ACCOUNT_CARE_POLICIES`.
     pub fn from_env() -> crate::Result<Self> {
         use crate::config::{env_or, optional_env};
@@ -257,6 +309,14 @@ impl CarePolicies {
                 engagement: env_or("VIRAL_ENGAGEMENT", ViralSettings::default().engagement)?,
                 ideal_minutes: env_or("VIRAL_SLA_IDEAL_MINUTES", ViralSettings::default().ideal_minutes)?,
                 breach_minutes: env_or("VIRAL_SLA_BREACH_MINUTES", ViralSettings::default().breach_minutes)?,
+            },
+            spike: SpikeSettings {
+                min_mentions: env_or("SPIKE_MIN_MENTIONS", SpikeSettings::default().min_mentions)?,
+                factor: env_or("SPIKE_FACTOR", SpikeSettings::default().factor)?,
+                baseline_minutes: env_or("SPIKE_BASELINE_MINUTES", SpikeSettings::default().baseline_minutes)?,
+                post: optional_env("INCIDENT_POST")
+                    .filter(|p| !p.trim().is_empty())
+                    .unwrap_or_else(|| SpikeSettings::default().post),
             },
             accounts_json: optional_env("ACCOUNT_CARE_POLICIES").unwrap_or_default(),
         };
@@ -325,6 +385,9 @@ mod tests {
         let error =
             refused(StackSettings { accounts_json: r#"{"42": {"viral": {"ideal_minutes": 30}}}"#.into(), ..stack() });
         assert!(error.contains("viral SLA"), "{error}");
+        let error =
+            refused(StackSettings { accounts_json: r#"{"42": {"spike": {"min_mentions": 1}}}"#.into(), ..stack() });
+        assert!(error.starts_with("account 42: spike: min_mentions"), "{error}");
         let error = refused(StackSettings { accounts_json: r#"{"42": {"timezone": "UTC"}}"#.into(), ..stack() });
         assert!(error.contains("unknown field"), "{error}");
         let error = refused(StackSettings {

@@ -298,6 +298,11 @@ impl CareTemplates {
         })
     }
 
+    /// The account's signature, for texts written outside these templates.
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+
     pub fn defaults(signature: &str) -> Self {
         CareTemplates::from_json("", signature).expect("the defaults are valid")
     }

@@ -64,6 +64,7 @@ fn office() -> CarePolicy {
         templates: CareTemplates::defaults("^KT"),
         thanks: true,
         viral: Default::default(),
+        spike: Default::default(),
     }
 }
 
