@@ -9,7 +9,7 @@ use hark_shared::domain::reply::{DEFAULT_FOLLOW_UP, FollowUpTemplates};
 use hark_shared::ports::ApiKeyStore;
 use hark_tests::*;
 use lambda_http::Body;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const ZENDESK_SECRET: &str = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==";
 const FRESHDESK_SECRET: &str = "freshdesk-rule-secret-0123456789abcdef";
@@ -628,14 +628,62 @@ async fn kpis_count_the_period_s_conversations_first_responses_and_breaches() {
     for (sqs, m) in [("a", &complaint), ("b", &question), ("c", &earlier), ("d", &answer)] {
         assert!(f.processor.handle(sqs_event(&[(sqs, m)])).await.batch_item_failures.is_empty());
     }
+    // The question waits past its warning and its breach, then a person answers it.
+    let (topic, _inbox) = create_topic_with_inbox(&f.aws).await;
+    for minutes in [16, 31] {
+        let escalator = hark_escalator::Escalator {
+            store: DynamoStore::from_config(&f.aws, &f.table),
+            notifier: hark_shared::adapters::sns::SnsNotifier::from_config(&f.aws, &topic),
+            clock: Box::new(TestClock::at(t0() + chrono::TimeDelta::minutes(minutes))),
+            ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
+            due_shards: 4,
+            max_items_per_shard: 100,
+            care: Default::default(),
+        };
+        // (The conversation from 40 days ago, long overdue, climbs its own ladder too.)
+        assert!(escalator.run().await.unwrap().escalated >= 1, "at {minutes} min");
+    }
+    let late_answer = hark_shared::domain::mention::Mention {
+        direction: Direction::Outbound,
+        kind: MentionKind::Reply,
+        parent_id: Some("5002".into()),
+        customer_id: "902".into(),
+        author: hark_shared::domain::mention::Author { id: BRAND.into(), ..question.author.clone() },
+        ..mention(
+            "5005",
+            "902",
+            "@user902 Manage Booking > Bags lets you add one",
+            t0() + chrono::TimeDelta::minutes(41),
+        )
+    };
+    assert!(f.processor.handle(sqs_event(&[("e", &late_answer)])).await.batch_item_failures.is_empty());
+
     let since = (t0() - chrono::TimeDelta::days(1)).to_rfc3339();
     let query = format!("?since={}", since.replace('+', "%2B"));
     let (status, kpis) = get(&f, &format!("/v1/kpis{query}"), Some(&f.read_key)).await;
     assert_eq!(status, 200, "{kpis}");
-    assert_eq!(kpis["all"]["conversations"], 2, "the one from 40 days ago is outside: {kpis}");
-    assert_eq!(kpis["all"]["answered"], 1);
-    assert_eq!(kpis["all"]["first_response_minutes_median"], 12.0);
+    let all = &kpis["all"];
+    assert_eq!(all["conversations"], 2, "the one from 40 days ago is outside: {kpis}");
+    let expected = [
+        ("asked", json!(2)),
+        ("answered", json!(2)),
+        ("response_rate", json!(1.0)),
+        // Breached, then answered: the breach still counts.
+        ("breached", json!(1)),
+        ("sla_compliance", json!(0.5)),
+        ("escalations", json!(2)),
+        ("backlog", json!(0)),
+        ("first_response_minutes_median", json!(12.0)),
+        ("first_response_minutes_p90", json!(40.0)),
+        ("sentiment", json!({"negative": 1, "neutral": 1})),
+    ];
+    for (name, value) in expected {
+        assert_eq!(all[name], value, "{name}: {all}");
+    }
     assert_eq!(kpis["channels"]["x"]["conversations"], 2);
+    assert_eq!(kpis["by_hour"]["x"][9], 2, "both opened at 09:xx UTC");
+    let days = kpis["days"].as_array().unwrap();
+    assert_eq!(days.iter().map(|d| d["conversations"].as_u64().unwrap()).sum::<u64>(), 2);
     let (_, document) = get(&f, "/v1/openapi.json", Some(&f.read_key)).await;
     matches_schema(&document, "KpiSummary", &kpis);
     matches_schema(&document, "Kpis", &kpis["all"]);

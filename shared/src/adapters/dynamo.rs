@@ -716,6 +716,8 @@ impl ConversationStore for DynamoStore {
                 .set_if_absent_opt("customer_name", (a.id == m.customer_id).then(|| a.name.clone()).flatten().map(s))
                 .set_opt("last_sentiment", sentiment.clone().map(s))
                 .set_opt("last_intent", intent.clone().map(s))
+                // For the KPIs: how the conversation opened (its sentiment mix and trend).
+                .set_if_absent_opt("first_sentiment", sentiment.clone().map(s))
                 .set_opt("ack_queued_at", with_ack.then(|| ts(m.received_at)))
                 .set_opt("thanked_at", with_thanks.then(|| ts(m.received_at)))
                 .set_opt("viral_at", fast.map(|_| ts(m.received_at)))
@@ -736,6 +738,8 @@ impl ConversationStore for DynamoStore {
                     .set("priority", n(c.priority))
                     // A running clock keeps its start; an answered conversation starts a new one.
                     .set_if_absent("sla_started_at", ts(clock.started_at))
+                    // Kept when the clock stops: the KPIs count what ever asked for an answer.
+                    .set_if_absent("first_clock_at", ts(clock.started_at))
                     .set_if_absent("escalation_level", n(0))
                     .set_if_absent("due_shard", s(record.due_shard.to_string()));
                 if shorten.is_none() {
@@ -1381,6 +1385,8 @@ impl EscalationStore for DynamoStore {
     ) -> Result<bool> {
         let mut advance = UpdateBuilder::default()
             .set("last_escalated_at", ts(escalation.escalated_at))
+            // Kept when the clock stops, unlike the level: the KPIs count breaches answered later.
+            .add("escalations", 1)
             .name("status")
             .name("escalation_level")
             .name("due_at")
@@ -1389,6 +1395,9 @@ impl EscalationStore for DynamoStore {
             .value(":seen_due", n(due.due_at));
         if next_due.is_some() {
             advance = advance.set("escalation_level", n(escalation.level));
+        }
+        if (crate::domain::sla::BREACH..crate::domain::sla::VIRAL).contains(&escalation.level) {
+            advance = advance.set_if_absent("breached_at", ts(escalation.escalated_at));
         }
         let advance = Self::move_checkpoint(advance, next_due, escalation.escalated_at).build(
             &self.table,
@@ -1865,19 +1874,29 @@ impl ConversationReader for DynamoStore {
                     .expression_attribute_values(":month", s(list_pk(&month)))
                     .expression_attribute_values(":from", s(&from))
                     .expression_attribute_values(":to", s(&to))
-                    .projection_expression("channel, #status, created_at, first_response_at, escalation_level")
+                    .projection_expression(
+                        "channel, #status, created_at, first_response_at, escalation_level, first_clock_at, \
+                         breached_at, escalations, viral_at, first_sentiment, last_sentiment",
+                    )
                     .expression_attribute_names("#status", "status")
                     .set_exclusive_start_key(start)
                     .send()
                     .await
                     .map_err(|e| Error::store("Query list-index for KPIs", e.into_service_error()))?;
                 for item in out.items() {
+                    let level: u32 = get_n(item, "escalation_level").unwrap_or(0);
+                    let breached_now = (crate::domain::sla::BREACH..crate::domain::sla::VIRAL).contains(&level);
                     rows.push(crate::domain::kpi::KpiRow {
                         channel: get_s(item, "channel").unwrap_or_default().to_owned(),
                         status: get_s(item, "status").unwrap_or_default().to_owned(),
                         created_at: required(get_ts(item, "created_at"), "conversation", "created_at")?,
                         first_response_at: get_ts(item, "first_response_at"),
-                        escalation_level: get_n(item, "escalation_level").unwrap_or(0),
+                        // Conversations stored before these were kept: a running clock asked.
+                        asked: item.contains_key("first_clock_at") || item.contains_key("escalation_level"),
+                        breached: item.contains_key("breached_at") || breached_now,
+                        escalations: get_n(item, "escalations").unwrap_or(level.min(crate::domain::sla::VIRAL - 1)),
+                        viral: item.contains_key("viral_at"),
+                        sentiment: get_s(item, "first_sentiment").or(get_s(item, "last_sentiment")).map(str::to_owned),
                     });
                 }
                 match out.last_evaluated_key {
