@@ -7,14 +7,73 @@ use serde_json::{Map, Value, json};
 /// sent for that account until an operator puts new ones in the credentials secret.
 pub const CREDENTIALS_REFUSED: &str = "CredentialsRefused";
 
+/// Named counts.
+type Counts = Vec<(&'static str, u64)>;
+/// Dimension names and values: `Channel=x, Sentiment=negative`.
+type Dimensions = Vec<(&'static str, String)>;
+
 pub struct Metrics {
     function: &'static str,
-    counts: Vec<(&'static str, u64)>,
+    counts: Counts,
+    /// Counts by dimension values, one EMF line each.
+    dimensioned: Vec<(Dimensions, Counts)>,
 }
+
+/// Dimension values are names Hark chose (channels, levels, sentiments), never input: a
+/// value longer than this is cut rather than let one line multiply CloudWatch's series.
+const MAX_DIMENSION_CHARS: usize = 32;
 
 impl Metrics {
     pub fn new(function: &'static str) -> Self {
-        Metrics { function, counts: Vec::new() }
+        Metrics { function, counts: Vec::new(), dimensioned: Vec::new() }
+    }
+
+    /// A count by dimensions (`[("Channel", "x"), ("Sentiment", "negative")]`): CloudWatch
+    /// keeps it per the full set and per the first dimension alone.
+    pub fn count_by(&mut self, name: &'static str, dimensions: &[(&'static str, &str)], value: u64) {
+        let key: Dimensions =
+            dimensions.iter().map(|(d, v)| (*d, v.chars().take(MAX_DIMENSION_CHARS).collect())).collect();
+        let counts = match self.dimensioned.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, counts)) => counts,
+            None => {
+                self.dimensioned.push((key, Vec::new()));
+                &mut self.dimensioned.last_mut().expect("just pushed").1
+            }
+        };
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => *total += value,
+            None => counts.push((name, value)),
+        }
+    }
+
+    /// The dimensioned lines, one per set of dimension values.
+    pub fn dimensioned_json(&self, timestamp_millis: i64) -> Vec<Value> {
+        self.dimensioned
+            .iter()
+            .map(|(dimensions, counts)| {
+                let names: Vec<&str> = dimensions.iter().map(|(d, _)| *d).collect();
+                let mut sets = vec![json!(names)];
+                if names.len() > 1 {
+                    sets.push(json!([names[0]]));
+                }
+                let definitions: Vec<Value> =
+                    counts.iter().map(|(name, _)| json!({"Name": name, "Unit": "Count"})).collect();
+                let mut line = Map::new();
+                line.insert(
+                    "_aws".into(),
+                    json!({"Timestamp": timestamp_millis,
+                        "CloudWatchMetrics": [{"Namespace": "Hark", "Dimensions": sets, "Metrics": definitions}]}),
+                );
+                line.insert("Function".into(), json!(self.function));
+                for (dimension, value) in dimensions {
+                    line.insert((*dimension).into(), json!(value));
+                }
+                for (name, value) in counts {
+                    line.insert((*name).into(), json!(value));
+                }
+                Value::Object(line)
+            })
+            .collect()
     }
 
     pub fn count(&mut self, name: &'static str, value: u64) {
@@ -43,10 +102,14 @@ impl Metrics {
         Value::Object(line)
     }
 
-    /// Writes the metrics line to stdout, where Lambda ships it to CloudWatch Logs.
+    /// Writes the metrics lines to stdout, where Lambda ships them to CloudWatch Logs.
     pub fn emit(&self) {
+        let now = chrono::Utc::now().timestamp_millis();
         if !self.counts.is_empty() {
-            println!("{}", self.to_json(chrono::Utc::now().timestamp_millis()));
+            println!("{}", self.to_json(now));
+        }
+        for line in self.dimensioned_json(now) {
+            println!("{line}");
         }
     }
 }
@@ -68,5 +131,26 @@ mod tests {
         assert_eq!(declared.as_array().unwrap().len(), 2);
         assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000i64);
         assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Function"], []]));
+    }
+
+    #[test]
+    fn dimensioned_counts_are_one_line_per_set_of_values() {
+        let mut metrics = Metrics::new("processor");
+        metrics.count_by("Messages", &[("Channel", "x"), ("Sentiment", "negative")], 1);
+        metrics.count_by("Messages", &[("Channel", "x"), ("Sentiment", "negative")], 2);
+        metrics.count_by("Messages", &[("Channel", "facebook"), ("Sentiment", "positive")], 1);
+        metrics.count_by("Conversations", &[("Channel", "x")], 1);
+        let lines = metrics.dimensioned_json(1_700_000_000_000);
+        assert_eq!(lines.len(), 3);
+        let x = &lines[0];
+        assert_eq!(
+            (x["Channel"].as_str(), x["Sentiment"].as_str(), x["Messages"].as_u64()),
+            (Some("x"), Some("negative"), Some(3))
+        );
+        let sets = &x["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
+        assert_eq!(*sets, serde_json::json!([["Channel", "Sentiment"], ["Channel"]]), "per pair and per channel");
+        assert_eq!(lines[2]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Channel"]]));
+        metrics.count_by("Escalations", &[("Level", &"z".repeat(500))], 1);
+        assert_eq!(metrics.dimensioned_json(0)[3]["Level"].as_str().unwrap().len(), 32);
     }
 }

@@ -41,6 +41,8 @@ pub struct RunSummary {
     pub lost_races: usize,
     pub notified: usize,
     pub failed: usize,
+    /// Escalations raised, by level name.
+    pub by_level: std::collections::BTreeMap<String, usize>,
 }
 
 pub type AwsEscalator = Escalator<hark_shared::adapters::dynamo::DynamoStore, hark_shared::adapters::sns::SnsNotifier>;
@@ -95,6 +97,9 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
                     summary.lost_races += shard.lost_races;
                     summary.notified += shard.notified;
                     summary.failed += shard.failed;
+                    for (level, n) in shard.by_level {
+                        *summary.by_level.entry(level).or_default() += n;
+                    }
                 }
                 Err(error) => {
                     tracing::error!(%error, "shard failed");
@@ -106,6 +111,9 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
         metrics.count("Escalations", summary.escalated as u64);
         metrics.count("Notifications", summary.notified as u64);
         metrics.count("EscalationFailures", summary.failed as u64);
+        for (level, n) in &summary.by_level {
+            metrics.count_by("Escalations", &[("Level", level)], *n as u64);
+        }
         metrics.emit();
         tracing::info!(?summary, "escalator run finished");
         // A shard that could not be read fails the run so the schedule's retry and alarms see it;
@@ -125,6 +133,7 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
                 DueItem::Conversation(due) => match self.escalate(&due).await {
                     Ok(Some(escalation)) => {
                         summary.escalated += 1;
+                        *summary.by_level.entry(escalation.level_name.clone()).or_default() += 1;
                         escalation
                     }
                     Ok(None) => {

@@ -36,7 +36,7 @@ use hark_shared::ports::{
     InboundRecord, KnownMessage, NewConversation, OutboundRecord, OutboxKey, OutboxMessage, OutboxPurpose, OutboxStore,
     Recorded, ReplySender, Route, SystemClock, TextFetcher, due_shard,
 };
-use hark_shared::ports::{Incidents, SpikeCounter};
+use hark_shared::ports::{Incidents, SpikeCounter, SpikeRecorded};
 use hark_shared::{Error, Retry};
 
 pub use spikes::SpikeWatch;
@@ -105,6 +105,8 @@ pub enum Outcome {
     Stored {
         /// What became of its acknowledgement, when it has one.
         acknowledgement: Option<Delivered>,
+        /// What the care KPIs count of it.
+        care: CareCounts,
     },
     Duplicate,
     ReplyRecorded {
@@ -118,6 +120,30 @@ pub enum Outcome {
     RemovedUnseen,
     /// An edit or a removal of a message Hark does not store (one of its own).
     NothingToAmend,
+}
+
+/// A stored customer message, as the dimensioned metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CareCounts {
+    pub channel: &'static str,
+    pub sentiment: &'static str,
+    pub new_conversation: bool,
+    pub fast_tracked: bool,
+    pub spike: bool,
+}
+
+impl CareCounts {
+    fn count(&self, metrics: &mut Metrics) {
+        let channel = [("Channel", self.channel)];
+        metrics.count_by("Messages", &[("Channel", self.channel), ("Sentiment", self.sentiment)], 1);
+        for (name, happened) in
+            [("Conversations", self.new_conversation), ("FastTracked", self.fast_tracked), ("Spikes", self.spike)]
+        {
+            if happened {
+                metrics.count_by(name, &channel, 1);
+            }
+        }
+    }
 }
 
 impl Outcome {
@@ -255,8 +281,11 @@ where
         let mut response = SqsBatchResponse::default();
         for (outcomes, failed) in results {
             for outcome in outcomes {
-                if let Outcome::Stored { acknowledgement: Some(delivered) } = outcome {
-                    metrics.count(delivered.metric(), 1);
+                if let Outcome::Stored { acknowledgement, care } = outcome {
+                    if let Some(delivered) = acknowledgement {
+                        metrics.count(delivered.metric(), 1);
+                    }
+                    care.count(&mut metrics);
                 }
                 metrics.count(outcome.metric(), 1);
             }
@@ -396,6 +425,7 @@ where
             Recorded::Duplicate => return Ok(Outcome::Duplicate),
         };
         // Counted once, when first stored. Watching must never hold a message back.
+        let mut spike = false;
         if hark_shared::domain::care::spike::counts(&classification) {
             let (text, _) = stored_form(&m.text, &classification.privacy);
             let counted = spikes::Counted {
@@ -405,7 +435,10 @@ where
                 due_shard: record.due_shard,
             };
             match spikes::observe(&self.store, &self.spikes, policy, counted, self.clock.now()).await {
-                Ok(Some(recorded)) => tracing::warn!(?recorded, account = %m.account_id, "outage spike"),
+                Ok(Some(recorded)) => {
+                    spike = matches!(recorded, SpikeRecorded::Opened(_) | SpikeRecorded::Joined(_));
+                    tracing::warn!(?recorded, account = %m.account_id, "outage spike")
+                }
                 Ok(None) => {}
                 Err(error) => {
                     tracing::error!(%error, account = %m.account_id, "spike watch failed; the message is stored")
@@ -433,7 +466,14 @@ where
             }
             _ => None,
         };
-        Ok(Outcome::Stored { acknowledgement })
+        let care = CareCounts {
+            channel: m.channel.as_str(),
+            sentiment: classification.sentiment.as_str(),
+            new_conversation: conversation.created,
+            fast_tracked: decision.fast_track.is_some() && !conversation.facts.viral,
+            spike,
+        };
+        Ok(Outcome::Stored { acknowledgement, care })
     }
 
     /// The message's events for each help desk, as stored: personal data posted in public

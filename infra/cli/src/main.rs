@@ -4,6 +4,7 @@ mod api_keys;
 mod customers;
 mod eval;
 mod outbox;
+mod report;
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,8 @@ USAGE:
     hark customers import FILE [--table TABLE]     what customers are worth, from the CRM: CSV with the header
                                                    channel,id,handle,tier,lifetime_value,crm_id, or a JSON array;
                                                    one bad row refuses the file
+    hark report --from YYYY-MM-DD --to YYYY-MM-DD [--out FILE] [--table TABLE]
+                                                   the period's care KPIs as one self-contained HTML file
 
 Input lines: {\"id\", \"text\", optional context: \"followers\", \"verified\", \"engagement\"
 (or \"retweets\"), \"channel\", \"private\", \"previous_conversations\", \"last_sentiment\", \"tier\",
@@ -50,7 +53,7 @@ N-fold cross-validation.
 dlq redrive uses the AWS credentials and region of the environment (AWS_PROFILE, AWS_REGION);
 take the URLs from the stack's outputs (MentionsDeadLetterQueueUrl, MentionsQueueUrl).
 api-key keeps only a hash of each key, in the stack's table (--table, or TABLE_NAME).
-outbox, webhooks and customers work on the same table; --shards is the stack's DueIndexShards (default 4).";
+outbox, webhooks, customers and report work on the same table; --shards is the stack's DueIndexShards (default 4).";
 
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -260,6 +263,10 @@ fn run() -> Result<(), CliError> {
         "customers" => {
             args.check(&["table"])?;
             customers::run(&args)
+        }
+        "report" => {
+            args.check(&["from", "to", "out", "table"])?;
+            report::run(&args)
         }
         other => Err(CliError::Usage(format!("unknown command {other:?}; see hark --help"))),
     }

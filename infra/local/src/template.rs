@@ -351,6 +351,40 @@ Resources:
         Ok(t)
     }
 
+    /// The dashboard's body is JSON once CloudFormation substitutes it, and its alarm widget
+    /// shows every alarm the template defines: an alarm added later is not left off.
+    #[test]
+    fn the_dashboard_is_json_and_shows_every_alarm() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let t = Template::parse(&std::fs::read_to_string(path).unwrap(), "stack", &[]).unwrap();
+        let (_, dashboard) = t.resources_of_type("AWS::CloudWatch::Dashboard").unwrap().remove(0);
+        let body = &dashboard["Properties"]["DashboardBody"];
+        let body = body["!Sub"].as_str().or(body["Fn::Sub"].as_str()).expect("a !Sub body");
+        let mut substituted = String::new();
+        let mut rest = body;
+        while let Some(start) = rest.find("${") {
+            let end = rest[start..].find('}').expect("a closed ${...}") + start;
+            substituted.push_str(&rest[..start]);
+            substituted.push_str(&format!("<{}>", &rest[start + 2..end]));
+            rest = &rest[end + 1..];
+        }
+        substituted.push_str(rest);
+        let body: Value = serde_json::from_str(&substituted).expect("the dashboard body is JSON");
+        let widgets = body["widgets"].as_array().unwrap();
+        let shown: Vec<&str> =
+            widgets.iter().find(|w| w["type"] == "alarm").expect("an alarm widget")["properties"]["alarms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+        let alarms = t.resources_of_type("AWS::CloudWatch::Alarm").unwrap();
+        assert!(alarms.len() >= 8);
+        for (id, _) in alarms {
+            assert!(shown.contains(&format!("<{id}.Arn>").as_str()), "{id} is not on the dashboard");
+        }
+    }
+
     #[test]
     fn resolves_the_intrinsics_the_template_uses() {
         let t = template(&[("Timeout", "10")]).unwrap();
