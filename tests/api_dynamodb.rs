@@ -637,7 +637,9 @@ async fn kpis_count_the_period_s_conversations_first_responses_and_breaches() {
             clock: Box::new(TestClock::at(t0() + chrono::TimeDelta::minutes(minutes))),
             ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
             due_shards: 4,
-            max_items_per_shard: 100,
+            page_size: 100,
+            concurrency: 8,
+            lookahead: chrono::TimeDelta::zero(),
             care: Default::default(),
         };
         // (The conversation from 40 days ago, long overdue, climbs its own ladder too.)

@@ -147,7 +147,9 @@ async fn escalations_outside_business_hours_take_the_off_hours_route() {
         clock: Box::new(TestClock::at(at)),
         ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
         due_shards: 4,
-        max_items_per_shard: 100,
+        page_size: 100,
+        concurrency: 8,
+        lookahead: chrono::TimeDelta::zero(),
         care: office(Vec::new()),
     };
     let complaint = mention("9301", "721", "@acme the app is down again, nothing works", saturday_noon());
@@ -190,7 +192,9 @@ async fn a_complaint_going_viral_is_fast_tracked_once_with_its_reasons() {
         clock: Box::new(TestClock::at(at)),
         ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
         due_shards: 4,
-        max_items_per_shard: 100,
+        page_size: 100,
+        concurrency: 8,
+        lookahead: chrono::TimeDelta::zero(),
         care: care.clone(),
     };
 

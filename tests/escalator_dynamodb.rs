@@ -40,7 +40,9 @@ impl Fixture {
             clock: Box::new(TestClock::at(at)),
             ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
             due_shards: 4,
-            max_items_per_shard: 100,
+            page_size: 100,
+            concurrency: 8,
+            lookahead: chrono::TimeDelta::zero(),
             care: Default::default(),
         }
     }
@@ -111,7 +113,7 @@ async fn overlapping_runs_escalate_once() {
     assert_eq!(items_of_type(&f.aws, &f.table, "escalation").await.len(), 3);
     // Past both warning and breach: only the breach is raised.
     let notes = f.notifications(3).await;
-    assert!(notes.len() >= 3 && notes.iter().all(|n| n["level_name"] == "breach"), "{notes:?}");
+    assert!(notes.len() == 3 && notes.iter().all(|n| n["level_name"] == "breach"), "{notes:?}");
 }
 
 #[tokio::test]
@@ -143,7 +145,10 @@ async fn a_failed_notification_is_retried_by_the_next_run() {
     let summary = broken.run().await.unwrap();
     assert_eq!((summary.escalated, summary.notified, summary.failed), (1, 0, 1));
 
+    // The notice stays the failed run's for three minutes, so no overlapping run sends it twice.
     let summary = f.escalator(minutes(17)).run().await.unwrap();
+    assert_eq!((summary.escalated, summary.notified), (0, 0), "{summary:?}");
+    let summary = f.escalator(minutes(19)).run().await.unwrap();
     assert_eq!((summary.escalated, summary.notified), (0, 1), "{summary:?}");
     let notes = f.notifications(1).await;
     assert_eq!(notes.len(), 1);
@@ -233,4 +238,63 @@ async fn breach_repeats_stop_at_the_cap_and_the_next_message_starts_a_new_clock(
     let again = mention("8502", "888", "@acme hello?? still waiting for someone to help", minutes(700));
     processor.handle(sqs_event(&[("a", &again)])).await;
     assert_eq!(capped(minutes(715)).run().await.unwrap().escalated, 1);
+}
+
+#[tokio::test]
+async fn a_run_reads_every_page_and_overlapping_runs_still_escalate_each_once() {
+    let f = fixture().await;
+    let conversations = 40;
+    for i in 0..conversations {
+        let m = mention(&format!("86{i:02}"), &format!("9{i:02}"), "@acme my card was charged twice", t0());
+        f.processor.handle(sqs_event(&[("m", &m)])).await;
+    }
+    // Pages of three, eight at a time per shard: one run has to read well past its first page.
+    let run = || Escalator { page_size: 3, concurrency: 8, ..f.escalator(minutes(16)) };
+    let (a, b, c) = (run(), run(), run());
+    let (ra, rb, rc) = tokio::join!(a.run(), b.run(), c.run());
+    let runs = [ra.unwrap(), rb.unwrap(), rc.unwrap()];
+    let escalated: usize = runs.iter().map(|s| s.escalated).sum();
+    assert_eq!(escalated, conversations, "each conversation escalated once across the runs: {runs:?}");
+    assert!(runs.iter().all(|s| s.failed == 0 && s.deferred == 0), "{runs:?}");
+    // Forty identical complaints at once are an outage spike too: its escalation is the processor's.
+    let records = items_of_type(&f.aws, &f.table, "escalation").await;
+    let warnings = records.iter().filter(|r| r["sk"].as_s().unwrap().ends_with("#0001")).count();
+    assert_eq!((records.len(), warnings), (conversations + 1, conversations));
+    let notes = f.notifications(conversations + 1).await;
+    let mut notified: Vec<&str> =
+        notes.iter().filter(|n| n["level_name"] == "warning").map(|n| n["conversation_id"].as_str().unwrap()).collect();
+    notified.sort();
+    let all = notified.len();
+    notified.dedup();
+    assert_eq!((all, notified.len()), (conversations, conversations), "every conversation notified once");
+    // Nothing left: a later run at the same time finds nothing due.
+    let again = f.escalator(minutes(16)).run().await.unwrap();
+    assert_eq!((again.due, again.escalated), (0, 0), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_run_raises_what_falls_due_before_the_next_run_at_its_own_deadline() {
+    let f = fixture().await;
+    // A clock whose warning falls due two seconds from now (X's ideal time is 15 minutes).
+    let start = Utc::now() - TimeDelta::minutes(15) + TimeDelta::seconds(2);
+    let m = mention("8701", "871", "@acme my order is lost, nobody answers", start);
+    f.processor.handle(sqs_event(&[("m", &m)])).await;
+    let ahead = || Escalator {
+        clock: Box::new(hark_shared::ports::SystemClock),
+        lookahead: TimeDelta::seconds(60),
+        ..f.escalator(t0())
+    };
+    // With too little time left to wait for it, the run leaves it to the next.
+    let short = ahead().run_for(Some(std::time::Duration::from_millis(200))).await.unwrap();
+    assert_eq!((short.due, short.deferred, short.escalated), (1, 1, 0), "{short:?}");
+
+    let summary = ahead().run_for(Some(std::time::Duration::from_secs(30))).await.unwrap();
+    assert_eq!((summary.escalated, summary.notified), (1, 1), "{summary:?}");
+    let notes = f.notifications(1).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let at = |field: &str| notes[0][field].as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    let deadline = start + TimeDelta::minutes(15);
+    assert_eq!(at("due_at").timestamp_millis(), deadline.timestamp_millis(), "the warning's deadline");
+    assert!(at("escalated_at") >= at("due_at"), "raised at its deadline, not before: {notes:?}");
+    assert_eq!(notes[0]["level_name"], "warning");
 }

@@ -180,7 +180,9 @@ async fn escalations_and_resolutions_reach_the_help_desk_once_each() {
         clock: Box::new(TestClock::at(at)),
         ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
         due_shards: 4,
-        max_items_per_shard: 100,
+        page_size: 100,
+        concurrency: 8,
+        lookahead: chrono::TimeDelta::zero(),
         care: Default::default(),
     };
     // X's warning comes at 15 minutes; an escalator run that overlaps escalates nothing twice.

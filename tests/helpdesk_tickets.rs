@@ -250,7 +250,9 @@ async fn each_level_acts_on_the_tickets_once_under_overlapping_runs_and_a_resolu
         clock: Box::new(TestClock::at(at)),
         ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
         due_shards: 4,
-        max_items_per_shard: 100,
+        page_size: 100,
+        concurrency: 8,
+        lookahead: chrono::TimeDelta::zero(),
         care: Default::default(),
     };
     // Two runs at once, as when a slow run overlaps the next; then the sweeps, twice over.

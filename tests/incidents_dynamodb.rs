@@ -162,7 +162,9 @@ async fn an_outage_opens_one_incident_and_its_approved_post_goes_out_once_per_ac
         clock: Box::new(TestClock::at(now + TimeDelta::seconds(30))),
         ladder: hark_shared::domain::sla::Ladder::new(30, 4).unwrap(),
         due_shards: 4,
-        max_items_per_shard: 100,
+        page_size: 100,
+        concurrency: 8,
+        lookahead: chrono::TimeDelta::zero(),
         care: Default::default(),
     };
     escalator.run().await.unwrap();

@@ -114,7 +114,9 @@ async fn the_report_of_a_known_week_shows_what_happened() {
         clock: Box::new(clock.clone()),
         ladder: hark_shared::domain::sla::Ladder::new(30, 0).unwrap(),
         due_shards: 4,
-        max_items_per_shard: 250,
+        page_size: 250,
+        concurrency: 8,
+        lookahead: chrono::TimeDelta::zero(),
         care: Default::default(),
     };
     let plan = plan();

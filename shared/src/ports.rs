@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::api_key::ApiKeyRecord;
@@ -700,6 +700,10 @@ pub struct Escalation {
     /// Why Hark left the conversation to a person, if it did.
     #[serde(default)]
     pub needs_person: Option<String>,
+    /// When this level fell due (the checkpoint that passed): `escalated_at` minus this is
+    /// how late the escalation came. Absent on notices recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 /// Where an escalation goes: SNS carries it as the message attribute `route`, which
@@ -724,7 +728,11 @@ impl Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DueItem {
     Conversation(DueConversation),
-    PendingNotification(Escalation),
+    /// Recorded, notice not yet confirmed sent; `due_at` is when it may be (re)sent.
+    PendingNotification {
+        escalation: Escalation,
+        due_at: i64,
+    },
     /// An item the escalator cannot read; reported, never allowed to stop the others.
     Unreadable {
         key: String,
@@ -732,15 +740,29 @@ pub enum DueItem {
     },
 }
 
+/// Where the next page of a due-index read starts; only the store that made it reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueCursor(pub String);
+
+/// One page of the due index, earliest first.
+#[derive(Debug, Default)]
+pub struct DuePage {
+    pub items: Vec<DueItem>,
+    /// `None`: nothing more is due by the time asked.
+    pub next: Option<DueCursor>,
+}
+
 /// The escalator's view of the table: the due index and escalation records.
 pub trait EscalationStore: Send + Sync {
-    /// Up to `limit` items of one shard due at or before `now`, earliest first.
+    /// Up to `limit` items of one shard due at or before `until`, earliest first, from
+    /// `after` (a previous page's `next`) or from the start.
     fn due_items(
         &self,
         shard: u32,
-        now: DateTime<Utc>,
+        until: DateTime<Utc>,
         limit: i32,
-    ) -> impl Future<Output = Result<Vec<DueItem>>> + Send;
+        after: Option<DueCursor>,
+    ) -> impl Future<Output = Result<DuePage>> + Send;
 
     /// Records the escalation and moves the conversation's checkpoint to `next_due` (`None`:
     /// the ladder is done and the clock ends), only if nobody else escalated or answered it
@@ -761,8 +783,23 @@ pub trait EscalationStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Takes a pending notification for one run: moves its retry time to `retry_at`, only
+    /// if no other run took it or confirmed it since it was read at `seen_due_at`. `false`
+    /// when one had.
+    fn claim_notification(
+        &self,
+        escalation: &Escalation,
+        seen_due_at: i64,
+        retry_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
     fn mark_notified(&self, escalation: &Escalation, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// How long a notice taken by a run (escalated by it, or claimed) stays its own: a run that
+/// has not confirmed it by then is taken to have failed, and the next run sends it. Longer
+/// than any run, so overlapping runs never send one notice twice.
+pub const UNCONFIRMED_NOTICE_RETRY: TimeDelta = TimeDelta::seconds(180);
 
 /// Tells people about escalations (SNS `Publish`).
 pub trait Notifier: Send + Sync {

@@ -2,16 +2,29 @@
 //! index (its cost grows with due items, not with stored conversations), raises each SLA
 //! level exactly once with a conditional write, and notifies through SNS.
 //!
+//! A run reads each shard page by page and works on many items at once, so an outage's
+//! thousands of deadlines in one minute are not served one after another. It also reads
+//! what falls due before the next run (`lookahead`) and raises each at its own deadline,
+//! so an escalation comes seconds after its deadline, not up to a schedule period later.
+//! What a run cannot reach before its time is up waits for the next one.
+//!
 //! Notifications are at least once: an escalation record stays in the due index until its
 //! notification is confirmed, so a crash between recording and publishing is retried on
-//! the next run.
+//! the next run. Overlapping runs are safe: the conditional write lets one of them win.
 
-use futures_util::future::join_all;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use hark_shared::domain::care::CarePolicies;
 use hark_shared::domain::sla::{Ladder, level_name};
 use hark_shared::metrics::Metrics;
-use hark_shared::ports::{Clock, DueConversation, DueItem, Escalation, EscalationStore, Notifier, Route, SystemClock};
+use hark_shared::ports::{
+    Clock, DueConversation, DueCursor, DueItem, Escalation, EscalationStore, Notifier, Route, SystemClock,
+    UNCONFIRMED_NOTICE_RETRY,
+};
 use serde::Serialize;
+use tokio::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EscalatorError {
@@ -26,8 +39,13 @@ pub struct Escalator<S, N> {
     /// How often, and how many times, an unanswered breach is raised again.
     pub ladder: Ladder,
     pub due_shards: u32,
-    /// Items read per shard per run; the rest wait for the next run.
-    pub max_items_per_shard: i32,
+    /// Items read from the due index at a time.
+    pub page_size: i32,
+    /// Items worked on at once in each shard.
+    pub concurrency: usize,
+    /// How far past its start a run reads, raising each item at its deadline: the
+    /// schedule's period, so deadlines between runs are met on time.
+    pub lookahead: TimeDelta,
     /// Each account's business hours: outside them escalations take the off-hours route.
     pub care: CarePolicies,
 }
@@ -41,8 +59,41 @@ pub struct RunSummary {
     pub lost_races: usize,
     pub notified: usize,
     pub failed: usize,
+    /// Read but left for the next run: this run's time was up.
+    pub deferred: usize,
     /// Escalations raised, by level name.
     pub by_level: std::collections::BTreeMap<String, usize>,
+    /// Deadline to escalation, the slowest in this run, in milliseconds.
+    pub slowest_ms: i64,
+}
+
+impl RunSummary {
+    fn add(&mut self, other: RunSummary) {
+        self.due += other.due;
+        self.escalated += other.escalated;
+        self.lost_races += other.lost_races;
+        self.notified += other.notified;
+        self.failed += other.failed;
+        self.deferred += other.deferred;
+        for (level, n) in other.by_level {
+            *self.by_level.entry(level).or_default() += n;
+        }
+        self.slowest_ms = self.slowest_ms.max(other.slowest_ms);
+    }
+}
+
+/// What became of one item of the due index.
+enum Outcome {
+    /// Raised to this level, this many milliseconds after it fell due.
+    Escalated {
+        level_name: String,
+        late_ms: Option<i64>,
+        notified: bool,
+    },
+    Notified,
+    LostRace,
+    Failed,
+    Deferred,
 }
 
 pub type AwsEscalator = Escalator<hark_shared::adapters::dynamo::DynamoStore, hark_shared::adapters::sns::SnsNotifier>;
@@ -52,6 +103,15 @@ impl AwsEscalator {
         use hark_shared::config::{env_or, required_env};
         let ladder = Ladder::new(env_or("ESCALATION_REPEAT_MINUTES", 30)?, env_or("ESCALATION_MAX_REPEATS", 4)?)
             .map_err(hark_shared::Error::Config)?;
+        let concurrency: usize = env_or("ESCALATOR_CONCURRENCY", 16)?;
+        let page_size: i32 = env_or("ESCALATOR_PAGE_SIZE", 250)?;
+        let lookahead: i64 = env_or("ESCALATOR_LOOKAHEAD_SECONDS", 60)?;
+        if concurrency == 0 || page_size <= 0 || !(0..=600).contains(&lookahead) {
+            return Err(hark_shared::Error::Config(format!(
+                "ESCALATOR_CONCURRENCY ({concurrency}) and ESCALATOR_PAGE_SIZE ({page_size}) must be at least 1, \
+                 ESCALATOR_LOOKAHEAD_SECONDS ({lookahead}) between 0 and 600"
+            )));
+        }
         let aws = hark_shared::config::aws().await;
         Ok(Escalator {
             store: hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, required_env("TABLE_NAME")?),
@@ -59,21 +119,19 @@ impl AwsEscalator {
             clock: Box::new(SystemClock),
             ladder,
             due_shards: env_or("DUE_INDEX_SHARDS", 4)?,
-            max_items_per_shard: env_or("ESCALATOR_MAX_ITEMS_PER_SHARD", 250)?,
+            page_size,
+            concurrency,
+            lookahead: TimeDelta::seconds(lookahead),
             care: CarePolicies::from_env()?,
         })
     }
 }
 
 /// Why a level is raised, in words an agent reads.
-fn sla_reasons(
-    clock: &hark_shared::domain::sla::SlaClock,
-    level: u32,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Vec<String> {
+fn sla_reasons(clock: &hark_shared::domain::sla::SlaClock, level: u32, now: DateTime<Utc>) -> Vec<String> {
     use hark_shared::domain::sla::{BREACH, WARNING};
     let waited = (now - clock.started_at).num_minutes();
-    let past = |t: chrono::DateTime<chrono::Utc>| (now - t).num_minutes().max(0);
+    let past = |t: DateTime<Utc>| (now - t).num_minutes().max(0);
     vec![match level {
         WARNING => format!(
             "unanswered for {waited} min: the ideal first-response time passed {} min ago",
@@ -85,32 +143,33 @@ fn sla_reasons(
 }
 
 impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
+    /// One run with no time limit (tests, and tools that call it directly).
     pub async fn run(&self) -> Result<RunSummary, EscalatorError> {
-        let shards = join_all((0..self.due_shards).map(|shard| self.run_shard(shard))).await;
+        self.run_for(None).await
+    }
+
+    /// One run that starts no work after `time` has passed (the invocation's remaining
+    /// time, less what finishing an item takes).
+    pub async fn run_for(&self, time: Option<Duration>) -> Result<RunSummary, EscalatorError> {
+        let stop_at = time.map(|t| Instant::now() + t);
+        let until = self.clock.now() + self.lookahead;
+        let shards =
+            futures_util::future::join_all((0..self.due_shards).map(|shard| self.run_shard(shard, until, stop_at)))
+                .await;
         let mut summary = RunSummary::default();
         let mut first_error = None;
-        for result in shards {
-            match result {
-                Ok(shard) => {
-                    summary.due += shard.due;
-                    summary.escalated += shard.escalated;
-                    summary.lost_races += shard.lost_races;
-                    summary.notified += shard.notified;
-                    summary.failed += shard.failed;
-                    for (level, n) in shard.by_level {
-                        *summary.by_level.entry(level).or_default() += n;
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(%error, "shard failed");
-                    first_error.get_or_insert(error);
-                }
+        for (shard, error) in shards {
+            summary.add(shard);
+            if let Some(error) = error {
+                tracing::error!(%error, "shard failed");
+                first_error.get_or_insert(error);
             }
         }
         let mut metrics = Metrics::new("escalator");
         metrics.count("Escalations", summary.escalated as u64);
         metrics.count("Notifications", summary.notified as u64);
         metrics.count("EscalationFailures", summary.failed as u64);
+        metrics.count("EscalationsDeferred", summary.deferred as u64);
         for (level, n) in &summary.by_level {
             metrics.count_by("Escalations", &[("Level", level)], *n as u64);
         }
@@ -124,45 +183,117 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
         }
     }
 
-    async fn run_shard(&self, shard: u32) -> Result<RunSummary, EscalatorError> {
-        let now = self.clock.now();
-        let items = self.store.due_items(shard, now, self.max_items_per_shard).await?;
-        let mut summary = RunSummary { due: items.len(), ..RunSummary::default() };
-        for item in items {
-            let escalation = match item {
-                DueItem::Conversation(due) => match self.escalate(&due).await {
-                    Ok(Some(escalation)) => {
-                        summary.escalated += 1;
-                        *summary.by_level.entry(escalation.level_name.clone()).or_default() += 1;
-                        escalation
-                    }
-                    Ok(None) => {
-                        summary.lost_races += 1;
-                        continue;
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, conversation = %due.id, "escalation failed");
-                        summary.failed += 1;
-                        continue;
-                    }
-                },
-                DueItem::PendingNotification(escalation) => escalation,
-                DueItem::Unreadable { key, reason } => {
-                    tracing::error!(key, reason, "unreadable item in the due index");
-                    summary.failed += 1;
-                    continue;
-                }
+    /// Works through one shard's items due by `until`, `concurrency` at a time, reading the
+    /// next page only as work frees up. What it did, and why it stopped reading if it failed.
+    async fn run_shard(
+        &self,
+        shard: u32,
+        until: DateTime<Utc>,
+        stop_at: Option<Instant>,
+    ) -> (RunSummary, Option<EscalatorError>) {
+        // None: the last page was read; Some(None): the first page is next.
+        let pages = stream::try_unfold(Some(None::<DueCursor>), move |cursor| async move {
+            let Some(after) = cursor else { return Ok(None) };
+            if stop_at.is_some_and(|stop| Instant::now() >= stop) {
+                return Ok(None);
+            }
+            let page = self.store.due_items(shard, until, self.page_size, after).await?;
+            let next = page.next.map(Some);
+            Ok::<_, EscalatorError>(Some((stream::iter(page.items.into_iter().map(Ok)), next)))
+        });
+        let outcomes =
+            pages.try_flatten().map_ok(|item| self.handle(item, stop_at)).try_buffer_unordered(self.concurrency);
+        let mut outcomes = std::pin::pin!(outcomes);
+        let mut summary = RunSummary::default();
+        while let Some(outcome) = outcomes.next().await {
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(error) => return (summary, Some(error)),
             };
-            match self.notify(&escalation).await {
-                Ok(()) => summary.notified += 1,
-                Err(error) => {
-                    // Stays in the due index: the next run tries again.
-                    tracing::error!(%error, conversation = %escalation.conversation_id, "notification failed");
-                    summary.failed += 1;
+            summary.due += 1;
+            match outcome {
+                Outcome::Escalated { level_name, late_ms, notified } => {
+                    summary.escalated += 1;
+                    summary.notified += usize::from(notified);
+                    summary.failed += usize::from(!notified);
+                    *summary.by_level.entry(level_name).or_default() += 1;
+                    summary.slowest_ms = summary.slowest_ms.max(late_ms.unwrap_or(0));
                 }
+                Outcome::Notified => summary.notified += 1,
+                Outcome::LostRace => summary.lost_races += 1,
+                Outcome::Failed => summary.failed += 1,
+                Outcome::Deferred => summary.deferred += 1,
             }
         }
-        Ok(summary)
+        (summary, None)
+    }
+
+    /// One item of the due index: waited for until its deadline if read ahead of it, then
+    /// escalated and notified, or its pending notification taken and sent.
+    async fn handle(&self, item: DueItem, stop_at: Option<Instant>) -> Result<Outcome, EscalatorError> {
+        let escalation = match item {
+            DueItem::Conversation(due) => {
+                if !self.wait_until(due.clock.next_due(due.level, &self.ladder), stop_at).await {
+                    return Ok(Outcome::Deferred);
+                }
+                match self.escalate(&due).await {
+                    Ok(Some(escalation)) => {
+                        let notified = self.notify_logged(&escalation).await;
+                        let late_ms = escalation.due_at.map(|due| (escalation.escalated_at - due).num_milliseconds());
+                        return Ok(Outcome::Escalated { level_name: escalation.level_name, late_ms, notified });
+                    }
+                    Ok(None) => return Ok(Outcome::LostRace),
+                    Err(error) => {
+                        tracing::error!(%error, conversation = %due.id, "escalation failed");
+                        return Ok(Outcome::Failed);
+                    }
+                }
+            }
+            DueItem::PendingNotification { escalation, due_at } => {
+                if !self.wait_until(DateTime::from_timestamp(due_at, 0), stop_at).await {
+                    return Ok(Outcome::Deferred);
+                }
+                let retry_at = self.clock.now() + UNCONFIRMED_NOTICE_RETRY;
+                match self.store.claim_notification(&escalation, due_at, retry_at).await {
+                    Ok(true) => escalation,
+                    // Another run took it, or it was confirmed sent.
+                    Ok(false) => return Ok(Outcome::LostRace),
+                    Err(error) => {
+                        tracing::error!(%error, conversation = %escalation.conversation_id, "notification claim failed");
+                        return Ok(Outcome::Failed);
+                    }
+                }
+            }
+            DueItem::Unreadable { key, reason } => {
+                tracing::error!(key, reason, "unreadable item in the due index");
+                return Ok(Outcome::Failed);
+            }
+        };
+        Ok(if self.notify_logged(&escalation).await { Outcome::Notified } else { Outcome::Failed })
+    }
+
+    /// Waits for an item read ahead of its time; `false` when this run cannot start it
+    /// before its time is up (the next run will).
+    async fn wait_until(&self, deadline: Option<DateTime<Utc>>, stop_at: Option<Instant>) -> bool {
+        let wait = deadline.and_then(|d| (d - self.clock.now()).to_std().ok()).unwrap_or_default();
+        if stop_at.is_some_and(|stop| Instant::now() + wait >= stop) {
+            return false;
+        }
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        true
+    }
+
+    async fn notify_logged(&self, escalation: &Escalation) -> bool {
+        match self.notify(escalation).await {
+            Ok(()) => true,
+            Err(error) => {
+                // Stays in the due index: the next run tries again.
+                tracing::error!(%error, conversation = %escalation.conversation_id, "notification failed");
+                false
+            }
+        }
     }
 
     /// Raises the level due now, if the conversation still needs it. `None` when another
@@ -190,6 +321,12 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
             route: if self.care.for_account(&due.account_id).hours.is_open(now) { Route::Day } else { Route::OffHours },
             reasons: sla_reasons(&due.clock, level, now),
             needs_person: due.needs_person.clone(),
+            due_at: Some(
+                due.clock
+                    .next_due(due.level, &self.ladder)
+                    .or_else(|| DateTime::from_timestamp(due.due_at, 0))
+                    .unwrap_or(now),
+            ),
         };
         let next_due = due.clock.next_due(level, &self.ladder);
         if self.store.escalate(due, &escalation, next_due).await? {

@@ -541,6 +541,8 @@ where
             route: if policy.hours.is_open(now) { Route::Day } else { Route::OffHours },
             reasons: fast.reasons.clone(),
             needs_person: None,
+            // A fast track is due the moment it is decided.
+            due_at: Some(now),
         };
         FastTrackRecord { clock: fast.clock, next_due, escalation }
     }

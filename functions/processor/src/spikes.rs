@@ -125,6 +125,7 @@ pub async fn observe<S: SpikeCounter + Incidents>(
         route: if policy.hours.is_open(now) { Route::Day } else { Route::OffHours },
         reasons: spike::reasons(&reading, m.channel, &m.account_id),
         needs_person: Some("a proactive post is suggested and waits for a person to approve it".to_owned()),
+        due_at: Some(now),
     };
     let record = SpikeRecord {
         incident_id,

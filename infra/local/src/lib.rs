@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod engines;
+pub mod escalation_burst;
 pub mod event_sources;
 pub mod freshdesk;
 pub mod gateway;

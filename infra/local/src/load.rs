@@ -239,7 +239,51 @@ fn burst(options: &LoadOptions, seed: u64) -> Vec<Delivery> {
     deliveries
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// Posts each body to the stack's X webhook, signed as X signs, from `concurrency` senders:
+/// each answer's status (`None`: no answer within 10 s) and how long it took, in ms.
+pub(crate) async fn send_signed(
+    http_url: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+) -> Result<Vec<(Option<u16>, f64)>, Error> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let url = format!("{http_url}/webhooks/x");
+    let next = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = (0..concurrency.max(1))
+        .map(|_| {
+            let (http, url, bodies, next) = (http.clone(), url.clone(), bodies.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut answers: Vec<(Option<u16>, f64)> = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { return answers };
+                    let signature = hark_shared::channels::x::sign(demo::CONSUMER_SECRET, body);
+                    let sent = Instant::now();
+                    let result = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("x-twitter-webhooks-signature", signature)
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    let status = result.ok().map(|r| r.status().as_u16());
+                    answers.push((status, sent.elapsed().as_secs_f64() * 1000.0));
+                }
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for sender in senders {
+        answers.extend(sender.await.map_err(|e| Error::Usage(e.to_string()))?);
+    }
+    Ok(answers)
+}
+
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -258,46 +302,15 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
         distinct_events: expected.len(),
         ..LoadReport::default()
     };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(options.concurrency)
-        .build()
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    let url = format!("{}/webhooks/x", stack.http_url);
     let started = Instant::now();
-    let next = Arc::new(AtomicUsize::new(0));
-    let senders: Vec<_> = (0..options.concurrency.max(1))
-        .map(|_| {
-            let (http, url, deliveries, next) = (http.clone(), url.clone(), deliveries.clone(), next.clone());
-            tokio::spawn(async move {
-                let mut answers: Vec<(Option<u16>, f64)> = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(delivery) = deliveries.get(i) else { return answers };
-                    let signature = hark_shared::channels::x::sign(demo::CONSUMER_SECRET, &delivery.body);
-                    let sent = Instant::now();
-                    let result = http
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header("x-twitter-webhooks-signature", signature)
-                        .body(delivery.body.clone())
-                        .send()
-                        .await;
-                    let status = result.ok().map(|r| r.status().as_u16());
-                    answers.push((status, sent.elapsed().as_secs_f64() * 1000.0));
-                }
-            })
-        })
-        .collect();
+    let bodies = Arc::new(deliveries.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
     let mut latencies = Vec::new();
-    for sender in senders {
-        for (status, ms) in sender.await.map_err(|e| Error::Usage(e.to_string()))? {
-            latencies.push(ms);
-            match status {
-                Some(200) => report.answered_200 += 1,
-                Some(other) => *report.other_answers.entry(other).or_default() += 1,
-                None => report.timeouts += 1,
-            }
+    for (status, ms) in send_signed(&stack.http_url, bodies, options.concurrency).await? {
+        latencies.push(ms);
+        match status {
+            Some(200) => report.answered_200 += 1,
+            Some(other) => *report.other_answers.entry(other).or_default() += 1,
+            None => report.timeouts += 1,
         }
     }
     report.send_seconds = started.elapsed().as_secs_f64();
@@ -347,7 +360,7 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
             _ => *report.forwards.entry(format!("{purpose} {status}")).or_default() += 1,
         }
     }
-    let stats: Value = http
+    let stats: Value = reqwest::Client::new()
         .get(format!("{}/_local/stats", stack.x_api))
         .send()
         .await

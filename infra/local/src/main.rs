@@ -15,6 +15,9 @@ USAGE:
     hark-local cold-start [--runs N]  measure each function's cold start and print a table
     hark-local load [OPTIONS]         a burst of signed webhooks against the running stack (from
                                       another terminal), measured from outside; prints a report
+    hark-local escalations [OPTIONS] an outage's SLA deadlines in one second: starts its own stack whose
+                                      business day opens after a burst of complaints, then measures
+                                      deadline -> escalation published for each; prints a report
     hark-local engines                start (or find) DynamoDB Local and LocalStack, print their
                                       endpoints as HARK_DYNAMODB_ENDPOINT=… and HARK_AWS_ENDPOINT=…
                                       lines, and keep them until stopped (the test command's engines)
@@ -43,11 +46,19 @@ LOAD OPTIONS:
     --customers N           distinct customers [default: 2000]
     --patience SECONDS      longest to wait for processing after the last webhook [default: 900]
 
+ESCALATIONS OPTIONS:
+    --conversations N       complaints in the burst, one conversation each [default: 10000]
+    --senders N             concurrent senders [default: 16]
+    --lead SECONDS          time to send and store them before the day opens [default: 480]
+    --patience SECONDS      longest to wait for the notices after the deadline [default: 300]
+    (with --bin-dir, --param, --concurrency and the engine options above)
+
 Ctrl-C stops everything hark-local started.";
 
 struct Cli {
     command: String,
     load: hark_local::load::LoadOptions,
+    burst: hark_local::escalation_burst::BurstOptions,
     demo: bool,
     speedup: Option<u32>,
     runs: usize,
@@ -70,6 +81,12 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             redeliveries: 0.1,
             customers: 2_000,
             patience: Duration::from_secs(900),
+        },
+        burst: hark_local::escalation_burst::BurstOptions {
+            conversations: 10_000,
+            senders: 16,
+            lead: Duration::from_secs(480),
+            patience: Duration::from_secs(300),
         },
         demo: true,
         speedup: None,
@@ -115,10 +132,18 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             "--runs" => cli.runs = value(&flag, args.next())?,
             "--concurrency" => o.max_environments = value(&flag, args.next())?,
             "--webhooks" => cli.load.webhooks = value(&flag, args.next())?,
-            "--senders" => cli.load.concurrency = value(&flag, args.next())?,
+            "--senders" => {
+                cli.load.concurrency = value(&flag, args.next())?;
+                cli.burst.senders = cli.load.concurrency;
+            }
+            "--conversations" => cli.burst.conversations = value(&flag, args.next())?,
+            "--lead" => cli.burst.lead = Duration::from_secs(value(&flag, args.next())?),
             "--redeliveries" => cli.load.redeliveries = value(&flag, args.next())?,
             "--customers" => cli.load.customers = value(&flag, args.next())?,
-            "--patience" => cli.load.patience = Duration::from_secs(value(&flag, args.next())?),
+            "--patience" => {
+                cli.load.patience = Duration::from_secs(value(&flag, args.next())?);
+                cli.burst.patience = cli.load.patience;
+            }
             "--bin-dir" => o.bin_dir = value(&flag, args.next())?,
             "--set" => o.property_overrides.push(value::<String>(&flag, args.next())?.parse()?),
             "--param" => {
@@ -150,6 +175,7 @@ async fn main() -> std::process::ExitCode {
         Ok(cli) if cli.command == "cold-start" => cold_start(cli).await,
         Ok(cli) if cli.command == "engines" => engines(cli).await,
         Ok(cli) if cli.command == "load" => load(cli).await,
+        Ok(cli) if cli.command == "escalations" => escalations(cli).await,
         Ok(cli) => Err(Error::Usage(format!("unknown command {:?}; see --help", cli.command))),
         Err(e) => Err(e),
     };
@@ -176,6 +202,32 @@ async fn load(cli: Cli) -> Result<(), Error> {
     let report = hark_local::load::run(&stack, load).await?;
     println!("{report}");
     if report.passed() { Ok(()) } else { Err(Error::Usage("the burst did not pass".into())) }
+}
+
+async fn escalations(mut cli: Cli) -> Result<(), Error> {
+    use hark_local::escalation_burst as burst;
+    let opening = burst::opening(chrono::Utc::now(), cli.burst.lead).ok_or_else(|| {
+        Error::Usage("the business day would open after 23:30 UTC: run it earlier in the UTC day".into())
+    })?;
+    let mut parameters = burst::parameters(opening);
+    parameters.append(&mut cli.options.parameters);
+    cli.options.parameters = parameters;
+    cli.options.secret_values.insert("CredentialsSecret".into(), burst::credentials()?);
+    cli.options.http_port = 0;
+    let stack = LocalStack::start(cli.options.clone()).await?;
+    println!(
+        "Sending {} complaints while the team is closed; the day opens at {opening} ({} binaries) ...",
+        cli.burst.conversations,
+        cli.options.bin_dir.display()
+    );
+    let outcome = tokio::select! {
+        outcome = burst::run(&stack, opening, &cli.burst) => outcome,
+        _ = stop_requested() => Err(Error::Usage("stopped".into())),
+    };
+    stack.stop().await;
+    let report = outcome?;
+    println!("{report}");
+    if report.passed() { Ok(()) } else { Err(Error::Usage("the escalation burst did not pass".into())) }
 }
 
 async fn engines(cli: Cli) -> Result<(), Error> {
@@ -207,6 +259,11 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
         cli.options.parameters = parameters;
     }
     cli.options.schedule_speedup = cli.speedup.unwrap_or(if cli.demo { 6 } else { 1 });
+    // A run reads ahead as far as the schedule's period, which the speed-up shortens.
+    if !cli.options.parameters.iter().any(|(name, _)| name == "EscalatorLookaheadSeconds") {
+        let lookahead = (60 / cli.options.schedule_speedup).to_string();
+        cli.options.parameters.push(("EscalatorLookaheadSeconds".into(), lookahead));
+    }
     let stack = LocalStack::start(cli.options.clone()).await?;
     let api_key = local_api_key(&stack).await?;
     print_banner(&stack, &cli.options, &api_key);

@@ -38,10 +38,10 @@ use crate::domain::secret::Secret;
 use crate::domain::sla::SlaClock;
 use crate::error::{Error, Result};
 use crate::ports::{
-    Amended, Amendment, Claim, ConversationId, ConversationState, ConversationStore, DueConversation, DueItem,
-    Escalation, EscalationStore, FastTrackRecord, InboundRecord, KnownMessage, NewConversation, OutboundRecord,
-    OutboxEntry, OutboxKey, OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore, QueuedReply, Recorded,
-    ReplyQueue, ReplyTarget, SendOutcome,
+    Amended, Amendment, Claim, ConversationId, ConversationState, ConversationStore, DueConversation, DueCursor,
+    DueItem, DuePage, Escalation, EscalationStore, FastTrackRecord, InboundRecord, KnownMessage, NewConversation,
+    OutboundRecord, OutboxEntry, OutboxKey, OutboxMessage, OutboxPurpose, OutboxRef, OutboxStatus, OutboxStore,
+    QueuedReply, Recorded, ReplyQueue, ReplyTarget, SendOutcome,
 };
 use crate::ports::{
     ApiKeyStore, ConversationFilter, ConversationPage, ConversationReader, ConversationResolver, ConversationSummary,
@@ -367,7 +367,9 @@ impl DynamoStore {
     /// The conversation item, read consistently.
     /// An escalation's record: in the due index (`due_shard`) until its notification is
     /// confirmed sent.
-    fn escalation_item(&self, escalation: &Escalation, shard: &str) -> Result<Item> {
+    /// An escalation record, pending in the due index from `notify_at` until its notice is
+    /// confirmed sent.
+    fn escalation_item(&self, escalation: &Escalation, shard: &str, notify_at: DateTime<Utc>) -> Result<Item> {
         let notice = serde_json::to_string(escalation).map_err(|e| Error::store("encode", e))?;
         let mut record = escalation_key(&escalation.conversation_id, escalation.sla_started_at, escalation.level);
         record.extend([
@@ -379,7 +381,7 @@ impl DynamoStore {
             ("escalated_at".to_owned(), ts(escalation.escalated_at)),
             ("notice".to_owned(), s(notice)),
             ("due_shard".to_owned(), s(shard)),
-            ("due_at".to_owned(), n(escalation.escalated_at.timestamp())),
+            ("due_at".to_owned(), n(notify_at.timestamp())),
         ]);
         Ok(record)
     }
@@ -420,6 +422,17 @@ impl DynamoStore {
 
     /// Up to `limit` items of one due-index shard due at or before `now`, earliest first.
     async fn query_due(&self, shard: String, now: DateTime<Utc>, limit: i32) -> Result<Vec<Item>> {
+        Ok(self.query_due_page(shard, now, limit, None).await?.0)
+    }
+
+    /// One page of a due-index shard, and where the next one starts.
+    async fn query_due_page(
+        &self,
+        shard: String,
+        now: DateTime<Utc>,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>)> {
         let out = self
             .client
             .query()
@@ -428,11 +441,12 @@ impl DynamoStore {
             .key_condition_expression("due_shard = :shard AND due_at <= :now")
             .expression_attribute_values(":shard", s(shard))
             .expression_attribute_values(":now", n(now.timestamp()))
+            .set_exclusive_start_key(start)
             .limit(limit)
             .send()
             .await
             .map_err(|e| Error::store("Query due index", e.into_service_error()))?;
-        Ok(out.items.unwrap_or_default())
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
     }
 
     async fn message_ref(&self, channel: Channel, account: &str, message_id: &str) -> Result<Option<Item>> {
@@ -808,7 +822,11 @@ impl ConversationStore for DynamoStore {
                 marker.insert("item_type".into(), s("viral_marker"));
                 items.push(put(&self.table, marker, NOT_EXISTS)?);
                 let e = &fast.escalation;
-                items.push(put(&self.table, self.escalation_item(e, &record.due_shard.to_string())?, NOT_EXISTS)?);
+                items.push(put(
+                    &self.table,
+                    self.escalation_item(e, &record.due_shard.to_string(), e.escalated_at)?,
+                    NOT_EXISTS,
+                )?);
                 let forward = crate::domain::forward::escalated(e);
                 items.push(put(
                     &self.table,
@@ -1357,16 +1375,58 @@ fn parse_due(item: &Item) -> Result<DueItem> {
         }
         Some("escalation") => {
             let body = required(get_s(item, "notice"), "escalation", "notice")?;
-            serde_json::from_str(body).map(DueItem::PendingNotification).map_err(|e| Error::store("decode", e))
+            let escalation = serde_json::from_str(body).map_err(|e| Error::store("decode", e))?;
+            Ok(DueItem::PendingNotification {
+                escalation,
+                due_at: required(get_n(item, "due_at"), "escalation", "due_at")?,
+            })
         }
         other => Err(Error::store("decode", format!("unexpected item type {other:?} in the due index"))),
     }
 }
 
+/// A page's last evaluated key as text: the due index's keys are strings and numbers.
+fn encode_cursor(key: &Item) -> Result<DueCursor> {
+    let mut fields = serde_json::Map::new();
+    for (name, value) in key {
+        let typed = match value {
+            AttributeValue::S(v) => serde_json::json!({"S": v}),
+            AttributeValue::N(v) => serde_json::json!({"N": v}),
+            other => return Err(Error::store("encode cursor", format!("{name} is {other:?}, not a string or number"))),
+        };
+        fields.insert(name.clone(), typed);
+    }
+    Ok(DueCursor(serde_json::Value::Object(fields).to_string()))
+}
+
+fn decode_cursor(cursor: &DueCursor) -> Result<Item> {
+    let bad = |why: &str| Error::store("decode cursor", format!("{why}: {}", cursor.0));
+    let fields: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&cursor.0).map_err(|_| bad("not a JSON object"))?;
+    fields
+        .into_iter()
+        .map(|(name, typed)| {
+            let value = match (typed.get("S").and_then(|v| v.as_str()), typed.get("N").and_then(|v| v.as_str())) {
+                (Some(v), None) => AttributeValue::S(v.to_owned()),
+                (None, Some(v)) => AttributeValue::N(v.to_owned()),
+                _ => return Err(bad("a key that is not one string or number")),
+            };
+            Ok((name, value))
+        })
+        .collect()
+}
+
 impl EscalationStore for DynamoStore {
-    async fn due_items(&self, shard: u32, now: DateTime<Utc>, limit: i32) -> Result<Vec<DueItem>> {
-        let items = self.query_due(shard.to_string(), now, limit).await?;
-        Ok(items
+    async fn due_items(
+        &self,
+        shard: u32,
+        until: DateTime<Utc>,
+        limit: i32,
+        after: Option<DueCursor>,
+    ) -> Result<DuePage> {
+        let start = after.as_ref().map(decode_cursor).transpose()?;
+        let (items, last) = self.query_due_page(shard.to_string(), until, limit, start).await?;
+        let items = items
             .iter()
             .map(|item| {
                 parse_due(item).unwrap_or_else(|e| DueItem::Unreadable {
@@ -1374,7 +1434,8 @@ impl EscalationStore for DynamoStore {
                     reason: e.to_string(),
                 })
             })
-            .collect())
+            .collect();
+        Ok(DuePage { items, next: last.as_ref().map(encode_cursor).transpose()? })
     }
 
     async fn escalate(
@@ -1405,7 +1466,13 @@ impl EscalationStore for DynamoStore {
             // Overlapping runs and a reply that just landed both make this fail: exactly once per level.
             Some("#status = :awaiting AND #escalation_level = :seen_level AND #due_at = :seen_due"),
         )?;
-        let record = self.escalation_item(escalation, &due.shard)?;
+        // The run that escalates sends the notice; only if it has not confirmed it in time
+        // does a later run send it.
+        let record = self.escalation_item(
+            escalation,
+            &due.shard,
+            escalation.escalated_at + crate::ports::UNCONFIRMED_NOTICE_RETRY,
+        )?;
         // Help desks hear of it too (the sweep fans it out to the endpoints that take it).
         let shard = due.shard.parse().unwrap_or(0);
         let forward =
@@ -1444,6 +1511,25 @@ impl EscalationStore for DynamoStore {
             Ok(_) => Ok(()),
             Err(err) if is_conditional_failure(&err) => Ok(()),
             Err(err) => Err(Error::store("UpdateItem reschedule", err.into_service_error())),
+        }
+    }
+
+    async fn claim_notification(
+        &self,
+        escalation: &Escalation,
+        seen_due_at: i64,
+        retry_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let update =
+            UpdateBuilder::default().set("due_at", n(retry_at.timestamp())).value(":seen_due", n(seen_due_at)).build(
+                &self.table,
+                escalation_key(&escalation.conversation_id, escalation.sla_started_at, escalation.level),
+                Some("#due_at = :seen_due"),
+            )?;
+        match self.update_item(update).await {
+            Ok(_) => Ok(true),
+            Err(err) if is_conditional_failure(&err) => Ok(false),
+            Err(err) => Err(Error::store("UpdateItem claim notification", err.into_service_error())),
         }
     }
 

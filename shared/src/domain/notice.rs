@@ -168,6 +168,7 @@ mod tests {
             route: Route::OffHours,
             reasons: vec!["unanswered for 31 min: the SLA was breached 1 min ago".into()],
             needs_person: Some("the reply window closed".into()),
+            due_at: Some(started + TimeDelta::minutes(30)),
         }
     }
 

@@ -182,7 +182,11 @@ impl DynamoStore {
             )?,
             put(&self.table, incident, NOT_EXISTS)?,
             put(&self.table, self.account_item(id, spike), NOT_EXISTS)?,
-            put(&self.table, self.escalation_item(&escalation, &spike.due_shard.to_string())?, NOT_EXISTS)?,
+            put(
+                &self.table,
+                self.escalation_item(&escalation, &spike.due_shard.to_string(), escalation.escalated_at)?,
+                NOT_EXISTS,
+            )?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(Some(SpikeRecorded::Opened(id.clone()))),
@@ -209,7 +213,11 @@ impl DynamoStore {
             put(&self.table, self.account_item(id, spike), NOT_EXISTS)?,
             update(incident),
             update(pointer),
-            put(&self.table, self.escalation_item(&escalation, &spike.due_shard.to_string())?, NOT_EXISTS)?,
+            put(
+                &self.table,
+                self.escalation_item(&escalation, &spike.due_shard.to_string(), escalation.escalated_at)?,
+                NOT_EXISTS,
+            )?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(Some(SpikeRecorded::Joined(id.to_owned()))),
