@@ -793,7 +793,8 @@ pub trait EscalationStore: Send + Sync {
         retry_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool>> + Send;
 
-    fn mark_notified(&self, escalation: &Escalation, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+    /// Records that these notices were sent and takes them out of the due index.
+    fn mark_notified(&self, escalations: &[Escalation], now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// How long a notice taken by a run (escalated by it, or claimed) stays its own: a run that
@@ -801,10 +802,16 @@ pub trait EscalationStore: Send + Sync {
 /// than any run, so overlapping runs never send one notice twice.
 pub const UNCONFIRMED_NOTICE_RETRY: TimeDelta = TimeDelta::seconds(180);
 
-/// Tells people about escalations (SNS `Publish`).
+/// Tells people about escalations (SNS `Publish`, `PublishBatch`).
 pub trait Notifier: Send + Sync {
     fn notify(&self, escalation: &Escalation) -> impl Future<Output = Result<()>> + Send;
+
+    /// Up to [`NOTIFY_BATCH`] notices in one request: each one's outcome, in order.
+    fn notify_all(&self, escalations: &[Escalation]) -> impl Future<Output = Vec<Result<()>>> + Send;
 }
+
+/// Notices sent in one request at most (SNS `PublishBatch` takes ten).
+pub const NOTIFY_BATCH: usize = 10;
 
 /// Spreads due items over index partitions so no single key takes every write.
 pub fn due_shard(conversation: &ConversationId, shards: u32) -> u32 {

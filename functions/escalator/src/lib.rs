@@ -20,10 +20,11 @@ use hark_shared::domain::care::CarePolicies;
 use hark_shared::domain::sla::{Ladder, level_name};
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{
-    Clock, DueConversation, DueCursor, DueItem, Escalation, EscalationStore, Notifier, Route, SystemClock,
-    UNCONFIRMED_NOTICE_RETRY,
+    Clock, DueConversation, DueCursor, DueItem, Escalation, EscalationStore, NOTIFY_BATCH, Notifier, Route,
+    SystemClock, UNCONFIRMED_NOTICE_RETRY,
 };
 use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,12 @@ impl RunSummary {
     }
 }
 
+/// A notice for the shard's publisher, and where to say whether it went out.
+struct Notice {
+    escalation: Escalation,
+    sent: oneshot::Sender<bool>,
+}
+
 /// What became of one item of the due index.
 enum Outcome {
     /// Raised to this level, this many milliseconds after it fell due.
@@ -106,10 +113,10 @@ impl AwsEscalator {
         let concurrency: usize = env_or("ESCALATOR_CONCURRENCY", 16)?;
         let page_size: i32 = env_or("ESCALATOR_PAGE_SIZE", 250)?;
         let lookahead: i64 = env_or("ESCALATOR_LOOKAHEAD_SECONDS", 60)?;
-        if concurrency == 0 || page_size <= 0 || !(0..=600).contains(&lookahead) {
+        if concurrency == 0 || page_size <= 0 || !(0..=100).contains(&lookahead) {
             return Err(hark_shared::Error::Config(format!(
                 "ESCALATOR_CONCURRENCY ({concurrency}) and ESCALATOR_PAGE_SIZE ({page_size}) must be at least 1, \
-                 ESCALATOR_LOOKAHEAD_SECONDS ({lookahead}) between 0 and 600"
+                 ESCALATOR_LOOKAHEAD_SECONDS ({lookahead}) between 0 and 100 (a run lasts at most 120 s)"
             )));
         }
         let aws = hark_shared::config::aws().await;
@@ -201,8 +208,23 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
             let next = page.next.map(Some);
             Ok::<_, EscalatorError>(Some((stream::iter(page.items.into_iter().map(Ok)), next)))
         });
-        let outcomes =
-            pages.try_flatten().map_ok(|item| self.handle(item, stop_at)).try_buffer_unordered(self.concurrency);
+        let (notices, queued) = mpsc::channel::<Notice>(self.concurrency.max(NOTIFY_BATCH));
+        let work = async move {
+            let outcomes = pages
+                .try_flatten()
+                .map_ok(|item| self.handle(item, stop_at, &notices))
+                .try_buffer_unordered(self.concurrency);
+            self.tally(outcomes).await
+            // `notices` goes with the work: the publisher ends once it has sent the last.
+        };
+        let (tallied, ()) = tokio::join!(work, self.publish(queued));
+        tallied
+    }
+
+    async fn tally(
+        &self,
+        outcomes: impl futures_util::Stream<Item = Result<Outcome, EscalatorError>>,
+    ) -> (RunSummary, Option<EscalatorError>) {
         let mut outcomes = std::pin::pin!(outcomes);
         let mut summary = RunSummary::default();
         while let Some(outcome) = outcomes.next().await {
@@ -230,7 +252,12 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
 
     /// One item of the due index: waited for until its deadline if read ahead of it, then
     /// escalated and notified, or its pending notification taken and sent.
-    async fn handle(&self, item: DueItem, stop_at: Option<Instant>) -> Result<Outcome, EscalatorError> {
+    async fn handle(
+        &self,
+        item: DueItem,
+        stop_at: Option<Instant>,
+        notices: &mpsc::Sender<Notice>,
+    ) -> Result<Outcome, EscalatorError> {
         let escalation = match item {
             DueItem::Conversation(due) => {
                 if !self.wait_until(due.clock.next_due(due.level, &self.ladder), stop_at).await {
@@ -238,9 +265,10 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
                 }
                 match self.escalate(&due).await {
                     Ok(Some(escalation)) => {
-                        let notified = self.notify_logged(&escalation).await;
                         let late_ms = escalation.due_at.map(|due| (escalation.escalated_at - due).num_milliseconds());
-                        return Ok(Outcome::Escalated { level_name: escalation.level_name, late_ms, notified });
+                        let level_name = escalation.level_name.clone();
+                        let notified = Self::notify(notices, escalation).await;
+                        return Ok(Outcome::Escalated { level_name, late_ms, notified });
                     }
                     Ok(None) => return Ok(Outcome::LostRace),
                     Err(error) => {
@@ -269,7 +297,7 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
                 return Ok(Outcome::Failed);
             }
         };
-        Ok(if self.notify_logged(&escalation).await { Outcome::Notified } else { Outcome::Failed })
+        Ok(if Self::notify(notices, escalation).await { Outcome::Notified } else { Outcome::Failed })
     }
 
     /// Waits for an item read ahead of its time; `false` when this run cannot start it
@@ -285,13 +313,43 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
         true
     }
 
-    async fn notify_logged(&self, escalation: &Escalation) -> bool {
-        match self.notify(escalation).await {
-            Ok(()) => true,
-            Err(error) => {
-                // Stays in the due index: the next run tries again.
-                tracing::error!(%error, conversation = %escalation.conversation_id, "notification failed");
-                false
+    /// Hands a notice to the shard's publisher; whether it was sent and recorded as sent.
+    async fn notify(notices: &mpsc::Sender<Notice>, escalation: Escalation) -> bool {
+        let (sent, outcome) = oneshot::channel();
+        notices.send(Notice { escalation, sent }).await.is_ok() && outcome.await.unwrap_or(false)
+    }
+
+    /// Publishes the shard's notices as they come, up to ten a request (what has queued up
+    /// while the last request was out: no notice waits for a batch to fill), then records
+    /// them as sent. One that fails stays in the due index, and a later run tries again.
+    async fn publish(&self, mut queued: mpsc::Receiver<Notice>) {
+        let mut batch = Vec::with_capacity(NOTIFY_BATCH);
+        while queued.recv_many(&mut batch, NOTIFY_BATCH).await > 0 {
+            let escalations: Vec<Escalation> = batch.iter().map(|n| n.escalation.clone()).collect();
+            let outcomes = self.notifier.notify_all(&escalations).await;
+            let published: Vec<Escalation> = escalations
+                .into_iter()
+                .zip(&outcomes)
+                .filter_map(|(escalation, outcome)| match outcome {
+                    Ok(()) => Some(escalation),
+                    Err(error) => {
+                        tracing::error!(%error, conversation = %escalation.conversation_id, "notification failed");
+                        None
+                    }
+                })
+                .collect();
+            let recorded = published.is_empty() || {
+                match self.store.mark_notified(&published, self.clock.now()).await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        // Sent but not recorded: a later run sends them again (at least once).
+                        tracing::error!(%error, notices = published.len(), "notifications not recorded as sent");
+                        false
+                    }
+                }
+            };
+            for (notice, outcome) in batch.drain(..).zip(outcomes) {
+                let _ = notice.sent.send(outcome.is_ok() && recorded);
             }
         }
     }
@@ -341,10 +399,5 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
         } else {
             Ok(None)
         }
-    }
-
-    async fn notify(&self, escalation: &Escalation) -> hark_shared::Result<()> {
-        self.notifier.notify(escalation).await?;
-        self.store.mark_notified(escalation, self.clock.now()).await
     }
 }

@@ -375,7 +375,7 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
     Ok(report)
 }
 
-async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, Error> {
+pub(crate) async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, Error> {
     use aws_sdk_sqs::types::QueueAttributeName as Name;
     let out = sqs
         .get_queue_attributes()

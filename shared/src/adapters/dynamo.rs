@@ -27,7 +27,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use crate::domain::api_key::{ApiKeyRecord, Scope};
@@ -384,6 +384,44 @@ impl DynamoStore {
             ("due_at".to_owned(), n(notify_at.timestamp())),
         ]);
         Ok(record)
+    }
+
+    /// Puts whole items, 25 to a request.
+    async fn batch_put(&self, items: Vec<Item>, what: &'static str) -> Result<()> {
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let requests = items
+                .by_ref()
+                .take(25)
+                .map(|item| {
+                    let put =
+                        PutRequest::builder().set_item(Some(item)).build().map_err(|e| Error::store("build put", e))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>>>()?;
+            self.batch_write(requests, what).await?;
+        }
+        Ok(())
+    }
+
+    /// One BatchWriteItem of up to 25 requests. DynamoDB may hand some back under load:
+    /// they are sent again, with a growing pause.
+    async fn batch_write(&self, mut requests: Vec<WriteRequest>, what: &'static str) -> Result<()> {
+        for attempt in 0..8u32 {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(|e| Error::store(what, e.into_service_error()))?;
+            requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        }
+        Err(Error::store(what, "items left unprocessed after 8 attempts"))
     }
 
     async fn conversation_item(&self, id: &ConversationId) -> Result<Option<Item>> {
@@ -1533,17 +1571,20 @@ impl EscalationStore for DynamoStore {
         }
     }
 
-    async fn mark_notified(&self, escalation: &Escalation, now: DateTime<Utc>) -> Result<()> {
-        let update = UpdateBuilder::default().set("notified_at", ts(now)).remove("due_shard").remove("due_at").build(
-            &self.table,
-            escalation_key(&escalation.conversation_id, escalation.sla_started_at, escalation.level),
-            Some("attribute_exists(#due_at)"),
-        )?;
-        match self.update_item(update).await {
-            Ok(_) => Ok(()),
-            Err(err) if is_conditional_failure(&err) => Ok(()),
-            Err(err) => Err(Error::store("UpdateItem mark notified", err.into_service_error())),
-        }
+    async fn mark_notified(&self, escalations: &[Escalation], now: DateTime<Utc>) -> Result<()> {
+        // The record in its final form, written whole: one request for many notices under
+        // an outage. Nothing else writes a record once it is notified.
+        let records = escalations
+            .iter()
+            .map(|escalation| {
+                let mut record = self.escalation_item(escalation, "", escalation.escalated_at)?;
+                record.remove("due_shard");
+                record.remove("due_at");
+                record.insert("notified_at".to_owned(), ts(now));
+                Ok(record)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.batch_put(records, "BatchWriteItem notified escalations").await
     }
 }
 
@@ -2259,11 +2300,9 @@ fn value_key(channel: Channel, key: &crate::domain::customer_value::CustomerKey)
 
 impl crate::ports::CustomerValues for DynamoStore {
     async fn import_values(&self, rows: &[crate::domain::customer_value::ValueRow]) -> Result<usize> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        let mut written = 0;
-        for chunk in rows.chunks(25) {
-            let mut requests = Vec::with_capacity(chunk.len());
-            for row in chunk {
+        let items = rows
+            .iter()
+            .map(|row| {
                 let mut item = value_key(row.channel, &row.key);
                 item.insert("item_type".into(), s("customer_value"));
                 item.insert("channel".into(), s(row.channel.as_str()));
@@ -2277,34 +2316,11 @@ impl crate::ports::CustomerValues for DynamoStore {
                 if let Some(crm) = &row.value.crm_id {
                     item.insert("crm_id".into(), s(crm));
                 }
-                let put =
-                    PutRequest::builder().set_item(Some(item)).build().map_err(|e| Error::store("build put", e))?;
-                requests.push(WriteRequest::builder().put_request(put).build());
-            }
-            // DynamoDB may hand some back under load: they are sent again, with a pause.
-            for attempt in 0..8u32 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(|e| Error::store("BatchWriteItem customer values", e.into_service_error()))?;
-                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-                if attempt == 7 {
-                    return Err(Error::store(
-                        "BatchWriteItem customer values",
-                        "items left unprocessed after 8 attempts",
-                    ));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-            }
-            written += chunk.len();
-        }
-        Ok(written)
+                item
+            })
+            .collect();
+        self.batch_put(items, "BatchWriteItem customer values").await?;
+        Ok(rows.len())
     }
 
     async fn customer_value(
