@@ -103,6 +103,36 @@ enum Outcome {
     Deferred,
 }
 
+/// How hard and how far ahead a run works, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    pub concurrency: usize,
+    pub page_size: i32,
+    pub lookahead: TimeDelta,
+}
+
+impl Pacing {
+    /// The longest lookahead: a run lasts at most the function's 120 s, less the time to
+    /// finish what it started.
+    pub const MAX_LOOKAHEAD_SECONDS: i64 = 100;
+
+    pub fn new(concurrency: usize, page_size: i32, lookahead_seconds: i64) -> Result<Self, String> {
+        if concurrency == 0 {
+            return Err("ESCALATOR_CONCURRENCY must be at least 1".into());
+        }
+        if page_size < 1 {
+            return Err(format!("ESCALATOR_PAGE_SIZE must be at least 1, not {page_size}"));
+        }
+        if !(0..=Self::MAX_LOOKAHEAD_SECONDS).contains(&lookahead_seconds) {
+            return Err(format!(
+                "ESCALATOR_LOOKAHEAD_SECONDS must be 0 to {} (a run lasts at most 120 s), not {lookahead_seconds}",
+                Self::MAX_LOOKAHEAD_SECONDS
+            ));
+        }
+        Ok(Pacing { concurrency, page_size, lookahead: TimeDelta::seconds(lookahead_seconds) })
+    }
+}
+
 pub type AwsEscalator = Escalator<hark_shared::adapters::dynamo::DynamoStore, hark_shared::adapters::sns::SnsNotifier>;
 
 impl AwsEscalator {
@@ -110,15 +140,12 @@ impl AwsEscalator {
         use hark_shared::config::{env_or, required_env};
         let ladder = Ladder::new(env_or("ESCALATION_REPEAT_MINUTES", 30)?, env_or("ESCALATION_MAX_REPEATS", 4)?)
             .map_err(hark_shared::Error::Config)?;
-        let concurrency: usize = env_or("ESCALATOR_CONCURRENCY", 16)?;
-        let page_size: i32 = env_or("ESCALATOR_PAGE_SIZE", 250)?;
-        let lookahead: i64 = env_or("ESCALATOR_LOOKAHEAD_SECONDS", 60)?;
-        if concurrency == 0 || page_size <= 0 || !(0..=100).contains(&lookahead) {
-            return Err(hark_shared::Error::Config(format!(
-                "ESCALATOR_CONCURRENCY ({concurrency}) and ESCALATOR_PAGE_SIZE ({page_size}) must be at least 1, \
-                 ESCALATOR_LOOKAHEAD_SECONDS ({lookahead}) between 0 and 100 (a run lasts at most 120 s)"
-            )));
-        }
+        let pacing = Pacing::new(
+            env_or("ESCALATOR_CONCURRENCY", 16)?,
+            env_or("ESCALATOR_PAGE_SIZE", 250)?,
+            env_or("ESCALATOR_LOOKAHEAD_SECONDS", 60)?,
+        )
+        .map_err(hark_shared::Error::Config)?;
         let aws = hark_shared::config::aws().await;
         Ok(Escalator {
             store: hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, required_env("TABLE_NAME")?),
@@ -126,9 +153,9 @@ impl AwsEscalator {
             clock: Box::new(SystemClock),
             ladder,
             due_shards: env_or("DUE_INDEX_SHARDS", 4)?,
-            page_size,
-            concurrency,
-            lookahead: TimeDelta::seconds(lookahead),
+            page_size: pacing.page_size,
+            concurrency: pacing.concurrency,
+            lookahead: pacing.lookahead,
             care: CarePolicies::from_env()?,
         })
     }
@@ -399,5 +426,32 @@ impl<S: EscalationStore, N: Notifier> Escalator<S, N> {
         } else {
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing_is_refused_at_load_with_the_setting_that_is_wrong() {
+        let cases: [(usize, i32, i64, Result<(), &str>); 6] = [
+            (16, 250, 60, Ok(())),
+            (1, 1, 0, Ok(())),
+            (1, 1, 100, Ok(())),
+            (0, 250, 60, Err("ESCALATOR_CONCURRENCY")),
+            (16, 0, 60, Err("ESCALATOR_PAGE_SIZE")),
+            (16, 250, 101, Err("ESCALATOR_LOOKAHEAD_SECONDS")),
+        ];
+        for (concurrency, page_size, lookahead, expected) in cases {
+            let pacing = Pacing::new(concurrency, page_size, lookahead);
+            match expected {
+                Ok(()) => assert_eq!(pacing.unwrap().lookahead, TimeDelta::seconds(lookahead)),
+                Err(setting) => {
+                    assert!(pacing.unwrap_err().starts_with(setting), "{concurrency} {page_size} {lookahead}")
+                }
+            }
+        }
+        assert!(Pacing::new(16, 250, -1).is_err(), "no negative lookahead");
     }
 }
