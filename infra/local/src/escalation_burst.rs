@@ -178,7 +178,7 @@ pub async fn run(stack: &LocalStack, opening: DateTime<Utc>, options: &BurstOpti
     let sns = aws_sdk_sns::Client::new(&stack.aws);
     let dynamodb = aws_sdk_dynamodb::Client::new(&stack.aws);
     let table = stack.resource("Table").to_owned();
-    let (inbox, inbox_arn) = subscribe_inbox(&sqs, &sns, stack.resource("EscalationTopic")).await?;
+    let inbox = subscribe_inbox(&sqs, &sns, stack.resource("EscalationTopic")).await?;
     let received = Arc::new(Mutex::new(Vec::<Received>::new()));
     let receivers: Vec<_> =
         (0..4).map(|_| tokio::spawn(receive(sqs.clone(), inbox.clone(), received.clone()))).collect();
@@ -243,16 +243,12 @@ pub async fn run(stack: &LocalStack, opening: DateTime<Utc>, options: &BurstOpti
     let (first, last) = (records.iter().map(|r| r.due_at).min(), records.iter().map(|r| r.due_at).max());
     report.deadline_spread_seconds = first.zip(last).map_or(0.0, |(a, b)| ms(b - a) / 1e3);
     let _ = sqs.delete_queue().queue_url(&inbox).send().await;
-    let _ = inbox_arn;
     Ok(report)
 }
 
 /// A queue subscribed to the escalation topic with raw delivery: each message is a notice.
-async fn subscribe_inbox(
-    sqs: &aws_sdk_sqs::Client,
-    sns: &aws_sdk_sns::Client,
-    topic: &str,
-) -> Result<(String, String), Error> {
+/// Its URL.
+async fn subscribe_inbox(sqs: &aws_sdk_sqs::Client, sns: &aws_sdk_sns::Client, topic: &str) -> Result<String, Error> {
     let failed = |what: &'static str| move |e: String| Error::Usage(format!("{what}: {e}"));
     let name = format!("hark-escalation-burst-{}", Utc::now().timestamp_millis());
     let url = sqs
@@ -281,7 +277,7 @@ async fn subscribe_inbox(
         .send()
         .await
         .map_err(|e| failed("subscribe the inbox")(e.to_string()))?;
-    Ok((url, arn))
+    Ok(url)
 }
 
 async fn receive(sqs: aws_sdk_sqs::Client, url: String, into: Arc<Mutex<Vec<Received>>>) {
@@ -334,10 +330,6 @@ async fn receive(sqs: aws_sdk_sqs::Client, url: String, into: Arc<Mutex<Vec<Rece
     }
 }
 
-async fn count_of_type(dynamodb: &aws_sdk_dynamodb::Client, table: &str, item_type: &str) -> Result<usize, Error> {
-    count_where(dynamodb, table, "item_type = :t", &[(":t", item_type)]).await
-}
-
 async fn warning_records(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<WarningRecord>, Error> {
     use aws_sdk_dynamodb::types::AttributeValue;
     let mut records = Vec::new();
@@ -373,23 +365,23 @@ async fn warning_records(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Re
     }
 }
 
-async fn count_where(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    table: &str,
-    filter: &str,
-    values: &[(&str, &str)],
-) -> Result<usize, Error> {
+async fn count_of_type(dynamodb: &aws_sdk_dynamodb::Client, table: &str, item_type: &str) -> Result<usize, Error> {
     use aws_sdk_dynamodb::types::{AttributeValue, Select};
     let mut count = 0;
     let mut start = None;
     loop {
-        let mut scan = dynamodb.scan().table_name(table).filter_expression(filter).select(Select::Count);
-        for (name, value) in values {
-            scan = scan.expression_attribute_values(*name, AttributeValue::S((*value).to_owned()));
-        }
-        let out = scan.set_exclusive_start_key(start).send().await.map_err(|e| {
-            Error::Usage(format!("scan the table: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
-        })?;
+        let out = dynamodb
+            .scan()
+            .table_name(table)
+            .filter_expression("item_type = :t")
+            .expression_attribute_values(":t", AttributeValue::S(item_type.to_owned()))
+            .select(Select::Count)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::Usage(format!("scan the table: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+            })?;
         count += out.count as usize;
         start = out.last_evaluated_key;
         if start.is_none() {

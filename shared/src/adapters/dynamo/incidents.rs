@@ -141,6 +141,17 @@ impl SpikeCounter for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The account's spike as the incident's escalation, pending notice at once.
+    fn spike_escalation(&self, id: &str, spike: &SpikeRecord) -> Result<TransactWriteItem> {
+        let conversation_id = incident_escalation(id, spike.channel, &spike.account_id);
+        let escalation = crate::ports::Escalation { conversation_id, ..spike.escalation.clone() };
+        put(
+            &self.table,
+            self.escalation_item(&escalation, &spike.due_shard.to_string(), escalation.escalated_at)?,
+            NOT_EXISTS,
+        )
+    }
+
     fn account_item(&self, id: &str, spike: &SpikeRecord) -> Item {
         let mut item = key(INCIDENTS_PK.to_owned(), &account_sk(id, spike.channel, &spike.account_id));
         item.extend([
@@ -171,8 +182,6 @@ impl DynamoStore {
             ("channels".to_owned(), AttributeValue::Ss(vec![spike.channel.as_str().to_owned()])),
             ("suggested_post".to_owned(), s(&spike.suggested_post)),
         ]);
-        let conversation_id = incident_escalation(id, spike.channel, &spike.account_id);
-        let escalation = crate::ports::Escalation { conversation_id, ..spike.escalation.clone() };
         let items = vec![
             put_if(
                 &self.table,
@@ -182,11 +191,7 @@ impl DynamoStore {
             )?,
             put(&self.table, incident, NOT_EXISTS)?,
             put(&self.table, self.account_item(id, spike), NOT_EXISTS)?,
-            put(
-                &self.table,
-                self.escalation_item(&escalation, &spike.due_shard.to_string(), escalation.escalated_at)?,
-                NOT_EXISTS,
-            )?,
+            self.spike_escalation(id, spike)?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(Some(SpikeRecorded::Opened(id.clone()))),
@@ -207,17 +212,11 @@ impl DynamoStore {
             key(INCIDENTS_PK.to_owned(), OPEN_SK),
             Some("incident_id = :id"),
         )?;
-        let conversation_id = incident_escalation(id, spike.channel, &spike.account_id);
-        let escalation = crate::ports::Escalation { conversation_id, ..spike.escalation.clone() };
         let items = vec![
             put(&self.table, self.account_item(id, spike), NOT_EXISTS)?,
             update(incident),
             update(pointer),
-            put(
-                &self.table,
-                self.escalation_item(&escalation, &spike.due_shard.to_string(), escalation.escalated_at)?,
-                NOT_EXISTS,
-            )?,
+            self.spike_escalation(id, spike)?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(Some(SpikeRecorded::Joined(id.to_owned()))),
