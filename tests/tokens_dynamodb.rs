@@ -111,7 +111,13 @@ async fn a_refused_refresh_token_alarms_waits_and_recovers_when_the_operator_rea
         seeds,
     );
     let client = hark_shared::channels::x::XApiClient::new(&f.x_api.base_url, manager).unwrap();
-    let replies = hark_shared::channels::Outbound { x: client, meta: no_meta(), help_desks: no_help_desks() };
+    let replies = hark_shared::channels::Outbound {
+        x: client,
+        meta: no_meta(),
+        linkedin: no_linkedin(),
+        sources: no_sources(),
+        help_desks: no_help_desks(),
+    };
     let processor = processor_with(&f.aws, &f.table, replies, TestClock::at(t0()));
     let first = mention("9101", "401", "@acme my bag is lost", t0());
     processor.handle(sqs_event(&[("a", &first)])).await;

@@ -13,6 +13,12 @@
 //!      "app_id": "<the app whose webhooks bring it>",
 //!      "access_token": "<the Page's access token>",
 //!      "page_id": "<for an Instagram account: its Facebook Page>"}}},
+//!  "linkedin": {"client_secret": "<the LinkedIn app's: verifies webhooks and the challenge>",
+//!    "organizations": {"<organization id>": {"access_token": "<an admin member's token with
+//!      w_organization_social_feed and r_organization_social_feed>"}}},
+//!  "sources": {"<source name: a-z 0-9 - _>": {
+//!      "secret": "whsec_<base64 of 24 to 64 bytes: the source signs with it, Hark signs replies with it>",
+//!      "reply_url": "https://app.example.com/hark/replies"}},
 //!  "webhooks": {"endpoints": {"<endpoint id: a-z 0-9 - _>": {
 //!      "url": "https://desk.example.com/hark",
 //!      "secret": "whsec_<base64 of 24 to 64 random bytes>",
@@ -44,6 +50,12 @@ pub struct Credentials {
     pub x: XCredentials,
     #[serde(default)]
     pub meta: MetaCredentials,
+    /// LinkedIn organisation pages.
+    #[serde(default)]
+    pub linkedin: Option<LinkedInCredentials>,
+    /// Sources that send their own messages by Standard Webhooks (`/webhooks/generic/{source}`).
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, SourceCredentials>,
     /// Help desks Hark forwards conversations to by Standard Webhooks.
     #[serde(default)]
     pub webhooks: WebhookCredentials,
@@ -102,6 +114,32 @@ pub struct MetaApp {
     pub app_secret: Secret,
     /// Answers the subscription handshake.
     pub verify_token: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkedInCredentials {
+    /// The app's client secret: LinkedIn signs webhooks and is answered its challenge with it.
+    pub client_secret: Secret,
+    /// The organisations Hark answers for, by numeric id (`urn:li:organization:{id}`).
+    #[serde(default)]
+    pub organizations: HashMap<String, LinkedInOrganization>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkedInOrganization {
+    /// An admin member's access token (LinkedIn's last 60 days; refreshed by ops).
+    pub access_token: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceCredentials {
+    /// `whsec_…`: what the source signs its deliveries with, and Hark its replies.
+    pub secret: Secret,
+    /// Where Hark's answers to the source's messages go, as Standard Webhooks events.
+    pub reply_url: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -236,6 +274,20 @@ impl Credentials {
                 .map_err(|why| Error::Secret(format!("the webhook endpoint {}: {why}", shown_id(id))))?;
             crate::helpdesks::standard_webhooks::EndpointSecret::parse(endpoint.secret.expose())
                 .map_err(|e| Error::Secret(format!("the webhook endpoint {}: {e}", shown_id(id))))?;
+        }
+        if let Some(linkedin) = &self.linkedin
+            && linkedin.organizations.keys().any(|id| !crate::channels::linkedin::is_valid_organization(id))
+        {
+            return Err(Error::Secret("the LinkedIn credentials name an organization that is not a numeric id".into()));
+        }
+        for (name, source) in &self.sources {
+            if !crate::channels::generic::is_valid_source(name) {
+                return Err(Error::Secret(format!("the source {}: a name is 1 to 40 of a-z 0-9 - _", shown_id(name))));
+            }
+            crate::domain::forward::check_endpoint(name, &source.reply_url, None)
+                .map_err(|why| Error::Secret(format!("the source {}: {why}", shown_id(name))))?;
+            crate::helpdesks::standard_webhooks::EndpointSecret::parse(source.secret.expose())
+                .map_err(|e| Error::Secret(format!("the source {}: {e}", shown_id(name))))?;
         }
         if let Some(zendesk) = &self.zendesk {
             crate::domain::forward::check_endpoint(ZENDESK, &zendesk.url, zendesk.events.as_deref())

@@ -427,8 +427,27 @@ pub fn replies(x: TestXClient, graph: Option<&LocalGraphApi>) -> TestReplies {
     hark_shared::channels::Outbound {
         x,
         meta: graph.map(meta_client).unwrap_or_else(no_meta),
+        linkedin: no_linkedin(),
+        sources: no_sources(),
         help_desks: no_help_desks(),
     }
+}
+
+/// A LinkedIn client for a deployment with no LinkedIn organisations: any LinkedIn message
+/// fails with a configuration error before anything is sent.
+pub fn no_linkedin() -> hark_shared::channels::linkedin::LinkedInClient {
+    hark_shared::channels::linkedin::LinkedInClient::new(
+        "http://127.0.0.1:9",
+        hark_shared::channels::linkedin::outbound::DEFAULT_VERSION,
+        None,
+        Default::default(),
+    )
+    .unwrap()
+}
+
+/// A client for a deployment with no sources.
+pub fn no_sources() -> hark_shared::channels::generic::GenericClient {
+    hark_shared::channels::generic::GenericClient::new(&Default::default()).unwrap()
 }
 
 /// One SQS batch of `mentions` through the processor's handler, each its own record;

@@ -686,7 +686,7 @@ impl Listing {
                 }
                 "channel" => {
                     listing.filter.channel =
-                        Some(Channel::parse(&value).ok_or_else(|| bad(name, "one of x, facebook, instagram"))?)
+                        Some(Channel::parse(&value).ok_or_else(|| bad(name, &format!("one of {}", Channel::names())))?)
                 }
                 "min_priority" => {
                     let min = value.parse::<u32>().ok().filter(|p| *p <= 100);

@@ -104,6 +104,8 @@ impl AwsSweeper {
                 &env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
                 &credentials,
             )?,
+            linkedin: hark_shared::channels::linkedin::LinkedInClient::from_env(&credentials)?,
+            sources: hark_shared::channels::generic::GenericClient::new(&credentials.sources)?,
             help_desks: hark_shared::helpdesks::HelpDesks::for_aws(
                 &aws,
                 store.clone(),

@@ -238,6 +238,8 @@ impl AwsProcessor {
                 &credentials,
             )?,
             // The processor sends acknowledgements only: forwards go out from the outbox function.
+            linkedin: hark_shared::channels::linkedin::LinkedInClient::from_env(&credentials)?,
+            sources: hark_shared::channels::generic::GenericClient::new(&credentials.sources)?,
             help_desks: hark_shared::helpdesks::HelpDesks::webhooks_only(
                 hark_shared::helpdesks::webhook_sender::WebhookSender::new(&Default::default(), store.clone())?,
             ),

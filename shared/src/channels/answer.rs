@@ -26,12 +26,18 @@ pub fn acknowledgement(mention: &Mention, personal_data_in_public: bool) -> Opti
         return Some((ReplyTarget::Direct { participant_id: mention.customer_id.clone() }, Wording::Usual));
     }
     match mention.channel {
-        // X has no private reply: a public answer that asks for a DM.
-        Channel::X => {
+        // X has no private reply, and a LinkedIn organisation cannot message a member: a
+        // public answer that asks to continue privately.
+        Channel::X | Channel::LinkedIn => {
             let wording = if personal_data_in_public { Wording::MoveToPrivate } else { Wording::Usual };
             Some((ReplyTarget::Post { in_reply_to: id }, wording))
         }
         Channel::Facebook | Channel::Instagram => meta(mention, id, personal_data_in_public),
+        // A source takes private answers: its app shows them to the customer alone.
+        Channel::Generic if personal_data_in_public => {
+            Some((ReplyTarget::Direct { participant_id: mention.customer_id.clone() }, Wording::Usual))
+        }
+        Channel::Generic => Some((ReplyTarget::Post { in_reply_to: id }, Wording::Usual)),
     }
 }
 
@@ -84,18 +90,23 @@ pub fn agent_reply(answering: &Answering<'_>, visibility: Visibility) -> Result<
     if a.direct {
         return Ok(ReplyTarget::Direct { participant_id: a.customer_id.to_owned() });
     }
-    if a.customer_id.starts_with("mention:") {
+    if a.channel == Channel::Instagram && a.customer_id.starts_with("mention:") {
         // Someone else's media, whose author Hark never learned: answer it on Instagram.
         return Err("an Instagram @mention on someone else's media cannot be answered through Hark");
     }
     let latest = a.latest_id.to_owned();
     Ok(match (a.channel, visibility) {
-        (Channel::X, Visibility::Public) | (Channel::Facebook, Visibility::Public) => {
+        (Channel::X | Channel::Facebook | Channel::LinkedIn | Channel::Generic, Visibility::Public) => {
             ReplyTarget::Post { in_reply_to: latest }
         }
         // `/replies` takes top-level comments only: the thread's anchor is one.
         (Channel::Instagram, Visibility::Public) => ReplyTarget::Post { in_reply_to: a.anchor_id.to_owned() },
-        (Channel::X, Visibility::Private) => ReplyTarget::Direct { participant_id: a.customer_id.to_owned() },
+        (Channel::X | Channel::Generic, Visibility::Private) => {
+            ReplyTarget::Direct { participant_id: a.customer_id.to_owned() }
+        }
+        (Channel::LinkedIn, Visibility::Private) => {
+            return Err("a LinkedIn organisation cannot message a member privately: answer in public");
+        }
         (Channel::Facebook, Visibility::Private) if a.latest_is_post => {
             ReplyTarget::PrivateReplyToPost { post_id: latest }
         }
@@ -198,6 +209,25 @@ mod tests {
             ),
             ("Instagram @mention", ig_mention.clone(), false, Some((mention_target.clone(), Usual))),
             ("Instagram @mention with personal data", ig_mention, true, Some((mention_target, MoveToPrivate))),
+            (
+                "LinkedIn comment",
+                mention(Channel::LinkedIn, Reply, Some("urn:li:activity:1"), None),
+                false,
+                Some((post("m1"), Usual)),
+            ),
+            (
+                "LinkedIn comment with personal data: in public, asking to move",
+                mention(Channel::LinkedIn, Reply, Some("urn:li:activity:1"), None),
+                true,
+                Some((post("m1"), MoveToPrivate)),
+            ),
+            ("A source's message", mention(Channel::Generic, Post, None, None), false, Some((post("m1"), Usual))),
+            (
+                "A source's public message with personal data: answered privately",
+                mention(Channel::Generic, Post, None, None),
+                true,
+                Some((T::Direct { participant_id: "7".into() }, Usual)),
+            ),
         ];
         for (label, m, personal, expected) in cases {
             assert_eq!(acknowledgement(&m, personal), expected, "{label}");
@@ -243,7 +273,13 @@ mod tests {
             agent_reply(&public(Channel::Instagram, false), Private),
             Ok(ReplyTarget::PrivateReply { comment_id: "latest".into() })
         );
-        for channel in [Channel::X, Channel::Facebook, Channel::Instagram] {
+        assert_eq!(agent_reply(&public(Channel::LinkedIn, false), Public), post("latest"));
+        assert!(agent_reply(&public(Channel::LinkedIn, false), Private).is_err(), "no private messages");
+        assert_eq!(agent_reply(&public(Channel::Generic, false), Public), post("latest"));
+        assert_eq!(agent_reply(&public(Channel::Generic, false), Private), dm);
+        let named_like_a_mention = Answering { customer_id: "mention:7", ..public(Channel::Generic, false) };
+        assert_eq!(agent_reply(&named_like_a_mention, Public), post("latest"), "a source names customers freely");
+        for channel in [Channel::X, Channel::Facebook, Channel::Instagram, Channel::Generic] {
             for visibility in [Public, Private] {
                 let direct = Answering { direct: true, ..public(channel, false) };
                 assert_eq!(agent_reply(&direct, visibility), dm, "{channel} DMs are answered by DM");

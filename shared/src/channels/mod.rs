@@ -3,10 +3,16 @@
 //! mentions) and its outbound side (the reply client).
 
 pub mod answer;
+#[cfg(all(test, feature = "aws"))]
+mod canned;
+pub mod generic;
 pub mod json;
+pub mod linkedin;
 pub mod meta;
 #[cfg(feature = "aws")]
 mod outbound;
+#[cfg(test)]
+mod testing;
 pub mod x;
 
 #[cfg(feature = "aws")]
@@ -73,7 +79,7 @@ pub enum InboundError {
 #[derive(Debug, Clone, Copy)]
 pub struct Verified<'a> {
     body: &'a [u8],
-    /// Whose secret signed it: an X account, or a Meta app.
+    /// Whose secret signed it: an X account, a Meta app, LinkedIn, or a source.
     signer: &'a str,
 }
 
@@ -105,11 +111,18 @@ pub trait InboundChannel: Send + Sync {
 pub struct Inbound {
     x: x::XInbound,
     meta: meta::MetaInbound,
+    linkedin: linkedin::LinkedInInbound,
+    generic: generic::GenericInbound,
 }
 
 impl Inbound {
     pub fn new(credentials: &Credentials) -> Self {
-        Inbound { x: x::XInbound::new(&credentials.x), meta: meta::MetaInbound::new(&credentials.meta) }
+        Inbound {
+            x: x::XInbound::new(&credentials.x),
+            meta: meta::MetaInbound::new(&credentials.meta),
+            linkedin: linkedin::LinkedInInbound::new(credentials.linkedin.as_ref()),
+            generic: generic::GenericInbound::new(&credentials.sources),
+        }
     }
 
     /// The channel a `/webhooks/{name}` URL names.
@@ -117,6 +130,8 @@ impl Inbound {
         match name {
             "x" => Some(&self.x),
             "meta" => Some(&self.meta),
+            "linkedin" => Some(&self.linkedin),
+            "generic" => Some(&self.generic),
             _ => None,
         }
     }

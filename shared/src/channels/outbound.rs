@@ -4,6 +4,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::generic::GenericClient;
+use super::linkedin::LinkedInClient;
 use super::meta::MetaClient;
 use crate::domain::mention::{Channel, Mention};
 use crate::error::{Error, Result};
@@ -13,6 +15,8 @@ use crate::ports::{FetchedText, OutboxMessage, ReplySender, ReplyTarget, TextFet
 pub struct Outbound<X> {
     pub x: X,
     pub meta: MetaClient,
+    pub linkedin: LinkedInClient,
+    pub sources: GenericClient,
     pub help_desks: HelpDesks,
 }
 
@@ -24,6 +28,8 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
         match message.channel {
             Channel::X => self.x.send(message).await,
             Channel::Facebook | Channel::Instagram => self.meta.send(message).await,
+            Channel::LinkedIn => self.linkedin.send(message).await,
+            Channel::Generic => self.sources.send(message).await,
         }
     }
 
@@ -34,6 +40,8 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
         match message.channel {
             Channel::X => self.x.find_sent(message, since).await,
             Channel::Facebook | Channel::Instagram => self.meta.find_sent(message, since).await,
+            Channel::LinkedIn => self.linkedin.find_sent(message, since).await,
+            Channel::Generic => self.sources.find_sent(message, since).await,
         }
     }
 
@@ -44,6 +52,7 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
         match message.channel {
             Channel::X => self.x.window(message),
             Channel::Facebook | Channel::Instagram => self.meta.window(message),
+            Channel::LinkedIn | Channel::Generic => None,
         }
     }
 }
@@ -52,7 +61,10 @@ impl<X: Send + Sync> TextFetcher for Outbound<X> {
     async fn fetch_text(&self, mention: &Mention) -> Result<FetchedText> {
         match mention.channel {
             Channel::Facebook | Channel::Instagram => self.meta.fetch_text(mention).await,
-            Channel::X => Err(Error::Invalid("X events carry their text".into())),
+            Channel::LinkedIn => self.linkedin.fetch_text(mention).await,
+            Channel::X | Channel::Generic => {
+                Err(Error::Invalid(format!("{} messages carry their text", mention.channel)))
+            }
         }
     }
 }

@@ -52,6 +52,10 @@ pub fn max_chars(channel: Channel) -> usize {
         Channel::Facebook => 2000,
         // Instagram DMs take 1,000; comments 2,200.
         Channel::Instagram => 1000,
+        // A LinkedIn comment's limit.
+        Channel::LinkedIn => 1250,
+        // Hark's own bound on what a source's endpoint is sent.
+        Channel::Generic => 5000,
     }
 }
 

@@ -210,6 +210,10 @@ fn link(mention: &Mention) -> Option<String> {
         Channel::Facebook if !mention.kind.is_private() => {
             Some(format!("https://www.facebook.com/{}", mention.parent_id.as_deref().unwrap_or(id)))
         }
+        // A comment is shown on the post it was made on.
+        Channel::LinkedIn => {
+            Some(format!("https://www.linkedin.com/feed/update/{}", mention.parent_id.as_deref().unwrap_or(id)))
+        }
         _ => None,
     }
 }

@@ -11,17 +11,31 @@ pub enum Channel {
     /// A Facebook Page: its feed, @mentions, and Messenger.
     Facebook,
     Instagram,
+    /// A LinkedIn organisation page: comments on its posts and posts that mention it.
+    #[serde(rename = "linkedin")]
+    LinkedIn,
+    /// Any source that signs Standard Webhooks: a company's own app, a review-site bridge,
+    /// a web form. The account is the source's name.
+    Generic,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 3] = [Channel::X, Channel::Facebook, Channel::Instagram];
+    pub const ALL: [Channel; 5] =
+        [Channel::X, Channel::Facebook, Channel::Instagram, Channel::LinkedIn, Channel::Generic];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::X => "x",
             Channel::Facebook => "facebook",
             Channel::Instagram => "instagram",
+            Channel::LinkedIn => "linkedin",
+            Channel::Generic => "generic",
         }
+    }
+
+    /// Every channel's name, for messages that list them.
+    pub fn names() -> String {
+        Self::ALL.map(Channel::as_str).join(", ")
     }
 
     pub fn parse(value: &str) -> Option<Self> {
@@ -80,6 +94,9 @@ pub enum MessageAction {
 pub enum TextSource {
     /// An Instagram @mention: the comment (or the media's caption) that mentions the account.
     InstagramMention { media_id: String, comment_id: Option<String> },
+    /// A LinkedIn comment or post whose notification left its text out: the message id
+    /// says which (see `channels::linkedin::urn`).
+    LinkedIn,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::mention::Channel;
+
 /// One channel's first-response targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlaPolicy {
@@ -16,6 +18,20 @@ impl SlaPolicy {
     pub const X_DEFAULT: SlaPolicy = SlaPolicy { ideal: TimeDelta::minutes(15), breach: TimeDelta::minutes(30) };
     /// Facebook and Instagram: 25 minutes ideal, 24 hours at most.
     pub const META_DEFAULT: SlaPolicy = SlaPolicy { ideal: TimeDelta::minutes(25), breach: TimeDelta::hours(24) };
+    /// LinkedIn: the same working day; four hours ideal.
+    pub const LINKEDIN_DEFAULT: SlaPolicy = SlaPolicy { ideal: TimeDelta::hours(4), breach: TimeDelta::hours(24) };
+    /// A company's own source (an app, a web form): an hour ideal, the same day at most.
+    pub const GENERIC_DEFAULT: SlaPolicy = SlaPolicy { ideal: TimeDelta::hours(1), breach: TimeDelta::hours(24) };
+
+    /// What the field expects of each channel.
+    pub const fn default_for(channel: Channel) -> SlaPolicy {
+        match channel {
+            Channel::X => Self::X_DEFAULT,
+            Channel::Facebook | Channel::Instagram => Self::META_DEFAULT,
+            Channel::LinkedIn => Self::LINKEDIN_DEFAULT,
+            Channel::Generic => Self::GENERIC_DEFAULT,
+        }
+    }
 
     pub fn new(ideal_minutes: u32, breach_minutes: u32) -> Result<Self, String> {
         if ideal_minutes == 0 || breach_minutes == 0 {
@@ -36,43 +52,50 @@ impl SlaPolicy {
     }
 }
 
-/// Every channel's policy.
+/// Every channel's policy, by [`Channel::ALL`]'s order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlaPolicies {
-    pub x: SlaPolicy,
-    pub facebook: SlaPolicy,
-    pub instagram: SlaPolicy,
-}
+pub struct SlaPolicies([SlaPolicy; Channel::ALL.len()]);
 
 impl SlaPolicies {
-    /// The defaults the field recommends: X answered within 15 minutes and never later than
-    /// 30; Facebook and Instagram ideally within 25 minutes, at most within a day.
-    pub const DEFAULT: SlaPolicies =
-        SlaPolicies { x: SlaPolicy::X_DEFAULT, facebook: SlaPolicy::META_DEFAULT, instagram: SlaPolicy::META_DEFAULT };
-
-    pub fn for_channel(&self, channel: crate::domain::mention::Channel) -> SlaPolicy {
-        use crate::domain::mention::Channel;
-        match channel {
-            Channel::X => self.x,
-            Channel::Facebook => self.facebook,
-            Channel::Instagram => self.instagram,
+    /// The defaults the field recommends (see [`SlaPolicy::default_for`]).
+    pub const DEFAULT: SlaPolicies = {
+        let mut policies = [SlaPolicy::X_DEFAULT; Channel::ALL.len()];
+        let mut i = 0;
+        while i < policies.len() {
+            policies[i] = SlaPolicy::default_for(Channel::ALL[i]);
+            i += 1;
         }
+        SlaPolicies(policies)
+    };
+
+    pub fn for_channel(&self, channel: Channel) -> SlaPolicy {
+        self.0[position(channel)]
     }
 
-    /// `SLA_{X,FACEBOOK,INSTAGRAM}_{IDEAL,BREACH}_MINUTES`, defaulting to [`SlaPolicies::DEFAULT`].
+    pub fn set(&mut self, channel: Channel, policy: SlaPolicy) {
+        self.0[position(channel)] = policy;
+    }
+
+    /// `SLA_{CHANNEL}_{IDEAL,BREACH}_MINUTES` for each channel (`SLA_LINKEDIN_IDEAL_MINUTES`),
+    /// defaulting to [`SlaPolicies::DEFAULT`].
     pub fn from_env() -> crate::Result<Self> {
         use crate::config::env_or;
-        let read = |channel: &str, default: SlaPolicy| -> crate::Result<SlaPolicy> {
-            let ideal = env_or(&format!("SLA_{channel}_IDEAL_MINUTES"), default.ideal.num_minutes() as u32)?;
-            let breach = env_or(&format!("SLA_{channel}_BREACH_MINUTES"), default.breach.num_minutes() as u32)?;
-            SlaPolicy::new(ideal, breach).map_err(|e| crate::Error::Config(format!("{channel} SLA: {e}")))
-        };
-        Ok(SlaPolicies {
-            x: read("X", SlaPolicy::X_DEFAULT)?,
-            facebook: read("FACEBOOK", SlaPolicy::META_DEFAULT)?,
-            instagram: read("INSTAGRAM", SlaPolicy::META_DEFAULT)?,
-        })
+        let mut policies = Self::DEFAULT;
+        for channel in Channel::ALL {
+            let name = channel.as_str().to_ascii_uppercase();
+            let default = SlaPolicy::default_for(channel);
+            let ideal = env_or(&format!("SLA_{name}_IDEAL_MINUTES"), default.ideal.num_minutes() as u32)?;
+            let breach = env_or(&format!("SLA_{name}_BREACH_MINUTES"), default.breach.num_minutes() as u32)?;
+            let policy = SlaPolicy::new(ideal, breach).map_err(|e| crate::Error::Config(format!("{name} SLA: {e}")))?;
+            policies.set(channel, policy);
+        }
+        Ok(policies)
     }
+}
+
+/// A channel's slot: [`Channel::ALL`] lists the channels in their declared order (tested).
+const fn position(channel: Channel) -> usize {
+    channel as usize
 }
 
 /// A running first-response clock, stored on the conversation.
@@ -199,6 +222,19 @@ mod tests {
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn each_channel_has_its_own_slot_and_default() {
+        assert!(Channel::ALL.iter().enumerate().all(|(i, c)| position(*c) == i), "ALL in declared order");
+        let mut policies = SlaPolicies::DEFAULT;
+        assert_eq!(policies.for_channel(Channel::X), SlaPolicy::X_DEFAULT);
+        assert_eq!(policies.for_channel(Channel::Instagram), SlaPolicy::META_DEFAULT);
+        assert_eq!(policies.for_channel(Channel::LinkedIn).breach, TimeDelta::hours(24));
+        let quick = SlaPolicy::new(5, 10).unwrap();
+        policies.set(Channel::LinkedIn, quick);
+        assert_eq!(policies.for_channel(Channel::LinkedIn), quick);
+        assert_eq!(policies.for_channel(Channel::Generic), SlaPolicy::GENERIC_DEFAULT, "the others untouched");
     }
     fn min(n: i64) -> TimeDelta {
         TimeDelta::minutes(n)

@@ -5,14 +5,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::outbound::MetaClient;
 use crate::adapters::http::ExchangeLog;
+use crate::channels::canned::{Canned, Shared, answer};
 use crate::credentials::Credentials;
 use crate::domain::mention::{Author, Channel, Direction, Mention, MentionKind, TextSource};
 use crate::error::Error;
@@ -22,73 +19,8 @@ const PAGE: &str = "1234567890321";
 const IG: &str = "17841400000000001";
 const TOKEN: &str = "page-token-secret-4f1c";
 
-#[derive(Clone)]
-struct Canned {
-    method: &'static str,
-    path: &'static str,
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Value,
-}
-
-fn answer(method: &'static str, path: &'static str, status: u16, body: Value) -> Canned {
-    Canned { method, path, status, headers: Vec::new(), body }
-}
-
-#[derive(Debug, Clone)]
-struct Received {
-    method: String,
-    path: String,
-    query: String,
-    authorization: String,
-    body: Value,
-}
-
-#[derive(Default)]
-struct Server {
-    canned: Vec<(Canned, bool)>,
-    received: Vec<Received>,
-}
-
-type Shared = Arc<Mutex<Server>>;
-
-async fn serve(
-    State(state): State<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> axum::response::Response {
-    let mut server = state.lock().unwrap();
-    server.received.push(Received {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        query: uri.query().unwrap_or_default().to_owned(),
-        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    });
-    let next = server.canned.iter_mut().find(|(c, used)| !used && c.method == method.as_str() && c.path == uri.path());
-    match next {
-        Some((canned, used)) => {
-            *used = true;
-            let mut response =
-                (StatusCode::from_u16(canned.status).unwrap(), axum::Json(canned.body.clone())).into_response();
-            for (name, value) in &canned.headers {
-                response.headers_mut().insert(*name, value.parse().unwrap());
-            }
-            response
-        }
-        None => (StatusCode::IM_A_TEAPOT, "no canned answer").into_response(),
-    }
-}
-
 async fn graph(canned: Vec<Canned>) -> (MetaClient, Shared) {
-    let state: Shared =
-        Arc::new(Mutex::new(Server { canned: canned.into_iter().map(|c| (c, false)).collect(), received: Vec::new() }));
-    let app = axum::Router::new().fallback(serve).with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (base, state) = crate::channels::canned::start(canned).await;
     let credentials = Credentials::from_json(
         &json!({"meta": {"apps": {"555": {"app_secret": "s", "verify_token": "v"}},
             "accounts": {PAGE: {"app_id": "555", "access_token": TOKEN},

@@ -5,9 +5,9 @@
 use chrono::{TimeZone, Utc};
 
 use super::inbound::{self, SignatureError};
+use crate::channels::testing::line;
 use crate::channels::{ChallengeAnswer, Inbound, InboundChannel, InboundError, Normalised, WebhookRequest};
 use crate::credentials::Credentials;
-use crate::domain::mention::Mention;
 
 const APP: &str = "555";
 const SECRET: &str = "hark_test_app_secret";
@@ -27,8 +27,7 @@ fn channel() -> inbound::MetaInbound {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/channels/meta/testdata").join(name))
-        .unwrap()
+    crate::channels::testing::fixture("meta", name)
 }
 
 enum Signing {
@@ -61,31 +60,6 @@ fn receive(
         request_id: "apigw:test",
     };
     Inbound::receive(channel, &request)
-}
-
-/// One line per event: what the processor will act on.
-fn line(m: &Mention) -> String {
-    let mut line = format!(
-        "{} {} {:?} {:?} {} parent={} customer={} {:?}",
-        m.channel,
-        m.account_id,
-        m.kind,
-        m.direction,
-        m.message_id,
-        m.parent_id.as_deref().unwrap_or("-"),
-        m.customer_id,
-        m.action
-    );
-    if m.standby {
-        line.push_str(" standby");
-    }
-    if let Some(automated) = m.automated {
-        line.push_str(&format!(" automated={automated}"));
-    }
-    if m.text_source.is_some() {
-        line.push_str(" fetch-text");
-    }
-    line
 }
 
 struct Case {
