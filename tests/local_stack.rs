@@ -537,6 +537,76 @@ async fn facebook_messenger_and_instagram_are_answered_and_escalated_through_the
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_linkedin_comment_and_a_source_s_message_are_answered_through_the_stack_on_their_own_slas() {
+    use hark_local::demo_channels::{self, LINKEDIN_ORG};
+    let sla = [
+        ("LinkedInSlaIdealMinutes", "1"),
+        ("LinkedInSlaBreachMinutes", "30"),
+        ("GenericSlaIdealMinutes", "1"),
+        ("GenericSlaBreachMinutes", "30"),
+    ];
+    let stack = stack(&sla, &[], 12).await;
+    let inbox_url = subscribe_inbox(&stack.aws, stack.resource("EscalationTopic")).await;
+    let linkedin = &stack.linkedin_api;
+    let webhook = format!("{}/webhooks/linkedin", stack.http_url);
+    let post = linkedin.organization_post(LINKEDIN_ORG, "Porto, three times a day");
+    let comment =
+        linkedin.member_comments(LINKEDIN_ORG, &post, "AbC123", "My Porto booking vanished from the app", true);
+    assert_eq!(linkedin.deliver(&webhook, &comment).await.unwrap(), 200);
+    let mut forged = comment.clone();
+    forged.signature = "0".repeat(64);
+    assert_eq!(linkedin.deliver(&webhook, &forged).await.unwrap(), 401);
+    let source = format!("msg_e2e_{}", std::process::id());
+    let message = serde_json::json!({"customer": {"id": "shopper-1", "name": "Rosa"}, "text": "Charged twice for seat 12A, please refund"});
+    assert_eq!(demo_channels::post_source_message(&stack.http_url, &source, message.clone()).await.unwrap(), 200);
+    assert_eq!(demo_channels::post_source_message(&stack.http_url, &source, message).await.unwrap(), 200, "a retry");
+
+    eventually("the LinkedIn comment answered as the organisation", Duration::from_secs(60), || async {
+        linkedin.requests().iter().any(|r| r.method == "POST" && r.status == 201).then_some(())
+    })
+    .await;
+    eventually("the source's message answered back to the app", Duration::from_secs(60), || async {
+        (!stack.source_app.events().is_empty()).then_some(())
+    })
+    .await;
+    eventually("every delivery processed", Duration::from_secs(30), || async {
+        queue_is_empty(&stack).await.then_some(())
+    })
+    .await;
+    let conversations = items(&stack, "conversation").await;
+    let mut channels: Vec<String> = conversations.iter().map(|c| attr_s(c, "channel")).collect();
+    channels.sort();
+    assert_eq!(channels, ["generic", "linkedin"], "stored once each");
+    assert_eq!(stack.source_app.events().len(), 1, "answered once");
+    assert_eq!(stack.source_app.events()[0].body["data"]["in_reply_to"], source.as_str());
+
+    // Each warned after its channel's one-minute ideal, from its own template parameter.
+    let warned = eventually("two SLA warnings on the topic", Duration::from_secs(150), || async {
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            seen.extend(drain(&stack.aws, &inbox_url).await);
+            if seen.len() >= 2 {
+                return Some(seen);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        None::<Vec<aws_sdk_sqs::types::Message>>
+    })
+    .await;
+    let mut warned: Vec<String> = warned
+        .iter()
+        .map(|n| {
+            serde_json::from_str::<Value>(n.body().unwrap()).unwrap()["conversation_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    warned.sort();
+    let mut expected: Vec<String> = conversations.iter().map(|c| attr_s(c, "conversation_id")).collect();
+    expected.sort();
+    assert_eq!(warned, expected);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_http_api_answers_through_the_stack_only_with_a_key() {
     use hark_shared::ports::ApiKeyStore;
     // The outbox sweep, which sends agents' replies, every 10 s instead of every minute.

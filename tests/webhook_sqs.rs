@@ -89,7 +89,7 @@ async fn signed_delivery_is_enqueued_once_with_group_and_deduplication_ids() {
     let attributes = messages[0].attributes().unwrap();
     let attr = |name: &str| attributes[&aws_sdk_sqs::types::MessageSystemAttributeName::from(name)].clone();
     assert_eq!(attr("MessageGroupId"), "x:2244994945:123");
-    assert_eq!(attr("MessageDeduplicationId"), "x:1500000000000000001");
+    assert_eq!(attr("MessageDeduplicationId"), "x:2244994945:1500000000000000001");
     let mention: Mention = serde_json::from_str(messages[0].body().unwrap()).unwrap();
     assert_eq!(mention.direction, Direction::Inbound);
     assert_eq!(mention.text, "@acme help");

@@ -1,4 +1,4 @@
-//! The demo: a realistic stream of signed X and Meta webhooks played through the HTTP
+//! The demo: a realistic stream of signed X, Meta, LinkedIn and shop-app webhooks played through the HTTP
 //! listener, and an observer that prints what a care team wants to see as it happens
 //! (classification, the conversation joined, the acknowledgement sent, SLA due times,
 //! escalations), ending with a summary table. The webhook builders are what the end-to-end
@@ -127,6 +127,10 @@ pub fn parameters() -> Vec<(String, String)> {
         ("FacebookSlaBreachMinutes", "2"),
         ("InstagramSlaIdealMinutes", "1"),
         ("InstagramSlaBreachMinutes", "2"),
+        ("LinkedInSlaIdealMinutes", "1"),
+        ("LinkedInSlaBreachMinutes", "2"),
+        ("GenericSlaIdealMinutes", "1"),
+        ("GenericSlaBreachMinutes", "2"),
         ("EscalationRepeatMinutes", "1"),
         ("AckSignature", "^HK"),
     ]
@@ -393,7 +397,7 @@ fn stream() -> Vec<Step> {
 /// (or `patience` runs out), and prints the summary.
 pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, patience: Duration) -> Result<(), Error> {
     println!(
-        "\n== Demo: @{BRAND_HANDLE} on X, Facebook and Instagram; SLA warning after 1 min, breach after 2 min ==\n"
+        "\n== Demo: @{BRAND_HANDLE} on X, Facebook, Instagram, LinkedIn and its own shop app; SLA warning after 1 min, breach after 2 min ==\n"
     );
     let crc = reqwest::get(format!("{}/webhooks/x?crc_token=hark-demo", stack.http_url))
         .await
@@ -431,6 +435,7 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, pat
         tokio::time::sleep(Duration::from_millis(800)).await;
         observer.report().await?;
     }
+    crate::demo_channels::play(stack, observer).await?;
     agent_answers(stack, observer, api_key).await?;
     outage(stack, observer, api_key).await?;
     println!("\n-- waiting for the SLA clocks (the escalator runs on its schedule, sped up) --");
@@ -458,6 +463,7 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, pat
         conversations,
         observer.conversations.len() - conversations
     );
+    crate::demo_channels::summary(stack);
     let moved: Vec<_> = stack.zendesk.tickets().into_iter().filter(|t| t.group_id.is_some()).collect();
     if let Some(t) = moved.first() {
         let group = crate::zendesk::GROUPS.iter().find(|(id, _)| Some(*id) == t.group_id).map_or("?", |(_, name)| name);

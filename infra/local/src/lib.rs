@@ -6,6 +6,7 @@
 //! adds the demo stream; the end-to-end tests drive the same stack.
 
 pub mod demo;
+pub mod demo_channels;
 pub mod engines;
 pub mod escalation_burst;
 pub mod event_sources;
@@ -13,6 +14,7 @@ pub mod freshdesk;
 pub mod gateway;
 pub mod graph_api;
 pub mod helpdesk_webhooks;
+pub mod linkedin_api;
 pub mod load;
 pub mod resources;
 pub mod runtime;
@@ -97,6 +99,10 @@ pub struct LocalStack {
     pub graph_api: LocalGraphApi,
     /// A help desk taking Hark's events by Standard Webhooks (endpoint `local-desk`).
     pub help_desk: LocalHelpDesk,
+    /// A local LinkedIn (Comments API, and its signed webhooks).
+    pub linkedin_api: linkedin_api::LocalLinkedInApi,
+    /// The demo's own app, taking Hark's replies to its messages (Standard Webhooks).
+    pub source_app: LocalHelpDesk,
     /// A local Zendesk and Freshdesk, whose agents' answers come back to the HTTP API.
     pub zendesk: zendesk::LocalZendesk,
     pub freshdesk: freshdesk::LocalFreshdesk,
@@ -125,6 +131,8 @@ impl LocalStack {
         let x_api = LocalXApi::start(options.x_api_port).await?;
         let graph_api = LocalGraphApi::start(options.graph_api_port).await?;
         let help_desk = LocalHelpDesk::start(0, demo::HELP_DESK_SECRET).await?;
+        let linkedin_api = linkedin_api::LocalLinkedInApi::start(0, demo_channels::LINKEDIN_CLIENT_SECRET).await?;
+        let source_app = LocalHelpDesk::start(0, demo_channels::SOURCE_SECRET).await?;
         let zendesk = zendesk::LocalZendesk::start(0, demo::ZENDESK_CLIENT_ID, demo::ZENDESK_CLIENT_SECRET).await?;
         let freshdesk = freshdesk::LocalFreshdesk::start(0, demo::FRESHDESK_API_KEY, demo::FRESHDESK_FIELD).await?;
         let mut secret_values = options.secret_values.clone();
@@ -136,6 +144,7 @@ impl LocalStack {
                 freshdesk_url: &freshdesk.url,
             };
             *json = demo::with_local_help_desks(json, &desks)?;
+            *json = demo_channels::with_local_channels(json, &source_app.url)?;
         }
         secret_values.entry("HelpDeskSecret".to_owned()).or_insert_with(demo::help_desk_secrets_json);
         // The local platforms know the OAuth clients, refresh tokens and Page tokens the local
@@ -151,6 +160,9 @@ impl LocalStack {
                 x_api.register_client(&oauth.client_id, secret, account, oauth.refresh_token.expose());
             }
         }
+        for (organization, creds) in credentials.linkedin.iter().flat_map(|l| &l.organizations) {
+            linkedin_api.register_organization(organization, creds.access_token.expose());
+        }
         for (account, creds) in &credentials.meta.accounts {
             match &creds.page_id {
                 Some(page) if page != account => graph_api.register_instagram(account, page),
@@ -162,6 +174,7 @@ impl LocalStack {
         let mut parameters = vec![
             ("XApiBaseUrl".to_owned(), x_api.base_url.clone()),
             ("MetaGraphBaseUrl".to_owned(), graph_api.base_url.clone()),
+            ("LinkedInApiBaseUrl".to_owned(), linkedin_api.base_url.clone()),
         ];
         parameters.extend(options.parameters.iter().cloned());
         let mut template = Template::load(&options.repo_root.join("template.yaml"), &options.stack_name, &parameters)?;
@@ -183,6 +196,7 @@ impl LocalStack {
                 app_secret: app.app_secret.expose().to_owned(),
             });
         }
+        linkedin_api.subscribe(&format!("{http_url}/webhooks/linkedin"));
         // The local desks' agents answer through the HTTP API, as the README sets them up.
         zendesk.send_webhooks_to(&format!("{http_url}/helpdesks/zendesk"), demo::ZENDESK_SIGNING_SECRET);
         freshdesk.send_webhooks_to(&format!("{http_url}/helpdesks/freshdesk"), demo::FRESHDESK_WEBHOOK_SECRET);
@@ -245,6 +259,8 @@ impl LocalStack {
             x_api,
             graph_api,
             help_desk,
+            linkedin_api,
+            source_app,
             zendesk,
             freshdesk,
             endpoints: engines.endpoints.clone(),

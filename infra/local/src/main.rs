@@ -364,6 +364,12 @@ fn print_banner(stack: &LocalStack, options: &Options, api_key: &str) {
     );
     println!("  local X API  {}", stack.x_api.base_url);
     println!("  local Graph  {}/{}", stack.graph_api.base_url, hark_local::graph_api::GRAPH_VERSION);
+    println!("  local LinkedIn {}/rest", stack.linkedin_api.base_url);
+    println!(
+        "  shop app     {} (source {}, takes Hark's replies)",
+        stack.source_app.url,
+        hark_local::demo_channels::SOURCE
+    );
     println!("  help desk    {} (Standard Webhooks endpoint {})", stack.help_desk.url, demo::HELP_DESK_ENDPOINT);
     println!("  Zendesk      {} (Tickets API, OAuth)", stack.zendesk.url);
     println!("  Freshdesk    {} (API v2, custom field {})", stack.freshdesk.url, demo::FRESHDESK_FIELD);

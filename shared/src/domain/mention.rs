@@ -154,15 +154,16 @@ impl Mention {
         if group.len() <= 128 { group } else { format!("{}:h{:016x}", self.channel, crate::stable_hash(&group)) }
     }
 
-    /// SQS FIFO deduplication id: the platform's event id, and for an edit or a removal
-    /// what it does, so neither is taken for a repeat of the message it changes.
+    /// SQS FIFO deduplication id: the account and the platform's event id, and for an
+    /// edit or a removal what it does, so neither is taken for a repeat of the message it
+    /// changes. The account is in it because one post can mention two of the brand's
+    /// accounts, and two sources may use the same ids.
     pub fn queue_deduplication_id(&self) -> String {
+        let message = format!("{}:{}:{}", self.channel, self.account_id, self.message_id);
         let id = match self.action {
-            MessageAction::Created => format!("{}:{}", self.channel, self.message_id),
-            MessageAction::Edited => {
-                format!("{}:{}:edited:{:x}", self.channel, self.message_id, crate::stable_hash(&self.text))
-            }
-            MessageAction::Removed => format!("{}:{}:removed", self.channel, self.message_id),
+            MessageAction::Created => message,
+            MessageAction::Edited => format!("{message}:edited:{:x}", crate::stable_hash(&self.text)),
+            MessageAction::Removed => format!("{message}:removed"),
         };
         // SQS takes at most 128 characters; Meta's message ids can be long.
         if id.len() <= 128 { id } else { format!("{}:h{:016x}", self.channel, crate::stable_hash(&id)) }

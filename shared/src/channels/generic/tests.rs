@@ -362,3 +362,12 @@ mod outbound {
         assert!(matches!(client.send(&meta_target).await, Err(Error::Invalid(_))));
     }
 }
+
+#[test]
+fn two_sources_may_use_the_same_ids() {
+    let body = fixture("generic", "private_form.json");
+    let channel = channel();
+    let ours = receive(&channel, Some(SOURCE), "msg_1", &body, Signing::With(&[SECRET]), now()).unwrap();
+    let theirs = receive(&channel, Some("reviews"), "msg_1", &body, Signing::With(&[OLD_SECRET]), now()).unwrap();
+    assert_ne!(ours.mentions[0].queue_deduplication_id(), theirs.mentions[0].queue_deduplication_id());
+}

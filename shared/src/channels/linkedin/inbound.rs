@@ -272,7 +272,11 @@ impl Event<'_> {
         let owner = entity.and_then(|e| e.owner.as_deref()).and_then(urn::id_of);
         let ours = format!("organization:{}", self.org);
         let echo = action == "ADMIN_COMMENT" || owner.as_deref() == Some(ours.as_str());
-        let parent = entity.and_then(|e| e.parent_comment.as_deref()).and_then(urn::id_of).unwrap_or(post);
+        let parent_comment = entity.and_then(|e| e.parent_comment.as_deref()).and_then(urn::id_of);
+        // LinkedIn notifies comments on the organisation's own posts: a comment at the top
+        // of one answers the organisation's broadcast, and starts a conversation of its own.
+        let parent_author = parent_comment.is_none().then(|| self.org.to_owned());
+        let parent = parent_comment.unwrap_or(post);
         let number = id.rsplit(':').next().unwrap_or_default().to_owned();
         // A comment whose author the notification leaves out is its own customer until the
         // text is fetched: the thread, not the customer, is what keys a public conversation.
@@ -289,6 +293,7 @@ impl Event<'_> {
             direction: if echo { Direction::Outbound } else { Direction::Inbound },
             kind: MentionKind::Reply,
             parent_id: Some(parent),
+            parent_author_id: parent_author,
             customer_id: customer,
             action,
             text_source: fetch.then_some(TextSource::LinkedIn),

@@ -139,6 +139,12 @@ fn a_batch_of_social_actions() {
         ]
     );
     assert_eq!(n.mentions[0].text, "Is this available in EU?");
+    let parent_authors: Vec<Option<&str>> = n.mentions.iter().map(|m| m.parent_author_id.as_deref()).collect();
+    assert_eq!(
+        parent_authors,
+        [Some(ORG), None, None, Some(ORG), Some(ORG), Some(ORG), None],
+        "a top-level comment answers the organisation's post; a reply answers a comment"
+    );
     assert_eq!(n.mentions[6].text, "Three weeks waiting for @Acme to ship my order");
     let reasons: Vec<&str> = n.skipped.iter().map(|s| s.reason.as_str()).collect();
     let expected = ["LIKE", "organisation 11111111 is not one Hark serves", "no comment URN", "expected shape"];

@@ -625,7 +625,7 @@ mod tests {
         assert_eq!(m.text, "@acme help");
         assert_eq!(m.created_at, now());
         assert_eq!(m.queue_group_id(), "x:2244994945:123");
-        assert_eq!(m.queue_deduplication_id(), "x:1500000000000000001");
+        assert_eq!(m.queue_deduplication_id(), "x:2244994945:1500000000000000001");
         assert_eq!(m.raw_ref, "req-1#tweet0");
     }
 

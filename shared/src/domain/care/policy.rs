@@ -226,8 +226,7 @@ impl Effective {
             .map(|c| c.trim())
             .filter(|c| !c.is_empty())
             .map(|c| {
-                Channel::parse(c)
-                    .ok_or_else(|| format!("business time: {c:?} is not a channel (x, facebook, instagram)"))
+                Channel::parse(c).ok_or_else(|| format!("business time: {c:?} is not a channel ({})", Channel::names()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(CarePolicy {

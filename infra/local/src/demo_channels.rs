@@ -1,0 +1,141 @@
+//! The demo's LinkedIn organisation and signed source: their credentials in the local
+//! secret, and what their customers do: a LinkedIn comment (answered as the organisation),
+//! a comment whose notification leaves the text out (fetched), a post that mentions the
+//! brand, and a shop app's web form and public review sent as Standard Webhooks (answered
+//! back to the app, signed).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::demo::Observer;
+use crate::{Error, LocalStack};
+
+/// The brand's LinkedIn organisation, the app's client secret, and an admin's token.
+pub const LINKEDIN_ORG: &str = "96072893";
+pub const LINKEDIN_CLIENT_SECRET: &str = "hark-local-linkedin-client-secret";
+pub const LINKEDIN_TOKEN: &str = "hark-local-linkedin-admin-token";
+/// The brand's own app, sending its in-app messages and reviews to Hark.
+pub const SOURCE: &str = "shop-app";
+pub const SOURCE_SECRET: &str = "whsec_aGFyay1sb2NhbC1zaG9wLWFwcC1zaWduaW5nLWtleSEh";
+
+/// The credentials with the demo's LinkedIn organisation and source, unless they configure
+/// their own (`linkedin` or `sources` given).
+pub fn with_local_channels(credentials: &str, source_reply_url: &str) -> Result<String, Error> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(credentials).map_err(|_| Error::Usage("the local credentials are not JSON".into()))?;
+    if value.get("linkedin").is_none() {
+        value["linkedin"] = json!({"client_secret": LINKEDIN_CLIENT_SECRET,
+                                   "organizations": {LINKEDIN_ORG: {"access_token": LINKEDIN_TOKEN}}});
+    }
+    if value.get("sources").is_none() {
+        value["sources"] = json!({SOURCE: {"secret": SOURCE_SECRET, "reply_url": source_reply_url}});
+    }
+    Ok(value.to_string())
+}
+
+/// A message from the source, signed as the Standard Webhooks spec says.
+pub async fn post_source_message(http_url: &str, id: &str, message: serde_json::Value) -> Result<u16, Error> {
+    use hark_shared::helpdesks::standard_webhooks::{self, EndpointSecret};
+    let body = json!({"type": "message.created", "data": message}).to_string();
+    let secret = EndpointSecret::parse(SOURCE_SECRET).map_err(|e| Error::Usage(e.to_string()))?;
+    let timestamp = Utc::now().timestamp();
+    let answer = reqwest::Client::new()
+        .post(format!("{http_url}/webhooks/generic/{SOURCE}"))
+        .header(standard_webhooks::ID_HEADER, id)
+        .header(standard_webhooks::TIMESTAMP_HEADER, timestamp.to_string())
+        .header(standard_webhooks::SIGNATURE_HEADER, standard_webhooks::sign(&secret, id, timestamp, body.as_bytes()))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| Error::Usage(format!("POST /webhooks/generic/{SOURCE}: {e}")))?;
+    Ok(answer.status().as_u16())
+}
+
+/// Plays the LinkedIn and source customers through the HTTP listener.
+pub async fn play(stack: &LocalStack, observer: &mut Observer) -> Result<(), Error> {
+    let code = "890e4665-4dfe-4ab1-b689-ed553bceeed0";
+    let challenge = reqwest::get(format!("{}/webhooks/linkedin?challengeCode={code}", stack.http_url))
+        .await
+        .map_err(|e| Error::Usage(format!("LinkedIn challenge: {e}")))?;
+    println!(
+        "\nLinkedIn       GET /webhooks/linkedin?challengeCode=… -> {} {}",
+        challenge.status().as_u16(),
+        challenge.text().await.unwrap_or_default()
+    );
+    let linkedin = &stack.linkedin_api;
+    let webhook = format!("{}/webhooks/linkedin", stack.http_url);
+    let post = linkedin.organization_post(LINKEDIN_ORG, "We now fly to Porto three times a day!");
+    let deliveries = [
+        (
+            "a LinkedIn comment with a question",
+            linkedin.member_comments(
+                LINKEDIN_ORG,
+                &post,
+                "AbC123",
+                "Does the Porto route take bikes as checked baggage?",
+                true,
+            ),
+        ),
+        (
+            "a LinkedIn comment whose notification leaves the text out (fetched from the Comments API)",
+            linkedin.member_comments(
+                LINKEDIN_ORG,
+                &post,
+                "XyZ789",
+                "My booking for Porto disappeared from the app and support never called back",
+                false,
+            ),
+        ),
+        (
+            "a LinkedIn post that mentions the brand",
+            linkedin.member_mentions(
+                LINKEDIN_ORG,
+                "Mnop42",
+                "Three weeks waiting for @Acme Air to refund a cancelled flight.",
+            ),
+        ),
+    ];
+    for (says, delivery) in deliveries {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let status = linkedin.deliver(&webhook, &delivery).await?;
+        println!("\nwebhook        {says} -> {status}");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        observer.report().await?;
+    }
+    let run = Utc::now().timestamp_micros();
+    let messages = [
+        (
+            "the shop app's in-app chat (private)",
+            json!({"customer": {"id": "shopper-4411", "name": "Rosa Diaz"}, "text": "I paid for seat 12A but the boarding pass says 31F. Can you fix it?"}),
+        ),
+        (
+            "a public review on the shop app",
+            json!({"customer": {"id": "shopper-5120", "name": "Omar F.", "handle": "omarf"}, "visibility": "public",
+                   "text": "Checked bag fee was charged twice. Still no refund after 10 days."}),
+        ),
+    ];
+    for (n, (says, message)) in messages.into_iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let status = post_source_message(&stack.http_url, &format!("msg_demo_{run}_{n}"), message).await?;
+        println!("\nwebhook        {says} -> {status}");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        observer.report().await?;
+    }
+    Ok(())
+}
+
+/// What the LinkedIn organisation and the source were sent.
+pub fn summary(stack: &LocalStack) {
+    let comments = stack.linkedin_api.requests().into_iter().filter(|r| r.method == "POST" && r.status == 201).count();
+    let replies = stack.source_app.events();
+    println!(
+        "LinkedIn took {comments} comment(s) as the organisation; the shop app took {} signed reply event(s){}.",
+        replies.len(),
+        replies
+            .first()
+            .map_or(String::new(), |e| format!(", e.g. \"{}\"", e.body["data"]["text"].as_str().unwrap_or_default()))
+    );
+}
