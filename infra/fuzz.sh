@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the webhook edge and the classifier: the X signature check,
 # the CRC token check, X's, Meta's, LinkedIn's and signed sources' delivery parsers and
-# normalisers (LinkedIn's challenge and signature readings too), and the classifier
+# normalisers (LinkedIn's challenge and signature readings too), the listener's X search and
+# Mastodon parsers with the cursors they move, and the classifier
 # on any text (fuzz/fuzz_targets/). libFuzzer comes from the libfuzzer-sys
 # crate; the targets are built on the stable toolchain with LLVM's SanitizerCoverage, as
 # cargo-fuzz builds them, into target/fuzz. Each target runs for the given time from its
@@ -17,7 +18,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(x_verify x_crc x_normalise meta_normalise linkedin generic classify)
+  targets=(x_verify x_crc x_normalise meta_normalise linkedin generic listening classify)
 fi
 
 host=$(rustc -vV | sed -n 's/^host: //p')

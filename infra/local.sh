@@ -15,7 +15,7 @@ if [[ "${1:-}" == "cold-start" ]]; then
   host=$(rustc -vV | sed -n 's/^host: //p')
   echo "Building the function binaries (release, as sam build does; the first build takes minutes)..." >&2
   cargo build --release --locked --target "$host" \
-      -p hark-webhook -p hark-processor -p hark-escalator -p hark-outbox -p hark-local
+      -p hark-webhook -p hark-processor -p hark-escalator -p hark-outbox -p hark-listener -p hark-api -p hark-local
   exec "target/$host/release/hark-local" --bin-dir "target/$host/release" "$@"
 fi
 echo "Building the function binaries and hark-local (dev profile, shared with the test command)..." >&2

@@ -21,7 +21,7 @@ fn bin_dir() -> std::path::PathBuf {
 async fn stack(parameters: &[(&str, &str)], overrides: &[&str], speedup: u32) -> LocalStack {
     let stack_name = unique("e2e");
     let bin_dir = bin_dir();
-    for binary in ["webhook", "processor", "escalator", "outbox", "api"] {
+    for binary in ["webhook", "processor", "escalator", "outbox", "listener", "api"] {
         assert!(
             bin_dir.join(binary).is_file(),
             "{binary} is not built in {}: run cargo build --bins",

@@ -53,6 +53,12 @@ pub struct Credentials {
     /// LinkedIn organisation pages.
     #[serde(default)]
     pub linkedin: Option<LinkedInCredentials>,
+    /// Mastodon brand accounts, read by the listener.
+    #[serde(default)]
+    pub mastodon: Option<MastodonCredentials>,
+    /// Reddit, for listening (off unless `ListenReddit` is on).
+    #[serde(default)]
+    pub reddit: Option<RedditCredentials>,
     /// Sources that send their own messages by Standard Webhooks (`/webhooks/generic/{source}`).
     #[serde(default)]
     pub sources: std::collections::BTreeMap<String, SourceCredentials>,
@@ -84,9 +90,23 @@ pub struct XAccount {
     pub consumer_secret: Option<Secret>,
     /// The OAuth 2.0 client and refresh token Hark posts replies and DMs with.
     pub oauth2: Option<OAuth2Credentials>,
+    /// Listening: a recent search the listener runs for the account.
+    #[serde(default)]
+    pub search: Option<XSearch>,
     /// No longer used: refused with an explanation rather than ignored.
     #[serde(default)]
     access_token: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XSearch {
+    /// The X app's bearer token (app-only: search needs no user).
+    pub bearer_token: Secret,
+    /// The account's handle, without `@`: a post naming it is a direct mention.
+    pub handle: String,
+    /// X's search query, at most 512 characters (`"acme air" OR acmeair -from:acmeair -is:retweet`).
+    pub query: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +151,43 @@ pub struct LinkedInCredentials {
 pub struct LinkedInOrganization {
     /// An admin member's access token (LinkedIn's last 60 days; refreshed by ops).
     pub access_token: Secret,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MastodonCredentials {
+    /// By the account's id on its instance.
+    pub accounts: HashMap<String, MastodonAccount>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MastodonAccount {
+    /// `https://mastodon.social`
+    pub instance: String,
+    /// A token with `read:notifications`, `read:statuses`, `read:search` and `write:statuses`.
+    pub access_token: Secret,
+    /// What the listener looks for beyond the account's mentions: search terms, and
+    /// hashtags (`#acmeair`), each its own feed.
+    #[serde(default)]
+    pub listen: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedditCredentials {
+    /// A script or web app's client, approved for the Data API.
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The brand's Reddit username: its own posts are skipped, and posts are filed under it.
+    pub username: String,
+    /// What Reddit requires: `<platform>:<app id>:<version> (by /u/<username>)`.
+    pub user_agent: String,
+    #[serde(default)]
+    pub searches: Vec<String>,
+    /// Subreddits whose new posts are read whole (without `r/`).
+    #[serde(default)]
+    pub subreddits: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,6 +306,15 @@ impl Credentials {
         if self.x.accounts.keys().any(|id| !x::is_valid_id(id)) {
             return Err(Error::Secret("the X credentials name an account that is not a numeric X id".into()));
         }
+        for (id, search) in self.x.accounts.iter().filter_map(|(id, c)| Some((id, c.search.as_ref()?))) {
+            let handle_ok = (1..=15).contains(&search.handle.len())
+                && search.handle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !handle_ok || search.query.trim().is_empty() || search.query.chars().count() > 512 {
+                return Err(Error::Secret(format!(
+                    "the X account {id}'s search: handle is 1 to 15 of A-Z a-z 0-9 _ (no @), query 1 to 512 characters"
+                )));
+            }
+        }
         if let Some((id, _)) = self.x.accounts.iter().find(|(_, c)| c.access_token.is_some()) {
             return Err(Error::Secret(format!(
                 "the X credentials for account {id} give an access_token: X user tokens expire after two hours, \
@@ -279,6 +345,41 @@ impl Credentials {
             && linkedin.organizations.keys().any(|id| !crate::channels::linkedin::is_valid_organization(id))
         {
             return Err(Error::Secret("the LinkedIn credentials name an organization that is not a numeric id".into()));
+        }
+        for (id, account) in self.mastodon.iter().flat_map(|m| &m.accounts) {
+            if !crate::channels::mastodon::is_valid_id(id) {
+                return Err(Error::Secret("the Mastodon credentials name an account id that is not one".into()));
+            }
+            crate::domain::forward::check_endpoint("mastodon", &account.instance, None)
+                .map_err(|why| Error::Secret(format!("the Mastodon account {}: the instance {why}", shown_id(id))))?;
+            if let Some(bad) = account.listen.iter().find(|l| l.trim().is_empty() || l.chars().count() > 200) {
+                return Err(Error::Secret(format!(
+                    "the Mastodon account {}: {:?} is not a search term (1 to 200 characters)",
+                    shown_id(id),
+                    bad.chars().take(40).collect::<String>()
+                )));
+            }
+        }
+        if let Some(reddit) = &self.reddit {
+            let username_ok = (3..=20).contains(&reddit.username.len())
+                && reddit.username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !username_ok {
+                return Err(Error::Secret("the reddit username is 3 to 20 of A-Z a-z 0-9 _ -".into()));
+            }
+            if !reddit.user_agent.contains("(by /u/") {
+                return Err(Error::Secret(
+                    "the reddit user_agent is Reddit's form: <platform>:<app id>:<version> (by /u/<username>)".into(),
+                ));
+            }
+            if let Some(bad) = reddit.subreddits.iter().find(|s| !crate::channels::reddit::listing::is_subreddit(s)) {
+                return Err(Error::Secret(format!(
+                    "the reddit subreddit {:?} is not a subreddit's name",
+                    bad.chars().take(30).collect::<String>()
+                )));
+            }
+            if reddit.searches.iter().any(|q| q.trim().is_empty() || q.chars().count() > 512) {
+                return Err(Error::Secret("a reddit search is 1 to 512 characters".into()));
+            }
         }
         for (name, source) in &self.sources {
             if !crate::channels::generic::is_valid_source(name) {

@@ -25,6 +25,6 @@ pub use error::{Error, Result, Retry};
 
 /// FNV-1a: a hash that is stable across processes and releases (unlike the std hasher),
 /// for choices that must come out the same on every redelivery.
-pub(crate) fn stable_hash(key: &str) -> u64 {
+pub fn stable_hash(key: &str) -> u64 {
     key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -16,8 +16,10 @@ use crate::error::Result;
 
 mod escalations;
 mod incidents;
+mod listening;
 pub use escalations::*;
 pub use incidents::*;
+pub use listening::*;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;

@@ -249,6 +249,7 @@ pub fn mention(id: &str, customer: &str, text: &str, at: DateTime<Utc>) -> hark_
         standby: false,
         automated: None,
         text_source: None,
+        listening: false,
     }
 }
 
@@ -428,9 +429,15 @@ pub fn replies(x: TestXClient, graph: Option<&LocalGraphApi>) -> TestReplies {
         x,
         meta: graph.map(meta_client).unwrap_or_else(no_meta),
         linkedin: no_linkedin(),
+        mastodon: no_mastodon(),
         sources: no_sources(),
         help_desks: no_help_desks(),
     }
+}
+
+/// A Mastodon client with no accounts.
+pub fn no_mastodon() -> hark_shared::channels::mastodon::MastodonClient {
+    hark_shared::channels::mastodon::MastodonClient::new(None, Default::default()).unwrap()
 }
 
 /// A LinkedIn client for a deployment with no LinkedIn organisations: any LinkedIn message

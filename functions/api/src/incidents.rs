@@ -70,12 +70,10 @@ pub async fn approve<S: Store>(
     let approval: Approval = if body.iter().all(u8::is_ascii_whitespace) {
         Approval::default()
     } else {
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "the body is empty or {{\"text\": \"…\", \"accounts\": [{{\"channel\", \"account_id\"}}]}}: {}",
-                hark_shared::error::json_error_summary(&e)
-            ))
-        })?
+        crate::object_body(
+            body,
+            "the body is empty or {\"text\": \"…\", \"accounts\": [{\"channel\", \"account_id\"}]}",
+        )?
     };
     let incident = found(state, id).await?;
     let text = approval.text.as_deref().unwrap_or(&incident.suggested_post).trim().to_owned();

@@ -105,6 +105,10 @@ impl AwsSweeper {
                 &credentials,
             )?,
             linkedin: hark_shared::channels::linkedin::LinkedInClient::from_env(&credentials)?,
+            mastodon: hark_shared::channels::mastodon::MastodonClient::new(
+                credentials.mastodon.as_ref(),
+                Default::default(),
+            )?,
             sources: hark_shared::channels::generic::GenericClient::new(&credentials.sources)?,
             help_desks: hark_shared::helpdesks::HelpDesks::for_aws(
                 &aws,

@@ -239,6 +239,10 @@ impl AwsProcessor {
             )?,
             // The processor sends acknowledgements only: forwards go out from the outbox function.
             linkedin: hark_shared::channels::linkedin::LinkedInClient::from_env(&credentials)?,
+            mastodon: hark_shared::channels::mastodon::MastodonClient::new(
+                credentials.mastodon.as_ref(),
+                Default::default(),
+            )?,
             sources: hark_shared::channels::generic::GenericClient::new(&credentials.sources)?,
             help_desks: hark_shared::helpdesks::HelpDesks::webhooks_only(
                 hark_shared::helpdesks::webhook_sender::WebhookSender::new(&Default::default(), store.clone())?,
@@ -382,7 +386,7 @@ where
             thanked: &thanked,
             conversation: &conversation.facts,
         };
-        let decision = decide_inbound(policy, self.sla.for_channel(m.channel), &inbound, self.clock.now());
+        let decision = decide_inbound(policy, self.sla.for_mention(m), &inbound, self.clock.now());
         let outbox = |purpose: OutboxPurpose, target, text| OutboxMessage {
             purpose,
             record_id: m.message_id.clone(),
@@ -411,7 +415,7 @@ where
             conversation: &conversation.id,
             classification: &classification,
             // Everything is kept for the record; only what asks for an answer starts a clock.
-            sla: decision.clock.unwrap_or_else(|| self.sla.for_channel(m.channel).start(m.received_at)),
+            sla: decision.clock.unwrap_or_else(|| self.sla.for_mention(m).start(m.received_at)),
             starts_clock: decision.clock.is_some(),
             due_shard: due_shard(&conversation.id, self.due_shards),
             acknowledgement,

@@ -20,6 +20,9 @@ pub const BRAND_HANDLE: &str = "AcmeAir";
 pub const CONSUMER_SECRET: &str = "hark-local-consumer-secret";
 pub const CLIENT_ID: &str = "hark-local-client";
 pub const CLIENT_SECRET: &str = "hark-local-client-secret";
+/// The X app's bearer token for recent search, and what the brand listens for.
+pub const X_SEARCH_TOKEN: &str = "hark-local-x-app-bearer-token";
+pub const X_SEARCH_QUERY: &str = "\"acme air\" OR acmeair -from:AcmeAir -is:retweet";
 
 /// The brand on Meta: one app, its Facebook Page, a second Page (cargo), and the Instagram
 /// account linked to the first.
@@ -39,6 +42,7 @@ pub fn credentials_json() -> String {
         "x": {"accounts": {BRAND_ID: {
             "consumer_secret": CONSUMER_SECRET,
             "oauth2": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": refresh_token},
+            "search": {"bearer_token": X_SEARCH_TOKEN, "handle": BRAND_HANDLE, "query": X_SEARCH_QUERY},
         }}},
         "meta": {
             "apps": {META_APP_ID: {"app_secret": META_APP_SECRET, "verify_token": META_VERIFY_TOKEN}},
@@ -127,6 +131,11 @@ pub fn parameters() -> Vec<(String, String)> {
         ("FacebookSlaBreachMinutes", "2"),
         ("InstagramSlaIdealMinutes", "1"),
         ("InstagramSlaBreachMinutes", "2"),
+        ("MastodonSlaIdealMinutes", "1"),
+        ("MastodonSlaBreachMinutes", "2"),
+        ("ListeningSlaIdealMinutes", "1"),
+        ("ListeningSlaBreachMinutes", "2"),
+        ("ListenerSchedule", "rate(1 minute)"),
         ("LinkedInSlaIdealMinutes", "1"),
         ("LinkedInSlaBreachMinutes", "2"),
         ("GenericSlaIdealMinutes", "1"),
@@ -436,6 +445,7 @@ pub async fn run(stack: &LocalStack, observer: &mut Observer, api_key: &str, pat
         observer.report().await?;
     }
     crate::demo_channels::play(stack, observer).await?;
+    crate::demo_channels::listen(stack, observer).await?;
     agent_answers(stack, observer, api_key).await?;
     outage(stack, observer, api_key).await?;
     println!("\n-- waiting for the SLA clocks (the escalator runs on its schedule, sped up) --");
@@ -806,7 +816,11 @@ impl Observer {
             println!("  brand reply    {channel}, by {by}: \"{}\"", excerpt(&text(item, "text"), 70));
             return;
         }
-        let edited = if item.contains_key("edited_at") { ", edited" } else { "" };
+        let edited = match (item.contains_key("edited_at"), item.contains_key("listening")) {
+            (true, _) => ", edited",
+            (false, true) => ", found by listening: left to a person",
+            _ => "",
+        };
         let score: f64 = text(item, "sentiment_score").parse().unwrap_or_default();
         println!(
             "  message        {channel} {who} ({}{edited}): \"{}\"\n  classified     {} / {} ({score:+.2}), priority {} -> conversation {}",

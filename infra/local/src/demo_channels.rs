@@ -19,15 +19,24 @@ pub const LINKEDIN_TOKEN: &str = "hark-local-linkedin-admin-token";
 /// The brand's own app, sending its in-app messages and reviews to Hark.
 pub const SOURCE: &str = "shop-app";
 pub const SOURCE_SECRET: &str = "whsec_aGFyay1sb2NhbC1zaG9wLWFwcC1zaWduaW5nLWtleSEh";
+/// The brand's Mastodon account on the local instance, its handle and its app's token,
+/// and what it listens for beyond its mentions.
+pub const MASTODON_ACCOUNT: &str = "14715";
+pub const MASTODON_ACCT: &str = "acme";
+pub const MASTODON_TOKEN: &str = "hark-local-mastodon-token";
 
-/// The credentials with the demo's LinkedIn organisation and source, unless they configure
-/// their own (`linkedin` or `sources` given).
-pub fn with_local_channels(credentials: &str, source_reply_url: &str) -> Result<String, Error> {
+/// The credentials with the demo's LinkedIn organisation, Mastodon account and source,
+/// unless they configure their own (`linkedin`, `mastodon` or `sources` given).
+pub fn with_local_channels(credentials: &str, source_reply_url: &str, mastodon_url: &str) -> Result<String, Error> {
     let mut value: serde_json::Value =
         serde_json::from_str(credentials).map_err(|_| Error::Usage("the local credentials are not JSON".into()))?;
     if value.get("linkedin").is_none() {
         value["linkedin"] = json!({"client_secret": LINKEDIN_CLIENT_SECRET,
                                    "organizations": {LINKEDIN_ORG: {"access_token": LINKEDIN_TOKEN}}});
+    }
+    if value.get("mastodon").is_none() {
+        value["mastodon"] = json!({"accounts": {MASTODON_ACCOUNT: {"instance": mastodon_url, "access_token": MASTODON_TOKEN,
+                                                                  "listen": ["acme air", "#acmeair"]}}});
     }
     if value.get("sources").is_none() {
         value["sources"] = json!({SOURCE: {"secret": SOURCE_SECRET, "reply_url": source_reply_url}});
@@ -124,6 +133,38 @@ pub async fn play(stack: &LocalStack, observer: &mut Observer) -> Result<(), Err
         tokio::time::sleep(Duration::from_millis(800)).await;
         observer.report().await?;
     }
+    Ok(())
+}
+
+/// Listening: a Mastodon mention (acknowledged), and posts that talk about the brand
+/// without addressing it, on X and on Mastodon (found by the listener's searches, forwarded
+/// to the help desks, never answered automatically). The listener runs on its schedule.
+pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), Error> {
+    let every = stack.template.parameter("ListenerSchedule").unwrap_or("?").to_owned();
+    println!("\n-- listening: the listener polls X search and Mastodon ({every}, sped up) --");
+    let x_hit =
+        stack.x_api.public_post(("9101", "rita_flies"), "acme air lost my bag in Lisbon and nobody answers", None);
+    let brand = (MASTODON_ACCOUNT, MASTODON_ACCT);
+    let mention = stack.mastodon.mention(
+        ("971724", "zsc@mastodon.social", "Zoe"),
+        brand,
+        "my refund never came, 3 weeks now",
+        "public",
+    );
+    stack.mastodon.public_status(("971730", "pat@fosstodon.org", "Pat"), "Acme Air delayed 4 hours again #acmeair");
+    println!("X              @rita_flies posts \"acme air lost my bag…\" (no @AcmeAir: a listening hit, post {x_hit})");
+    println!("Mastodon       @zsc@mastodon.social mentions @{MASTODON_ACCT}; @pat@fosstodon.org posts about #acmeair");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        observer.report().await?;
+        if !stack.mastodon.replies_to(MASTODON_ACCOUNT, &mention).is_empty() {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            observer.report().await?;
+            return Ok(());
+        }
+    }
+    println!("               (the listener found nothing within 90 s: see target/hark-local/logs/listener.log)");
     Ok(())
 }
 

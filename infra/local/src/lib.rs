@@ -15,11 +15,15 @@ pub mod gateway;
 pub mod graph_api;
 pub mod helpdesk_webhooks;
 pub mod linkedin_api;
+pub mod listen_bench;
 pub mod load;
+pub mod mastodon_api;
+pub mod reddit_api;
 pub mod resources;
 pub mod runtime;
 pub mod template;
 pub mod x_api;
+pub mod x_search;
 pub mod zendesk;
 
 use std::collections::HashMap;
@@ -101,6 +105,10 @@ pub struct LocalStack {
     pub help_desk: LocalHelpDesk,
     /// A local LinkedIn (Comments API, and its signed webhooks).
     pub linkedin_api: linkedin_api::LocalLinkedInApi,
+    /// A local Reddit (token endpoint and listings).
+    pub reddit: reddit_api::LocalReddit,
+    /// A local Mastodon instance with the brand's account.
+    pub mastodon: mastodon_api::LocalMastodon,
     /// The demo's own app, taking Hark's replies to its messages (Standard Webhooks).
     pub source_app: LocalHelpDesk,
     /// A local Zendesk and Freshdesk, whose agents' answers come back to the HTTP API.
@@ -133,6 +141,8 @@ impl LocalStack {
         let help_desk = LocalHelpDesk::start(0, demo::HELP_DESK_SECRET).await?;
         let linkedin_api = linkedin_api::LocalLinkedInApi::start(0, demo_channels::LINKEDIN_CLIENT_SECRET).await?;
         let source_app = LocalHelpDesk::start(0, demo_channels::SOURCE_SECRET).await?;
+        let mastodon = mastodon_api::LocalMastodon::start(0).await?;
+        let reddit = reddit_api::LocalReddit::start(0).await?;
         let zendesk = zendesk::LocalZendesk::start(0, demo::ZENDESK_CLIENT_ID, demo::ZENDESK_CLIENT_SECRET).await?;
         let freshdesk = freshdesk::LocalFreshdesk::start(0, demo::FRESHDESK_API_KEY, demo::FRESHDESK_FIELD).await?;
         let mut secret_values = options.secret_values.clone();
@@ -144,7 +154,7 @@ impl LocalStack {
                 freshdesk_url: &freshdesk.url,
             };
             *json = demo::with_local_help_desks(json, &desks)?;
-            *json = demo_channels::with_local_channels(json, &source_app.url)?;
+            *json = demo_channels::with_local_channels(json, &source_app.url, &mastodon.url)?;
         }
         secret_values.entry("HelpDeskSecret".to_owned()).or_insert_with(demo::help_desk_secrets_json);
         // The local platforms know the OAuth clients, refresh tokens and Page tokens the local
@@ -159,6 +169,15 @@ impl LocalStack {
                 let secret = oauth.client_secret.as_ref().map(|s| s.expose());
                 x_api.register_client(&oauth.client_id, secret, account, oauth.refresh_token.expose());
             }
+        }
+        for search in credentials.x.accounts.values().filter_map(|a| a.search.as_ref()) {
+            x_api.register_search_token(search.bearer_token.expose());
+        }
+        if let Some(r) = &credentials.reddit {
+            reddit.register_client(&r.client_id, r.client_secret.expose());
+        }
+        for (id, account) in credentials.mastodon.iter().flat_map(|m| &m.accounts) {
+            mastodon.register_account(id, demo_channels::MASTODON_ACCT, account.access_token.expose());
         }
         for (organization, creds) in credentials.linkedin.iter().flat_map(|l| &l.organizations) {
             linkedin_api.register_organization(organization, creds.access_token.expose());
@@ -175,6 +194,8 @@ impl LocalStack {
             ("XApiBaseUrl".to_owned(), x_api.base_url.clone()),
             ("MetaGraphBaseUrl".to_owned(), graph_api.base_url.clone()),
             ("LinkedInApiBaseUrl".to_owned(), linkedin_api.base_url.clone()),
+            ("RedditAuthBaseUrl".to_owned(), reddit.url.clone()),
+            ("RedditApiBaseUrl".to_owned(), reddit.url.clone()),
         ];
         parameters.extend(options.parameters.iter().cloned());
         let mut template = Template::load(&options.repo_root.join("template.yaml"), &options.stack_name, &parameters)?;
@@ -260,6 +281,8 @@ impl LocalStack {
             graph_api,
             help_desk,
             linkedin_api,
+            mastodon,
+            reddit,
             source_app,
             zendesk,
             freshdesk,

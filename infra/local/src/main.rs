@@ -18,6 +18,9 @@ USAGE:
     hark-local escalations [OPTIONS] an outage's SLA deadlines in one second: starts its own stack whose
                                       business day opens after a burst of complaints, then measures
                                       deadline -> escalation published for each; prints a report
+    hark-local listen                 one listener run over matching posts on the local X API and
+                                      Mastodon, through the real binary: pages, messages enqueued
+                                      per second, calls per platform; then a quiet run
     hark-local engines                start (or find) DynamoDB Local and LocalStack, print their
                                       endpoints as HARK_DYNAMODB_ENDPOINT=… and HARK_AWS_ENDPOINT=…
                                       lines, and keep them until stopped (the test command's engines)
@@ -46,6 +49,10 @@ LOAD OPTIONS:
     --customers N           distinct customers [default: 2000]
     --patience SECONDS      longest to wait for processing after the last webhook [default: 900]
 
+LISTEN OPTIONS:
+    --posts N               matching public posts on X [default: 1000]
+    --statuses N            Mastodon mentions, and as many public statuses [default: 400]
+
 ESCALATIONS OPTIONS:
     --conversations N       complaints in the burst, one conversation each [default: 10000]
     --senders N             concurrent senders [default: 16]
@@ -59,6 +66,7 @@ struct Cli {
     command: String,
     load: hark_local::load::LoadOptions,
     burst: hark_local::escalation_burst::BurstOptions,
+    listen: hark_local::listen_bench::ListenOptions,
     demo: bool,
     speedup: Option<u32>,
     runs: usize,
@@ -88,6 +96,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             lead: Duration::from_secs(480),
             patience: Duration::from_secs(300),
         },
+        listen: hark_local::listen_bench::ListenOptions { posts: 1000, statuses: 400 },
         demo: true,
         speedup: None,
         runs: 10,
@@ -136,6 +145,8 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
                 cli.load.concurrency = value(&flag, args.next())?;
                 cli.burst.senders = cli.load.concurrency;
             }
+            "--posts" => cli.listen.posts = value(&flag, args.next())?,
+            "--statuses" => cli.listen.statuses = value(&flag, args.next())?,
             "--conversations" => cli.burst.conversations = value(&flag, args.next())?,
             "--lead" => cli.burst.lead = Duration::from_secs(value(&flag, args.next())?),
             "--redeliveries" => cli.load.redeliveries = value(&flag, args.next())?,
@@ -176,6 +187,7 @@ async fn main() -> std::process::ExitCode {
         Ok(cli) if cli.command == "engines" => engines(cli).await,
         Ok(cli) if cli.command == "load" => load(cli).await,
         Ok(cli) if cli.command == "escalations" => escalations(cli).await,
+        Ok(cli) if cli.command == "listen" => listen(cli).await,
         Ok(cli) => Err(Error::Usage(format!("unknown command {:?}; see --help", cli.command))),
         Err(e) => Err(e),
     };
@@ -228,6 +240,19 @@ async fn escalations(mut cli: Cli) -> Result<(), Error> {
     let report = outcome?;
     println!("{report}");
     if report.passed() { Ok(()) } else { Err(Error::Usage("the escalation burst did not pass".into())) }
+}
+
+async fn listen(mut cli: Cli) -> Result<(), Error> {
+    use hark_local::listen_bench;
+    // The listener is invoked by hand; nothing consumes the queue, so it holds what was found.
+    cli.options.event_sources = false;
+    cli.options.http_port = 0;
+    let stack = LocalStack::start(cli.options.clone()).await?;
+    let outcome = listen_bench::run(&stack, &cli.listen).await;
+    stack.stop().await;
+    let (full, quiet) = outcome?;
+    println!("{}", listen_bench::report(&cli.listen, &full, &quiet));
+    Ok(())
 }
 
 async fn engines(cli: Cli) -> Result<(), Error> {
@@ -365,6 +390,7 @@ fn print_banner(stack: &LocalStack, options: &Options, api_key: &str) {
     println!("  local X API  {}", stack.x_api.base_url);
     println!("  local Graph  {}/{}", stack.graph_api.base_url, hark_local::graph_api::GRAPH_VERSION);
     println!("  local LinkedIn {}/rest", stack.linkedin_api.base_url);
+    println!("  local Mastodon {} (account {})", stack.mastodon.url, hark_local::demo_channels::MASTODON_ACCOUNT);
     println!(
         "  shop app     {} (source {}, takes Hark's replies)",
         stack.source_app.url,

@@ -80,7 +80,7 @@ struct OAuthClient {
 }
 
 #[derive(Default)]
-struct XApiState {
+pub(crate) struct XApiState {
     requests: Vec<RecordedRequest>,
     reads: Vec<String>,
     script: VecDeque<ScriptedResponse>,
@@ -92,6 +92,8 @@ struct XApiState {
     refreshes: usize,
     posted: Vec<Posted>,
     next_id: u64,
+    /// Everyone's public posts, for recent search (`x_search.rs`).
+    pub(crate) search: crate::x_search::SearchState,
 }
 
 impl XApiState {
@@ -110,7 +112,7 @@ impl XApiState {
 /// How long an access token lives, as at X.
 const ACCESS_TOKEN_LIFETIME: i64 = 7200;
 
-type Shared = Arc<Mutex<XApiState>>;
+pub(crate) type Shared = Arc<Mutex<XApiState>>;
 
 #[derive(Clone)]
 pub struct LocalXApi {
@@ -128,6 +130,7 @@ impl LocalXApi {
             .route("/2/users/{account}/tweets", get(timeline))
             .route("/2/dm_conversations/with/{participant}/dm_events", get(dm_events))
             .route("/2/oauth2/token", post(token))
+            .route(hark_shared::channels::x::search::SEARCH_PATH, get(crate::x_search::search))
             // Not X's: what it received, for the load tool and anyone watching a local run.
             .route("/_local/stats", get(stats))
             .with_state(state.clone());
@@ -185,7 +188,7 @@ impl LocalXApi {
         self.lock().script.push_back(response);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, XApiState> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, XApiState> {
         self.state.lock().expect("X API state")
     }
 }
@@ -195,7 +198,7 @@ fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
     headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ").map(str::to_owned)
 }
 

@@ -56,6 +56,7 @@ use crate::ports::{
 pub const DUE_INDEX: &str = "due-index";
 type Item = HashMap<String, AttributeValue>;
 
+mod cursors;
 mod escalations;
 mod incidents;
 
@@ -309,6 +310,9 @@ fn message_item(mention: &Mention, conversation: &ConversationId) -> Item {
         ("raw_ref", Some(s(&mention.raw_ref))),
     ];
     item.extend(fields.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v))));
+    if mention.listening {
+        item.insert("listening".into(), AttributeValue::Bool(true));
+    }
     item
 }
 
@@ -693,6 +697,10 @@ impl ConversationStore for DynamoStore {
         // Facebook gives a name and no handle.
         if let Some(name) = &m.author.name {
             conversation.insert("customer_name".into(), s(name));
+        }
+        // Opened by a search hit: a person decides whether and how to answer.
+        if m.listening {
+            conversation.insert("listening".into(), AttributeValue::Bool(true));
         }
         let mut items = vec![put(&self.table, conversation, NOT_EXISTS)?];
         if direct {

@@ -33,11 +33,14 @@ pub fn acknowledgement(mention: &Mention, personal_data_in_public: bool) -> Opti
             Some((ReplyTarget::Post { in_reply_to: id }, wording))
         }
         Channel::Facebook | Channel::Instagram => meta(mention, id, personal_data_in_public),
-        // A source takes private answers: its app shows them to the customer alone.
-        Channel::Generic if personal_data_in_public => {
+        // A source takes private answers (its app shows them to the customer alone), and
+        // Mastodon has private mentions.
+        Channel::Mastodon | Channel::Generic if personal_data_in_public => {
             Some((ReplyTarget::Direct { participant_id: mention.customer_id.clone() }, Wording::Usual))
         }
-        Channel::Generic => Some((ReplyTarget::Post { in_reply_to: id }, Wording::Usual)),
+        Channel::Mastodon | Channel::Generic => Some((ReplyTarget::Post { in_reply_to: id }, Wording::Usual)),
+        // Reddit's communities remove and ban brands' automated replies: never answered.
+        Channel::Reddit => None,
     }
 }
 
@@ -96,13 +99,17 @@ pub fn agent_reply(answering: &Answering<'_>, visibility: Visibility) -> Result<
     }
     let latest = a.latest_id.to_owned();
     Ok(match (a.channel, visibility) {
-        (Channel::X | Channel::Facebook | Channel::LinkedIn | Channel::Generic, Visibility::Public) => {
-            ReplyTarget::Post { in_reply_to: latest }
-        }
+        (
+            Channel::X | Channel::Facebook | Channel::LinkedIn | Channel::Mastodon | Channel::Generic,
+            Visibility::Public,
+        ) => ReplyTarget::Post { in_reply_to: latest },
         // `/replies` takes top-level comments only: the thread's anchor is one.
         (Channel::Instagram, Visibility::Public) => ReplyTarget::Post { in_reply_to: a.anchor_id.to_owned() },
-        (Channel::X | Channel::Generic, Visibility::Private) => {
+        (Channel::X | Channel::Mastodon | Channel::Generic, Visibility::Private) => {
             ReplyTarget::Direct { participant_id: a.customer_id.to_owned() }
+        }
+        (Channel::Reddit, _) => {
+            return Err("Hark does not post on Reddit: answer in the thread yourself, within the community's rules");
         }
         (Channel::LinkedIn, Visibility::Private) => {
             return Err("a LinkedIn organisation cannot message a member privately: answer in public");
@@ -143,6 +150,7 @@ mod tests {
             standby: false,
             automated: None,
             text_source: None,
+            listening: false,
         }
     }
 
@@ -222,6 +230,14 @@ mod tests {
                 Some((post("m1"), MoveToPrivate)),
             ),
             ("A source's message", mention(Channel::Generic, Post, None, None), false, Some((post("m1"), Usual))),
+            ("A Mastodon mention", mention(Channel::Mastodon, Post, None, None), false, Some((post("m1"), Usual))),
+            ("A Reddit post is never answered automatically", mention(Channel::Reddit, Post, None, None), false, None),
+            (
+                "A Mastodon mention with personal data: a private mention",
+                mention(Channel::Mastodon, Post, None, None),
+                true,
+                Some((T::Direct { participant_id: "7".into() }, Usual)),
+            ),
             (
                 "A source's public message with personal data: answered privately",
                 mention(Channel::Generic, Post, None, None),
@@ -274,6 +290,7 @@ mod tests {
             Ok(ReplyTarget::PrivateReply { comment_id: "latest".into() })
         );
         assert_eq!(agent_reply(&public(Channel::LinkedIn, false), Public), post("latest"));
+        assert!(agent_reply(&public(Channel::Reddit, false), Public).is_err(), "answered on Reddit by hand");
         assert!(agent_reply(&public(Channel::LinkedIn, false), Private).is_err(), "no private messages");
         assert_eq!(agent_reply(&public(Channel::Generic, false), Public), post("latest"));
         assert_eq!(agent_reply(&public(Channel::Generic, false), Private), dm);

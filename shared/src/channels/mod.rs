@@ -5,14 +5,17 @@
 pub mod answer;
 #[cfg(all(test, feature = "aws"))]
 mod canned;
+pub mod feed;
 pub mod generic;
 pub mod json;
 pub mod linkedin;
+pub mod mastodon;
 pub mod meta;
 #[cfg(feature = "aws")]
 mod outbound;
+pub mod reddit;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod x;
 
 #[cfg(feature = "aws")]

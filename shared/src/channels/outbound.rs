@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::generic::GenericClient;
 use super::linkedin::LinkedInClient;
+use super::mastodon::MastodonClient;
 use super::meta::MetaClient;
 use crate::domain::mention::{Channel, Mention};
 use crate::error::{Error, Result};
@@ -16,6 +17,7 @@ pub struct Outbound<X> {
     pub x: X,
     pub meta: MetaClient,
     pub linkedin: LinkedInClient,
+    pub mastodon: MastodonClient,
     pub sources: GenericClient,
     pub help_desks: HelpDesks,
 }
@@ -29,6 +31,9 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
             Channel::X => self.x.send(message).await,
             Channel::Facebook | Channel::Instagram => self.meta.send(message).await,
             Channel::LinkedIn => self.linkedin.send(message).await,
+            Channel::Mastodon => self.mastodon.send(message).await,
+            // Refused before it is queued (`answer::agent_reply`); a record from elsewhere fails here.
+            Channel::Reddit => Err(Error::Invalid("Hark does not post on Reddit".into())),
             Channel::Generic => self.sources.send(message).await,
         }
     }
@@ -41,6 +46,8 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
             Channel::X => self.x.find_sent(message, since).await,
             Channel::Facebook | Channel::Instagram => self.meta.find_sent(message, since).await,
             Channel::LinkedIn => self.linkedin.find_sent(message, since).await,
+            Channel::Mastodon => self.mastodon.find_sent(message, since).await,
+            Channel::Reddit => Ok(None),
             Channel::Generic => self.sources.find_sent(message, since).await,
         }
     }
@@ -52,7 +59,7 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
         match message.channel {
             Channel::X => self.x.window(message),
             Channel::Facebook | Channel::Instagram => self.meta.window(message),
-            Channel::LinkedIn | Channel::Generic => None,
+            Channel::LinkedIn | Channel::Mastodon | Channel::Reddit | Channel::Generic => None,
         }
     }
 }
@@ -62,7 +69,7 @@ impl<X: Send + Sync> TextFetcher for Outbound<X> {
         match mention.channel {
             Channel::Facebook | Channel::Instagram => self.meta.fetch_text(mention).await,
             Channel::LinkedIn => self.linkedin.fetch_text(mention).await,
-            Channel::X | Channel::Generic => {
+            Channel::X | Channel::Mastodon | Channel::Reddit | Channel::Generic => {
                 Err(Error::Invalid(format!("{} messages carry their text", mention.channel)))
             }
         }

@@ -59,5 +59,6 @@ pub fn mention(channel: crate::domain::mention::Channel, account: &str, id: &str
         standby: false,
         automated: None,
         text_source: None,
+        listening: false,
     }
 }

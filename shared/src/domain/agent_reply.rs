@@ -52,6 +52,10 @@ pub fn max_chars(channel: Channel) -> usize {
         Channel::Facebook => 2000,
         // Instagram DMs take 1,000; comments 2,200.
         Channel::Instagram => 1000,
+        // A status on mastodon.social and most instances (an instance may allow more).
+        Channel::Mastodon => 500,
+        // A Reddit comment's limit (Hark never posts there; an agent's reply is refused first).
+        Channel::Reddit => 10_000,
         // A LinkedIn comment's limit.
         Channel::LinkedIn => 1250,
         // Hark's own bound on what a source's endpoint is sent.

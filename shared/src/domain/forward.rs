@@ -210,6 +210,8 @@ fn link(mention: &Mention) -> Option<String> {
         Channel::Facebook if !mention.kind.is_private() => {
             Some(format!("https://www.facebook.com/{}", mention.parent_id.as_deref().unwrap_or(id)))
         }
+        // A post's fullname (`t3_…`) is its permalink's id.
+        Channel::Reddit => id.strip_prefix("t3_").map(|post| format!("https://www.reddit.com/comments/{post}")),
         // A comment is shown on the post it was made on.
         Channel::LinkedIn => {
             Some(format!("https://www.linkedin.com/feed/update/{}", mention.parent_id.as_deref().unwrap_or(id)))
@@ -242,6 +244,10 @@ fn tags(message: &StoredMessage<'_>) -> Vec<String> {
     tags.extend(c.urgency.iter().map(|u| format!("urgent_{}", json!(u.kind).as_str().unwrap_or("other"))));
     if !message.redacted.is_empty() {
         tags.push("personal_data_redacted".to_owned());
+    }
+    // Found by a search, not addressed to the brand: never answered automatically.
+    if message.mention.listening {
+        tags.push("listening".to_owned());
     }
     // Routing by what the customer is worth ("tier_vip" → the VIP queue).
     if let Some(tier) = message.value.and_then(|v| v.tier.as_deref()) {
@@ -360,6 +366,7 @@ mod tests {
             standby: false,
             automated: None,
             text_source: None,
+            listening: false,
         }
     }
 

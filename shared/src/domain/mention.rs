@@ -14,14 +14,26 @@ pub enum Channel {
     /// A LinkedIn organisation page: comments on its posts and posts that mention it.
     #[serde(rename = "linkedin")]
     LinkedIn,
+    /// A brand account on one Mastodon instance: mentions, replies and private mentions.
+    Mastodon,
+    /// Reddit, by listening only: posts found by search and in subreddits, never answered
+    /// by Hark (Reddit communities punish brands' automated replies).
+    Reddit,
     /// Any source that signs Standard Webhooks: a company's own app, a review-site bridge,
     /// a web form. The account is the source's name.
     Generic,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 5] =
-        [Channel::X, Channel::Facebook, Channel::Instagram, Channel::LinkedIn, Channel::Generic];
+    pub const ALL: [Channel; 7] = [
+        Channel::X,
+        Channel::Facebook,
+        Channel::Instagram,
+        Channel::LinkedIn,
+        Channel::Mastodon,
+        Channel::Reddit,
+        Channel::Generic,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,6 +41,8 @@ impl Channel {
             Channel::Facebook => "facebook",
             Channel::Instagram => "instagram",
             Channel::LinkedIn => "linkedin",
+            Channel::Mastodon => "mastodon",
+            Channel::Reddit => "reddit",
             Channel::Generic => "generic",
         }
     }
@@ -144,6 +158,11 @@ pub struct Mention {
     pub automated: Option<bool>,
     #[serde(default)]
     pub text_source: Option<TextSource>,
+    /// Found by listening (a search for the brand), not addressed to it: classified, stored,
+    /// forwarded and escalated for a person, on its own SLA, and never answered
+    /// automatically (X forbids automated replies to keyword matches; communities punish them).
+    #[serde(default)]
+    pub listening: bool,
 }
 
 impl Mention {

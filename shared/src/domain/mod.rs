@@ -8,6 +8,7 @@ pub mod classify;
 pub mod customer_value;
 pub mod forward;
 pub mod kpi;
+pub mod listening;
 pub mod mention;
 pub mod notice;
 pub mod oauth;

@@ -20,15 +20,22 @@ impl SlaPolicy {
     pub const META_DEFAULT: SlaPolicy = SlaPolicy { ideal: TimeDelta::minutes(25), breach: TimeDelta::hours(24) };
     /// LinkedIn: the same working day; four hours ideal.
     pub const LINKEDIN_DEFAULT: SlaPolicy = SlaPolicy { ideal: TimeDelta::hours(4), breach: TimeDelta::hours(24) };
+    /// Reddit: an hour ideal, two at most (threads move on fast).
+    pub const REDDIT_DEFAULT: SlaPolicy = SlaPolicy { ideal: TimeDelta::hours(1), breach: TimeDelta::hours(2) };
+    /// Listening hits (found by a search, not addressed to the brand): a person looks within
+    /// a working day, and within two days at most.
+    pub const LISTENING_DEFAULT: SlaPolicy = SlaPolicy { ideal: TimeDelta::hours(8), breach: TimeDelta::hours(48) };
     /// A company's own source (an app, a web form): an hour ideal, the same day at most.
     pub const GENERIC_DEFAULT: SlaPolicy = SlaPolicy { ideal: TimeDelta::hours(1), breach: TimeDelta::hours(24) };
 
     /// What the field expects of each channel.
     pub const fn default_for(channel: Channel) -> SlaPolicy {
         match channel {
-            Channel::X => Self::X_DEFAULT,
+            // Mastodon's users expect what X's do.
+            Channel::X | Channel::Mastodon => Self::X_DEFAULT,
             Channel::Facebook | Channel::Instagram => Self::META_DEFAULT,
             Channel::LinkedIn => Self::LINKEDIN_DEFAULT,
+            Channel::Reddit => Self::REDDIT_DEFAULT,
             Channel::Generic => Self::GENERIC_DEFAULT,
         }
     }
@@ -52,9 +59,12 @@ impl SlaPolicy {
     }
 }
 
-/// Every channel's policy, by [`Channel::ALL`]'s order.
+/// Every channel's policy, by [`Channel::ALL`]'s order, and the listening hits' own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlaPolicies([SlaPolicy; Channel::ALL.len()]);
+pub struct SlaPolicies {
+    channels: [SlaPolicy; Channel::ALL.len()],
+    pub listening: SlaPolicy,
+}
 
 impl SlaPolicies {
     /// The defaults the field recommends (see [`SlaPolicy::default_for`]).
@@ -65,30 +75,36 @@ impl SlaPolicies {
             policies[i] = SlaPolicy::default_for(Channel::ALL[i]);
             i += 1;
         }
-        SlaPolicies(policies)
+        SlaPolicies { channels: policies, listening: SlaPolicy::LISTENING_DEFAULT }
     };
 
     pub fn for_channel(&self, channel: Channel) -> SlaPolicy {
-        self.0[position(channel)]
+        self.channels[position(channel)]
+    }
+
+    /// A listening hit's policy, or its channel's.
+    pub fn for_mention(&self, mention: &crate::domain::mention::Mention) -> SlaPolicy {
+        if mention.listening { self.listening } else { self.for_channel(mention.channel) }
     }
 
     pub fn set(&mut self, channel: Channel, policy: SlaPolicy) {
-        self.0[position(channel)] = policy;
+        self.channels[position(channel)] = policy;
     }
 
-    /// `SLA_{CHANNEL}_{IDEAL,BREACH}_MINUTES` for each channel (`SLA_LINKEDIN_IDEAL_MINUTES`),
-    /// defaulting to [`SlaPolicies::DEFAULT`].
+    /// `SLA_{CHANNEL}_{IDEAL,BREACH}_MINUTES` for each channel (`SLA_LINKEDIN_IDEAL_MINUTES`)
+    /// and `SLA_LISTENING_…` for listening hits, defaulting to [`SlaPolicies::DEFAULT`].
     pub fn from_env() -> crate::Result<Self> {
         use crate::config::env_or;
-        let mut policies = Self::DEFAULT;
-        for channel in Channel::ALL {
-            let name = channel.as_str().to_ascii_uppercase();
-            let default = SlaPolicy::default_for(channel);
+        let read = |name: &str, default: SlaPolicy| -> crate::Result<SlaPolicy> {
             let ideal = env_or(&format!("SLA_{name}_IDEAL_MINUTES"), default.ideal.num_minutes() as u32)?;
             let breach = env_or(&format!("SLA_{name}_BREACH_MINUTES"), default.breach.num_minutes() as u32)?;
-            let policy = SlaPolicy::new(ideal, breach).map_err(|e| crate::Error::Config(format!("{name} SLA: {e}")))?;
-            policies.set(channel, policy);
+            SlaPolicy::new(ideal, breach).map_err(|e| crate::Error::Config(format!("{name} SLA: {e}")))
+        };
+        let mut policies = Self::DEFAULT;
+        for channel in Channel::ALL {
+            policies.set(channel, read(&channel.as_str().to_ascii_uppercase(), SlaPolicy::default_for(channel))?);
         }
+        policies.listening = read("LISTENING", SlaPolicy::LISTENING_DEFAULT)?;
         Ok(policies)
     }
 }
@@ -235,6 +251,10 @@ mod tests {
         policies.set(Channel::LinkedIn, quick);
         assert_eq!(policies.for_channel(Channel::LinkedIn), quick);
         assert_eq!(policies.for_channel(Channel::Generic), SlaPolicy::GENERIC_DEFAULT, "the others untouched");
+        let mut hit = crate::channels::testing::mention(Channel::X, "1", "2");
+        assert_eq!(policies.for_mention(&hit), SlaPolicy::X_DEFAULT);
+        hit.listening = true;
+        assert_eq!(policies.for_mention(&hit), SlaPolicy::LISTENING_DEFAULT, "a listening hit has its own");
     }
     fn min(n: i64) -> TimeDelta {
         TimeDelta::minutes(n)

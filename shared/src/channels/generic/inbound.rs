@@ -218,5 +218,6 @@ fn mention(source: &str, id: &str, delivery: Delivery, request: &WebhookRequest<
         standby: false,
         automated: None,
         text_source: None,
+        listening: false,
     })
 }

@@ -297,6 +297,7 @@ impl Event<'_> {
             customer_id: customer,
             action,
             text_source: fetch.then_some(TextSource::LinkedIn),
+            listening: false,
             ..self.mention_of(id, author, text)
         })
     }
@@ -342,6 +343,7 @@ impl Event<'_> {
             standby: false,
             automated: None,
             text_source: None,
+            listening: false,
         }
     }
 }

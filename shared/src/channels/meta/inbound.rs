@@ -510,6 +510,7 @@ fn feed(event: &Event<'_>, raw: &RawValue) -> Result<Mention, Skipped> {
         standby: false,
         automated: None,
         text_source: None,
+        listening: false,
     })
 }
 
@@ -553,6 +554,7 @@ fn instagram_comment(event: &Event<'_>, raw: &RawValue) -> Result<Mention, Skipp
         standby: false,
         automated: None,
         text_source: None,
+        listening: false,
     })
 }
 
@@ -586,6 +588,7 @@ fn instagram_mention(event: &Event<'_>, raw: &RawValue) -> Result<Mention, Skipp
         standby: false,
         automated: None,
         text_source: Some(TextSource::InstagramMention { media_id, comment_id }),
+        listening: false,
     })
 }
 
@@ -658,6 +661,7 @@ fn messaging(event: &Event<'_>, raw: &RawValue, standby: bool) -> Result<Mention
         standby,
         automated,
         text_source: None,
+        listening: false,
     })
 }
 

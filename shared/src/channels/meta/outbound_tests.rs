@@ -438,6 +438,7 @@ async fn an_instagram_mention_s_text_is_fetched() {
             media_id: "17918195224117999".into(),
             comment_id: Some("17894227972186120".into()),
         }),
+        listening: false,
     };
     let fetched = client.fetch_text(&mention).await.unwrap();
     assert_eq!(fetched.text, "@acme my parcel is lost");

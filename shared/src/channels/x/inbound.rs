@@ -371,6 +371,7 @@ fn tweet_mention(account: &str, tweet: Tweet, received_at: DateTime<Utc>, raw_re
         standby: false,
         automated: None,
         text_source: None,
+        listening: false,
     })
 }
 
@@ -430,6 +431,7 @@ fn dm_mention(
         standby: false,
         automated: None,
         text_source: None,
+        listening: false,
     })
 }
 

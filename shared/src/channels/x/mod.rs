@@ -3,6 +3,7 @@
 pub mod inbound;
 #[cfg(feature = "aws")]
 pub mod outbound;
+pub mod search;
 
 pub use inbound::*;
 #[cfg(feature = "aws")]

@@ -148,6 +148,9 @@ pub fn decide_inbound(
     if inbound.acknowledged {
         return quiet("the conversation had its automatic answer");
     }
+    if m.listening {
+        return quiet("found by listening, not addressed to the brand: a person decides whether to answer");
+    }
     let private_data = !c.privacy.is_empty();
     let Some((target, wording)) = acknowledgement(m, private_data) else {
         return quiet("another app owns the conversation, or it is not a customer's");

@@ -407,6 +407,7 @@ mod tests {
             standby: false,
             automated: None,
             text_source: None,
+            listening: false,
         }
     }
 

@@ -53,6 +53,7 @@ fn mention(text: &str, received: DateTime<Utc>) -> Mention {
         standby: false,
         automated: None,
         text_source: None,
+        listening: false,
     }
 }
 
@@ -81,6 +82,8 @@ struct Case {
     text: &'static str,
     received: DateTime<Utc>,
     channel: Channel,
+    /// Found by a search for the brand.
+    listening: bool,
     acknowledged: bool,
     answered_at: Option<DateTime<Utc>>,
     thanks: bool,
@@ -101,6 +104,7 @@ fn case(
         text,
         received,
         channel: Channel::X,
+        listening: false,
         acknowledged: false,
         answered_at: None,
         thanks: true,
@@ -161,6 +165,26 @@ fn the_care_rules_as_a_table() {
             ..case(
                 "written before a person's answer that came first",
                 "@acme still waiting for my refund",
+                at(10, 0),
+                Expect::Nothing,
+                None,
+            )
+        },
+        Case {
+            listening: true,
+            ..case(
+                "a complaint found by listening: never answered automatically, the clock runs",
+                "acme lost my order and nobody answers",
+                at(10, 0),
+                Expect::Nothing,
+                Some(at(10, 30)),
+            )
+        },
+        Case {
+            listening: true,
+            ..case(
+                "praise found by listening is not thanked either",
+                "the acme crew on flight 88 was amazing, thank you!",
                 at(10, 0),
                 Expect::Nothing,
                 None,
@@ -235,6 +259,7 @@ fn the_care_rules_as_a_table() {
         policy.thanks = c.thanks;
         let mut m = mention(c.text, c.received);
         m.channel = c.channel;
+        m.listening = c.listening;
         let classification = CareClassifier::default().classify(c.text, &Context::default());
         let inbound = Inbound {
             mention: &m,

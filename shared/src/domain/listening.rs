@@ -1,0 +1,141 @@
+//! Listening: searches and notification feeds polled on a schedule, each with a durable
+//! cursor. Pure: what a cursor holds, how platform ids compare, and where a cursor moves
+//! after a poll. The cursor only ever moves after what it covers is on the queue, and only
+//! by a conditional write (the store's), so a crash re-reads a page (the message store's
+//! dedupe absorbs it) and two overlapping runs never skip one.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How many recently taken ids a cursor keeps, to recognise a page read again.
+pub const SEEN_LIMIT: usize = 300;
+
+/// Where one feed stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The newest id taken (X's `since_id`, Mastodon's `min_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_id: Option<String>,
+    /// Nothing is asked of the platform before this: a rate limit or quota said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_at: Option<DateTime<Utc>>,
+    /// When a poll last finished (drained or not), for the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polled_at: Option<DateTime<Utc>>,
+    /// A `since_id` poll not yet drained: the next run goes on from its page token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draining: Option<Draining>,
+}
+
+/// Where an unfinished `since_id` poll stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draining {
+    /// The page token to go on from.
+    pub next: String,
+    /// The poll's newest id (its first page's), where the cursor moves once it is drained.
+    pub newest: Option<String>,
+}
+
+/// A cursor as stored, with the version its conditional advance must find.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredCursor {
+    pub cursor: Cursor,
+    /// 0: never stored.
+    pub version: u64,
+}
+
+/// Platform ids are opaque strings that grow: X's and Mastodon's order by length, then
+/// lexically, never as integers (Mastodon says so; X's outgrow `f64`).
+pub fn is_newer(candidate: &str, than: &str) -> bool {
+    (candidate.len(), candidate) > (than.len(), than)
+}
+
+/// The newest of `ids`.
+pub fn newest<'a>(ids: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    ids.into_iter().fold(None, |best, id| match best {
+        Some(b) if !is_newer(id, b) => Some(b),
+        _ => Some(id),
+    })
+}
+
+/// After the pages of a `since_id` poll taken in one run (X recent search): results come
+/// newest first across pages, so the cursor moves to the poll's newest id (its first
+/// page's) only once the poll is drained; a run that stops early keeps the cursor and
+/// records where to go on (`draining`), so the next run finishes the poll first.
+pub fn after_since_pages(cursor: &Cursor, first_page_newest: Option<&str>, next: Option<&str>) -> Cursor {
+    let mut after = cursor.clone();
+    let poll_newest = match &cursor.draining {
+        Some(draining) => draining.newest.clone(),
+        None => first_page_newest.map(str::to_owned),
+    };
+    match next {
+        Some(next) => after.draining = Some(Draining { next: next.to_owned(), newest: poll_newest }),
+        None => {
+            after.draining = None;
+            if let Some(newest) = poll_newest
+                && cursor.newest_id.as_deref().is_none_or(|old| is_newer(&newest, old))
+            {
+                after.newest_id = Some(newest);
+            }
+        }
+    }
+    after
+}
+
+/// After a page read forward from `min_id` (Mastodon): each page is the one just above the
+/// cursor, so the cursor moves past each page as soon as it is taken.
+pub fn after_forward_page(cursor: &Cursor, page_ids: &[&str]) -> Cursor {
+    let mut next = cursor.clone();
+    if let Some(newest) = newest(page_ids.iter().copied())
+        && cursor.newest_id.as_deref().is_none_or(|old| is_newer(newest, old))
+    {
+        next.newest_id = Some(newest.to_owned());
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(id: Option<&str>) -> Cursor {
+        Cursor { newest_id: id.map(str::to_owned), ..Cursor::default() }
+    }
+
+    #[test]
+    fn ids_order_by_length_then_text() {
+        assert!(is_newer("1000", "999"), "not lexically");
+        assert!(is_newer("1870000000000000002", "1870000000000000001"));
+        assert!(!is_newer("5", "5"));
+        assert_eq!(newest(["103186126728896492", "99", "103186126728896493"]), Some("103186126728896493"));
+        assert_eq!(newest([]), None);
+    }
+
+    #[test]
+    fn a_since_cursor_moves_only_after_a_full_drain_and_never_back() {
+        let draining = |next: &str, newest: Option<&str>| Cursor {
+            draining: Some(Draining { next: next.into(), newest: newest.map(str::to_owned) }),
+            ..at(Some("10"))
+        };
+        let cases = [
+            ("first poll, drained", at(None), Some("20"), None, at(Some("20"))),
+            ("drained", at(Some("10")), Some("20"), None, at(Some("20"))),
+            ("stopped early: go on next run", at(Some("10")), Some("20"), Some("t2"), draining("t2", Some("20"))),
+            ("went on and drained", draining("t2", Some("20")), Some("15"), None, at(Some("20"))),
+            ("went on, still more", draining("t2", Some("20")), Some("15"), Some("t3"), draining("t3", Some("20"))),
+            ("nothing new", at(Some("10")), None, None, at(Some("10"))),
+            ("an older id never moves it back", at(Some("100")), Some("99"), None, at(Some("100"))),
+        ];
+        for (label, cursor, first, next, expected) in cases {
+            assert_eq!(after_since_pages(&cursor, first, next), expected, "{label}");
+        }
+    }
+
+    #[test]
+    fn a_forward_cursor_moves_past_each_page() {
+        assert_eq!(after_forward_page(&at(Some("10")), &["12", "11"]).newest_id.as_deref(), Some("12"));
+        assert_eq!(after_forward_page(&at(None), &["9"]).newest_id.as_deref(), Some("9"));
+        assert_eq!(after_forward_page(&at(Some("10")), &[]).newest_id.as_deref(), Some("10"));
+        assert_eq!(after_forward_page(&at(Some("10")), &["8"]).newest_id.as_deref(), Some("10"));
+    }
+}
