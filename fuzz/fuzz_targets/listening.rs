@@ -1,10 +1,11 @@
 //! The listener's parsers on arbitrary answers (X recent search pages, Mastodon
-//! notifications and statuses): never a panic, every mention one Hark may key on, and a
+//! notifications and statuses, Reddit listings): never a panic, every mention one Hark may key on, and a
 //! cursor that only ever moves to an id a page really held.
 #![no_main]
 
 use chrono::{TimeZone, Utc};
 use hark_shared::channels::mastodon::feed::{FeedContext, notifications_page, statuses_page};
+use hark_shared::channels::reddit::listing::{ListingContext, parse_listing};
 use hark_shared::channels::x::search::{SearchContext, parse_page};
 use hark_shared::domain::listening::{Cursor, after_forward_page, after_since_pages, newest};
 use hark_shared::domain::mention::Mention;
@@ -36,5 +37,11 @@ fuzz_target!(|data: &[u8]| {
         let ids: Vec<&str> = page.ids.iter().map(String::as_str).collect();
         let moved = after_forward_page(&Cursor::default(), &ids);
         assert!(moved.newest_id.as_deref().is_none_or(|id| ids.contains(&id)));
+    }
+    let reddit = ListingContext { account: "acmeair", reference: "fuzz" };
+    if let Ok(page) = parse_listing(data, reddit, at) {
+        check(&page.mentions, "acmeair");
+        assert!(page.mentions.iter().all(|m| m.listening), "Reddit is only ever listened to");
+        assert!(page.next.as_deref().is_none_or(hark_shared::channels::reddit::is_post_fullname));
     }
 });

@@ -196,6 +196,13 @@ struct Polled {
     error: Option<String>,
 }
 
+impl From<&Cursor> for Polled {
+    /// Nothing taken yet, from `cursor`.
+    fn from(cursor: &Cursor) -> Self {
+        Polled { cursor: cursor.clone(), pages: 0, enqueued: 0, hits: 0, ended: Ended::Drained, error: None }
+    }
+}
+
 impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
     /// Polls every feed side by side; one feed's failure is its own.
     pub async fn run(&self) -> RunSummary {
@@ -292,101 +299,108 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
         polled.error = Some(error.to_string());
     }
 
-    async fn poll_x(&self, account: &str, key: &str, cursor: &Cursor, now: DateTime<Utc>) -> Polled {
-        let mut polled =
-            Polled { cursor: cursor.clone(), pages: 0, enqueued: 0, hits: 0, ended: Ended::Drained, error: None };
-        let since = cursor.newest_id.clone();
+    /// One page fetched and enqueued, or the poll stopped by its error (`None`).
+    async fn taken(
+        &self,
+        polled: &mut Polled,
+        fetched: hark_shared::Result<FeedPage>,
+        now: DateTime<Utc>,
+    ) -> Option<FeedPage> {
+        let page = match fetched {
+            Ok(page) => page,
+            Err(e) => {
+                Self::stopped(polled, e, now);
+                return None;
+            }
+        };
+        if let Err(e) = self.take(&page, polled).await {
+            Self::stopped(polled, e, now);
+            return None;
+        }
+        Some(page)
+    }
+
+    fn out_of_pages(&self, polled: &mut Polled) -> bool {
+        let out = polled.pages == self.max_pages;
+        if out {
+            polled.ended = Ended::PageBudget;
+        }
+        out
+    }
+
+    /// Newest-first pages followed by their page token (X's `next_token`, Reddit's `after`):
+    /// the cursor moves to the poll's newest once it is drained (`after_since_pages`). With
+    /// `stop_at_cursor` (Reddit: no cursor is sent, an anchor that was deleted would stall
+    /// `before=` for good), only what is newer than the cursor is taken, and older pages are
+    /// read only while a whole page is new; a feed's first read takes its newest page.
+    async fn poll_pages<F, Fut>(
+        &self,
+        cursor: &Cursor,
+        now: DateTime<Utc>,
+        stop_at_cursor: bool,
+        mut fetch: F,
+    ) -> Polled
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: std::future::Future<Output = hark_shared::Result<FeedPage>>,
+    {
+        let mut polled = Polled::from(cursor);
+        let old = cursor.newest_id.clone();
         let mut next = cursor.draining.as_ref().map(|d| d.next.clone());
         let mut first_newest: Option<String> = None;
-        loop {
-            if polled.pages == self.max_pages {
-                polled.ended = Ended::PageBudget;
-                break;
+        while !self.out_of_pages(&mut polled) {
+            let mut fetched = fetch(next.clone()).await;
+            if let (Ok(page), true) = (&mut fetched, stop_at_cursor) {
+                page.mentions.retain(|m| old.as_deref().is_none_or(|o| is_newer(&m.message_id, o)));
             }
-            let page = match self.x.page(account, since.as_deref(), next.as_deref(), key, now).await {
-                Ok(page) => page,
-                Err(e) => {
-                    Self::stopped(&mut polled, e, now);
-                    return polled;
-                }
-            };
-            if let Err(e) = self.take(&page, &mut polled).await {
-                Self::stopped(&mut polled, e, now);
-                return polled;
-            }
+            let Some(page) = self.taken(&mut polled, fetched, now).await else { return polled };
             if polled.pages == 1 {
                 first_newest = newest(page.ids.iter().map(String::as_str)).map(str::to_owned);
             }
-            next = page.next.clone();
-            polled.cursor = after_since_pages(cursor, first_newest.as_deref(), next.as_deref());
+            let reached = stop_at_cursor && old.as_deref().is_none_or(|o| page.ids.iter().any(|id| !is_newer(id, o)));
+            let following = if reached { None } else { page.next.clone() };
+            polled.cursor = after_since_pages(cursor, first_newest.as_deref(), following.as_deref());
             if let Some(until) = page.pause_until {
                 polled.cursor.resume_at = Some(until);
-                polled.ended = if next.is_some() { Ended::Paused } else { Ended::Drained };
+                polled.ended = if following.is_some() { Ended::Paused } else { Ended::Drained };
                 break;
             }
-            if next.is_none() {
-                break;
-            }
-        }
-        polled
-    }
-
-    /// Reddit's listings are read newest first with no cursor sent (an anchor that was
-    /// deleted would stall `before=` for good): what is newer than the cursor is taken, older
-    /// pages are read only while a whole page is new, and the cursor moves to the newest
-    /// post once the reading reaches what it covered.
-    async fn poll_reddit(&self, feed: &RedditFeed, key: &str, cursor: &Cursor, now: DateTime<Utc>) -> Polled {
-        let mut polled =
-            Polled { cursor: cursor.clone(), pages: 0, enqueued: 0, hits: 0, ended: Ended::Drained, error: None };
-        let Some(reddit) = &self.reddit else {
-            polled.ended = Ended::Failed;
-            polled.error = Some("Reddit listening is off".into());
-            return polled;
-        };
-        let listen = match feed {
-            RedditFeed::Search(q) => RedditListen::Search(q),
-            RedditFeed::Subreddit(sub) => RedditListen::Subreddit(sub),
-        };
-        let old = cursor.newest_id.clone();
-        let mut after = cursor.draining.as_ref().map(|d| d.next.clone());
-        let mut first_newest: Option<String> = None;
-        loop {
-            if polled.pages == self.max_pages {
-                polled.ended = Ended::PageBudget;
-                break;
-            }
-            let mut page = match reddit.listing_page(listen, after.as_deref(), key, now).await {
-                Ok(page) => page,
-                Err(e) => {
-                    Self::stopped(&mut polled, e, now);
-                    return polled;
-                }
-            };
-            page.mentions.retain(|m| old.as_deref().is_none_or(|o| is_newer(&m.message_id, o)));
-            if let Err(e) = self.take(&page, &mut polled).await {
-                Self::stopped(&mut polled, e, now);
-                return polled;
-            }
-            if polled.pages == 1 && cursor.draining.is_none() {
-                first_newest = newest(page.ids.iter().map(String::as_str)).map(str::to_owned);
-            }
-            // The first read of a feed takes its newest page and starts from there.
-            let reached = old.as_deref().is_none_or(|o| page.ids.iter().any(|id| !is_newer(id, o)));
-            let next = if reached { None } else { page.next.clone() };
-            polled.cursor = after_since_pages(cursor, first_newest.as_deref(), next.as_deref());
-            if let Some(until) = page.pause_until {
-                polled.cursor.resume_at = Some(until);
-                polled.ended = if next.is_some() { Ended::Paused } else { Ended::Drained };
-                break;
-            }
-            match next {
-                Some(next) => after = Some(next),
+            match following {
+                Some(following) => next = Some(following),
                 None => break,
             }
         }
         polled
     }
 
+    async fn poll_x(&self, account: &str, key: &str, cursor: &Cursor, now: DateTime<Utc>) -> Polled {
+        let since = cursor.newest_id.clone();
+        self.poll_pages(cursor, now, false, |next| {
+            let since = since.clone();
+            async move { self.x.page(account, since.as_deref(), next.as_deref(), key, now).await }
+        })
+        .await
+    }
+
+    async fn poll_reddit(&self, feed: &RedditFeed, key: &str, cursor: &Cursor, now: DateTime<Utc>) -> Polled {
+        let Some(reddit) = &self.reddit else {
+            return Polled {
+                ended: Ended::Failed,
+                error: Some("Reddit listening is off".into()),
+                ..Polled::from(cursor)
+            };
+        };
+        let listen = match feed {
+            RedditFeed::Search(q) => RedditListen::Search(q),
+            RedditFeed::Subreddit(sub) => RedditListen::Subreddit(sub),
+        };
+        self.poll_pages(cursor, now, true, |after| async move {
+            reddit.listing_page(listen, after.as_deref(), key, now).await
+        })
+        .await
+    }
+
+    /// Mastodon's pages are read forward from `min_id`, the cursor moving past each page.
     async fn poll_mastodon(
         &self,
         account: &str,
@@ -395,32 +409,17 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
         cursor: &Cursor,
         now: DateTime<Utc>,
     ) -> Polled {
-        let mut polled =
-            Polled { cursor: cursor.clone(), pages: 0, enqueued: 0, hits: 0, ended: Ended::Drained, error: None };
+        let mut polled = Polled::from(cursor);
         let listen = match feed {
             MastodonFeed::Notifications => Listen::Notifications,
             MastodonFeed::Search(q) => Listen::Search(q),
             MastodonFeed::Hashtag(tag) => Listen::Hashtag(tag),
         };
-        loop {
-            if polled.pages == self.max_pages {
-                polled.ended = Ended::PageBudget;
-                break;
-            }
+        while !self.out_of_pages(&mut polled) {
             let min_id = polled.cursor.newest_id.clone();
-            let page = match self.mastodon.listen_page(account, listen, min_id.as_deref(), key, now).await {
-                Ok(page) => page,
-                Err(e) => {
-                    Self::stopped(&mut polled, e, now);
-                    return polled;
-                }
-            };
-            if let Err(e) = self.take(&page, &mut polled).await {
-                Self::stopped(&mut polled, e, now);
-                return polled;
-            }
+            let fetched = self.mastodon.listen_page(account, listen, min_id.as_deref(), key, now).await;
+            let Some(page) = self.taken(&mut polled, fetched, now).await else { return polled };
             let ids: Vec<&str> = page.ids.iter().map(String::as_str).collect();
-            let before = polled.cursor.newest_id.clone();
             polled.cursor = after_forward_page(&polled.cursor, &ids);
             if let Some(until) = page.pause_until {
                 polled.cursor.resume_at = Some(until);
@@ -429,7 +428,7 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
             }
             // An empty page, or one that moved nothing, is the end of what is new. The first
             // read of a feed takes its newest page and starts from there.
-            if ids.is_empty() || polled.cursor.newest_id == before || before.is_none() {
+            if ids.is_empty() || polled.cursor.newest_id == min_id || min_id.is_none() {
                 break;
             }
         }

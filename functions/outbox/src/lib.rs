@@ -96,27 +96,22 @@ impl AwsSweeper {
         let x_api_base_url = env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?;
         let table = required_env("TABLE_NAME")?;
         let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, &table);
-        let replies = hark_shared::channels::Outbound {
-            x: hark_shared::channels::x::XApiClient::for_aws(&aws, &x_api_base_url, &table, &credentials)?,
-            meta: hark_shared::channels::meta::MetaClient::for_aws(
+        let replies = hark_shared::channels::Outbound::new(
+            hark_shared::channels::x::XApiClient::for_aws(&aws, &x_api_base_url, &table, &credentials)?,
+            hark_shared::channels::meta::MetaClient::for_aws(
                 &aws,
                 &env_or("META_GRAPH_BASE_URL", "https://graph.facebook.com".to_owned())?,
                 &env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
                 &credentials,
             )?,
-            linkedin: hark_shared::channels::linkedin::LinkedInClient::from_env(&credentials)?,
-            mastodon: hark_shared::channels::mastodon::MastodonClient::new(
-                credentials.mastodon.as_ref(),
-                Default::default(),
-            )?,
-            sources: hark_shared::channels::generic::GenericClient::new(&credentials.sources)?,
-            help_desks: hark_shared::helpdesks::HelpDesks::for_aws(
+            hark_shared::helpdesks::HelpDesks::for_aws(
                 &aws,
                 store.clone(),
                 &credentials,
                 &hark_shared::helpdesks::escalation::EscalationDeskPolicy::from_env()?,
             )?,
-        };
+            &credentials,
+        )?;
         Ok(Sweeper {
             replies,
             store,

@@ -224,30 +224,20 @@ impl AwsProcessor {
         let aws = hark_shared::config::aws().await;
         let credentials = hark_shared::credentials::Credentials::load(&aws).await?;
         let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, &config.table);
-        let replies = hark_shared::channels::Outbound {
-            x: hark_shared::channels::x::XApiClient::for_aws(
-                &aws,
-                &config.x_api_base_url,
-                &config.table,
-                &credentials,
-            )?,
-            meta: hark_shared::channels::meta::MetaClient::for_aws(
+        let replies = hark_shared::channels::Outbound::new(
+            hark_shared::channels::x::XApiClient::for_aws(&aws, &config.x_api_base_url, &config.table, &credentials)?,
+            hark_shared::channels::meta::MetaClient::for_aws(
                 &aws,
                 &config.meta_graph_base_url,
                 &config.meta_graph_version,
                 &credentials,
             )?,
             // The processor sends acknowledgements only: forwards go out from the outbox function.
-            linkedin: hark_shared::channels::linkedin::LinkedInClient::from_env(&credentials)?,
-            mastodon: hark_shared::channels::mastodon::MastodonClient::new(
-                credentials.mastodon.as_ref(),
-                Default::default(),
-            )?,
-            sources: hark_shared::channels::generic::GenericClient::new(&credentials.sources)?,
-            help_desks: hark_shared::helpdesks::HelpDesks::webhooks_only(
+            hark_shared::helpdesks::HelpDesks::webhooks_only(
                 hark_shared::helpdesks::webhook_sender::WebhookSender::new(&Default::default(), store.clone())?,
             ),
-        };
+            &credentials,
+        )?;
         Ok(Processor {
             replies,
             store,

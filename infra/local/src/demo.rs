@@ -136,6 +136,7 @@ pub fn parameters() -> Vec<(String, String)> {
         ("ListeningSlaIdealMinutes", "1"),
         ("ListeningSlaBreachMinutes", "2"),
         ("ListenerSchedule", "rate(1 minute)"),
+        ("ListenReddit", "on"),
         ("LinkedInSlaIdealMinutes", "1"),
         ("LinkedInSlaBreachMinutes", "2"),
         ("GenericSlaIdealMinutes", "1"),
@@ -717,12 +718,10 @@ fn who(item: &Item, handle: &str, name: &str) -> String {
     }
 }
 
+/// One line of `text`, at most `max` characters.
 fn excerpt(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(max).collect::<String>())
-    }
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= max { text } else { format!("{}…", text.chars().take(max).collect::<String>()) }
 }
 
 /// Prints what changed in the table since the last look. (A scan: fine for a demo table;

@@ -24,9 +24,13 @@ pub const SOURCE_SECRET: &str = "whsec_aGFyay1sb2NhbC1zaG9wLWFwcC1zaWduaW5nLWtle
 pub const MASTODON_ACCOUNT: &str = "14715";
 pub const MASTODON_ACCT: &str = "acme";
 pub const MASTODON_TOKEN: &str = "hark-local-mastodon-token";
+/// The demo's Reddit client (the demo turns `ListenReddit` on; it is off by default).
+pub const REDDIT_CLIENT_ID: &str = "hark-local-reddit-client";
+pub const REDDIT_CLIENT_SECRET: &str = "hark-local-reddit-secret";
 
-/// The credentials with the demo's LinkedIn organisation, Mastodon account and source,
-/// unless they configure their own (`linkedin`, `mastodon` or `sources` given).
+/// The credentials with the demo's LinkedIn organisation, Mastodon account, Reddit client
+/// and source, unless they configure their own (`linkedin`, `mastodon`, `reddit` or
+/// `sources` given).
 pub fn with_local_channels(credentials: &str, source_reply_url: &str, mastodon_url: &str) -> Result<String, Error> {
     let mut value: serde_json::Value =
         serde_json::from_str(credentials).map_err(|_| Error::Usage("the local credentials are not JSON".into()))?;
@@ -37,6 +41,11 @@ pub fn with_local_channels(credentials: &str, source_reply_url: &str, mastodon_u
     if value.get("mastodon").is_none() {
         value["mastodon"] = json!({"accounts": {MASTODON_ACCOUNT: {"instance": mastodon_url, "access_token": MASTODON_TOKEN,
                                                                   "listen": ["acme air", "#acmeair"]}}});
+    }
+    if value.get("reddit").is_none() {
+        value["reddit"] = json!({"client_id": REDDIT_CLIENT_ID, "client_secret": REDDIT_CLIENT_SECRET, "username": "acmeair",
+                                 "user_agent": "rust:com.acme.hark:v1.0 (by /u/acmeair)",
+                                 "searches": ["acme air"], "subreddits": ["acmeair"]});
     }
     if value.get("sources").is_none() {
         value["sources"] = json!({SOURCE: {"secret": SOURCE_SECRET, "reply_url": source_reply_url}});
@@ -141,7 +150,7 @@ pub async fn play(stack: &LocalStack, observer: &mut Observer) -> Result<(), Err
 /// to the help desks, never answered automatically). The listener runs on its schedule.
 pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), Error> {
     let every = stack.template.parameter("ListenerSchedule").unwrap_or("?").to_owned();
-    println!("\n-- listening: the listener polls X search and Mastodon ({every}, sped up) --");
+    println!("\n-- listening: the listener polls X search, Mastodon and Reddit ({every}, sped up) --");
     let x_hit =
         stack.x_api.public_post(("9101", "rita_flies"), "acme air lost my bag in Lisbon and nobody answers", None);
     let brand = (MASTODON_ACCOUNT, MASTODON_ACCT);
@@ -152,8 +161,17 @@ pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), E
         "public",
     );
     stack.mastodon.public_status(("971730", "pat@fosstodon.org", "Pat"), "Acme Air delayed 4 hours again #acmeair");
+    stack.reddit.post(
+        "travel",
+        "sky_traveller",
+        "Acme Air lost my luggage",
+        "Three days and no answer from their desk.",
+    );
     println!("X              @rita_flies posts \"acme air lost my bag…\" (no @AcmeAir: a listening hit, post {x_hit})");
     println!("Mastodon       @zsc@mastodon.social mentions @{MASTODON_ACCT}; @pat@fosstodon.org posts about #acmeair");
+    println!(
+        "Reddit         u/sky_traveller posts \"Acme Air lost my luggage\" in r/travel (Reddit listening is on in the demo)"
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -65,15 +65,20 @@ async fn invoke(stack: &LocalStack) -> Result<RunMeasure, Error> {
     })
 }
 
-/// Fills the platforms, runs the listener twice, and returns both runs.
+/// Sets every feed's cursor with a first run over one item each, fills the platforms, runs
+/// the listener over the burst, and once more with nothing new; returns the last two runs.
 pub async fn run(stack: &LocalStack, options: &ListenOptions) -> Result<(RunMeasure, RunMeasure), Error> {
+    let brand = (MASTODON_ACCOUNT, MASTODON_ACCT);
+    stack.x_api.public_post(("9001", "ana_b"), "acme air, before the burst", None);
+    stack.mastodon.mention(("971724", "zsc", "Zoe"), brand, "before the burst", "public");
+    stack.mastodon.public_status(("971730", "pat", "Pat"), "acme air before the burst #acmeair");
+    invoke(stack).await?;
     for n in 0..options.posts {
         stack.x_api.public_post(("9001", "ana_b"), &format!("acme air lost my bag, day {n}"), None);
     }
-    let brand = (MASTODON_ACCOUNT, MASTODON_ACCT);
     for n in 0..options.statuses {
         stack.mastodon.mention(("971724", "zsc", "Zoe"), brand, &format!("refund please ({n})"), "public");
-        stack.mastodon.public_status(("971730", "pat", "Pat"), &format!("acme air delayed again ({n})"));
+        stack.mastodon.public_status(("971730", "pat", "Pat"), &format!("acme air delayed again ({n}) #acmeair"));
     }
     let full = invoke(stack).await?;
     let quiet = invoke(stack).await?;
@@ -82,11 +87,11 @@ pub async fn run(stack: &LocalStack, options: &ListenOptions) -> Result<(RunMeas
 
 pub fn report(options: &ListenOptions, full: &RunMeasure, quiet: &RunMeasure) -> String {
     format!(
-        "One listener run over {} X posts and {} Mastodon mentions + {} statuses:\n{}\n{}",
+        "One listener run over {} new X posts and {} Mastodon mentions + {} statuses (each found by a search and a hashtag):\n{}\n{}",
         options.posts,
         options.statuses,
         options.statuses,
-        full.line("first run"),
+        full.line("burst run"),
         quiet.line("quiet run"),
     )
 }

@@ -106,6 +106,28 @@ pub struct Exchange {
     pub elapsed_ms: u64,
 }
 
+impl Exchange {
+    /// A request on its way out, timed from now; [`ExchangeLog::finish`] records its end.
+    pub fn begin(
+        platform: &'static str,
+        method: &reqwest::Method,
+        path: impl Into<String>,
+        request: String,
+    ) -> (Self, std::time::Instant) {
+        let exchange = Exchange {
+            platform,
+            method: method.to_string(),
+            path: path.into(),
+            request,
+            status: None,
+            answer: String::new(),
+            error: None,
+            elapsed_ms: 0,
+        };
+        (exchange, std::time::Instant::now())
+    }
+}
+
 /// Where a client's exchanges go: always the debug log, and a list when one is kept (tests).
 #[derive(Clone, Default)]
 pub struct ExchangeLog {
@@ -156,6 +178,13 @@ impl ExchangeLog {
         if let Some(kept) = &self.kept {
             kept.lock().expect("exchange log").push(exchange);
         }
+    }
+
+    /// Records `exchange` with how it ended.
+    pub fn finish<T>(&self, mut exchange: Exchange, started: std::time::Instant, result: &crate::Result<T>) {
+        exchange.error = result.as_ref().err().map(ToString::to_string);
+        exchange.elapsed_ms = started.elapsed().as_millis() as u64;
+        self.record(exchange);
     }
 
     pub fn exchanges(&self) -> Vec<Exchange> {

@@ -126,31 +126,14 @@ pub fn agent_reply(answering: &Answering<'_>, visibility: Visibility) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::mention::{Author, MessageAction};
-    use chrono::Utc;
 
     fn mention(channel: Channel, kind: MentionKind, parent: Option<&str>, parent_author: Option<&str>) -> Mention {
         Mention {
-            channel,
-            account_id: "100".into(),
-            direction: Direction::Inbound,
             kind,
-            message_id: "m1".into(),
             parent_id: parent.map(Into::into),
             parent_author_id: parent_author.map(Into::into),
-            quoted_id: None,
-            author: Author { id: "7".into(), handle: None, name: None, followers: None, verified: false },
-            customer_id: "7".into(),
             text: "where is my order".into(),
-            language: None,
-            created_at: Utc::now(),
-            received_at: Utc::now(),
-            raw_ref: "r".into(),
-            action: MessageAction::Created,
-            standby: false,
-            automated: None,
-            text_source: None,
-            listening: false,
+            ..crate::channels::testing::mention(channel, "100", "m1")
         }
     }
 

@@ -22,6 +22,26 @@ pub struct Outbound<X> {
     pub help_desks: HelpDesks,
 }
 
+impl<X> Outbound<X> {
+    /// X's, Meta's and the help desks' clients as the function builds them, and the other
+    /// channels' from the credentials and the environment (`LINKEDIN_*`).
+    pub fn new(
+        x: X,
+        meta: MetaClient,
+        help_desks: HelpDesks,
+        credentials: &crate::credentials::Credentials,
+    ) -> Result<Self> {
+        Ok(Outbound {
+            x,
+            meta,
+            linkedin: LinkedInClient::from_env(credentials)?,
+            mastodon: MastodonClient::new(credentials.mastodon.as_ref(), Default::default())?,
+            sources: GenericClient::new(&credentials.sources)?,
+            help_desks,
+        })
+    }
+}
+
 impl<X: ReplySender> ReplySender for Outbound<X> {
     async fn send(&self, message: &OutboxMessage) -> Result<String> {
         if let ReplyTarget::Webhook { .. } = message.target {

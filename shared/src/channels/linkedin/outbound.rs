@@ -6,7 +6,7 @@
 //! it ships: bump `LINKEDIN_VERSION` at least yearly) and speaks Rest.li 2.0.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::{Method, StatusCode};
@@ -131,17 +131,8 @@ impl LinkedInClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let started = Instant::now();
-        let mut exchange = Exchange {
-            platform: PLATFORM,
-            method: method.to_string(),
-            path: format!("/rest/{path}"),
-            request: body.map(Value::to_string).unwrap_or_default(),
-            status: None,
-            answer: String::new(),
-            error: None,
-            elapsed_ms: 0,
-        };
+        let (mut exchange, started) =
+            Exchange::begin(PLATFORM, &method, format!("/rest/{path}"), body.map(Value::to_string).unwrap_or_default());
         let result = match request.send().await {
             Err(e) => Err(if !write || e.is_connect() {
                 Error::PlatformUnavailable { platform: PLATFORM, message: e.without_url().to_string() }
@@ -163,9 +154,7 @@ impl LinkedInClient {
                 }
             }
         };
-        exchange.error = result.as_ref().err().map(ToString::to_string);
-        exchange.elapsed_ms = started.elapsed().as_millis() as u64;
-        self.log.record(exchange);
+        self.log.finish(exchange, started, &result);
         result
     }
 }

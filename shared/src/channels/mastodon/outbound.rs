@@ -4,7 +4,7 @@
 //! the text, and the visibility of what it answers, never wider).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
@@ -92,17 +92,8 @@ impl MastodonClient {
         if let Some((body, idempotency_key)) = body {
             request = request.json(body).header("Idempotency-Key", idempotency_key);
         }
-        let started = Instant::now();
-        let mut exchange = Exchange {
-            platform: PLATFORM,
-            method: method.to_string(),
-            path: path.to_owned(),
-            request: body.map(|(b, _)| b.to_string()).unwrap_or_default(),
-            status: None,
-            answer: String::new(),
-            error: None,
-            elapsed_ms: 0,
-        };
+        let (mut exchange, started) =
+            Exchange::begin(PLATFORM, &method, path.to_owned(), body.map(|(b, _)| b.to_string()).unwrap_or_default());
         let result = match request.send().await {
             Err(e) if write && !e.is_connect() => {
                 Err(Error::PlatformOutcomeUnknown { platform: PLATFORM, message: e.without_url().to_string() })
@@ -121,9 +112,7 @@ impl MastodonClient {
                 }
             }
         };
-        exchange.error = result.as_ref().err().map(ToString::to_string);
-        exchange.elapsed_ms = started.elapsed().as_millis() as u64;
-        self.log.record(exchange);
+        self.log.finish(exchange, started, &result);
         result
     }
 

@@ -237,17 +237,12 @@ impl MetaClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let started = Instant::now();
-        let mut exchange = Exchange {
-            platform: PLATFORM,
-            method: method.to_string(),
-            path: format!("/{path}"),
-            request: body.map(Value::to_string).unwrap_or_else(|| serde_urlencoded_pairs(query)),
-            status: None,
-            answer: String::new(),
-            error: None,
-            elapsed_ms: 0,
-        };
+        let (mut exchange, started) = Exchange::begin(
+            PLATFORM,
+            &method,
+            format!("/{path}"),
+            body.map(Value::to_string).unwrap_or_else(|| serde_urlencoded_pairs(query)),
+        );
         let result = match request.send().await {
             Err(e) => Err(if !write || e.is_connect() {
                 Error::PlatformUnavailable { platform: PLATFORM, message: e.to_string() }
@@ -275,9 +270,7 @@ impl MetaClient {
                 }
             }
         };
-        exchange.error = result.as_ref().err().map(ToString::to_string);
-        exchange.elapsed_ms = started.elapsed().as_millis() as u64;
-        self.log.record(exchange);
+        self.log.finish(exchange, started, &result);
         result
     }
 
