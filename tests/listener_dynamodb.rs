@@ -182,6 +182,11 @@ async fn a_crash_between_enqueue_and_advance_re_reads_and_overlapping_runs_never
     assert!(f.items("outbox").await.is_empty(), "a listening hit is never answered automatically");
     let conversations = f.items("conversation").await;
     assert!(conversations.iter().all(|c| c.get("listening").is_some()));
+    // The HTTP API's view says so too.
+    use hark_shared::ports::ConversationReader;
+    let id = hark_shared::ports::ConversationId(attr_s(&conversations[0], "conversation_id"));
+    let view = DynamoStore::from_config(&f.aws, &f.table).conversation_view(&id).await.unwrap().unwrap();
+    assert!(view.listening);
 }
 
 #[tokio::test]

@@ -704,6 +704,8 @@ pub struct ConversationView {
     pub answered_at: Option<DateTime<Utc>>,
     /// Why a person must answer (the platform's messaging window closed), if so.
     pub needs_person: Option<String>,
+    /// Opened by a listening hit (found by a search): Hark answers none of it on its own.
+    pub listening: bool,
     pub messages: Vec<MessageView>,
     pub escalations: Vec<EscalationView>,
     pub outbound: Vec<OutboundView>,
@@ -833,6 +835,7 @@ pub struct ConversationSummary {
     /// The SLA clock passed its breach.
     pub breached: bool,
     pub needs_person: Option<String>,
+    pub listening: bool,
 }
 
 /// Which conversations a listing keeps; `None` keeps all.

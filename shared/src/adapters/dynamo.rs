@@ -1648,6 +1648,7 @@ fn conversation_summary(item: &Item) -> Result<ConversationSummary> {
         escalation_level,
         breached: escalation_level >= crate::domain::sla::BREACH,
         needs_person: view.needs_person,
+        listening: view.listening,
     })
 }
 
@@ -1740,6 +1741,7 @@ fn conversation_view(item: &Item) -> Result<ConversationView> {
         first_response_at: get_ts(item, "first_response_at"),
         answered_at: get_ts(item, "answered_at"),
         needs_person: get_s(item, "needs_person").map(str::to_owned),
+        listening: item.get("listening").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
         messages: Vec::new(),
         escalations: Vec::new(),
         outbound: Vec::new(),
