@@ -19,7 +19,7 @@ use hark_shared::channels::x::search::XSearchClient;
 use hark_shared::credentials::Credentials;
 use hark_shared::domain::listening::Cursor;
 use hark_shared::domain::mention::Mention;
-use hark_shared::ports::CursorStore;
+use hark_shared::ports::{Clock, CursorStore};
 use hark_tests::*;
 use serde_json::json;
 
@@ -331,4 +331,29 @@ async fn reddit_is_read_newest_first_without_an_anchor_so_a_deleted_post_never_s
     let processor = processor(&f.aws, &f.table, &f.x_api, f.clock.clone());
     process_batch(&processor, &queued[..10]).await;
     assert!(f.items("outbox").await.is_empty());
+}
+
+#[tokio::test]
+async fn refused_credentials_hold_a_feed_back_until_an_operator_can_renew_them() {
+    let f = fixture().await;
+    f.mastodon.respond_next(ScriptedResponse {
+        status: 401,
+        headers: Vec::new(),
+        body: json!({"error": "The access token was revoked"}),
+        delay: std::time::Duration::ZERO,
+        only_for: None,
+        create_anyway: false,
+    });
+    let run = f.listener().run().await;
+    let refused: Vec<_> = run.feeds.iter().filter(|o| o.ended == Ended::Failed).collect();
+    assert_eq!(refused.len(), 1, "{run:?}");
+    let refused = refused[0].clone();
+    assert!(refused.error.as_deref().unwrap_or_default().contains("credentials"), "{refused:?}");
+    let wait = refused.resume_at.unwrap() - f.clock.now();
+    assert_eq!(wait.num_minutes(), 15, "held back for the credentials wait");
+    assert!(run.feeds.iter().filter(|o| o.feed != refused.feed).all(|o| o.ended == Ended::Drained), "{run:?}");
+
+    let again = f.listener().run().await;
+    let held = again.feeds.iter().find(|o| o.feed == refused.feed).unwrap();
+    assert_eq!(held.ended, Ended::Waiting, "nothing asked in vain");
 }

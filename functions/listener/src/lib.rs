@@ -251,8 +251,7 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
         };
         let now = self.clock.now();
         if stored.cursor.resume_at.is_some_and(|at| at > now) {
-            let waiting =
-                Polled { cursor: stored.cursor, pages: 0, enqueued: 0, hits: 0, ended: Ended::Waiting, error: None };
+            let waiting = Polled { ended: Ended::Waiting, ..Polled::from(&stored.cursor) };
             return outcome(Some(&waiting), false, None);
         }
         let mut polled = match feed {
@@ -285,17 +284,17 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
         Ok(())
     }
 
-    /// A platform error ends the poll: a rate limit pauses the feed until the platform's
-    /// reset, anything else leaves the cursor for the next run.
+    /// A platform error ends the poll. One that says when to try again (a rate limit until
+    /// the platform's reset; refused credentials until an operator has had time to renew
+    /// them) pauses the feed until then, so a run does not ask again in vain; anything else
+    /// leaves the cursor for the next run.
     fn stopped(polled: &mut Polled, error: hark_shared::Error, now: DateTime<Utc>) {
-        match error.retry() {
-            Retry::After(wait) if matches!(error, hark_shared::Error::RateLimited { .. }) => {
-                polled.cursor.resume_at =
-                    Some(now + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::minutes(15)));
-                polled.ended = Ended::Paused;
-            }
-            _ => polled.ended = Ended::Failed,
+        if let Retry::After(wait) = error.retry() {
+            polled.cursor.resume_at =
+                Some(now + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::minutes(15)));
         }
+        polled.ended =
+            if matches!(error, hark_shared::Error::RateLimited { .. }) { Ended::Paused } else { Ended::Failed };
         polled.error = Some(error.to_string());
     }
 
