@@ -1,5 +1,6 @@
 //! The listener over DynamoDB Local (its cursors), LocalStack's FIFO queue, the local X
-//! API's recent search and a local Mastodon instance, and what it finds through the real
+//! API's recent search, a local Mastodon instance and a local Bluesky service, and what it
+//! finds through the real
 //! processor: cursors under a crash between enqueue and advance and under two overlapping
 //! runs, rate limits that pause one platform and not the others, a post seen by webhook
 //! and by search stored once, and listening hits never answered automatically.
@@ -9,10 +10,12 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeDelta, Utc};
 use hark_listener::{Ended, Feed, Listener, MastodonFeed};
+use hark_local::bluesky_api::LocalBluesky;
 use hark_local::mastodon_api::LocalMastodon;
 use hark_local::reddit_api::LocalReddit;
 use hark_shared::adapters::dynamo::DynamoStore;
 use hark_shared::adapters::sqs::SqsQueue;
+use hark_shared::channels::bluesky::client::AwsBlueskyClient;
 use hark_shared::channels::mastodon::MastodonClient;
 use hark_shared::channels::reddit::RedditClient;
 use hark_shared::channels::x::search::XSearchClient;
@@ -29,6 +32,9 @@ const BRAND: &str = "2244994945";
 const SEARCH_TOKEN: &str = "local-app-bearer-token";
 const MASTODON_ACCOUNT: &str = "14715";
 const MASTODON_TOKEN: &str = "local-mastodon-token";
+const BLUESKY_DID: &str = "did:plc:acme4irbr4nd2a2b3c4d5e6f";
+const BLUESKY_ACCOUNT: &str = "plc_acme4irbr4nd2a2b3c4d5e6f";
+const BLUESKY_PASSWORD: &str = "abcd-efgh-ijkl-mnop";
 
 struct Fixture {
     aws: aws_config::SdkConfig,
@@ -36,6 +42,7 @@ struct Fixture {
     queue: String,
     x_api: LocalXApi,
     mastodon: LocalMastodon,
+    bluesky: LocalBluesky,
     reddit: LocalReddit,
     credentials: Credentials,
     clock: TestClock,
@@ -49,6 +56,8 @@ async fn fixture() -> Fixture {
     x_api.register_search_token(SEARCH_TOKEN);
     let mastodon = LocalMastodon::start(0).await.unwrap();
     mastodon.register_account(MASTODON_ACCOUNT, "acme", MASTODON_TOKEN);
+    let bluesky = LocalBluesky::start(0).await.unwrap();
+    bluesky.register_account(BLUESKY_DID, "acmeair.bsky.social", BLUESKY_PASSWORD);
     let reddit = LocalReddit::start(0).await.unwrap();
     reddit.register_client("reddit-client", "reddit-secret");
     let credentials = Credentials::from_json(
@@ -57,13 +66,15 @@ async fn fixture() -> Fixture {
                                                   "query": "\"acme air\" OR acmeair -from:AcmeAir -is:retweet"}}}},
             "mastodon": {"accounts": {MASTODON_ACCOUNT: {"instance": mastodon.url, "access_token": MASTODON_TOKEN,
                                                          "listen": ["acme air", "#acmeair"]}}},
+            "bluesky": {"accounts": {BLUESKY_DID: {"service": bluesky.url, "identifier": "acmeair.bsky.social",
+                                                   "app_password": BLUESKY_PASSWORD, "listen": ["acme air"]}}},
             "reddit": {"client_id": "reddit-client", "client_secret": "reddit-secret", "username": "acmeair",
                        "user_agent": "rust:com.acme.hark:v1.0 (by /u/acmeair)", "searches": ["acme air"], "subreddits": ["acmeair"]},
         })
         .to_string(),
     )
     .unwrap();
-    Fixture { aws, table, queue, x_api, mastodon, reddit, credentials, clock: TestClock::at(Utc::now()) }
+    Fixture { aws, table, queue, x_api, mastodon, bluesky, reddit, credentials, clock: TestClock::at(Utc::now()) }
 }
 
 impl Fixture {
@@ -73,6 +84,7 @@ impl Fixture {
             queue: SqsQueue::from_config(&self.aws, self.queue.clone()),
             x: XSearchClient::new(&self.x_api.base_url, &self.credentials.x).unwrap(),
             mastodon: MastodonClient::new(self.credentials.mastodon.as_ref(), Default::default()).unwrap(),
+            bluesky: self.bluesky_client(),
             reddit: self
                 .credentials
                 .reddit
@@ -82,6 +94,11 @@ impl Fixture {
             max_pages: 10,
             clock: Box::new(self.clock.clone()),
         }
+    }
+
+    /// Sessions kept in the table, as the functions keep them.
+    fn bluesky_client(&self) -> AwsBlueskyClient {
+        AwsBlueskyClient::for_aws(&self.aws, &self.table, &self.credentials).unwrap()
     }
 
     fn listener(&self) -> Listener<DynamoStore, SqsQueue> {
@@ -356,4 +373,54 @@ async fn refused_credentials_hold_a_feed_back_until_an_operator_can_renew_them()
     let again = f.listener().run().await;
     let held = again.feeds.iter().find(|o| o.feed == refused.feed).unwrap();
     assert_eq!(held.ended, Ended::Waiting, "nothing asked in vain");
+}
+
+#[tokio::test]
+async fn bluesky_mentions_are_answered_in_their_thread_on_one_session_and_search_hits_are_left_to_a_person() {
+    let f = fixture().await;
+    let brand = (BLUESKY_DID, "acmeair.bsky.social");
+    let mia = ("did:plc:mia2c4st0mer5a6b7c8d9e0f1", "mia.bsky.social", "Mia");
+    let mention = f.bluesky.mention(mia, brand, "acme air cancelled my flight AC88 and the app shows nothing");
+    let hit =
+        f.bluesky.public_post(("did:plc:ola2c4st0mer5a6b7c8d9e0f1", "ola.bsky.social", "Ola"), "Acme Air wifi is down");
+
+    let run = f.listener().run().await;
+    let of = |run: &hark_listener::RunSummary, key: &str| run.feeds.iter().find(|o| o.feed == key).unwrap().clone();
+    let notifications = format!("bluesky:{BLUESKY_ACCOUNT}:notifications");
+    let search = format!("bluesky:{BLUESKY_ACCOUNT}:search:{:016x}", hark_shared::stable_hash("acme air"));
+    assert_eq!((of(&run, &notifications).enqueued, of(&run, &notifications).hits), (1, 0), "{run:?}");
+    // The search finds both posts: the mention (stored once with the notification's) and the hit.
+    assert_eq!((of(&run, &search).enqueued, of(&run, &search).hits), (2, 1), "{run:?}");
+    let replies = hark_shared::channels::Outbound {
+        bluesky: f.bluesky_client(),
+        ..replies(x_client(&f.aws, &f.table, &f.x_api), None)
+    };
+    let processor = processor_with(&f.aws, &f.table, replies, f.clock.clone());
+    let queued = f.queued().await;
+    process_batch(&processor, &queued).await;
+
+    let answered = f.bluesky.replies_to(BLUESKY_DID, &mention);
+    assert_eq!(answered.len(), 1, "answered once, though read twice: {answered:?}");
+    assert_eq!(answered[0].1, mention, "a top-level post is its own thread's root");
+    assert!(f.bluesky.replies_to(BLUESKY_DID, &hit).is_empty(), "a search hit is left to a person");
+    let messages = f.items("message").await;
+    let stored = messages.iter().filter(|m| attr_s(m, "message_id").starts_with("plc_")).count();
+    assert_eq!(stored, 2, "each post stored once");
+
+    // Later runs read only what is new, on the same session; an expired token is refreshed,
+    // never replaced by a new login (Bluesky allows few a day).
+    let later =
+        f.bluesky.public_post(("did:plc:ola2c4st0mer5a6b7c8d9e0f1", "ola.bsky.social", "Ola"), "acme air again");
+    f.bluesky.expire_access_tokens();
+    let again = f.listener().run().await;
+    assert_eq!((of(&again, &notifications).enqueued, of(&again, &search).enqueued), (0, 1), "{again:?}");
+    let queued = f.queued().await;
+    assert_eq!(queued.len(), 1);
+    assert!(queued[0].message_id.ends_with(later.rsplit('/').next().unwrap()));
+    assert_eq!(f.bluesky.sessions_created(), 1, "one login, shared by the listener and the processor");
+    assert!(f.bluesky.calls().iter().any(|c| c.contains("refreshSession")));
+    let quiet = f.listener().run().await;
+    assert_eq!(quiet.enqueued, 0, "{quiet:?}");
+    let searches = f.bluesky.calls().into_iter().filter(|c| c.contains("searchPosts")).collect::<Vec<_>>();
+    assert!(searches.last().unwrap().contains("since="), "a search asks only for what is recent: {searches:?}");
 }

@@ -810,3 +810,37 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_do
     std::fs::remove_file(&pinned).ok();
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_listener_s_schedule_finds_a_bluesky_mention_to_acknowledge_and_an_unbranded_x_post_to_leave_to_a_person() {
+    use hark_local::demo_channels::{BLUESKY_DID, BLUESKY_HANDLE};
+    let stack = stack(&[], &[], 12).await;
+    let mention = stack.bluesky.mention(
+        ("did:plc:mia2c4st0mer5a6b7c8d9e0f1", "mia.bsky.social", "Mia"),
+        (BLUESKY_DID, BLUESKY_HANDLE),
+        "my flight AC88 was cancelled and the app shows nothing",
+    );
+    let hit =
+        stack.x_api.public_post(("9101", "rita_flies"), "acme air lost my bag in Lisbon and nobody answers", None);
+
+    let answered = eventually("the Bluesky mention answered in its thread", Duration::from_secs(90), || async {
+        let replies = stack.bluesky.replies_to(BLUESKY_DID, &mention);
+        (!replies.is_empty()).then_some(replies)
+    })
+    .await;
+    assert_eq!(answered[0].1, mention, "a top-level post is the root of its thread");
+    let stored = eventually("the X search hit stored for a person", Duration::from_secs(60), || async {
+        let messages = items(&stack, "message").await;
+        messages.iter().any(|m| attr_s(m, "message_id") == hit && m.contains_key("listening")).then_some(messages)
+    })
+    .await;
+    eventually("every mention processed", Duration::from_secs(30), || async {
+        queue_is_empty(&stack).await.then_some(())
+    })
+    .await;
+    assert_eq!(stack.x_api.posted_count(), 0, "an unbranded hit is never answered automatically");
+    assert_eq!(stack.bluesky.replies_to(BLUESKY_DID, &mention).len(), 1, "answered once, whatever the runs");
+    assert_eq!(stack.bluesky.sessions_created(), 1, "one login for every run and function");
+    assert!(stored.iter().filter(|m| attr_s(m, "message_id").starts_with("plc_")).count() == 1);
+    stack.stop().await;
+}

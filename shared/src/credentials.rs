@@ -16,6 +16,11 @@
 //!  "linkedin": {"client_secret": "<the LinkedIn app's: verifies webhooks and the challenge>",
 //!    "organizations": {"<organization id>": {"access_token": "<an admin member's token with
 //!      w_organization_social_feed and r_organization_social_feed>"}}},
+//!  "mastodon": {"accounts": {"<account id>": {"instance": "https://mastodon.social",
+//!      "access_token": "...", "listen": ["acme air", "#acmeair"]}}},
+//!  "bluesky": {"accounts": {"did:plc:<the account's DID>": {"identifier": "acme.bsky.social",
+//!      "app_password": "<an app password>", "service": "https://bsky.social" (optional),
+//!      "listen": ["acme air"] (optional)}}},
 //!  "sources": {"<source name: a-z 0-9 - _>": {
 //!      "secret": "whsec_<base64 of 24 to 64 bytes: the source signs with it, Hark signs replies with it>",
 //!      "reply_url": "https://app.example.com/hark/replies"}},
@@ -56,6 +61,9 @@ pub struct Credentials {
     /// Mastodon brand accounts, read by the listener.
     #[serde(default)]
     pub mastodon: Option<MastodonCredentials>,
+    /// Bluesky brand accounts, read by the listener.
+    #[serde(default)]
+    pub bluesky: Option<BlueskyCredentials>,
     /// Reddit, for listening (off unless `ListenReddit` is on).
     #[serde(default)]
     pub reddit: Option<RedditCredentials>,
@@ -171,6 +179,41 @@ pub struct MastodonAccount {
     /// hashtags (`#acmeair`), each its own feed.
     #[serde(default)]
     pub listen: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlueskyCredentials {
+    /// By the account's DID (`did:plc:…`).
+    pub accounts: HashMap<String, BlueskyAccount>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlueskyAccount {
+    /// Where the account's sessions are made: `https://bsky.social`, or its own PDS.
+    #[serde(default = "bluesky_service")]
+    pub service: String,
+    /// The handle (`acme.bsky.social`) or email the account logs in with.
+    pub identifier: String,
+    /// An app password (Settings → Privacy and security → App passwords), never the
+    /// account's own: it seeds the session, which is then kept and refreshed.
+    pub app_password: Secret,
+    /// Search terms the listener looks for beyond the account's notifications.
+    #[serde(default)]
+    pub listen: Vec<String>,
+}
+
+fn bluesky_service() -> String {
+    "https://bsky.social".into()
+}
+
+impl BlueskyCredentials {
+    /// The accounts by the compact DID Hark keys on (`plc_…`); validation has made sure
+    /// every DID has one.
+    pub fn accounts(&self) -> impl Iterator<Item = (String, &BlueskyAccount)> {
+        self.accounts.iter().filter_map(|(did, a)| crate::channels::bluesky::ids::account_of_did(did).map(|id| (id, a)))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -360,6 +403,26 @@ impl Credentials {
                 )));
             }
         }
+        for (did, account) in self.bluesky.iter().flat_map(|b| &b.accounts) {
+            if crate::channels::bluesky::ids::account_of_did(did).is_none() {
+                return Err(Error::Secret(format!(
+                    "the Bluesky credentials name {} where a DID (did:plc:… or did:web:…) belongs",
+                    shown_id(did)
+                )));
+            }
+            crate::domain::forward::check_endpoint("bluesky", &account.service, None)
+                .map_err(|why| Error::Secret(format!("the Bluesky account {}: the service {why}", shown_id(did))))?;
+            if account.identifier.trim().is_empty() || account.identifier.len() > 253 {
+                return Err(Error::Secret(format!("the Bluesky account {}: identifier is its handle", shown_id(did))));
+            }
+            if let Some(bad) = account.listen.iter().find(|l| l.trim().is_empty() || l.chars().count() > 200) {
+                return Err(Error::Secret(format!(
+                    "the Bluesky account {}: {:?} is not a search term (1 to 200 characters)",
+                    shown_id(did),
+                    bad.chars().take(40).collect::<String>()
+                )));
+            }
+        }
         if let Some(reddit) = &self.reddit {
             let username_ok = (3..=20).contains(&reddit.username.len())
                 && reddit.username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -434,6 +497,24 @@ impl Credentials {
     /// X's OAuth seeds by account, renewed at `token_url`.
     pub fn x_seeds(&self, token_url: &str) -> HashMap<String, Seed> {
         self.x.seeds(token_url, self.issued_at)
+    }
+
+    /// The Bluesky accounts' seeds, by compact DID: the app password is both the client's
+    /// secret and the chain's first "refresh token" (see `channels::bluesky::session`).
+    pub fn bluesky_seeds(&self, _token_url: &str) -> HashMap<String, Seed> {
+        let Some(bluesky) = &self.bluesky else { return HashMap::new() };
+        bluesky
+            .accounts()
+            .map(|(id, account)| {
+                let client = OAuthClient {
+                    token_url: account.service.trim_end_matches('/').to_owned(),
+                    client_id: account.identifier.clone(),
+                    client_secret: Some(account.app_password.clone()),
+                    secret_in_body: true,
+                };
+                (id, Seed { client, refresh_token: account.app_password.clone(), issued_at: self.issued_at })
+            })
+            .collect()
     }
 
     /// Zendesk's OAuth seed, under the account name [`ZENDESK`]; it is renewed at the

@@ -430,9 +430,16 @@ pub fn replies(x: TestXClient, graph: Option<&LocalGraphApi>) -> TestReplies {
         meta: graph.map(meta_client).unwrap_or_else(no_meta),
         linkedin: no_linkedin(),
         mastodon: no_mastodon(),
+        bluesky: no_bluesky(),
         sources: no_sources(),
         help_desks: no_help_desks(),
     }
+}
+
+/// A Bluesky client with no accounts: its token store is never reached.
+pub fn no_bluesky() -> hark_shared::channels::bluesky::client::AwsBlueskyClient {
+    let aws = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+    hark_shared::channels::bluesky::client::AwsBlueskyClient::for_aws(&aws, "unused", &Default::default()).unwrap()
 }
 
 /// A Mastodon client with no accounts.

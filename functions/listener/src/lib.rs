@@ -1,5 +1,6 @@
 //! The listener, run on a schedule: polls every configured feed (X recent searches, a
-//! Mastodon account's mentions, its searches and hashtags) from its durable cursor and
+//! Mastodon account's mentions, its searches and hashtags, a Bluesky account's
+//! notifications and searches, Reddit's searches and subreddits) from its durable cursor and
 //! enqueues what it finds for the processor, as the webhook does for pushed messages.
 //!
 //! Each feed's cursor moves only after the page it covers is on the queue, and only by a
@@ -11,13 +12,14 @@
 
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
+use hark_shared::channels::bluesky::client::{AwsBlueskyClient, BlueskyListen};
 use hark_shared::channels::feed::FeedPage;
 use hark_shared::channels::mastodon::MastodonClient;
 use hark_shared::channels::mastodon::outbound::Listen;
 use hark_shared::channels::reddit::RedditClient;
 use hark_shared::channels::reddit::client::RedditListen;
 use hark_shared::channels::x::search::XSearchClient;
-use hark_shared::domain::listening::{Cursor, after_forward_page, after_since_pages, is_newer, newest};
+use hark_shared::domain::listening::{Cursor, after_forward_page, after_since_pages, is_newer, newest, time_key};
 use hark_shared::error::Retry;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{Clock, CursorStore, MentionQueue, SystemClock};
@@ -33,8 +35,16 @@ pub enum Feed {
     XSearch { account: String },
     /// A Mastodon account's mentions, a search of its instance, or a hashtag.
     Mastodon { account: String, listen: MastodonFeed },
+    /// A Bluesky account's notifications, or a search.
+    Bluesky { account: String, listen: BlueskyFeed },
     /// A Reddit search or a subreddit's new posts (only when `ListenReddit` is on).
     Reddit { listen: RedditFeed },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlueskyFeed {
+    Notifications,
+    Search(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +70,10 @@ impl Feed {
                 MastodonFeed::Search(q) => format!("mastodon:{account}:search:{:016x}", hark_shared::stable_hash(q)),
                 MastodonFeed::Hashtag(tag) => format!("mastodon:{account}:tag:{tag}"),
             },
+            Feed::Bluesky { account, listen } => match listen {
+                BlueskyFeed::Notifications => format!("bluesky:{account}:notifications"),
+                BlueskyFeed::Search(q) => format!("bluesky:{account}:search:{:016x}", hark_shared::stable_hash(q)),
+            },
             Feed::Reddit { listen } => match listen {
                 RedditFeed::Search(q) => format!("reddit:search:{:016x}", hark_shared::stable_hash(q)),
                 RedditFeed::Subreddit(sub) => format!("reddit:r:{}", sub.to_ascii_lowercase()),
@@ -71,6 +85,7 @@ impl Feed {
         match self {
             Feed::XSearch { .. } => "x",
             Feed::Mastodon { .. } => "mastodon",
+            Feed::Bluesky { .. } => "bluesky",
             Feed::Reddit { .. } => "reddit",
         }
     }
@@ -97,6 +112,15 @@ pub fn feeds(credentials: &hark_shared::credentials::Credentials, reddit: bool) 
             feeds.push(Feed::Mastodon { account: id.clone(), listen });
         }
     }
+    for (id, account) in credentials.bluesky.iter().flat_map(|b| b.accounts()) {
+        feeds.push(Feed::Bluesky { account: id.clone(), listen: BlueskyFeed::Notifications });
+        feeds.extend(
+            account
+                .listen
+                .iter()
+                .map(|q| Feed::Bluesky { account: id.clone(), listen: BlueskyFeed::Search(q.trim().to_owned()) }),
+        );
+    }
     if let Some(r) = credentials.reddit.as_ref().filter(|_| reddit) {
         feeds.extend(r.searches.iter().map(|q| Feed::Reddit { listen: RedditFeed::Search(q.trim().to_owned()) }));
         feeds.extend(r.subreddits.iter().map(|s| Feed::Reddit { listen: RedditFeed::Subreddit(s.clone()) }));
@@ -110,6 +134,7 @@ pub struct Listener<S, Q> {
     pub queue: Q,
     pub x: XSearchClient,
     pub mastodon: MastodonClient,
+    pub bluesky: AwsBlueskyClient,
     /// When Reddit listening is on and configured.
     pub reddit: Option<RedditClient>,
     pub feeds: Vec<Feed>,
@@ -178,11 +203,30 @@ impl AwsListener {
             queue: hark_shared::adapters::sqs::SqsQueue::from_config(&aws, required_env("QUEUE_URL")?),
             x: XSearchClient::new(&env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?, &credentials.x)?,
             mastodon: MastodonClient::new(credentials.mastodon.as_ref(), Default::default())?,
+            bluesky: AwsBlueskyClient::for_aws(&aws, &table, &credentials)?,
             reddit,
             feeds: feeds(&credentials, reddit_on),
             max_pages: env_or("LISTENER_MAX_PAGES", DEFAULT_MAX_PAGES)?,
             clock: Box::new(SystemClock),
         })
+    }
+}
+
+/// How a newest-first feed's items are placed against its cursor.
+#[derive(Debug, Clone, Copy)]
+enum Placed {
+    /// By id (Reddit's fullnames grow).
+    ById,
+    /// By time (`time_key`): the mention's `created_at` is the time the platform ordered it by.
+    ByTime,
+}
+
+impl Placed {
+    fn of(self, mention: &hark_shared::domain::mention::Mention) -> String {
+        match self {
+            Placed::ById => mention.message_id.clone(),
+            Placed::ByTime => time_key(mention.created_at),
+        }
     }
 }
 
@@ -257,6 +301,7 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
         let mut polled = match feed {
             Feed::XSearch { account } => self.poll_x(account, &key, &stored.cursor, now).await,
             Feed::Mastodon { account, listen } => self.poll_mastodon(account, listen, &key, &stored.cursor, now).await,
+            Feed::Bluesky { account, listen } => self.poll_bluesky(account, listen, &key, &stored.cursor, now).await,
             Feed::Reddit { listen } => self.poll_reddit(listen, &key, &stored.cursor, now).await,
         };
         polled.cursor.polled_at = Some(now);
@@ -327,16 +372,17 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
         out
     }
 
-    /// Newest-first pages followed by their page token (X's `next_token`, Reddit's `after`):
-    /// the cursor moves to the poll's newest once it is drained (`after_since_pages`). With
-    /// `stop_at_cursor` (Reddit: no cursor is sent, an anchor that was deleted would stall
-    /// `before=` for good), only what is newer than the cursor is taken, and older pages are
-    /// read only while a whole page is new; a feed's first read takes its newest page.
+    /// Newest-first pages followed by their page token (X's `next_token`, Reddit's `after`,
+    /// Bluesky's `cursor`): the cursor moves to the poll's newest once it is drained
+    /// (`after_since_pages`). With `placed` (the platform is sent no cursor: Reddit's anchor
+    /// may be deleted and stall `before=` for good; Bluesky's and YouTube's lists page only
+    /// backwards), only what is newer than the cursor is taken, and older pages are read only
+    /// while a whole page is new; a feed's first read takes its newest page.
     async fn poll_pages<F, Fut>(
         &self,
         cursor: &Cursor,
         now: DateTime<Utc>,
-        stop_at_cursor: bool,
+        placed: Option<Placed>,
         mut fetch: F,
     ) -> Polled
     where
@@ -349,14 +395,14 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
         let mut first_newest: Option<String> = None;
         while !self.out_of_pages(&mut polled) {
             let mut fetched = fetch(next.clone()).await;
-            if let (Ok(page), true) = (&mut fetched, stop_at_cursor) {
-                page.mentions.retain(|m| old.as_deref().is_none_or(|o| is_newer(&m.message_id, o)));
+            if let (Ok(page), Some(placed)) = (&mut fetched, placed) {
+                page.mentions.retain(|m| old.as_deref().is_none_or(|o| is_newer(&placed.of(m), o)));
             }
             let Some(page) = self.taken(&mut polled, fetched, now).await else { return polled };
             if polled.pages == 1 {
                 first_newest = newest(page.ids.iter().map(String::as_str)).map(str::to_owned);
             }
-            let reached = stop_at_cursor && old.as_deref().is_none_or(|o| page.ids.iter().any(|id| !is_newer(id, o)));
+            let reached = placed.is_some() && old.as_deref().is_none_or(|o| page.ids.iter().any(|id| !is_newer(id, o)));
             let following = if reached { None } else { page.next.clone() };
             polled.cursor = after_since_pages(cursor, first_newest.as_deref(), following.as_deref());
             if let Some(until) = page.pause_until {
@@ -374,7 +420,7 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
 
     async fn poll_x(&self, account: &str, key: &str, cursor: &Cursor, now: DateTime<Utc>) -> Polled {
         let since = cursor.newest_id.clone();
-        self.poll_pages(cursor, now, false, |next| {
+        self.poll_pages(cursor, now, None, |next| {
             let since = since.clone();
             async move { self.x.page(account, since.as_deref(), next.as_deref(), key, now).await }
         })
@@ -393,8 +439,35 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
             RedditFeed::Search(q) => RedditListen::Search(q),
             RedditFeed::Subreddit(sub) => RedditListen::Subreddit(sub),
         };
-        self.poll_pages(cursor, now, true, |after| async move {
+        self.poll_pages(cursor, now, Some(Placed::ById), |after| async move {
             reddit.listing_page(listen, after.as_deref(), key, now).await
+        })
+        .await
+    }
+
+    /// Bluesky's lists page backwards only, and its URIs do not order: items are placed by
+    /// the time Bluesky indexed them. A search asks only for what is newer than the cursor
+    /// less a margin (`since` is on Bluesky's sort time, which is the earlier of the post's
+    /// own `createdAt` and its indexing, so a few minutes' skew must not drop a post).
+    async fn poll_bluesky(
+        &self,
+        account: &str,
+        feed: &BlueskyFeed,
+        key: &str,
+        cursor: &Cursor,
+        now: DateTime<Utc>,
+    ) -> Polled {
+        let listen = match feed {
+            BlueskyFeed::Notifications => BlueskyListen::Notifications,
+            BlueskyFeed::Search(q) => BlueskyListen::Search(q),
+        };
+        let since = cursor
+            .newest_id
+            .as_deref()
+            .and_then(|key| key.parse::<DateTime<Utc>>().ok())
+            .map(|at| at - chrono::TimeDelta::minutes(15));
+        self.poll_pages(cursor, now, Some(Placed::ByTime), |page| async move {
+            self.bluesky.listen_page(account, listen, page.as_deref(), since, key, now).await
         })
         .await
     }
@@ -445,7 +518,9 @@ mod tests {
             r#"{"x": {"accounts": {"100": {"search": {"bearer_token": "t", "handle": "acme", "query": "acme"}},
                                    "200": {"consumer_secret": "s"}}},
                 "mastodon": {"accounts": {"14715": {"instance": "https://mastodon.social", "access_token": "t",
-                                                     "listen": ["acme air", " #acmeair "]}}}}"#,
+                                                     "listen": ["acme air", " #acmeair "]}}},
+                "bluesky": {"accounts": {"did:plc:acme4irbr4nd2a2b3c4d5e6f": {"identifier": "acmeair.bsky.social",
+                                                                            "app_password": "p", "listen": ["acme air"]}}}}"#,
         )
         .unwrap();
         let keys: Vec<String> = feeds(&credentials, false).iter().map(Feed::key).collect();
@@ -453,7 +528,9 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "mastodon:14715:notifications".to_owned(),
+                "bluesky:plc_acme4irbr4nd2a2b3c4d5e6f:notifications".to_owned(),
+                format!("bluesky:plc_acme4irbr4nd2a2b3c4d5e6f:search:{:016x}", hark_shared::stable_hash("acme air")),
+                "mastodon:14715:notifications".into(),
                 search,
                 "mastodon:14715:tag:acmeair".into(),
                 "x:100:search".into()

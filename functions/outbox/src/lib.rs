@@ -104,6 +104,7 @@ impl AwsSweeper {
                 &env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
                 &credentials,
             )?,
+            hark_shared::channels::bluesky::client::AwsBlueskyClient::for_aws(&aws, &table, &credentials)?,
             hark_shared::helpdesks::HelpDesks::for_aws(
                 &aws,
                 store.clone(),

@@ -133,6 +133,8 @@ pub fn parameters() -> Vec<(String, String)> {
         ("InstagramSlaBreachMinutes", "2"),
         ("MastodonSlaIdealMinutes", "1"),
         ("MastodonSlaBreachMinutes", "2"),
+        ("BlueskySlaIdealMinutes", "1"),
+        ("BlueskySlaBreachMinutes", "2"),
         ("ListeningSlaIdealMinutes", "1"),
         ("ListeningSlaBreachMinutes", "2"),
         ("ListenerSchedule", "rate(1 minute)"),

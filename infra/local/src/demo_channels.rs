@@ -24,14 +24,23 @@ pub const SOURCE_SECRET: &str = "whsec_aGFyay1sb2NhbC1zaG9wLWFwcC1zaWduaW5nLWtle
 pub const MASTODON_ACCOUNT: &str = "14715";
 pub const MASTODON_ACCT: &str = "acme";
 pub const MASTODON_TOKEN: &str = "hark-local-mastodon-token";
+/// The brand's Bluesky account: its DID, handle and app password.
+pub const BLUESKY_DID: &str = "did:plc:acme4irbr4nd2a2b3c4d5e6f";
+pub const BLUESKY_HANDLE: &str = "acmeair.bsky.social";
+pub const BLUESKY_APP_PASSWORD: &str = "hark-loca-lblu-esky";
 /// The demo's Reddit client (the demo turns `ListenReddit` on; it is off by default).
 pub const REDDIT_CLIENT_ID: &str = "hark-local-reddit-client";
 pub const REDDIT_CLIENT_SECRET: &str = "hark-local-reddit-secret";
 
-/// The credentials with the demo's LinkedIn organisation, Mastodon account, Reddit client
-/// and source, unless they configure their own (`linkedin`, `mastodon`, `reddit` or
-/// `sources` given).
-pub fn with_local_channels(credentials: &str, source_reply_url: &str, mastodon_url: &str) -> Result<String, Error> {
+/// The credentials with the demo's LinkedIn organisation, Mastodon and Bluesky accounts,
+/// Reddit client and source, unless they configure their own (`linkedin`, `mastodon`,
+/// `bluesky`, `reddit` or `sources` given).
+pub fn with_local_channels(
+    credentials: &str,
+    source_reply_url: &str,
+    mastodon_url: &str,
+    bluesky_url: &str,
+) -> Result<String, Error> {
     let mut value: serde_json::Value =
         serde_json::from_str(credentials).map_err(|_| Error::Usage("the local credentials are not JSON".into()))?;
     if value.get("linkedin").is_none() {
@@ -41,6 +50,10 @@ pub fn with_local_channels(credentials: &str, source_reply_url: &str, mastodon_u
     if value.get("mastodon").is_none() {
         value["mastodon"] = json!({"accounts": {MASTODON_ACCOUNT: {"instance": mastodon_url, "access_token": MASTODON_TOKEN,
                                                                   "listen": ["acme air", "#acmeair"]}}});
+    }
+    if value.get("bluesky").is_none() {
+        value["bluesky"] = json!({"accounts": {BLUESKY_DID: {"service": bluesky_url, "identifier": BLUESKY_HANDLE,
+                                                            "app_password": BLUESKY_APP_PASSWORD, "listen": ["acme air"]}}});
     }
     if value.get("reddit").is_none() {
         value["reddit"] = json!({"client_id": REDDIT_CLIENT_ID, "client_secret": REDDIT_CLIENT_SECRET, "username": "acmeair",
@@ -145,12 +158,13 @@ pub async fn play(stack: &LocalStack, observer: &mut Observer) -> Result<(), Err
     Ok(())
 }
 
-/// Listening: a Mastodon mention (acknowledged), and posts that talk about the brand
-/// without addressing it, on X and on Mastodon (found by the listener's searches, forwarded
-/// to the help desks, never answered automatically). The listener runs on its schedule.
+/// Listening: a Mastodon and a Bluesky mention (acknowledged), and posts that talk about
+/// the brand without addressing it, on X, Mastodon, Bluesky and Reddit (found by the
+/// listener's searches, forwarded to the help desks, never answered automatically). The
+/// listener runs on its schedule.
 pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), Error> {
     let every = stack.template.parameter("ListenerSchedule").unwrap_or("?").to_owned();
-    println!("\n-- listening: the listener polls X search, Mastodon and Reddit ({every}, sped up) --");
+    println!("\n-- listening: the listener polls X search, Mastodon, Bluesky and Reddit ({every}, sped up) --");
     let x_hit =
         stack.x_api.public_post(("9101", "rita_flies"), "acme air lost my bag in Lisbon and nobody answers", None);
     let brand = (MASTODON_ACCOUNT, MASTODON_ACCT);
@@ -161,6 +175,16 @@ pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), E
         "public",
     );
     stack.mastodon.public_status(("971730", "pat@fosstodon.org", "Pat"), "Acme Air delayed 4 hours again #acmeair");
+    let sky_brand = (BLUESKY_DID, BLUESKY_HANDLE);
+    let sky_mention = stack.bluesky.mention(
+        ("did:plc:mia2c4st0mer5a6b7c8d9e0f1", "mia.bsky.social", "Mia"),
+        sky_brand,
+        "my flight AC88 was cancelled and the app shows nothing",
+    );
+    stack.bluesky.public_post(
+        ("did:plc:ola2c4st0mer5a6b7c8d9e0f1", "ola.bsky.social", "Ola"),
+        "Acme Air wifi has been down on every flight this week",
+    );
     stack.reddit.post(
         "travel",
         "sky_traveller",
@@ -169,6 +193,7 @@ pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), E
     );
     println!("X              @rita_flies posts \"acme air lost my bag…\" (no @AcmeAir: a listening hit, post {x_hit})");
     println!("Mastodon       @zsc@mastodon.social mentions @{MASTODON_ACCT}; @pat@fosstodon.org posts about #acmeair");
+    println!("Bluesky        @mia.bsky.social mentions @{BLUESKY_HANDLE}; @ola.bsky.social posts about Acme Air");
     println!(
         "Reddit         u/sky_traveller posts \"Acme Air lost my luggage\" in r/travel (Reddit listening is on in the demo)"
     );
@@ -176,7 +201,12 @@ pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), E
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(2)).await;
         observer.report().await?;
-        if !stack.mastodon.replies_to(MASTODON_ACCOUNT, &mention).is_empty() {
+        let acknowledged = !stack.mastodon.replies_to(MASTODON_ACCOUNT, &mention).is_empty()
+            && !stack.bluesky.replies_to(BLUESKY_DID, &sky_mention).is_empty();
+        if acknowledged {
+            for (text, _) in stack.bluesky.replies_to(BLUESKY_DID, &sky_mention) {
+                println!("Bluesky        @{BLUESKY_HANDLE} answered @mia.bsky.social in the thread: \"{text}\"");
+            }
             tokio::time::sleep(Duration::from_secs(2)).await;
             observer.report().await?;
             return Ok(());

@@ -5,6 +5,7 @@
 //! event sources (HTTP API routes, the SQS queue, the schedule). The `hark-local` binary
 //! adds the demo stream; the end-to-end tests drive the same stack.
 
+pub mod bluesky_api;
 pub mod demo;
 pub mod demo_channels;
 pub mod engines;
@@ -109,6 +110,8 @@ pub struct LocalStack {
     pub reddit: reddit_api::LocalReddit,
     /// A local Mastodon instance with the brand's account.
     pub mastodon: mastodon_api::LocalMastodon,
+    /// A local Bluesky service with the brand's account.
+    pub bluesky: bluesky_api::LocalBluesky,
     /// The demo's own app, taking Hark's replies to its messages (Standard Webhooks).
     pub source_app: LocalHelpDesk,
     /// A local Zendesk and Freshdesk, whose agents' answers come back to the HTTP API.
@@ -142,6 +145,7 @@ impl LocalStack {
         let linkedin_api = linkedin_api::LocalLinkedInApi::start(0, demo_channels::LINKEDIN_CLIENT_SECRET).await?;
         let source_app = LocalHelpDesk::start(0, demo_channels::SOURCE_SECRET).await?;
         let mastodon = mastodon_api::LocalMastodon::start(0).await?;
+        let bluesky = bluesky_api::LocalBluesky::start(0).await?;
         let reddit = reddit_api::LocalReddit::start(0).await?;
         let zendesk = zendesk::LocalZendesk::start(0, demo::ZENDESK_CLIENT_ID, demo::ZENDESK_CLIENT_SECRET).await?;
         let freshdesk = freshdesk::LocalFreshdesk::start(0, demo::FRESHDESK_API_KEY, demo::FRESHDESK_FIELD).await?;
@@ -154,7 +158,7 @@ impl LocalStack {
                 freshdesk_url: &freshdesk.url,
             };
             *json = demo::with_local_help_desks(json, &desks)?;
-            *json = demo_channels::with_local_channels(json, &source_app.url, &mastodon.url)?;
+            *json = demo_channels::with_local_channels(json, &source_app.url, &mastodon.url, &bluesky.url)?;
         }
         secret_values.entry("HelpDeskSecret".to_owned()).or_insert_with(demo::help_desk_secrets_json);
         // The local platforms know the OAuth clients, refresh tokens and Page tokens the local
@@ -178,6 +182,9 @@ impl LocalStack {
         }
         for (id, account) in credentials.mastodon.iter().flat_map(|m| &m.accounts) {
             mastodon.register_account(id, demo_channels::MASTODON_ACCT, account.access_token.expose());
+        }
+        for (did, account) in credentials.bluesky.iter().flat_map(|b| &b.accounts) {
+            bluesky.register_account(did, &account.identifier, account.app_password.expose());
         }
         for (organization, creds) in credentials.linkedin.iter().flat_map(|l| &l.organizations) {
             linkedin_api.register_organization(organization, creds.access_token.expose());
@@ -282,6 +289,7 @@ impl LocalStack {
             help_desk,
             linkedin_api,
             mastodon,
+            bluesky,
             reddit,
             source_app,
             zendesk,

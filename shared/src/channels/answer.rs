@@ -26,9 +26,10 @@ pub fn acknowledgement(mention: &Mention, personal_data_in_public: bool) -> Opti
         return Some((ReplyTarget::Direct { participant_id: mention.customer_id.clone() }, Wording::Usual));
     }
     match mention.channel {
-        // X has no private reply, and a LinkedIn organisation cannot message a member: a
-        // public answer that asks to continue privately.
-        Channel::X | Channel::LinkedIn => {
+        // X has no private reply, a LinkedIn organisation cannot message a member, and
+        // Bluesky's chats are not open to an app password: a public answer that asks to
+        // continue privately.
+        Channel::X | Channel::LinkedIn | Channel::Bluesky => {
             let wording = if personal_data_in_public { Wording::MoveToPrivate } else { Wording::Usual };
             Some((ReplyTarget::Post { in_reply_to: id }, wording))
         }
@@ -100,7 +101,12 @@ pub fn agent_reply(answering: &Answering<'_>, visibility: Visibility) -> Result<
     let latest = a.latest_id.to_owned();
     Ok(match (a.channel, visibility) {
         (
-            Channel::X | Channel::Facebook | Channel::LinkedIn | Channel::Mastodon | Channel::Generic,
+            Channel::X
+            | Channel::Facebook
+            | Channel::LinkedIn
+            | Channel::Mastodon
+            | Channel::Bluesky
+            | Channel::Generic,
             Visibility::Public,
         ) => ReplyTarget::Post { in_reply_to: latest },
         // `/replies` takes top-level comments only: the thread's anchor is one.
@@ -113,6 +119,9 @@ pub fn agent_reply(answering: &Answering<'_>, visibility: Visibility) -> Result<
         }
         (Channel::LinkedIn, Visibility::Private) => {
             return Err("a LinkedIn organisation cannot message a member privately: answer in public");
+        }
+        (Channel::Bluesky, Visibility::Private) => {
+            return Err("Hark cannot open a Bluesky chat: answer in public, or write to the customer there yourself");
         }
         (Channel::Facebook, Visibility::Private) if a.latest_is_post => {
             ReplyTarget::PrivateReplyToPost { post_id: latest }
@@ -214,6 +223,13 @@ mod tests {
             ),
             ("A source's message", mention(Channel::Generic, Post, None, None), false, Some((post("m1"), Usual))),
             ("A Mastodon mention", mention(Channel::Mastodon, Post, None, None), false, Some((post("m1"), Usual))),
+            ("A Bluesky mention", mention(Channel::Bluesky, Post, None, None), false, Some((post("m1"), Usual))),
+            (
+                "A Bluesky mention with personal data: in public, asking to move",
+                mention(Channel::Bluesky, Post, None, None),
+                true,
+                Some((post("m1"), MoveToPrivate)),
+            ),
             ("A Reddit post is never answered automatically", mention(Channel::Reddit, Post, None, None), false, None),
             (
                 "A Mastodon mention with personal data: a private mention",

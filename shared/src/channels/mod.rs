@@ -3,6 +3,7 @@
 //! mentions) and its outbound side (the reply client).
 
 pub mod answer;
+pub mod bluesky;
 #[cfg(all(test, feature = "aws"))]
 mod canned;
 pub mod feed;

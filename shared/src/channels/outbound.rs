@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::bluesky::client::AwsBlueskyClient;
 use super::generic::GenericClient;
 use super::linkedin::LinkedInClient;
 use super::mastodon::MastodonClient;
@@ -18,6 +19,7 @@ pub struct Outbound<X> {
     pub meta: MetaClient,
     pub linkedin: LinkedInClient,
     pub mastodon: MastodonClient,
+    pub bluesky: AwsBlueskyClient,
     pub sources: GenericClient,
     pub help_desks: HelpDesks,
 }
@@ -28,6 +30,7 @@ impl<X> Outbound<X> {
     pub fn new(
         x: X,
         meta: MetaClient,
+        bluesky: AwsBlueskyClient,
         help_desks: HelpDesks,
         credentials: &crate::credentials::Credentials,
     ) -> Result<Self> {
@@ -36,6 +39,7 @@ impl<X> Outbound<X> {
             meta,
             linkedin: LinkedInClient::from_env(credentials)?,
             mastodon: MastodonClient::new(credentials.mastodon.as_ref(), Default::default())?,
+            bluesky,
             sources: GenericClient::new(&credentials.sources)?,
             help_desks,
         })
@@ -52,6 +56,7 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
             Channel::Facebook | Channel::Instagram => self.meta.send(message).await,
             Channel::LinkedIn => self.linkedin.send(message).await,
             Channel::Mastodon => self.mastodon.send(message).await,
+            Channel::Bluesky => self.bluesky.send(message).await,
             // Refused before it is queued (`answer::agent_reply`); a record from elsewhere fails here.
             Channel::Reddit => Err(Error::Invalid("Hark does not post on Reddit".into())),
             Channel::Generic => self.sources.send(message).await,
@@ -67,6 +72,7 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
             Channel::Facebook | Channel::Instagram => self.meta.find_sent(message, since).await,
             Channel::LinkedIn => self.linkedin.find_sent(message, since).await,
             Channel::Mastodon => self.mastodon.find_sent(message, since).await,
+            Channel::Bluesky => self.bluesky.find_sent(message, since).await,
             Channel::Reddit => Ok(None),
             Channel::Generic => self.sources.find_sent(message, since).await,
         }
@@ -79,7 +85,7 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
         match message.channel {
             Channel::X => self.x.window(message),
             Channel::Facebook | Channel::Instagram => self.meta.window(message),
-            Channel::LinkedIn | Channel::Mastodon | Channel::Reddit | Channel::Generic => None,
+            Channel::LinkedIn | Channel::Mastodon | Channel::Bluesky | Channel::Reddit | Channel::Generic => None,
         }
     }
 }
@@ -89,7 +95,7 @@ impl<X: Send + Sync> TextFetcher for Outbound<X> {
         match mention.channel {
             Channel::Facebook | Channel::Instagram => self.meta.fetch_text(mention).await,
             Channel::LinkedIn => self.linkedin.fetch_text(mention).await,
-            Channel::X | Channel::Mastodon | Channel::Reddit | Channel::Generic => {
+            Channel::X | Channel::Mastodon | Channel::Bluesky | Channel::Reddit | Channel::Generic => {
                 Err(Error::Invalid(format!("{} messages carry their text", mention.channel)))
             }
         }

@@ -54,6 +54,8 @@ pub fn max_chars(channel: Channel) -> usize {
         Channel::Instagram => 1000,
         // A status on mastodon.social and most instances (an instance may allow more).
         Channel::Mastodon => 500,
+        // Bluesky counts graphemes; most text has one character per grapheme.
+        Channel::Bluesky => 300,
         // A Reddit comment's limit (Hark never posts there; an agent's reply is refused first).
         Channel::Reddit => 10_000,
         // A LinkedIn comment's limit.

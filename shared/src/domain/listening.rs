@@ -50,6 +50,12 @@ pub fn is_newer(candidate: &str, than: &str) -> bool {
     (candidate.len(), candidate) > (than.len(), than)
 }
 
+/// A time as an id that orders like the others (same length, so by text): for feeds whose
+/// items carry no ordered id (Bluesky's URIs, YouTube's comment ids) but a time.
+pub fn time_key(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
 /// The newest of `ids`.
 pub fn newest<'a>(ids: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     ids.into_iter().fold(None, |best, id| match best {
@@ -109,6 +115,16 @@ mod tests {
         assert!(!is_newer("5", "5"));
         assert_eq!(newest(["103186126728896492", "99", "103186126728896493"]), Some("103186126728896493"));
         assert_eq!(newest([]), None);
+    }
+
+    #[test]
+    fn times_order_as_ids() {
+        use chrono::TimeZone;
+        let early = Utc.with_ymd_and_hms(2026, 12, 4, 9, 59, 59).unwrap() + chrono::TimeDelta::microseconds(999_999);
+        let late = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap();
+        assert_eq!(time_key(late), "2026-12-04T10:00:00.000000Z");
+        assert_eq!(time_key(early).len(), time_key(late).len());
+        assert!(is_newer(&time_key(late), &time_key(early)));
     }
 
     #[test]

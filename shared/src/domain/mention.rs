@@ -16,6 +16,8 @@ pub enum Channel {
     LinkedIn,
     /// A brand account on one Mastodon instance: mentions, replies and private mentions.
     Mastodon,
+    /// A brand account on Bluesky: mentions, replies and quotes, read by the listener.
+    Bluesky,
     /// Reddit, by listening only: posts found by search and in subreddits, never answered
     /// by Hark (Reddit communities punish brands' automated replies).
     Reddit,
@@ -25,12 +27,13 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 7] = [
+    pub const ALL: [Channel; 8] = [
         Channel::X,
         Channel::Facebook,
         Channel::Instagram,
         Channel::LinkedIn,
         Channel::Mastodon,
+        Channel::Bluesky,
         Channel::Reddit,
         Channel::Generic,
     ];
@@ -42,6 +45,7 @@ impl Channel {
             Channel::Instagram => "instagram",
             Channel::LinkedIn => "linkedin",
             Channel::Mastodon => "mastodon",
+            Channel::Bluesky => "bluesky",
             Channel::Reddit => "reddit",
             Channel::Generic => "generic",
         }

@@ -31,8 +31,8 @@ impl SlaPolicy {
     /// What the field expects of each channel.
     pub const fn default_for(channel: Channel) -> SlaPolicy {
         match channel {
-            // Mastodon's users expect what X's do.
-            Channel::X | Channel::Mastodon => Self::X_DEFAULT,
+            // Mastodon's and Bluesky's users expect what X's do.
+            Channel::X | Channel::Mastodon | Channel::Bluesky => Self::X_DEFAULT,
             Channel::Facebook | Channel::Instagram => Self::META_DEFAULT,
             Channel::LinkedIn => Self::LINKEDIN_DEFAULT,
             Channel::Reddit => Self::REDDIT_DEFAULT,
