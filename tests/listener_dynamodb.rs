@@ -13,12 +13,14 @@ use hark_listener::{Ended, Feed, Listener, MastodonFeed};
 use hark_local::bluesky_api::LocalBluesky;
 use hark_local::mastodon_api::LocalMastodon;
 use hark_local::reddit_api::LocalReddit;
+use hark_local::youtube_api::LocalYouTube;
 use hark_shared::adapters::dynamo::DynamoStore;
 use hark_shared::adapters::sqs::SqsQueue;
 use hark_shared::channels::bluesky::client::AwsBlueskyClient;
 use hark_shared::channels::mastodon::MastodonClient;
 use hark_shared::channels::reddit::RedditClient;
 use hark_shared::channels::x::search::XSearchClient;
+use hark_shared::channels::youtube::client::AwsYouTubeClient;
 use hark_shared::credentials::Credentials;
 use hark_shared::domain::listening::Cursor;
 use hark_shared::domain::mention::Mention;
@@ -35,6 +37,7 @@ const MASTODON_TOKEN: &str = "local-mastodon-token";
 const BLUESKY_DID: &str = "did:plc:acme4irbr4nd2a2b3c4d5e6f";
 const BLUESKY_ACCOUNT: &str = "plc_acme4irbr4nd2a2b3c4d5e6f";
 const BLUESKY_PASSWORD: &str = "abcd-efgh-ijkl-mnop";
+const YOUTUBE_CHANNEL: &str = "UCacmeAirBrand0000000000";
 
 struct Fixture {
     aws: aws_config::SdkConfig,
@@ -43,6 +46,7 @@ struct Fixture {
     x_api: LocalXApi,
     mastodon: LocalMastodon,
     bluesky: LocalBluesky,
+    youtube: LocalYouTube,
     reddit: LocalReddit,
     credentials: Credentials,
     clock: TestClock,
@@ -58,6 +62,8 @@ async fn fixture() -> Fixture {
     mastodon.register_account(MASTODON_ACCOUNT, "acme", MASTODON_TOKEN);
     let bluesky = LocalBluesky::start(0).await.unwrap();
     bluesky.register_account(BLUESKY_DID, "acmeair.bsky.social", BLUESKY_PASSWORD);
+    let youtube = LocalYouTube::start(0).await.unwrap();
+    youtube.register_channel(YOUTUBE_CHANNEL, "yt-client", "yt-secret", "1//yt-refresh");
     let reddit = LocalReddit::start(0).await.unwrap();
     reddit.register_client("reddit-client", "reddit-secret");
     let credentials = Credentials::from_json(
@@ -68,13 +74,26 @@ async fn fixture() -> Fixture {
                                                          "listen": ["acme air", "#acmeair"]}}},
             "bluesky": {"accounts": {BLUESKY_DID: {"service": bluesky.url, "identifier": "acmeair.bsky.social",
                                                    "app_password": BLUESKY_PASSWORD, "listen": ["acme air"]}}},
+            "youtube": {"channels": {YOUTUBE_CHANNEL: {"client_id": "yt-client", "client_secret": "yt-secret",
+                                                       "refresh_token": "1//yt-refresh"}}},
             "reddit": {"client_id": "reddit-client", "client_secret": "reddit-secret", "username": "acmeair",
                        "user_agent": "rust:com.acme.hark:v1.0 (by /u/acmeair)", "searches": ["acme air"], "subreddits": ["acmeair"]},
         })
         .to_string(),
     )
     .unwrap();
-    Fixture { aws, table, queue, x_api, mastodon, bluesky, reddit, credentials, clock: TestClock::at(Utc::now()) }
+    Fixture {
+        aws,
+        table,
+        queue,
+        x_api,
+        mastodon,
+        bluesky,
+        youtube,
+        reddit,
+        credentials,
+        clock: TestClock::at(Utc::now()),
+    }
 }
 
 impl Fixture {
@@ -85,6 +104,7 @@ impl Fixture {
             x: XSearchClient::new(&self.x_api.base_url, &self.credentials.x).unwrap(),
             mastodon: MastodonClient::new(self.credentials.mastodon.as_ref(), Default::default()).unwrap(),
             bluesky: self.bluesky_client(),
+            youtube: self.youtube_client(),
             reddit: self
                 .credentials
                 .reddit
@@ -99,6 +119,17 @@ impl Fixture {
     /// Sessions kept in the table, as the functions keep them.
     fn bluesky_client(&self) -> AwsBlueskyClient {
         AwsBlueskyClient::for_aws(&self.aws, &self.table, &self.credentials).unwrap()
+    }
+
+    fn youtube_client(&self) -> AwsYouTubeClient {
+        AwsYouTubeClient::for_aws(
+            &self.aws,
+            &self.youtube.url,
+            &self.youtube.token_url(),
+            &self.table,
+            &self.credentials,
+        )
+        .unwrap()
     }
 
     fn listener(&self) -> Listener<DynamoStore, SqsQueue> {
@@ -423,4 +454,45 @@ async fn bluesky_mentions_are_answered_in_their_thread_on_one_session_and_search
     assert_eq!(quiet.enqueued, 0, "{quiet:?}");
     let searches = f.bluesky.calls().into_iter().filter(|c| c.contains("searchPosts")).collect::<Vec<_>>();
     assert!(searches.last().unwrap().contains("since="), "a search asks only for what is recent: {searches:?}");
+}
+
+#[tokio::test]
+async fn youtube_comments_are_answered_in_their_thread_and_a_spent_quota_waits_for_the_next_quota_day() {
+    let f = fixture().await;
+    let dana = f.youtube.comment(YOUTUBE_CHANNEL, ("UCdanaViewer000000000000", "dana"), "the refund form errors out");
+    let eli = f.youtube.reply(&dana, ("UCeliViewer0000000000000", "eli"), "same here, two weeks and nothing");
+    let feed = Feed::YouTube { channel: YOUTUBE_CHANNEL.into() };
+    let outcome = |run: &hark_listener::RunSummary| run.feeds.iter().find(|o| o.feed == feed.key()).unwrap().clone();
+
+    let run = f.listener().run().await;
+    assert_eq!((outcome(&run).enqueued, outcome(&run).hits), (2, 1), "{run:?}");
+    let replies = hark_shared::channels::Outbound {
+        youtube: f.youtube_client(),
+        ..replies(x_client(&f.aws, &f.table, &f.x_api), None)
+    };
+    let processor = processor_with(&f.aws, &f.table, replies, f.clock.clone());
+    let queued = f.queued().await;
+    process_batch(&processor, &queued).await;
+    assert_eq!(f.youtube.replies_by(YOUTUBE_CHANNEL, &dana).len(), 1, "the comment acknowledged in its thread, once");
+    let inserts = f.youtube.calls().iter().filter(|c| c.as_str() == "POST comments").count();
+    assert_eq!(inserts, 1, "Eli's reply to Dana is a listening hit, left to a person: {eli}");
+    assert_eq!(f.youtube.units_left(), hark_local::youtube_api::DAILY_UNITS - 1 - 50, "one list, one insert");
+
+    // A quiet run costs one unit; with the quota spent, the feed waits for midnight Pacific.
+    let quiet = f.listener().run().await;
+    assert_eq!(outcome(&quiet).enqueued, 0, "{quiet:?}");
+    f.youtube.set_units_left(0);
+    f.youtube.comment(YOUTUBE_CHANNEL, ("UCgusViewer0000000000000", "gus"), "is the lounge open?");
+    let spent = f.listener().run().await;
+    let paused = outcome(&spent);
+    assert_eq!(paused.ended, Ended::Paused, "{paused:?}");
+    let resume = paused.resume_at.unwrap();
+    let midnight = hark_shared::channels::youtube::client::next_quota_day(f.clock.now());
+    assert!((resume - midnight).num_seconds().abs() < 60, "{resume} is the next quota day, {midnight}");
+    assert!(spent.feeds.iter().filter(|o| o.feed != feed.key()).all(|o| o.ended == Ended::Drained), "{spent:?}");
+    assert_eq!(outcome(&f.listener().run().await).ended, Ended::Waiting, "nothing asked before the reset");
+    f.youtube.set_units_left(10_000);
+    f.clock.set(resume + TimeDelta::seconds(1));
+    let next_day = f.listener().run().await;
+    assert_eq!(outcome(&next_day).enqueued, 1, "{next_day:?}");
 }

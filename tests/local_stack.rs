@@ -812,7 +812,8 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_do
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_listener_s_schedule_finds_a_bluesky_mention_to_acknowledge_and_an_unbranded_x_post_to_leave_to_a_person() {
+async fn the_listener_s_schedule_finds_a_bluesky_mention_and_a_youtube_comment_to_acknowledge_and_an_unbranded_x_post_to_leave_to_a_person()
+ {
     use hark_local::demo_channels::{BLUESKY_DID, BLUESKY_HANDLE};
     let stack = stack(&[], &[], 12).await;
     let mention = stack.bluesky.mention(
@@ -822,6 +823,8 @@ async fn the_listener_s_schedule_finds_a_bluesky_mention_to_acknowledge_and_an_u
     );
     let hit =
         stack.x_api.public_post(("9101", "rita_flies"), "acme air lost my bag in Lisbon and nobody answers", None);
+    let channel = hark_local::demo_channels::YOUTUBE_CHANNEL;
+    let comment = stack.youtube.comment(channel, ("UCdanaViewer000000000000", "dana"), "the refund form errors out");
 
     let answered = eventually("the Bluesky mention answered in its thread", Duration::from_secs(90), || async {
         let replies = stack.bluesky.replies_to(BLUESKY_DID, &mention);
@@ -829,6 +832,10 @@ async fn the_listener_s_schedule_finds_a_bluesky_mention_to_acknowledge_and_an_u
     })
     .await;
     assert_eq!(answered[0].1, mention, "a top-level post is the root of its thread");
+    eventually("the YouTube comment answered in its thread", Duration::from_secs(60), || async {
+        (!stack.youtube.replies_by(channel, &comment).is_empty()).then_some(())
+    })
+    .await;
     let stored = eventually("the X search hit stored for a person", Duration::from_secs(60), || async {
         let messages = items(&stack, "message").await;
         messages.iter().any(|m| attr_s(m, "message_id") == hit && m.contains_key("listening")).then_some(messages)
@@ -841,6 +848,7 @@ async fn the_listener_s_schedule_finds_a_bluesky_mention_to_acknowledge_and_an_u
     assert_eq!(stack.x_api.posted_count(), 0, "an unbranded hit is never answered automatically");
     assert_eq!(stack.bluesky.replies_to(BLUESKY_DID, &mention).len(), 1, "answered once, whatever the runs");
     assert_eq!(stack.bluesky.sessions_created(), 1, "one login for every run and function");
+    assert_eq!(stack.youtube.replies_by(channel, &comment).len(), 1, "answered once");
     assert!(stored.iter().filter(|m| attr_s(m, "message_id").starts_with("plc_")).count() == 1);
     stack.stop().await;
 }

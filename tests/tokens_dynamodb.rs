@@ -117,6 +117,7 @@ async fn a_refused_refresh_token_alarms_waits_and_recovers_when_the_operator_rea
         linkedin: no_linkedin(),
         mastodon: no_mastodon(),
         bluesky: no_bluesky(),
+        youtube: no_youtube(),
         sources: no_sources(),
         help_desks: no_help_desks(),
     };

@@ -21,6 +21,8 @@
 //!  "bluesky": {"accounts": {"did:plc:<the account's DID>": {"identifier": "acme.bsky.social",
 //!      "app_password": "<an app password>", "service": "https://bsky.social" (optional),
 //!      "listen": ["acme air"] (optional)}}},
+//!  "youtube": {"channels": {"<channel id, UC…>": {"client_id": "...", "client_secret": "...",
+//!      "refresh_token": "<Google OAuth, scope youtube.force-ssl, from the channel's owner>"}}},
 //!  "sources": {"<source name: a-z 0-9 - _>": {
 //!      "secret": "whsec_<base64 of 24 to 64 bytes: the source signs with it, Hark signs replies with it>",
 //!      "reply_url": "https://app.example.com/hark/replies"}},
@@ -64,6 +66,9 @@ pub struct Credentials {
     /// Bluesky brand accounts, read by the listener.
     #[serde(default)]
     pub bluesky: Option<BlueskyCredentials>,
+    /// YouTube channels whose comments the listener reads.
+    #[serde(default)]
+    pub youtube: Option<YouTubeCredentials>,
     /// Reddit, for listening (off unless `ListenReddit` is on).
     #[serde(default)]
     pub reddit: Option<RedditCredentials>,
@@ -214,6 +219,13 @@ impl BlueskyCredentials {
     pub fn accounts(&self) -> impl Iterator<Item = (String, &BlueskyAccount)> {
         self.accounts.iter().filter_map(|(did, a)| crate::channels::bluesky::ids::account_of_did(did).map(|id| (id, a)))
     }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YouTubeCredentials {
+    /// By the channel's id (`UC…`).
+    pub channels: HashMap<String, OAuth2Credentials>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -423,6 +435,11 @@ impl Credentials {
                 )));
             }
         }
+        if let Some(youtube) = &self.youtube
+            && youtube.channels.keys().any(|id| !id.starts_with("UC") || !crate::channels::youtube::is_valid_id(id))
+        {
+            return Err(Error::Secret("the YouTube credentials name a channel whose id is not UC…".into()));
+        }
         if let Some(reddit) = &self.reddit {
             let username_ok = (3..=20).contains(&reddit.username.len())
                 && reddit.username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -513,6 +530,24 @@ impl Credentials {
                     secret_in_body: true,
                 };
                 (id, Seed { client, refresh_token: account.app_password.clone(), issued_at: self.issued_at })
+            })
+            .collect()
+    }
+
+    /// The YouTube channels' seeds (Google OAuth clients, secrets in the form).
+    pub fn youtube_seeds(&self, token_url: &str) -> HashMap<String, Seed> {
+        let Some(youtube) = &self.youtube else { return HashMap::new() };
+        youtube
+            .channels
+            .iter()
+            .map(|(id, oauth)| {
+                let client = OAuthClient {
+                    token_url: token_url.to_owned(),
+                    client_id: oauth.client_id.clone(),
+                    client_secret: oauth.client_secret.clone(),
+                    secret_in_body: true,
+                };
+                (id.clone(), Seed { client, refresh_token: oauth.refresh_token.clone(), issued_at: self.issued_at })
             })
             .collect()
     }

@@ -431,6 +431,7 @@ pub fn replies(x: TestXClient, graph: Option<&LocalGraphApi>) -> TestReplies {
         linkedin: no_linkedin(),
         mastodon: no_mastodon(),
         bluesky: no_bluesky(),
+        youtube: no_youtube(),
         sources: no_sources(),
         help_desks: no_help_desks(),
     }
@@ -440,6 +441,19 @@ pub fn replies(x: TestXClient, graph: Option<&LocalGraphApi>) -> TestReplies {
 pub fn no_bluesky() -> hark_shared::channels::bluesky::client::AwsBlueskyClient {
     let aws = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
     hark_shared::channels::bluesky::client::AwsBlueskyClient::for_aws(&aws, "unused", &Default::default()).unwrap()
+}
+
+/// A YouTube client with no channels: its token store is never reached.
+pub fn no_youtube() -> hark_shared::channels::youtube::client::AwsYouTubeClient {
+    let aws = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+    hark_shared::channels::youtube::client::AwsYouTubeClient::for_aws(
+        &aws,
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9/token",
+        "unused",
+        &Default::default(),
+    )
+    .unwrap()
 }
 
 /// A Mastodon client with no accounts.

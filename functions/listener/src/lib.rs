@@ -1,6 +1,7 @@
 //! The listener, run on a schedule: polls every configured feed (X recent searches, a
 //! Mastodon account's mentions, its searches and hashtags, a Bluesky account's
-//! notifications and searches, Reddit's searches and subreddits) from its durable cursor and
+//! notifications and searches, a YouTube channel's comment threads, Reddit's searches and
+//! subreddits) from its durable cursor and
 //! enqueues what it finds for the processor, as the webhook does for pushed messages.
 //!
 //! Each feed's cursor moves only after the page it covers is on the queue, and only by a
@@ -19,6 +20,7 @@ use hark_shared::channels::mastodon::outbound::Listen;
 use hark_shared::channels::reddit::RedditClient;
 use hark_shared::channels::reddit::client::RedditListen;
 use hark_shared::channels::x::search::XSearchClient;
+use hark_shared::channels::youtube::client::AwsYouTubeClient;
 use hark_shared::domain::listening::{Cursor, after_forward_page, after_since_pages, is_newer, newest, time_key};
 use hark_shared::error::Retry;
 use hark_shared::metrics::Metrics;
@@ -37,6 +39,8 @@ pub enum Feed {
     Mastodon { account: String, listen: MastodonFeed },
     /// A Bluesky account's notifications, or a search.
     Bluesky { account: String, listen: BlueskyFeed },
+    /// The comment threads on a YouTube channel's videos.
+    YouTube { channel: String },
     /// A Reddit search or a subreddit's new posts (only when `ListenReddit` is on).
     Reddit { listen: RedditFeed },
 }
@@ -74,6 +78,7 @@ impl Feed {
                 BlueskyFeed::Notifications => format!("bluesky:{account}:notifications"),
                 BlueskyFeed::Search(q) => format!("bluesky:{account}:search:{:016x}", hark_shared::stable_hash(q)),
             },
+            Feed::YouTube { channel } => format!("youtube:{channel}:threads"),
             Feed::Reddit { listen } => match listen {
                 RedditFeed::Search(q) => format!("reddit:search:{:016x}", hark_shared::stable_hash(q)),
                 RedditFeed::Subreddit(sub) => format!("reddit:r:{}", sub.to_ascii_lowercase()),
@@ -86,6 +91,7 @@ impl Feed {
             Feed::XSearch { .. } => "x",
             Feed::Mastodon { .. } => "mastodon",
             Feed::Bluesky { .. } => "bluesky",
+            Feed::YouTube { .. } => "youtube",
             Feed::Reddit { .. } => "reddit",
         }
     }
@@ -121,6 +127,9 @@ pub fn feeds(credentials: &hark_shared::credentials::Credentials, reddit: bool) 
                 .map(|q| Feed::Bluesky { account: id.clone(), listen: BlueskyFeed::Search(q.trim().to_owned()) }),
         );
     }
+    feeds.extend(
+        credentials.youtube.iter().flat_map(|y| y.channels.keys()).map(|id| Feed::YouTube { channel: id.clone() }),
+    );
     if let Some(r) = credentials.reddit.as_ref().filter(|_| reddit) {
         feeds.extend(r.searches.iter().map(|q| Feed::Reddit { listen: RedditFeed::Search(q.trim().to_owned()) }));
         feeds.extend(r.subreddits.iter().map(|s| Feed::Reddit { listen: RedditFeed::Subreddit(s.clone()) }));
@@ -135,6 +144,7 @@ pub struct Listener<S, Q> {
     pub x: XSearchClient,
     pub mastodon: MastodonClient,
     pub bluesky: AwsBlueskyClient,
+    pub youtube: AwsYouTubeClient,
     /// When Reddit listening is on and configured.
     pub reddit: Option<RedditClient>,
     pub feeds: Vec<Feed>,
@@ -204,6 +214,7 @@ impl AwsListener {
             x: XSearchClient::new(&env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?, &credentials.x)?,
             mastodon: MastodonClient::new(credentials.mastodon.as_ref(), Default::default())?,
             bluesky: AwsBlueskyClient::for_aws(&aws, &table, &credentials)?,
+            youtube: AwsYouTubeClient::from_env(&aws, &table, &credentials)?,
             reddit,
             feeds: feeds(&credentials, reddit_on),
             max_pages: env_or("LISTENER_MAX_PAGES", DEFAULT_MAX_PAGES)?,
@@ -302,6 +313,13 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
             Feed::XSearch { account } => self.poll_x(account, &key, &stored.cursor, now).await,
             Feed::Mastodon { account, listen } => self.poll_mastodon(account, listen, &key, &stored.cursor, now).await,
             Feed::Bluesky { account, listen } => self.poll_bluesky(account, listen, &key, &stored.cursor, now).await,
+            Feed::YouTube { channel } => {
+                let key = key.as_str();
+                self.poll_pages(&stored.cursor, now, Some(Placed::ByTime), |page| async move {
+                    self.youtube.threads_page(channel, page.as_deref(), key, now).await
+                })
+                .await
+            }
             Feed::Reddit { listen } => self.poll_reddit(listen, &key, &stored.cursor, now).await,
         };
         polled.cursor.polled_at = Some(now);

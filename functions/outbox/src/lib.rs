@@ -105,6 +105,7 @@ impl AwsSweeper {
                 &credentials,
             )?,
             hark_shared::channels::bluesky::client::AwsBlueskyClient::for_aws(&aws, &table, &credentials)?,
+            hark_shared::channels::youtube::client::AwsYouTubeClient::from_env(&aws, &table, &credentials)?,
             hark_shared::helpdesks::HelpDesks::for_aws(
                 &aws,
                 store.clone(),

@@ -233,6 +233,7 @@ impl AwsProcessor {
                 &credentials,
             )?,
             hark_shared::channels::bluesky::client::AwsBlueskyClient::for_aws(&aws, &config.table, &credentials)?,
+            hark_shared::channels::youtube::client::AwsYouTubeClient::from_env(&aws, &config.table, &credentials)?,
             // The processor sends acknowledgements only: forwards go out from the outbox function.
             hark_shared::helpdesks::HelpDesks::webhooks_only(
                 hark_shared::helpdesks::webhook_sender::WebhookSender::new(&Default::default(), store.clone())?,

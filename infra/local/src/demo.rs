@@ -135,6 +135,8 @@ pub fn parameters() -> Vec<(String, String)> {
         ("MastodonSlaBreachMinutes", "2"),
         ("BlueskySlaIdealMinutes", "1"),
         ("BlueskySlaBreachMinutes", "2"),
+        ("YouTubeSlaIdealMinutes", "1"),
+        ("YouTubeSlaBreachMinutes", "2"),
         ("ListeningSlaIdealMinutes", "1"),
         ("ListeningSlaBreachMinutes", "2"),
         ("ListenerSchedule", "rate(1 minute)"),

@@ -28,6 +28,11 @@ pub const MASTODON_TOKEN: &str = "hark-local-mastodon-token";
 pub const BLUESKY_DID: &str = "did:plc:acme4irbr4nd2a2b3c4d5e6f";
 pub const BLUESKY_HANDLE: &str = "acmeair.bsky.social";
 pub const BLUESKY_APP_PASSWORD: &str = "hark-loca-lblu-esky";
+/// The brand's YouTube channel and the Google OAuth grant its owner gave Hark.
+pub const YOUTUBE_CHANNEL: &str = "UCacmeAirBrand0000000000";
+pub const YOUTUBE_CLIENT_ID: &str = "hark-local-youtube.apps.googleusercontent.com";
+pub const YOUTUBE_CLIENT_SECRET: &str = "hark-local-youtube-secret";
+pub const YOUTUBE_REFRESH_TOKEN: &str = "1//hark-local-youtube-refresh";
 /// The demo's Reddit client (the demo turns `ListenReddit` on; it is off by default).
 pub const REDDIT_CLIENT_ID: &str = "hark-local-reddit-client";
 pub const REDDIT_CLIENT_SECRET: &str = "hark-local-reddit-secret";
@@ -54,6 +59,10 @@ pub fn with_local_channels(
     if value.get("bluesky").is_none() {
         value["bluesky"] = json!({"accounts": {BLUESKY_DID: {"service": bluesky_url, "identifier": BLUESKY_HANDLE,
                                                             "app_password": BLUESKY_APP_PASSWORD, "listen": ["acme air"]}}});
+    }
+    if value.get("youtube").is_none() {
+        value["youtube"] = json!({"channels": {YOUTUBE_CHANNEL: {"client_id": YOUTUBE_CLIENT_ID,
+                                  "client_secret": YOUTUBE_CLIENT_SECRET, "refresh_token": YOUTUBE_REFRESH_TOKEN}}});
     }
     if value.get("reddit").is_none() {
         value["reddit"] = json!({"client_id": REDDIT_CLIENT_ID, "client_secret": REDDIT_CLIENT_SECRET, "username": "acmeair",
@@ -164,7 +173,9 @@ pub async fn play(stack: &LocalStack, observer: &mut Observer) -> Result<(), Err
 /// listener runs on its schedule.
 pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), Error> {
     let every = stack.template.parameter("ListenerSchedule").unwrap_or("?").to_owned();
-    println!("\n-- listening: the listener polls X search, Mastodon, Bluesky and Reddit ({every}, sped up) --");
+    println!(
+        "\n-- listening: the listener polls X search, Mastodon, Bluesky, YouTube and Reddit ({every}, sped up) --"
+    );
     let x_hit =
         stack.x_api.public_post(("9101", "rita_flies"), "acme air lost my bag in Lisbon and nobody answers", None);
     let brand = (MASTODON_ACCOUNT, MASTODON_ACCT);
@@ -185,6 +196,11 @@ pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), E
         ("did:plc:ola2c4st0mer5a6b7c8d9e0f1", "ola.bsky.social", "Ola"),
         "Acme Air wifi has been down on every flight this week",
     );
+    let yt_comment = stack.youtube.comment(
+        YOUTUBE_CHANNEL,
+        ("UCdanaViewer000000000000", "dana"),
+        "the refund form errors out on step 3",
+    );
     stack.reddit.post(
         "travel",
         "sky_traveller",
@@ -194,6 +210,7 @@ pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), E
     println!("X              @rita_flies posts \"acme air lost my bag…\" (no @AcmeAir: a listening hit, post {x_hit})");
     println!("Mastodon       @zsc@mastodon.social mentions @{MASTODON_ACCT}; @pat@fosstodon.org posts about #acmeair");
     println!("Bluesky        @mia.bsky.social mentions @{BLUESKY_HANDLE}; @ola.bsky.social posts about Acme Air");
+    println!("YouTube        @dana comments on the brand's video: \"the refund form errors out on step 3\"");
     println!(
         "Reddit         u/sky_traveller posts \"Acme Air lost my luggage\" in r/travel (Reddit listening is on in the demo)"
     );
@@ -202,10 +219,14 @@ pub async fn listen(stack: &LocalStack, observer: &mut Observer) -> Result<(), E
         tokio::time::sleep(Duration::from_secs(2)).await;
         observer.report().await?;
         let acknowledged = !stack.mastodon.replies_to(MASTODON_ACCOUNT, &mention).is_empty()
-            && !stack.bluesky.replies_to(BLUESKY_DID, &sky_mention).is_empty();
+            && !stack.bluesky.replies_to(BLUESKY_DID, &sky_mention).is_empty()
+            && !stack.youtube.replies_by(YOUTUBE_CHANNEL, &yt_comment).is_empty();
         if acknowledged {
             for (text, _) in stack.bluesky.replies_to(BLUESKY_DID, &sky_mention) {
                 println!("Bluesky        @{BLUESKY_HANDLE} answered @mia.bsky.social in the thread: \"{text}\"");
+            }
+            for text in stack.youtube.replies_by(YOUTUBE_CHANNEL, &yt_comment) {
+                println!("YouTube        the channel answered @dana in the comment thread: \"{text}\"");
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
             observer.report().await?;

@@ -25,6 +25,7 @@ pub mod runtime;
 pub mod template;
 pub mod x_api;
 pub mod x_search;
+pub mod youtube_api;
 pub mod zendesk;
 
 use std::collections::HashMap;
@@ -112,6 +113,8 @@ pub struct LocalStack {
     pub mastodon: mastodon_api::LocalMastodon,
     /// A local Bluesky service with the brand's account.
     pub bluesky: bluesky_api::LocalBluesky,
+    /// A local YouTube Data API with the brand's channel.
+    pub youtube: youtube_api::LocalYouTube,
     /// The demo's own app, taking Hark's replies to its messages (Standard Webhooks).
     pub source_app: LocalHelpDesk,
     /// A local Zendesk and Freshdesk, whose agents' answers come back to the HTTP API.
@@ -146,6 +149,7 @@ impl LocalStack {
         let source_app = LocalHelpDesk::start(0, demo_channels::SOURCE_SECRET).await?;
         let mastodon = mastodon_api::LocalMastodon::start(0).await?;
         let bluesky = bluesky_api::LocalBluesky::start(0).await?;
+        let youtube = youtube_api::LocalYouTube::start(0).await?;
         let reddit = reddit_api::LocalReddit::start(0).await?;
         let zendesk = zendesk::LocalZendesk::start(0, demo::ZENDESK_CLIENT_ID, demo::ZENDESK_CLIENT_SECRET).await?;
         let freshdesk = freshdesk::LocalFreshdesk::start(0, demo::FRESHDESK_API_KEY, demo::FRESHDESK_FIELD).await?;
@@ -186,6 +190,10 @@ impl LocalStack {
         for (did, account) in credentials.bluesky.iter().flat_map(|b| &b.accounts) {
             bluesky.register_account(did, &account.identifier, account.app_password.expose());
         }
+        for (channel, oauth) in credentials.youtube.iter().flat_map(|y| &y.channels) {
+            let secret = oauth.client_secret.as_ref().map(|s| s.expose()).unwrap_or_default();
+            youtube.register_channel(channel, &oauth.client_id, secret, oauth.refresh_token.expose());
+        }
         for (organization, creds) in credentials.linkedin.iter().flat_map(|l| &l.organizations) {
             linkedin_api.register_organization(organization, creds.access_token.expose());
         }
@@ -202,6 +210,8 @@ impl LocalStack {
             ("MetaGraphBaseUrl".to_owned(), graph_api.base_url.clone()),
             ("LinkedInApiBaseUrl".to_owned(), linkedin_api.base_url.clone()),
             ("RedditAuthBaseUrl".to_owned(), reddit.url.clone()),
+            ("YouTubeApiBaseUrl".to_owned(), youtube.url.clone()),
+            ("YouTubeTokenUrl".to_owned(), youtube.token_url()),
             ("RedditApiBaseUrl".to_owned(), reddit.url.clone()),
         ];
         parameters.extend(options.parameters.iter().cloned());
@@ -290,6 +300,7 @@ impl LocalStack {
             linkedin_api,
             mastodon,
             bluesky,
+            youtube,
             reddit,
             source_app,
             zendesk,

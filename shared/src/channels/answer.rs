@@ -26,10 +26,10 @@ pub fn acknowledgement(mention: &Mention, personal_data_in_public: bool) -> Opti
         return Some((ReplyTarget::Direct { participant_id: mention.customer_id.clone() }, Wording::Usual));
     }
     match mention.channel {
-        // X has no private reply, a LinkedIn organisation cannot message a member, and
-        // Bluesky's chats are not open to an app password: a public answer that asks to
-        // continue privately.
-        Channel::X | Channel::LinkedIn | Channel::Bluesky => {
+        // X has no private reply, a LinkedIn organisation cannot message a member,
+        // Bluesky's chats are not open to an app password, and YouTube has no messages: a
+        // public answer that asks to continue privately.
+        Channel::X | Channel::LinkedIn | Channel::Bluesky | Channel::YouTube => {
             let wording = if personal_data_in_public { Wording::MoveToPrivate } else { Wording::Usual };
             Some((ReplyTarget::Post { in_reply_to: id }, wording))
         }
@@ -106,6 +106,7 @@ pub fn agent_reply(answering: &Answering<'_>, visibility: Visibility) -> Result<
             | Channel::LinkedIn
             | Channel::Mastodon
             | Channel::Bluesky
+            | Channel::YouTube
             | Channel::Generic,
             Visibility::Public,
         ) => ReplyTarget::Post { in_reply_to: latest },
@@ -122,6 +123,9 @@ pub fn agent_reply(answering: &Answering<'_>, visibility: Visibility) -> Result<
         }
         (Channel::Bluesky, Visibility::Private) => {
             return Err("Hark cannot open a Bluesky chat: answer in public, or write to the customer there yourself");
+        }
+        (Channel::YouTube, Visibility::Private) => {
+            return Err("YouTube has no private messages: answer in the comment thread");
         }
         (Channel::Facebook, Visibility::Private) if a.latest_is_post => {
             ReplyTarget::PrivateReplyToPost { post_id: latest }
@@ -229,6 +233,12 @@ mod tests {
                 mention(Channel::Bluesky, Post, None, None),
                 true,
                 Some((post("m1"), MoveToPrivate)),
+            ),
+            (
+                "A YouTube comment",
+                mention(Channel::YouTube, Reply, Some("UgzThread"), None),
+                false,
+                Some((post("m1"), Usual)),
             ),
             ("A Reddit post is never answered automatically", mention(Channel::Reddit, Post, None, None), false, None),
             (

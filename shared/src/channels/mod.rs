@@ -18,6 +18,7 @@ pub mod reddit;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod x;
+pub mod youtube;
 
 #[cfg(feature = "aws")]
 pub use outbound::Outbound;

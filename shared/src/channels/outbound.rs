@@ -9,6 +9,7 @@ use super::generic::GenericClient;
 use super::linkedin::LinkedInClient;
 use super::mastodon::MastodonClient;
 use super::meta::MetaClient;
+use super::youtube::client::AwsYouTubeClient;
 use crate::domain::mention::{Channel, Mention};
 use crate::error::{Error, Result};
 use crate::helpdesks::HelpDesks;
@@ -20,6 +21,7 @@ pub struct Outbound<X> {
     pub linkedin: LinkedInClient,
     pub mastodon: MastodonClient,
     pub bluesky: AwsBlueskyClient,
+    pub youtube: AwsYouTubeClient,
     pub sources: GenericClient,
     pub help_desks: HelpDesks,
 }
@@ -31,6 +33,7 @@ impl<X> Outbound<X> {
         x: X,
         meta: MetaClient,
         bluesky: AwsBlueskyClient,
+        youtube: AwsYouTubeClient,
         help_desks: HelpDesks,
         credentials: &crate::credentials::Credentials,
     ) -> Result<Self> {
@@ -40,6 +43,7 @@ impl<X> Outbound<X> {
             linkedin: LinkedInClient::from_env(credentials)?,
             mastodon: MastodonClient::new(credentials.mastodon.as_ref(), Default::default())?,
             bluesky,
+            youtube,
             sources: GenericClient::new(&credentials.sources)?,
             help_desks,
         })
@@ -57,6 +61,7 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
             Channel::LinkedIn => self.linkedin.send(message).await,
             Channel::Mastodon => self.mastodon.send(message).await,
             Channel::Bluesky => self.bluesky.send(message).await,
+            Channel::YouTube => self.youtube.send(message).await,
             // Refused before it is queued (`answer::agent_reply`); a record from elsewhere fails here.
             Channel::Reddit => Err(Error::Invalid("Hark does not post on Reddit".into())),
             Channel::Generic => self.sources.send(message).await,
@@ -73,6 +78,7 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
             Channel::LinkedIn => self.linkedin.find_sent(message, since).await,
             Channel::Mastodon => self.mastodon.find_sent(message, since).await,
             Channel::Bluesky => self.bluesky.find_sent(message, since).await,
+            Channel::YouTube => self.youtube.find_sent(message, since).await,
             Channel::Reddit => Ok(None),
             Channel::Generic => self.sources.find_sent(message, since).await,
         }
@@ -85,7 +91,12 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
         match message.channel {
             Channel::X => self.x.window(message),
             Channel::Facebook | Channel::Instagram => self.meta.window(message),
-            Channel::LinkedIn | Channel::Mastodon | Channel::Bluesky | Channel::Reddit | Channel::Generic => None,
+            Channel::LinkedIn
+            | Channel::Mastodon
+            | Channel::Bluesky
+            | Channel::YouTube
+            | Channel::Reddit
+            | Channel::Generic => None,
         }
     }
 }
@@ -95,9 +106,12 @@ impl<X: Send + Sync> TextFetcher for Outbound<X> {
         match mention.channel {
             Channel::Facebook | Channel::Instagram => self.meta.fetch_text(mention).await,
             Channel::LinkedIn => self.linkedin.fetch_text(mention).await,
-            Channel::X | Channel::Mastodon | Channel::Bluesky | Channel::Reddit | Channel::Generic => {
-                Err(Error::Invalid(format!("{} messages carry their text", mention.channel)))
-            }
+            Channel::X
+            | Channel::Mastodon
+            | Channel::Bluesky
+            | Channel::YouTube
+            | Channel::Reddit
+            | Channel::Generic => Err(Error::Invalid(format!("{} messages carry their text", mention.channel))),
         }
     }
 }

@@ -56,6 +56,8 @@ pub fn max_chars(channel: Channel) -> usize {
         Channel::Mastodon => 500,
         // Bluesky counts graphemes; most text has one character per grapheme.
         Channel::Bluesky => 300,
+        // A YouTube comment's limit.
+        Channel::YouTube => 10_000,
         // A Reddit comment's limit (Hark never posts there; an agent's reply is refused first).
         Channel::Reddit => 10_000,
         // A LinkedIn comment's limit.

@@ -18,6 +18,9 @@ pub enum Channel {
     Mastodon,
     /// A brand account on Bluesky: mentions, replies and quotes, read by the listener.
     Bluesky,
+    /// A brand's YouTube channel: comments on its videos, read by the listener.
+    #[serde(rename = "youtube")]
+    YouTube,
     /// Reddit, by listening only: posts found by search and in subreddits, never answered
     /// by Hark (Reddit communities punish brands' automated replies).
     Reddit,
@@ -27,13 +30,14 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 8] = [
+    pub const ALL: [Channel; 9] = [
         Channel::X,
         Channel::Facebook,
         Channel::Instagram,
         Channel::LinkedIn,
         Channel::Mastodon,
         Channel::Bluesky,
+        Channel::YouTube,
         Channel::Reddit,
         Channel::Generic,
     ];
@@ -46,6 +50,7 @@ impl Channel {
             Channel::LinkedIn => "linkedin",
             Channel::Mastodon => "mastodon",
             Channel::Bluesky => "bluesky",
+            Channel::YouTube => "youtube",
             Channel::Reddit => "reddit",
             Channel::Generic => "generic",
         }

@@ -34,7 +34,8 @@ impl SlaPolicy {
             // Mastodon's and Bluesky's users expect what X's do.
             Channel::X | Channel::Mastodon | Channel::Bluesky => Self::X_DEFAULT,
             Channel::Facebook | Channel::Instagram => Self::META_DEFAULT,
-            Channel::LinkedIn => Self::LINKEDIN_DEFAULT,
+            // Both answer within the working day.
+            Channel::LinkedIn | Channel::YouTube => Self::LINKEDIN_DEFAULT,
             Channel::Reddit => Self::REDDIT_DEFAULT,
             Channel::Generic => Self::GENERIC_DEFAULT,
         }

@@ -134,9 +134,12 @@ pub fn can_post(channel: Channel, text: &str) -> Result<(), String> {
         Channel::Facebook if n > 63_206 => Err(format!("Facebook takes at most 63206 characters; this is {n}")),
         // Hark comments on LinkedIn but does not publish as the organisation; a source is
         // the company's own app, which has its own way to tell its users.
-        Channel::LinkedIn | Channel::Mastodon | Channel::Bluesky | Channel::Reddit | Channel::Generic => {
-            Err(format!("Hark does not post on {channel}: post it there by hand"))
-        }
+        Channel::LinkedIn
+        | Channel::Mastodon
+        | Channel::Bluesky
+        | Channel::YouTube
+        | Channel::Reddit
+        | Channel::Generic => Err(format!("Hark does not post on {channel}: post it there by hand")),
         _ => Ok(()),
     }
 }
