@@ -887,4 +887,31 @@ mod tests {
         assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
         assert!(document["paths"]["/v1/conversations/{id}"]["get"].is_object());
     }
+
+    #[test]
+    fn the_openapi_document_names_every_channel() {
+        fn enums<'a>(value: &'a serde_json::Value, found: &mut Vec<&'a serde_json::Value>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, v) in map {
+                        if key == "enum" && v.as_array().is_some_and(|e| e.iter().any(|c| c == "facebook")) {
+                            found.push(v);
+                        } else {
+                            enums(v, found);
+                        }
+                    }
+                }
+                serde_json::Value::Array(list) => list.iter().for_each(|v| enums(v, found)),
+                _ => {}
+            }
+        }
+        let document: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let mut found = Vec::new();
+        enums(&document, &mut found);
+        let channels: Vec<&str> = hark_shared::domain::mention::Channel::ALL.iter().map(|c| c.as_str()).collect();
+        assert!(!found.is_empty());
+        for listed in found {
+            assert_eq!(listed, &serde_json::json!(channels));
+        }
+    }
 }

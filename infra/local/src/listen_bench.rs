@@ -1,21 +1,22 @@
 //! `hark-local listen`: how much one listener run takes in, through the real listener
-//! binary behind the local stack. It fills the local X API's search and the local
-//! Mastodon instance with matching posts, invokes the listener once (the schedule is
-//! off), and reports the run's pages, messages enqueued and their rate, the calls each
+//! binary behind the local stack. It fills the local X API's search, the local Mastodon
+//! instance, the local Bluesky service and the local YouTube channel with matching posts
+//! and comments, invokes the listener once (the schedule is off), and reports the run's pages, messages enqueued and their rate, the calls each
 //! platform was asked, and a second run with nothing new (what a quiet poll costs).
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::demo_channels::{MASTODON_ACCOUNT, MASTODON_ACCT};
+use crate::demo_channels::{BLUESKY_DID, BLUESKY_HANDLE, MASTODON_ACCOUNT, MASTODON_ACCT, YOUTUBE_CHANNEL};
 use crate::{Error, LocalStack};
 
 #[derive(Debug, Clone)]
 pub struct ListenOptions {
     /// Matching public posts on X.
     pub posts: usize,
-    /// Mentions of the Mastodon account, and as many public statuses naming the brand.
+    /// Mentions of the Mastodon account, and as many public statuses naming the brand;
+    /// as many Bluesky mentions (each also found by its search) and YouTube comments.
     pub statuses: usize,
 }
 
@@ -26,6 +27,8 @@ pub struct RunMeasure {
     pub summary: Value,
     pub x_calls: usize,
     pub mastodon_calls: usize,
+    pub bluesky_calls: usize,
+    pub youtube_calls: usize,
 }
 
 impl RunMeasure {
@@ -38,19 +41,22 @@ impl RunMeasure {
             self.summary["feeds"].as_array().into_iter().flatten().filter_map(|f| f["pages"].as_u64()).sum();
         let rate = self.enqueued() as f64 / self.elapsed.as_secs_f64().max(1e-6);
         format!(
-            "{label:<10} {:>6} enqueued ({:>5} hits) in {:>7.0} ms = {:>7.0} msg/s; {pages:>3} pages; calls: X {:>3}, Mastodon {:>3}",
+            "{label:<10} {:>6} enqueued ({:>5} hits) in {:>7.0} ms = {:>7.0} msg/s; {pages:>3} pages; calls: X {:>3}, Mastodon {:>3}, Bluesky {:>3}, YouTube {:>3}",
             self.enqueued(),
             self.summary["hits"].as_u64().unwrap_or_default(),
             self.elapsed.as_secs_f64() * 1000.0,
             rate,
             self.x_calls,
             self.mastodon_calls,
+            self.bluesky_calls,
+            self.youtube_calls,
         )
     }
 }
 
 async fn invoke(stack: &LocalStack) -> Result<RunMeasure, Error> {
     let (x_before, mastodon_before) = (stack.x_api.searches().len(), stack.mastodon.calls().len());
+    let (bluesky_before, youtube_before) = (stack.bluesky.calls().len(), stack.youtube.calls().len());
     let started = Instant::now();
     let summary = stack
         .function("ListenerFunction")
@@ -62,6 +68,8 @@ async fn invoke(stack: &LocalStack) -> Result<RunMeasure, Error> {
         summary,
         x_calls: stack.x_api.searches().len() - x_before,
         mastodon_calls: stack.mastodon.calls().len() - mastodon_before,
+        bluesky_calls: stack.bluesky.calls().len() - bluesky_before,
+        youtube_calls: stack.youtube.calls().len() - youtube_before,
     })
 }
 
@@ -72,6 +80,10 @@ pub async fn run(stack: &LocalStack, options: &ListenOptions) -> Result<(RunMeas
     stack.x_api.public_post(("9001", "ana_b"), "acme air, before the burst", None);
     stack.mastodon.mention(("971724", "zsc", "Zoe"), brand, "before the burst", "public");
     stack.mastodon.public_status(("971730", "pat", "Pat"), "acme air before the burst #acmeair");
+    let (sky_brand, mia) =
+        ((BLUESKY_DID, BLUESKY_HANDLE), ("did:plc:mia2c4st0mer5a6b7c8d9e0f1", "mia.bsky.social", "Mia"));
+    stack.bluesky.mention(mia, sky_brand, "acme air, before the burst");
+    stack.youtube.comment(YOUTUBE_CHANNEL, ("UCdanaViewer000000000000", "dana"), "before the burst");
     invoke(stack).await?;
     for n in 0..options.posts {
         stack.x_api.public_post(("9001", "ana_b"), &format!("acme air lost my bag, day {n}"), None);
@@ -79,6 +91,12 @@ pub async fn run(stack: &LocalStack, options: &ListenOptions) -> Result<(RunMeas
     for n in 0..options.statuses {
         stack.mastodon.mention(("971724", "zsc", "Zoe"), brand, &format!("refund please ({n})"), "public");
         stack.mastodon.public_status(("971730", "pat", "Pat"), &format!("acme air delayed again ({n}) #acmeair"));
+        stack.bluesky.mention(mia, sky_brand, &format!("acme air lost my bag ({n})"));
+        stack.youtube.comment(
+            YOUTUBE_CHANNEL,
+            ("UCdanaViewer000000000000", "dana"),
+            &format!("refund form broken ({n})"),
+        );
     }
     let full = invoke(stack).await?;
     let quiet = invoke(stack).await?;
@@ -87,8 +105,11 @@ pub async fn run(stack: &LocalStack, options: &ListenOptions) -> Result<(RunMeas
 
 pub fn report(options: &ListenOptions, full: &RunMeasure, quiet: &RunMeasure) -> String {
     format!(
-        "One listener run over {} new X posts and {} Mastodon mentions + {} statuses (each found by a search and a hashtag):\n{}\n{}",
+        "One listener run over {} new X posts, {} Mastodon mentions + {} statuses (each found by a search and a hashtag), \
+         {} Bluesky mentions (each also found by its search) and {} YouTube comments:\n{}\n{}",
         options.posts,
+        options.statuses,
+        options.statuses,
         options.statuses,
         options.statuses,
         full.line("burst run"),

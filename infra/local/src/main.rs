@@ -18,8 +18,8 @@ USAGE:
     hark-local escalations [OPTIONS] an outage's SLA deadlines in one second: starts its own stack whose
                                       business day opens after a burst of complaints, then measures
                                       deadline -> escalation published for each; prints a report
-    hark-local listen                 one listener run over matching posts on the local X API and
-                                      Mastodon, through the real binary: pages, messages enqueued
+    hark-local listen                 one listener run over matching posts on the local X API,
+                                      Mastodon, Bluesky and YouTube, through the real binary: pages, messages enqueued
                                       per second, calls per platform; then a quiet run
     hark-local engines                start (or find) DynamoDB Local and LocalStack, print their
                                       endpoints as HARK_DYNAMODB_ENDPOINT=… and HARK_AWS_ENDPOINT=…
@@ -51,7 +51,8 @@ LOAD OPTIONS:
 
 LISTEN OPTIONS:
     --posts N               matching public posts on X [default: 1000]
-    --statuses N            Mastodon mentions, and as many public statuses [default: 400]
+    --statuses N            Mastodon mentions and as many public statuses; as many Bluesky
+                            mentions and YouTube comments [default: 400]
 
 ESCALATIONS OPTIONS:
     --conversations N       complaints in the burst, one conversation each [default: 10000]
