@@ -187,6 +187,37 @@ impl ExchangeLog {
         self.record(exchange);
     }
 
+    /// Sends `request` (`method` to `path`, with `body` as recorded) and records the exchange.
+    /// A transport error becomes Hark's: a write that may have arrived is "outcome unknown",
+    /// anything else "unavailable"; a non-2xx answer becomes what `refused` makes of it.
+    /// Returns a 2xx answer's body and headers.
+    pub async fn send(
+        &self,
+        platform: &'static str,
+        request: reqwest::RequestBuilder,
+        (method, path, body): (&reqwest::Method, String, String),
+        refused: impl FnOnce(reqwest::StatusCode, &reqwest::header::HeaderMap, &[u8]) -> crate::Error,
+    ) -> crate::Result<(Vec<u8>, reqwest::header::HeaderMap)> {
+        let write = method != reqwest::Method::GET;
+        let (mut exchange, started) = Exchange::begin(platform, method, path, body);
+        let result = match request.send().await {
+            Err(e) if write && !e.is_connect() => {
+                Err(Error::PlatformOutcomeUnknown { platform, message: e.without_url().to_string() })
+            }
+            Err(e) => Err(Error::PlatformUnavailable { platform, message: e.without_url().to_string() }),
+            Ok(response) => {
+                let status = response.status();
+                let headers = response.headers().clone();
+                let bytes = response.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+                exchange.status = Some(status.as_u16());
+                exchange.answer = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+                if status.is_success() { Ok((bytes, headers)) } else { Err(refused(status, &headers, &bytes)) }
+            }
+        };
+        self.finish(exchange, started, &result);
+        result
+    }
+
     pub fn exchanges(&self) -> Vec<Exchange> {
         self.kept.as_ref().map(|k| k.lock().expect("exchange log").clone()).unwrap_or_default()
     }

@@ -141,28 +141,9 @@ impl<T: AccessTokens> BlueskyClient<T> {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let (mut exchange, started) =
-                Exchange::begin(PLATFORM, &method, nsid.to_owned(), body.map(Value::to_string).unwrap_or_default());
-            let result = match request.send().await {
-                Err(e) if write && !e.is_connect() => {
-                    Err(Error::PlatformOutcomeUnknown { platform: PLATFORM, message: e.without_url().to_string() })
-                }
-                Err(e) => Err(Error::PlatformUnavailable { platform: PLATFORM, message: e.without_url().to_string() }),
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    let bytes = response.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-                    exchange.status = Some(status.as_u16());
-                    exchange.answer = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-                    if status.is_success() {
-                        Ok((bytes, headers))
-                    } else {
-                        Err(error(status, &headers, &bytes, write, account))
-                    }
-                }
-            };
-            self.log.finish(exchange, started, &result);
-            match result {
+            let recorded = (&method, nsid.to_owned(), body.map(Value::to_string).unwrap_or_default());
+            let refused = |status, headers: &_, bytes: &[u8]| error(status, headers, bytes, write, account);
+            match self.log.send(PLATFORM, request, recorded, refused).await {
                 Err(Error::CredentialsRejected { .. }) if attempt == 0 => {
                     token = self.tokens.after_rejection(account, &token).await?;
                 }

@@ -131,31 +131,13 @@ impl LinkedInClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let (mut exchange, started) =
-            Exchange::begin(PLATFORM, &method, format!("/rest/{path}"), body.map(Value::to_string).unwrap_or_default());
-        let result = match request.send().await {
-            Err(e) => Err(if !write || e.is_connect() {
-                Error::PlatformUnavailable { platform: PLATFORM, message: e.without_url().to_string() }
-            } else {
-                Error::PlatformOutcomeUnknown { platform: PLATFORM, message: e.without_url().to_string() }
-            }),
-            Ok(response) => {
-                let status = response.status();
-                let created = ["x-restli-id", "x-linkedin-id"]
-                    .iter()
-                    .find_map(|h| response.headers().get(*h).and_then(|v| v.to_str().ok()).map(str::to_owned));
-                let text = response.text().await.unwrap_or_default();
-                exchange.status = Some(status.as_u16());
-                exchange.answer = text.chars().take(300).collect();
-                if status.is_success() {
-                    Ok((serde_json::from_str(&text).unwrap_or(Value::Null), created))
-                } else {
-                    Err(error(status, &text, write, org))
-                }
-            }
-        };
-        self.log.finish(exchange, started, &result);
-        result
+        let recorded = (&method, format!("/rest/{path}"), body.map(Value::to_string).unwrap_or_default());
+        let refused = |status, _: &_, bytes: &[u8]| error(status, &String::from_utf8_lossy(bytes), write, org);
+        let (bytes, headers) = self.log.send(PLATFORM, request, recorded, refused).await?;
+        let created = ["x-restli-id", "x-linkedin-id"]
+            .iter()
+            .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(str::to_owned));
+        Ok((serde_json::from_slice(&bytes).unwrap_or(Value::Null), created))
     }
 }
 

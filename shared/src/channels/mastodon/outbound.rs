@@ -92,28 +92,10 @@ impl MastodonClient {
         if let Some((body, idempotency_key)) = body {
             request = request.json(body).header("Idempotency-Key", idempotency_key);
         }
-        let (mut exchange, started) =
-            Exchange::begin(PLATFORM, &method, path.to_owned(), body.map(|(b, _)| b.to_string()).unwrap_or_default());
-        let result = match request.send().await {
-            Err(e) if write && !e.is_connect() => {
-                Err(Error::PlatformOutcomeUnknown { platform: PLATFORM, message: e.without_url().to_string() })
-            }
-            Err(e) => Err(Error::PlatformUnavailable { platform: PLATFORM, message: e.without_url().to_string() }),
-            Ok(response) => {
-                let status = response.status();
-                let headers = response.headers().clone();
-                let bytes = response.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-                exchange.status = Some(status.as_u16());
-                exchange.answer = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-                if status.is_success() {
-                    Ok((bytes, headers))
-                } else {
-                    Err(error(status, &headers, &bytes, write, account))
-                }
-            }
-        };
-        self.log.finish(exchange, started, &result);
-        result
+        let recorded = (&method, path.to_owned(), body.map(|(b, _)| b.to_string()).unwrap_or_default());
+        self.log
+            .send(PLATFORM, request, recorded, |status, headers, bytes| error(status, headers, bytes, write, account))
+            .await
     }
 
     /// One page forward from `min_id` (the whole feed's newest when `None`): what the

@@ -155,23 +155,9 @@ impl<T: AccessTokens> YouTubeClient<T> {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let (mut exchange, started) =
-                Exchange::begin(PLATFORM, &method, path.to_owned(), body.map(Value::to_string).unwrap_or_default());
-            let result = match request.send().await {
-                Err(e) if write && !e.is_connect() => {
-                    Err(Error::PlatformOutcomeUnknown { platform: PLATFORM, message: e.without_url().to_string() })
-                }
-                Err(e) => Err(Error::PlatformUnavailable { platform: PLATFORM, message: e.without_url().to_string() }),
-                Ok(response) => {
-                    let status = response.status();
-                    let bytes = response.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-                    exchange.status = Some(status.as_u16());
-                    exchange.answer = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-                    if status.is_success() { Ok(bytes) } else { Err(error(status, &bytes, write, channel, Utc::now())) }
-                }
-            };
-            self.log.finish(exchange, started, &result);
-            match result {
+            let recorded = (&method, path.to_owned(), body.map(Value::to_string).unwrap_or_default());
+            let refused = |status, _: &_, bytes: &[u8]| error(status, bytes, write, channel, Utc::now());
+            match self.log.send(PLATFORM, request, recorded, refused).await.map(|(bytes, _)| bytes) {
                 Err(Error::CredentialsRejected { .. }) if attempt == 0 => {
                     token = self.tokens.after_rejection(channel, &token).await?;
                 }
