@@ -496,3 +496,19 @@ async fn youtube_comments_are_answered_in_their_thread_and_a_spent_quota_waits_f
     let next_day = f.listener().run().await;
     assert_eq!(outcome(&next_day).enqueued, 1, "{next_day:?}");
 }
+
+#[tokio::test]
+async fn a_feed_s_first_read_takes_the_last_day_and_never_answers_what_was_written_before() {
+    let f = fixture().await;
+    let old =
+        f.youtube.comment(YOUTUBE_CHANNEL, ("UCdanaViewer000000000000", "dana"), "refund form broken (last month)");
+    f.youtube.backdate(&old, Utc::now() - TimeDelta::days(30));
+    let new = f.youtube.comment(YOUTUBE_CHANNEL, ("UCeliViewer0000000000000", "eli"), "refund form broken (today)");
+    let feed = Feed::YouTube { channel: YOUTUBE_CHANNEL.into() };
+    let taken = |run: &hark_listener::RunSummary| run.feeds.iter().find(|o| o.feed == feed.key()).unwrap().enqueued;
+
+    assert_eq!(taken(&f.listener().run().await), 1);
+    let queued = f.queued().await;
+    assert_eq!(queued.iter().map(|m| m.message_id.as_str()).collect::<Vec<_>>(), [new.as_str()]);
+    assert_eq!(taken(&f.listener().run().await), 0, "the cursor is past the old comment too");
+}

@@ -21,7 +21,9 @@ use hark_shared::channels::reddit::RedditClient;
 use hark_shared::channels::reddit::client::RedditListen;
 use hark_shared::channels::x::search::XSearchClient;
 use hark_shared::channels::youtube::client::AwsYouTubeClient;
-use hark_shared::domain::listening::{Cursor, after_forward_page, after_since_pages, is_newer, newest, time_key};
+use hark_shared::domain::listening::{
+    Cursor, after_forward_page, after_since_pages, first_read_takes, is_newer, is_unseen, newest, time_key, with_ties,
+};
 use hark_shared::error::Retry;
 use hark_shared::metrics::Metrics;
 use hark_shared::ports::{Clock, CursorStore, MentionQueue, SystemClock};
@@ -368,13 +370,17 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
         fetched: hark_shared::Result<FeedPage>,
         now: DateTime<Utc>,
     ) -> Option<FeedPage> {
-        let page = match fetched {
+        let mut page = match fetched {
             Ok(page) => page,
             Err(e) => {
                 Self::stopped(polled, e, now);
                 return None;
             }
         };
+        // A feed's first read starts from the last day; the cursor still moves past it all.
+        if polled.cursor.newest_id.is_none() {
+            page.mentions.retain(|m| first_read_takes(m.created_at, now));
+        }
         if let Err(e) = self.take(&page, polled).await {
             Self::stopped(polled, e, now);
             return None;
@@ -411,18 +417,28 @@ impl<S: CursorStore, Q: MentionQueue> Listener<S, Q> {
         let old = cursor.newest_id.clone();
         let mut next = cursor.draining.as_ref().map(|d| d.next.clone());
         let mut first_newest: Option<String> = None;
+        let mut taken: Vec<(String, String)> = Vec::new();
         while !self.out_of_pages(&mut polled) {
             let mut fetched = fetch(next.clone()).await;
             if let (Ok(page), Some(placed)) = (&mut fetched, placed) {
-                page.mentions.retain(|m| old.as_deref().is_none_or(|o| is_newer(&placed.of(m), o)));
+                page.mentions.retain(|m| match placed {
+                    Placed::ById => old.as_deref().is_none_or(|o| is_newer(&m.message_id, o)),
+                    Placed::ByTime => is_unseen(cursor, &placed.of(m), &m.message_id),
+                });
             }
             let Some(page) = self.taken(&mut polled, fetched, now).await else { return polled };
+            if let Some(Placed::ByTime) = placed {
+                taken.extend(page.mentions.iter().map(|m| (time_key(m.created_at), m.message_id.clone())));
+            }
             if polled.pages == 1 {
                 first_newest = newest(page.ids.iter().map(String::as_str)).map(str::to_owned);
             }
             let reached = placed.is_some() && old.as_deref().is_none_or(|o| page.ids.iter().any(|id| !is_newer(id, o)));
             let following = if reached { None } else { page.next.clone() };
             polled.cursor = after_since_pages(cursor, first_newest.as_deref(), following.as_deref());
+            if let Some(Placed::ByTime) = placed {
+                polled.cursor = with_ties(cursor, polled.cursor.clone(), &taken);
+            }
             if let Some(until) = page.pause_until {
                 polled.cursor.resume_at = Some(until);
                 polled.ended = if following.is_some() { Ended::Paused } else { Ended::Drained };

@@ -143,6 +143,13 @@ impl LocalYouTube {
         id
     }
 
+    /// Says `comment` was published at `at` (a comment from before Hark was connected).
+    pub fn backdate(&self, comment: &str, at: DateTime<Utc>) {
+        if let Some(c) = self.lock().comments.iter_mut().find(|c| c.id == comment) {
+            c.published_at = at;
+        }
+    }
+
     /// A viewer replies in the thread of `thread`. Returns the reply's id.
     pub fn reply(&self, thread: &str, viewer: (&str, &str), text: &str) -> String {
         let mut s = self.lock();

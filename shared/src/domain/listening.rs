@@ -22,6 +22,11 @@ pub struct Cursor {
     /// When a poll last finished (drained or not), for the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub polled_at: Option<DateTime<Utc>>,
+    /// For feeds placed by time, whose times tie (YouTube's are to the second): the ids
+    /// already taken at exactly `newest_id`, so one written in the same second but read in a
+    /// later poll is still taken, and those already taken are not taken again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_newest: Vec<String>,
     /// A `since_id` poll not yet drained: the next run goes on from its page token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draining: Option<Draining>,
@@ -50,10 +55,43 @@ pub fn is_newer(candidate: &str, than: &str) -> bool {
     (candidate.len(), candidate) > (than.len(), than)
 }
 
+/// How far back a feed's first read goes. A feed read for the first time (a new account,
+/// search or deployment) would otherwise bring its whole first page, which may be weeks
+/// old: acknowledging those now would read worse than not answering, and they are not what
+/// the operator switched listening on for. From then on the cursor decides.
+pub const FIRST_READ_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// Whether a feed's first read takes a message written at `written`.
+pub fn first_read_takes(written: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now - written <= FIRST_READ_WINDOW
+}
+
 /// A time as an id that orders like the others (same length, so by text): for feeds whose
 /// items carry no ordered id (Bluesky's URIs, YouTube's comment ids) but a time.
 pub fn time_key(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// For feeds placed by time: whether the item `id` at time key `key` is new to `cursor`.
+pub fn is_unseen(cursor: &Cursor, key: &str, id: &str) -> bool {
+    match cursor.newest_id.as_deref() {
+        None => true,
+        Some(old) => is_newer(key, old) || (key == old && !cursor.at_newest.iter().any(|seen| seen == id)),
+    }
+}
+
+/// For feeds placed by time: `after` (where a poll moved `before`) with the ids taken at its
+/// newest time, `taken` being the (time key, id) of what the poll took.
+pub fn with_ties(before: &Cursor, mut after: Cursor, taken: &[(String, String)]) -> Cursor {
+    let Some(newest) = after.newest_id.clone() else { return after };
+    let mut ids =
+        if before.newest_id.as_deref() == Some(newest.as_str()) { before.at_newest.clone() } else { Vec::new() };
+    ids.extend(taken.iter().filter(|(key, _)| *key == newest).map(|(_, id)| id.clone()));
+    ids.sort();
+    ids.dedup();
+    ids.truncate(SEEN_LIMIT);
+    after.at_newest = ids;
+    after
 }
 
 /// The newest of `ids`.
@@ -115,6 +153,39 @@ mod tests {
         assert!(!is_newer("5", "5"));
         assert_eq!(newest(["103186126728896492", "99", "103186126728896493"]), Some("103186126728896493"));
         assert_eq!(newest([]), None);
+    }
+
+    #[test]
+    fn a_first_read_takes_the_last_day_only() {
+        use chrono::TimeZone;
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap();
+        let cases = [
+            ("just written", now, true),
+            ("a day ago, to the second", now - FIRST_READ_WINDOW, true),
+            ("a day and a second ago", now - FIRST_READ_WINDOW - chrono::TimeDelta::seconds(1), false),
+            ("weeks ago", now - chrono::TimeDelta::days(30), false),
+            ("a clock ahead of ours", now + chrono::TimeDelta::minutes(5), true),
+        ];
+        for (label, written, taken) in cases {
+            assert_eq!(first_read_takes(written, now), taken, "{label}");
+        }
+    }
+
+    #[test]
+    fn items_at_the_cursor_s_time_are_taken_once_each() {
+        let t = "2026-12-04T10:00:00.000000Z";
+        let later = "2026-12-04T10:00:01.000000Z";
+        let cursor = Cursor { newest_id: Some(t.into()), at_newest: vec!["a".into()], ..Cursor::default() };
+        assert!(!is_unseen(&cursor, t, "a"), "taken already");
+        assert!(is_unseen(&cursor, t, "b"), "the same second, read later");
+        assert!(is_unseen(&cursor, later, "a"));
+        assert!(!is_unseen(&cursor, "2026-12-04T09:59:59.000000Z", "c"));
+        assert!(is_unseen(&Cursor::default(), t, "a"));
+        let taken = [(t.to_owned(), "b".to_owned()), ("2026-12-04T09:00:00.000000Z".to_owned(), "z".to_owned())];
+        assert_eq!(with_ties(&cursor, cursor.clone(), &taken).at_newest, ["a", "b"], "the same time: both");
+        let moved = Cursor { newest_id: Some(later.into()), ..cursor.clone() };
+        let taken = [(later.to_owned(), "d".to_owned()), (t.to_owned(), "b".to_owned())];
+        assert_eq!(with_ties(&cursor, moved, &taken).at_newest, ["d"], "a later time starts over");
     }
 
     #[test]
