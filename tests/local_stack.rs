@@ -432,7 +432,9 @@ async fn functions_scale_out_to_their_cap_and_each_customer_s_messages_stay_in_o
     assert!(webhook.environments() > 1, "the webhook scaled out");
     assert!(webhook.environments() <= webhook.max_environments());
     assert!(stack.function("ProcessorFunction").environments() <= 4);
-    assert_eq!(stack.function("OutboxFunction").max_environments(), 1, "ReservedConcurrentExecutions: 1");
+    let outbox = stack.function("OutboxFunction");
+    assert_eq!(outbox.max_environments(), 6, "ReservedConcurrentExecutions: OutboxMaxConcurrency");
+    assert!(outbox.environments() <= outbox.max_environments());
     stack.stop().await;
 }
 
@@ -850,5 +852,45 @@ async fn the_listener_s_schedule_finds_a_bluesky_mention_and_a_youtube_comment_t
     assert_eq!(stack.bluesky.sessions_created(), 1, "one login for every run and function");
     assert_eq!(stack.youtube.replies_by(channel, &comment).len(), 1, "answered once");
     assert!(stored.iter().filter(|m| attr_s(m, "message_id").starts_with("plc_")).count() == 1);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forward_reaches_every_help_desk_in_seconds_from_the_table_s_stream_with_no_sweep() {
+    // The sweep once an hour: whatever arrives in the next minute came through the stream.
+    let stack = stack(&[("OutboxSchedule", "rate(1 hour)")], &[], 1).await;
+    let tweet = id(90);
+    let complaint = tweet_delivery(&tweet, Some(MARIA), "@AcmeAir the app charged me twice for one seat", None);
+    let started = tokio::time::Instant::now();
+    assert_eq!(send(&stack, &complaint).await, 200);
+    let conversation = format!("x:{}:{tweet}", demo::BRAND_ID);
+    let (desk, zendesk, freshdesk) = (&stack.help_desk, &stack.zendesk, &stack.freshdesk);
+    eventually(
+        "the event at the Standard Webhooks desk and a ticket in Zendesk and Freshdesk",
+        Duration::from_secs(30),
+        || async {
+            let at_desk = desk.events().iter().any(|e| e.body["data"]["conversation"]["id"] == conversation.as_str());
+            (at_desk && !zendesk.tickets().is_empty() && !freshdesk.tickets().is_empty()).then_some(())
+        },
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "well before the first sweep");
+    // Every forward record went out once, and the broadcast was fanned out once.
+    let forwards: Vec<_> =
+        items(&stack, "outbox").await.into_iter().filter(|r| attr_s(r, "purpose") == "forward").collect();
+    assert!(forwards.iter().all(|r| attr_s(r, "status") == "sent"), "{forwards:?}");
+    let attempts: Vec<&str> =
+        forwards.iter().filter_map(|r| r.get("attempts")?.as_n().ok().map(String::as_str)).collect();
+    assert_eq!(attempts.len(), forwards.len());
+    assert!(attempts.iter().all(|a| *a == "1"), "{attempts:?}");
+    // Nothing more arrives later: the stream's retries and redeliveries send nothing twice.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        desk.events().iter().filter(|e| e.body["data"]["conversation"]["id"] == conversation.as_str()).count(),
+        1
+    );
+    assert_eq!((zendesk.tickets().len(), freshdesk.tickets().len()), (1, 1));
+    eprintln!("stored and forwarded to three help desks in {took:?}");
     stack.stop().await;
 }

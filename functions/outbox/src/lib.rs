@@ -1,9 +1,11 @@
-//! The outbox function, run on a schedule: sends every outbox record that is due and not
-//! sent yet (a retry after a rate limit or an outage, a check after an attempt whose outcome
+//! The outbox function. Triggered by the table's stream, it delivers each outbox record as
+//! soon as it is written ([`stream`]): a forward is a ticket seconds after the message is
+//! stored. Run on a schedule, it is the safety net: it sends every outbox record that is due
+//! and not sent yet (a retry after a rate limit or an outage, a check after an attempt whose outcome
 //! is unknown, a record whose sender died mid-send), agents' replies the HTTP API queued,
-//! and every event forwarded to a help desk. Help-desk deliveries wait for this sweep
-//! rather than slowing the processor: a help desk can be slow or down without holding up
-//! a single customer's acknowledgement. It reads only what is due from the
+//! and every event forwarded to a help desk the stream did not deliver. Help-desk
+//! deliveries happen here rather than in the processor: a help desk can be slow or down
+//! without holding up a single customer's acknowledgement. The sweep reads only what is due from the
 //! outbox shards of the sparse due index, so its cost grows with the backlog, not with the
 //! table.
 //!
@@ -19,10 +21,15 @@ use hark_shared::metrics::Metrics;
 use hark_shared::ports::{Clock, OutboxRef, OutboxStore, ReplySender, SystemClock};
 use serde::Serialize;
 
+pub mod stream;
+use stream::{ItemFailure, StreamBatch, StreamResponse};
+
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     #[error(transparent)]
     Shared(#[from] hark_shared::Error),
+    #[error("the event is not a stream batch: {0}")]
+    NotAStreamBatch(String),
 }
 
 pub struct Sweeper<S, R> {
@@ -129,6 +136,19 @@ impl AwsSweeper {
 }
 
 impl<S: OutboxStore, R: ReplySender> Sweeper<S, R> {
+    /// One invocation, by either trigger: the table's stream names the records just
+    /// written; the schedule carries nothing the sweep needs (the due index says what to send).
+    pub async fn handle(&self, event: serde_json::Value) -> Result<serde_json::Value, SweepError> {
+        let answer = if event.get("Records").is_some() {
+            let batch: StreamBatch = serde_json::from_value(event)
+                .map_err(|e| SweepError::NotAStreamBatch(hark_shared::error::json_error_summary(&e)))?;
+            serde_json::to_value(self.deliver_written(&batch).await)
+        } else {
+            serde_json::to_value(self.run().await?)
+        };
+        Ok(answer.expect("summaries serialise"))
+    }
+
     pub async fn run(&self) -> Result<SweepSummary, SweepError> {
         let started = Instant::now();
         let now = self.clock.now();
@@ -149,16 +169,7 @@ impl<S: OutboxStore, R: ReplySender> Sweeper<S, R> {
                 if started.elapsed() > self.run_budget {
                     return None;
                 }
-                let (clock, policy) = (self.clock.as_ref(), &self.policy);
-                let result = if is_broadcast(&record.key) {
-                    fan_out(&self.store, clock, policy, &record.conversation, &record.key, &self.subscriptions).await
-                } else {
-                    deliver(&self.store, &self.replies, clock, policy, &record.conversation, &record.key).await
-                };
-                if let Err(error) = &result {
-                    tracing::error!(%error, conversation = %record.conversation, "outbox delivery failed");
-                }
-                Some(result)
+                Some(self.deliver_one(record).await)
             })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
@@ -183,5 +194,59 @@ impl<S: OutboxStore, R: ReplySender> Sweeper<S, R> {
             Some(error) => Err(error.into()),
             None => Ok(summary),
         }
+    }
+
+    /// Delivers the records a batch of the table's stream names, as soon as they were
+    /// written. What cannot be recorded (the table did not answer) is reported for Lambda
+    /// to retry; a send that failed is already recorded on its record as a retry, which the
+    /// sweep takes when it is due.
+    pub async fn deliver_written(&self, batch: &StreamBatch) -> StreamResponse {
+        let now = self.clock.now();
+        let mut summary = SweepSummary::default();
+        let mut passed = 0usize;
+        let mut wanted = Vec::new();
+        for record in &batch.records {
+            match stream::due_record(record, now) {
+                Ok(outbox) => wanted.push((record.dynamodb.sequence_number.as_str(), outbox)),
+                Err(why) => {
+                    passed += 1;
+                    tracing::debug!(?why, sequence = %record.dynamodb.sequence_number, "stream record left alone");
+                }
+            }
+        }
+        summary.due = wanted.len();
+        let results: Vec<_> = futures_util::stream::iter(wanted.iter())
+            .map(|(sequence, record)| async move { (*sequence, self.deliver_one(record).await) })
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        let mut response = StreamResponse::default();
+        let mut metrics = Metrics::new("outbox");
+        for (sequence, result) in results {
+            match &result {
+                Ok(delivered) => metrics.count(delivered.metric(), 1),
+                Err(_) => response.batch_item_failures.push(ItemFailure { item_identifier: sequence.to_owned() }),
+            }
+            summary.count(&result);
+        }
+        metrics.count("OutboxDue", summary.due as u64);
+        metrics.count("OutboxErrors", summary.errors as u64);
+        metrics.count("OutboxStreamPassed", passed as u64);
+        metrics.emit();
+        tracing::info!(?summary, passed, "outbox stream batch finished");
+        response
+    }
+
+    async fn deliver_one(&self, record: &OutboxRef) -> hark_shared::Result<Delivered> {
+        let (clock, policy) = (self.clock.as_ref(), &self.policy);
+        let result = if is_broadcast(&record.key) {
+            fan_out(&self.store, clock, policy, &record.conversation, &record.key, &self.subscriptions).await
+        } else {
+            deliver(&self.store, &self.replies, clock, policy, &record.conversation, &record.key).await
+        };
+        if let Err(error) = &result {
+            tracing::error!(%error, conversation = %record.conversation, "outbox delivery failed");
+        }
+        result
     }
 }

@@ -29,8 +29,11 @@ pub struct Endpoints {
 
 impl LoadServiceConfig for Endpoints {
     fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        (key.env() == "AWS_ENDPOINT_URL")
-            .then(|| if key.service_id() == "DynamoDB" { self.dynamodb.clone() } else { self.aws.clone() })
+        (key.env() == "AWS_ENDPOINT_URL").then(|| match key.service_id() {
+            // DynamoDB Local serves its tables' streams on the same endpoint.
+            "DynamoDB" | "DynamoDB Streams" => self.dynamodb.clone(),
+            _ => self.aws.clone(),
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! same template.yaml: resources in the local engines (DynamoDB Local, and LocalStack's SQS,
 //! SNS and Secrets Manager), each function's real binary behind a Lambda
 //! Runtime API emulator with the environment the template gives it, and the function's
-//! event sources (HTTP API routes, the SQS queue, the schedule). The `hark-local` binary
+//! event sources (HTTP API routes, the SQS queue, the table's stream, the schedules). The `hark-local` binary
 //! adds the demo stream; the end-to-end tests drive the same stack.
 
 pub mod bluesky_api;
@@ -22,6 +22,7 @@ pub mod mastodon_api;
 pub mod reddit_api;
 pub mod resources;
 pub mod runtime;
+pub mod stream_source;
 pub mod template;
 pub mod x_api;
 pub mod x_search;
@@ -257,7 +258,12 @@ impl LocalStack {
                         path: props["Path"].as_str().unwrap_or("$default").to_owned(),
                         function: function.clone(),
                     }),
-                    "SQS" | "Schedule" | "ScheduleV2" if !options.event_sources => {}
+                    "SQS" | "DynamoDB" | "Schedule" | "ScheduleV2" if !options.event_sources => {}
+                    "DynamoDB" => {
+                        let source = stream_source(&aws, &props, &function)
+                            .map_err(|e| Error::Template(format!("{id}.Events.{event_name}: {e}")))?;
+                        tasks.push(tokio::spawn(source.run(events.clone(), shutdown_rx.clone())));
+                    }
                     "SQS" => {
                         let source = sqs_source(&template, &sqs, &props, &function)
                             .map_err(|e| Error::Template(format!("{id}.Events.{event_name}: {e}")))?;
@@ -489,6 +495,48 @@ fn function_spec(
         timeout: Duration::from_secs_f64(timeout),
         max_environments,
         log_file: options.log_dir.join(format!("{binary}.log")),
+    })
+}
+
+fn stream_source(
+    aws: &aws_config::SdkConfig,
+    props: &Value,
+    function: &LambdaFunction,
+) -> Result<stream_source::StreamSource, String> {
+    let stream_arn = scalar(&props["Stream"]);
+    if !stream_arn.contains("/stream/") {
+        return Err(format!("{stream_arn} is not a table's stream (does the table have a StreamSpecification?)"));
+    }
+    let number = |name: &str| -> Result<Option<i64>, String> {
+        match props.get(name).filter(|v| !v.is_null()) {
+            Some(v) => scalar(v).parse().map(Some).map_err(|_| format!("{name} is not a number")),
+            None => Ok(None),
+        }
+    };
+    let from_oldest = match scalar(&props["StartingPosition"]).as_str() {
+        "TRIM_HORIZON" => true,
+        "LATEST" => false,
+        other => return Err(format!("StartingPosition {other:?}: TRIM_HORIZON or LATEST")),
+    };
+    let flag = |name: &str| props[name] == true || props[name] == "true";
+    Ok(stream_source::StreamSource {
+        client: aws_sdk_dynamodbstreams::Client::new(aws),
+        stream_arn,
+        from_oldest,
+        batch_size: number("BatchSize")?.unwrap_or(100).clamp(1, 10_000) as usize,
+        batching_window: Duration::from_secs(number("MaximumBatchingWindowInSeconds")?.unwrap_or(0).max(0) as u64),
+        parallelization: number("ParallelizationFactor")?.unwrap_or(1).clamp(1, 10) as usize,
+        report_batch_item_failures: props["FunctionResponseTypes"]
+            .as_array()
+            .is_some_and(|types| types.iter().any(|t| t == "ReportBatchItemFailures")),
+        bisect_on_error: flag("BisectBatchOnFunctionError"),
+        // -1 (Lambda's default): until the record expires.
+        max_retries: number("MaximumRetryAttempts")?.and_then(|n| u32::try_from(n).ok()),
+        max_record_age: number("MaximumRecordAgeInSeconds")?
+            .and_then(|n| u64::try_from(n).ok())
+            .map(Duration::from_secs),
+        filter: stream_source::Filter::parse(&props["FilterCriteria"])?,
+        function: function.clone(),
     })
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
@@ -64,9 +64,13 @@ pub async fn deploy(
         let described = dynamodb.describe_table().table_name(&name).send().await.map_err(|e| {
             Error::Aws(format!("DescribeTable {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
         })?;
-        let arn =
-            described.table.and_then(|t| t.table_arn).ok_or_else(|| Error::Aws(format!("table {name} has no ARN")))?;
-        template.created(&id, Physical { reference: name, attributes: HashMap::from([("Arn".into(), arn)]) });
+        let table = described.table.ok_or_else(|| Error::Aws(format!("DescribeTable {name}: no table")))?;
+        let arn = table.table_arn.ok_or_else(|| Error::Aws(format!("table {name} has no ARN")))?;
+        let mut attributes = HashMap::from([("Arn".into(), arn)]);
+        if let Some(stream) = table.latest_stream_arn {
+            attributes.insert("StreamArn".into(), stream);
+        }
+        template.created(&id, Physical { reference: name, attributes });
     }
 
     // A queue whose redrive policy names another queue is created after it.
@@ -181,10 +185,32 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: 
                 .map_err(|e| Error::Template(format!("GlobalSecondaryIndexes: {e}")))?,
         );
     }
-    match request.send().await {
+    let stream = match props["StreamSpecification"]["StreamViewType"].as_str() {
+        Some(view) => Some(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view))
+                .build()
+                .map_err(|e| Error::Template(format!("StreamSpecification: {e}")))?,
+        ),
+        None => None,
+    };
+    match request.set_stream_specification(stream.clone()).send().await {
         Ok(_) => {}
-        // Reusing an engine from an earlier run: keep its data.
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
+        // Reusing an engine from an earlier run: keep its data, and give it the stream a
+        // table from before streams may lack.
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+            let described = client.describe_table().table_name(name).send().await.map_err(|e| {
+                Error::Aws(format!("DescribeTable {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+            })?;
+            let has_stream = described.table.and_then(|t| t.stream_specification).is_some_and(|s| s.stream_enabled);
+            if let (Some(stream), false) = (stream, has_stream) {
+                client.update_table().table_name(name).stream_specification(stream).send().await.map_err(|e| {
+                    Error::Aws(format!("UpdateTable {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))
+                })?;
+            }
+            return Ok(());
+        }
         Err(e) => {
             return Err(Error::Aws(format!("CreateTable {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))));
         }

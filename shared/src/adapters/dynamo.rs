@@ -123,6 +123,12 @@ fn outbox_record_key(sk: &str) -> Option<OutboxKey> {
     let (tag, id) = sk.strip_prefix(OUTBOX_PREFIX)?.split_once('#')?;
     Some(OutboxKey { purpose: OutboxPurpose::from_tag(tag)?, id: id.to_owned() })
 }
+/// The outbox record a table key names, if it names one: for readers of the table's
+/// stream, which see keys, not records.
+pub fn outbox_ref(pk: &str, sk: &str) -> Option<OutboxRef> {
+    let conversation = pk.strip_prefix("CONV#")?;
+    Some(OutboxRef { conversation: ConversationId(conversation.to_owned()), key: outbox_record_key(sk)? })
+}
 fn outbox_shard(shard: u32) -> String {
     format!("outbox#{shard}")
 }
@@ -1118,14 +1124,7 @@ impl OutboxStore for DynamoStore {
     async fn due_outbox(&self, shard: u32, now: DateTime<Utc>, limit: i32) -> Result<Vec<OutboxRef>> {
         let items = self.query_due(outbox_shard(shard), now, limit).await?;
         // Table keys are always in an index: the record is named by them.
-        Ok(items
-            .iter()
-            .filter_map(|item| {
-                let conversation = get_s(item, "pk")?.strip_prefix("CONV#")?;
-                let key = outbox_record_key(get_s(item, "sk")?)?;
-                Some(OutboxRef { conversation: ConversationId(conversation.to_owned()), key })
-            })
-            .collect())
+        Ok(items.iter().filter_map(|item| outbox_ref(get_s(item, "pk")?, get_s(item, "sk")?)).collect())
     }
 
     async fn fan_out(
