@@ -40,6 +40,11 @@ struct Fixture {
 const DESK_ACTIONS: &str = r#"{"breach": {"groups": {"zendesk": 360000222, "freshdesk": 43000013}}}"#;
 
 async fn fixture() -> Fixture {
+    fixture_keeping(hark_shared::helpdesks::spacing::DeskRates::unlimited()).await
+}
+
+/// The desks, with Hark keeping to `rates`.
+async fn fixture_keeping(rates: hark_shared::helpdesks::spacing::DeskRates) -> Fixture {
     let aws = aws_config().await;
     let table = create_table(&aws).await;
     let x_api = LocalXApi::start(0).await.unwrap();
@@ -59,7 +64,8 @@ async fn fixture() -> Fixture {
     let clock = TestClock::at(t0());
     let store = DynamoStore::from_config(&aws, &table);
     let escalations = hark_shared::helpdesks::escalation::EscalationDeskPolicy::from_json(DESK_ACTIONS).unwrap();
-    let help_desks = hark_shared::helpdesks::HelpDesks::for_aws(&aws, store, &credentials, &escalations).unwrap();
+    let help_desks =
+        hark_shared::helpdesks::HelpDesks::for_aws(&aws, store, &credentials, &escalations, rates).unwrap();
     let replies = hark_shared::channels::Outbound { help_desks, ..replies(x_client(&aws, &table, &x_api), None) };
     let mut sweeper = sweeper_with(&aws, &table, replies, clock.clone());
     sweeper.subscriptions = credentials.subscriptions();
@@ -222,6 +228,53 @@ async fn rate_limits_and_outages_are_waited_out_and_an_expired_token_is_renewed_
     let failed = f.store().failed_outbox(10).await.unwrap();
     assert_eq!(failed.len(), 2);
     assert!(failed.iter().all(|(_, e)| e.last_error.as_deref().is_some_and(|r| r.contains("rejected"))), "{failed:?}");
+}
+
+#[tokio::test]
+async fn zendesk_is_sent_no_more_than_its_rate_and_what_waits_its_turn_spends_no_attempt() {
+    use hark_shared::domain::rate::RateLimit;
+    // Zendesk allows six requests a minute and Hark keeps to six: a ticket is two requests
+    // (the user, the ticket), so one opens now and the next slot is 20 s off, further than
+    // a send waits (1 s): the other conversations wait their turn rather than meet a 429.
+    let rates = hark_shared::helpdesks::spacing::DeskRates {
+        zendesk: RateLimit::per_minute(6),
+        freshdesk: None,
+        max_wait: TimeDelta::seconds(1),
+    };
+    let f = fixture_keeping(rates).await;
+    f.zendesk.limit_rate(Some(6));
+    let complaints: Vec<_> =
+        (0..4).map(|n| mention(&format!("840{n}"), &format!("94{n}"), "@acme my order never came", t0())).collect();
+    f.process(&complaints).await;
+    let summary = f.sweep(seconds(1)).await;
+    // The first send held back marks Zendesk busy for the rest of the run: the others are
+    // not even claimed.
+    assert_eq!((summary.sent, summary.throttled + summary.deferred, summary.failed), (4 + 1, 3, 0), "{summary:?}");
+    assert!(summary.throttled >= 1, "{summary:?}");
+    assert_eq!((f.zendesk.tickets().len(), f.freshdesk.tickets().len()), (1, 4));
+    let stats = f.zendesk.rate_stats();
+    assert_eq!((stats.requests, stats.rate_limited), (2, 0), "no request past the limit");
+
+    // The held-back records are pending with no attempt spent (the schedule is whole for
+    // real failures); those held back after a claim are due when the bucket frees up (20 s,
+    // spread over a quarter more).
+    let held: Vec<_> = items_of_type(&f.aws, &f.table, "outbox")
+        .await
+        .into_iter()
+        .filter(|r| attr_s(r, "sk").starts_with("OUTBOX#fwd#zendesk") && attr_s(r, "status") == "pending")
+        .collect();
+    assert_eq!(held.len(), 3);
+    for record in &held {
+        let number = |name: &str| record.get(name).and_then(|v| v.as_n().ok()).unwrap().parse::<i64>().unwrap();
+        assert_eq!(number("attempts"), 0, "{record:?}");
+        if !attr_s(record, "last_error").is_empty() {
+            assert!(attr_s(record, "last_error").contains("next slot"), "{record:?}");
+            let due = number("due_at") - seconds(1).timestamp();
+            assert!((15..=26).contains(&due), "due {due} s on");
+        }
+    }
+    let again = f.sweep(seconds(2)).await;
+    assert_eq!((again.sent, f.zendesk.rate_stats().rate_limited), (0, 0), "not before their turn: {again:?}");
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ async fn stack(parameters: &[(&str, &str)], overrides: &[&str], speedup: u32) ->
         property_overrides: overrides.iter().map(|o| o.parse().unwrap()).collect(),
         secret_values: HashMap::from([("CredentialsSecret".to_owned(), demo::credentials_json())]),
         max_environments: 4,
+        help_desks: Vec::new(),
         schedule_speedup: speedup,
         event_sources: true,
     };

@@ -18,6 +18,10 @@ pub enum Error {
     Secret(String),
     #[error("{platform} rate limit reached; retry in {} s", retry_after.as_secs())]
     RateLimited { platform: &'static str, retry_after: Duration },
+    /// Not sent: Hark keeps to the API's documented rate, and its next free slot is further
+    /// off than a sender waits. Nothing went out, and no attempt is spent.
+    #[error("{platform}'s request rate is taken up; the next slot is in {} s", wait.as_secs())]
+    Throttled { platform: &'static str, wait: Duration },
     /// The platform could not be reached and certainly did not act on the request.
     #[error("{platform} unavailable: {message}")]
     PlatformUnavailable { platform: &'static str, message: String },
@@ -65,6 +69,7 @@ impl Error {
             Error::Store { .. } | Error::Queue { .. } | Error::Notify(_) | Error::Secret(_) => Retry::Soon,
             Error::PlatformUnavailable { .. } => Retry::Soon,
             Error::RateLimited { retry_after, .. } => Retry::After(*retry_after),
+            Error::Throttled { wait, .. } => Retry::After(*wait),
             Error::CredentialsRejected { .. } => Retry::After(CREDENTIALS_WAIT),
             Error::PlatformOutcomeUnknown { .. } => Retry::CheckFirst,
             Error::Config(_)

@@ -17,9 +17,11 @@ use crate::error::Result;
 mod escalations;
 mod incidents;
 mod listening;
+mod rates;
 pub use escalations::*;
 pub use incidents::*;
 pub use listening::*;
+pub use rates::*;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -427,6 +429,12 @@ pub enum SendOutcome {
     /// record is cancelled and the conversation flagged for a person.
     LeftToPerson {
         reason: String,
+    },
+    /// Not tried: the destination's rate is taken up (`Error::Throttled`). Due again at
+    /// `at`, and the attempt its claim counted is given back.
+    Deferred {
+        reason: String,
+        at: DateTime<Utc>,
     },
 }
 

@@ -515,6 +515,7 @@ pub fn sweeper_with<R>(
     hark_outbox::Sweeper {
         store: hark_shared::adapters::dynamo::DynamoStore::from_config(aws, table),
         replies,
+        written_replies: None,
         clock: Box::new(clock),
         policy: hark_shared::domain::outbox::OutboxPolicy::default(),
         shards: 4,

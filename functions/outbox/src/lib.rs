@@ -12,6 +12,8 @@
 //! Each record is claimed with a lease before anything is sent, so overlapping runs, and
 //! the processor sending the same record right after storing it, never send twice.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -35,6 +37,10 @@ pub enum SweepError {
 pub struct Sweeper<S, R> {
     pub store: S,
     pub replies: R,
+    /// The sender for records the stream names, when it differs: a send to a rate-limited
+    /// help desk does not wait for its slot there but is deferred to the sweep, so no
+    /// stream shard ever waits behind a desk.
+    pub written_replies: Option<R>,
     pub clock: Box<dyn Clock>,
     pub policy: OutboxPolicy,
     pub shards: u32,
@@ -64,6 +70,8 @@ pub struct SweepSummary {
     pub fanned_out: usize,
     /// The messaging window closed: the conversation was flagged for a person.
     pub left_to_person: usize,
+    /// Held back by a help desk's rate limit, without spending an attempt.
+    pub throttled: usize,
     pub abandoned: usize,
     /// Claimed first by someone else, or no longer due.
     pub not_claimed: usize,
@@ -82,6 +90,7 @@ impl SweepSummary {
             Ok(Delivered::Failed) => self.failed += 1,
             Ok(Delivered::Cancelled) => self.cancelled += 1,
             Ok(Delivered::LeftToPerson) => self.left_to_person += 1,
+            Ok(Delivered::Deferred) => self.throttled += 1,
             Ok(Delivered::Abandoned) => self.abandoned += 1,
             Ok(Delivered::FannedOut) => self.fanned_out += 1,
             Ok(Delivered::NotClaimed(_) | Delivered::NoRecord) => self.not_claimed += 1,
@@ -100,30 +109,14 @@ impl AwsSweeper {
         use hark_shared::config::{env_or, required_env};
         let aws = hark_shared::config::aws().await;
         let credentials = hark_shared::credentials::Credentials::load(&aws).await?;
-        let x_api_base_url = env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?;
         let table = required_env("TABLE_NAME")?;
         let store = hark_shared::adapters::dynamo::DynamoStore::from_config(&aws, &table);
-        let replies = hark_shared::channels::Outbound::new(
-            hark_shared::channels::x::XApiClient::for_aws(&aws, &x_api_base_url, &table, &credentials)?,
-            hark_shared::channels::meta::MetaClient::for_aws(
-                &aws,
-                &env_or("META_GRAPH_BASE_URL", "https://graph.facebook.com".to_owned())?,
-                &env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
-                &credentials,
-            )?,
-            hark_shared::channels::bluesky::client::AwsBlueskyClient::for_aws(&aws, &table, &credentials)?,
-            hark_shared::channels::youtube::client::AwsYouTubeClient::from_env(&aws, &table, &credentials)?,
-            hark_shared::helpdesks::HelpDesks::for_aws(
-                &aws,
-                store.clone(),
-                &credentials,
-                &hark_shared::helpdesks::escalation::EscalationDeskPolicy::from_env()?,
-            )?,
-            &credentials,
-        )?;
+        let rates = hark_shared::helpdesks::spacing::DeskRates::from_env()?;
+        let outbound = |rates| outbound(&aws, &store, &credentials, &table, rates);
         Ok(Sweeper {
-            replies,
-            store,
+            replies: outbound(rates)?,
+            written_replies: Some(outbound(rates.without_waiting())?),
+            store: store.clone(),
             clock: Box::new(SystemClock),
             policy: OutboxPolicy::default(),
             shards: env_or("DUE_INDEX_SHARDS", 4)?,
@@ -133,6 +126,41 @@ impl AwsSweeper {
             subscriptions: credentials.subscriptions(),
         })
     }
+}
+
+/// Every channel and help desk, as the outbox sends to them.
+fn outbound(
+    aws: &aws_config::SdkConfig,
+    store: &hark_shared::adapters::dynamo::DynamoStore,
+    credentials: &hark_shared::credentials::Credentials,
+    table: &str,
+    rates: hark_shared::helpdesks::spacing::DeskRates,
+) -> hark_shared::Result<hark_shared::channels::Outbound<hark_shared::channels::x::AwsXApiClient>> {
+    use hark_shared::config::env_or;
+    hark_shared::channels::Outbound::new(
+        hark_shared::channels::x::XApiClient::for_aws(
+            aws,
+            &env_or("X_API_BASE_URL", "https://api.x.com".to_owned())?,
+            table,
+            credentials,
+        )?,
+        hark_shared::channels::meta::MetaClient::for_aws(
+            aws,
+            &env_or("META_GRAPH_BASE_URL", "https://graph.facebook.com".to_owned())?,
+            &env_or("META_GRAPH_VERSION", "v26.0".to_owned())?,
+            credentials,
+        )?,
+        hark_shared::channels::bluesky::client::AwsBlueskyClient::for_aws(aws, table, credentials)?,
+        hark_shared::channels::youtube::client::AwsYouTubeClient::from_env(aws, table, credentials)?,
+        hark_shared::helpdesks::HelpDesks::for_aws(
+            aws,
+            store.clone(),
+            credentials,
+            &hark_shared::helpdesks::escalation::EscalationDeskPolicy::from_env()?,
+            rates,
+        )?,
+        credentials,
+    )
 }
 
 impl<S: OutboxStore, R: ReplySender> Sweeper<S, R> {
@@ -164,12 +192,13 @@ impl<S: OutboxStore, R: ReplySender> Sweeper<S, R> {
             }
         }
         let mut summary = SweepSummary { due: due.len(), ..SweepSummary::default() };
+        let busy = &Mutex::new(HashSet::new());
         let results: Vec<_> = futures_util::stream::iter(due.iter())
             .map(|record| async move {
                 if started.elapsed() > self.run_budget {
                     return None;
                 }
-                Some(self.deliver_one(record).await)
+                self.deliver_one(&self.replies, record, busy).await
             })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
@@ -215,12 +244,22 @@ impl<S: OutboxStore, R: ReplySender> Sweeper<S, R> {
             }
         }
         summary.due = wanted.len();
+        let busy = Mutex::new(HashSet::new());
         let results: Vec<_> = futures_util::stream::iter(wanted.iter())
-            .map(|(sequence, record)| async move { (*sequence, self.deliver_one(record).await) })
+            .map(|(sequence, record)| async { (*sequence, self.deliver_one(self.written(), record, &busy).await) })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
             .await;
         let mut response = StreamResponse::default();
+        let results: Vec<_> = results
+            .into_iter()
+            .filter_map(|(sequence, result)| {
+                if result.is_none() {
+                    summary.deferred += 1;
+                }
+                Some((sequence, result?))
+            })
+            .collect();
         let mut metrics = Metrics::new("outbox");
         for (sequence, result) in results {
             match &result {
@@ -237,16 +276,67 @@ impl<S: OutboxStore, R: ReplySender> Sweeper<S, R> {
         response
     }
 
-    async fn deliver_one(&self, record: &OutboxRef) -> hark_shared::Result<Delivered> {
+    /// The sender for records the stream names.
+    fn written(&self) -> &R {
+        self.written_replies.as_ref().unwrap_or(&self.replies)
+    }
+
+    /// Delivers one record; `None` when it is a send to a desk already found busy in this
+    /// invocation (left pending and due, untouched: claiming it only to hold it back again
+    /// would cost two writes).
+    async fn deliver_one(
+        &self,
+        replies: &R,
+        record: &OutboxRef,
+        busy: &Mutex<HashSet<&'static str>>,
+    ) -> Option<hark_shared::Result<Delivered>> {
+        let desk = rate_limited_desk(&record.key);
+        if desk.is_some_and(|desk| busy.lock().expect("not poisoned").contains(desk)) {
+            return None;
+        }
         let (clock, policy) = (self.clock.as_ref(), &self.policy);
         let result = if is_broadcast(&record.key) {
             fan_out(&self.store, clock, policy, &record.conversation, &record.key, &self.subscriptions).await
         } else {
-            deliver(&self.store, &self.replies, clock, policy, &record.conversation, &record.key).await
+            deliver(&self.store, replies, clock, policy, &record.conversation, &record.key).await
         };
         if let Err(error) = &result {
             tracing::error!(%error, conversation = %record.conversation, "outbox delivery failed");
         }
-        result
+        if let (Some(desk), Ok(Delivered::Deferred)) = (desk, &result) {
+            busy.lock().expect("not poisoned").insert(desk);
+        }
+        Some(result)
+    }
+}
+
+/// The desk a forward to Zendesk or Freshdesk goes to (`{endpoint}.{event id}`): its sends
+/// keep to the desk's rate.
+fn rate_limited_desk(key: &hark_shared::ports::OutboxKey) -> Option<&'static str> {
+    use hark_shared::credentials::{FRESHDESK, ZENDESK};
+    if key.purpose != hark_shared::ports::OutboxPurpose::Forward {
+        return None;
+    }
+    [ZENDESK, FRESHDESK].into_iter().find(|desk| key.id.strip_prefix(desk).is_some_and(|rest| rest.starts_with('.')))
+}
+
+#[cfg(test)]
+mod tests {
+    use hark_shared::ports::{OutboxKey, OutboxPurpose};
+
+    #[test]
+    fn only_forwards_to_zendesk_and_freshdesk_keep_to_a_rate() {
+        let key = |purpose, id: &str| OutboxKey { purpose, id: id.to_owned() };
+        let cases = [
+            (key(OutboxPurpose::Forward, "zendesk.msg_1"), Some("zendesk")),
+            (key(OutboxPurpose::Forward, "freshdesk.msg_1"), Some("freshdesk")),
+            (key(OutboxPurpose::Forward, "local-desk.msg_1"), None),
+            (key(OutboxPurpose::Forward, "zendesk-eu.msg_1"), None),
+            (key(OutboxPurpose::Forward, "all.msg_1"), None),
+            (key(OutboxPurpose::Acknowledgement, "zendesk.msg_1"), None),
+        ];
+        for (key, desk) in cases {
+            assert_eq!(super::rate_limited_desk(&key), desk, "{key:?}");
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! The outbox function's second trigger: the table's DynamoDB Stream. A record is delivered
 //! as soon as it is written, not at the next sweep: a forward becomes a ticket in seconds.
 //!
-//! The event source mapping's filter passes only new images of pending outbox records;
+//! The event source mapping's filter passes only inserts of pending outbox records;
 //! [`due_record`] checks the same again (a filter is configuration, and a stream record
-//! may be replayed long after it was written), and says why it leaves the rest. The record
+//! may be replayed long after it was written), and says why it leaves the rest. Changes
+//! to a record are the sweep's: a retry or a send held back by a desk's rate is due later,
+//! on the sweep's schedule, and taking it up from the stream would loop a record held
+//! back by a busy desk straight back into it. The record
 //! named by the stream is then claimed like any other: whoever claims first (this
 //! invocation, the sweep, the processor's first attempt) sends, the others see it taken.
 //!
@@ -53,8 +56,8 @@ pub struct Attribute {
 /// Why a stream record is not delivered by this invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Passed {
-    /// A removal: nothing is left to send.
-    Removed,
+    /// A change or a removal, not a new record: the sweep's.
+    NotNew,
     /// Not an outbox record (its keys name something else, or no new image came with it).
     NotOutbox,
     /// Being sent, sent, failed, cancelled or waiting for a check: the claim or the sweep
@@ -66,8 +69,8 @@ pub enum Passed {
 
 /// The record to deliver now, or why none.
 pub fn due_record(record: &StreamRecord, now: DateTime<Utc>) -> Result<OutboxRef, Passed> {
-    if record.event_name == "REMOVE" {
-        return Err(Passed::Removed);
+    if record.event_name != "INSERT" {
+        return Err(Passed::NotNew);
     }
     let key = |name: &str| record.dynamodb.keys.get(name).and_then(|a| a.s.as_deref());
     let outbox = key("pk").zip(key("sk")).and_then(|(pk, sk)| hark_shared::adapters::dynamo::outbox_ref(pk, sk));
@@ -144,26 +147,22 @@ mod tests {
         let cases: Vec<(&str, StreamRecord, Result<&str, Passed>)> = vec![
             ("a new record, due at once", record("INSERT", ack, Some(image("pending", Some(at)))), Ok("m1")),
             ("written a moment ago", record("INSERT", ack, Some(image("pending", Some(at - 5)))), Ok("m1")),
-            ("redriven by ops", record("MODIFY", ack, Some(image("pending", Some(at)))), Ok("m1")),
+            ("a retry, due: the sweep's", record("MODIFY", ack, Some(image("pending", Some(at)))), Err(Passed::NotNew)),
             ("no due time: the claim decides", record("INSERT", ack, Some(image("pending", None))), Ok("m1")),
             (
-                "a retry due later",
-                record("MODIFY", ack, Some(image("pending", Some(at + 30)))),
+                "written due later",
+                record("INSERT", ack, Some(image("pending", Some(at + 30)))),
                 Err(Passed::NotDue(at + 30)),
             ),
+            ("claimed", record("MODIFY", ack, Some(image("sending", Some(at + 61)))), Err(Passed::NotNew)),
+            ("sent", record("MODIFY", ack, Some(image("sent", None))), Err(Passed::NotNew)),
+            ("removed by its expiry", record("REMOVE", ack, None), Err(Passed::NotNew)),
             (
-                "claimed",
-                record("MODIFY", ack, Some(image("sending", Some(at + 61)))),
+                "written already taken (a replay)",
+                record("INSERT", ack, Some(image("sending", Some(at + 61)))),
                 Err(Passed::NotPending("sending".into())),
             ),
-            ("sent", record("MODIFY", ack, Some(image("sent", None))), Err(Passed::NotPending("sent".into()))),
-            (
-                "waiting for a check",
-                record("MODIFY", ack, Some(image("unknown", Some(at)))),
-                Err(Passed::NotPending("unknown".into())),
-            ),
-            ("removed by its expiry", record("REMOVE", ack, None), Err(Passed::Removed)),
-            ("a conversation", record("MODIFY", "CONV", Some(image("pending", Some(at)))), Err(Passed::NotOutbox)),
+            ("a conversation", record("INSERT", "CONV", Some(image("pending", Some(at)))), Err(Passed::NotOutbox)),
             (
                 "an unknown purpose",
                 record("INSERT", "OUTBOX#zz#m1", Some(image("pending", None))),

@@ -77,6 +77,8 @@ pub struct LocalDesks<'a> {
     /// A refresh token the local Zendesk has just issued to the client.
     pub zendesk_refresh_token: &'a str,
     pub freshdesk_url: &'a str,
+    /// The desks the credentials name (`webhook`, `zendesk`, `freshdesk`); empty: all.
+    pub only: &'a [String],
 }
 
 /// The credentials with the local help desks (the Standard Webhooks one, Zendesk and
@@ -93,6 +95,11 @@ pub fn with_local_help_desks(credentials: &str, desks: &LocalDesks<'_>) -> Resul
     value["zendesk"] = json!({"url": desks.zendesk_url, "oauth2": {"client_id": ZENDESK_CLIENT_ID,
         "client_secret": ZENDESK_CLIENT_SECRET, "refresh_token": desks.zendesk_refresh_token}});
     value["freshdesk"] = json!({"url": desks.freshdesk_url, "api_key": FRESHDESK_API_KEY});
+    for (desk, section) in [("webhook", "webhooks"), ("zendesk", "zendesk"), ("freshdesk", "freshdesk")] {
+        if !desks.only.is_empty() && !desks.only.iter().any(|d| d == desk) {
+            value.as_object_mut().expect("an object").remove(section);
+        }
+    }
     Ok(value.to_string())
 }
 

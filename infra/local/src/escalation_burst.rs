@@ -186,7 +186,8 @@ pub async fn run(stack: &LocalStack, opening: DateTime<Utc>, options: &BurstOpti
     let mut report = BurstReport { conversations: options.conversations, ..BurstReport::default() };
     let seed = Utc::now().timestamp_micros() as u64;
     let started = Instant::now();
-    let answers = send_signed(&stack.http_url, Arc::new(burst(options.conversations, seed)), options.senders).await?;
+    let answers =
+        send_signed(&stack.http_url, Arc::new(burst(options.conversations, seed)), options.senders, None).await?;
     report.answered_200 = answers.iter().filter(|(status, _)| *status == Some(200)).count();
     report.send_seconds = started.elapsed().as_secs_f64();
 

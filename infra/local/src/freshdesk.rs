@@ -65,6 +65,9 @@ struct FreshdeskState {
     contacts: Vec<Contact>,
     tickets: Vec<Ticket>,
     script: crate::Script,
+    /// The account's limits (Growth: 200 requests a minute, 80 ticket creates).
+    rate: crate::RateWindow,
+    creates_rate: crate::RateWindow,
     lose_next_create_answer: bool,
     next_id: u64,
     /// (Hark's `/helpdesks/freshdesk` URL, the rule's secret header value).
@@ -110,10 +113,25 @@ impl LocalFreshdesk {
             .route("/api/v2/tickets/{id}", get(show_ticket).put(update_ticket))
             .route("/api/v2/tickets/{id}/notes", post(add_note))
             .route("/api/v2/tickets/{id}/conversations", get(conversations))
+            .route("/_local/stats", get(stats))
             .with_state(state.clone());
         let url = crate::serve_loopback("the local Freshdesk", port, app).await?;
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("HTTP client");
         Ok(LocalFreshdesk { url, state, http })
+    }
+
+    /// Answers 429 past `per_minute` API requests a minute, or past `creates_per_minute`
+    /// ticket creates (`None`: no limit).
+    pub fn limit_rate(&self, per_minute: Option<u32>, creates_per_minute: Option<u32>) {
+        let mut s = self.state.lock().unwrap();
+        s.rate.limit(per_minute);
+        s.creates_rate.limit(creates_per_minute);
+    }
+
+    /// The account's requests, and the ticket creates' own.
+    pub fn rate_stats(&self) -> (crate::RateStats, crate::RateStats) {
+        let s = self.state.lock().unwrap();
+        (s.rate.stats(), s.creates_rate.stats())
     }
 
     /// Where the automation rule's webhook goes, and its `X-Hark-Webhook-Secret`.
@@ -212,6 +230,9 @@ fn gate(state: &mut FreshdeskState, headers: &HeaderMap) -> Option<Response> {
     if let Some(scripted) = state.script.next(json!({"description": "scripted"})) {
         return Some(scripted);
     }
+    if let Err(retry_after) = state.rate.admit(chrono::Utc::now()) {
+        return Some(crate::too_many(retry_after, json!({"code": "rate_limit_exceeded"})));
+    }
     if !state.authorised(headers) {
         let body =
             json!({"code": "invalid_credentials", "message": "You have to be logged in to perform this action."});
@@ -274,6 +295,10 @@ async fn create_ticket(State(state): State<Shared>, headers: HeaderMap, body: ax
     let mut s = state.lock().unwrap();
     if let Some(refused) = gate(&mut s, &headers) {
         return refused;
+    }
+    // Ticket creates have a limit of their own within the account's.
+    if let Err(retry_after) = s.creates_rate.admit(chrono::Utc::now()) {
+        return crate::too_many(retry_after, json!({"code": "rate_limit_exceeded"}));
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else { return validation("body", "invalid_json") };
     let Some(requester_id) = body["requester_id"].as_u64().filter(|id| s.contacts.iter().any(|c| c.id == *id)) else {
@@ -448,4 +473,11 @@ async fn conversations(State(state): State<Shared>, Path(id): Path<u64>, headers
         )
         .collect();
     axum::Json(Value::Array(notes)).into_response()
+}
+
+/// What the load tool reads: the rate limits' counts and the tickets made.
+async fn stats(State(state): State<Shared>) -> Response {
+    let s = state.lock().unwrap();
+    axum::Json(json!({"rate": s.rate.stats(), "creates": s.creates_rate.stats(), "tickets": s.tickets.len()}))
+        .into_response()
 }

@@ -90,6 +90,8 @@ pub struct Options {
     pub secret_values: HashMap<String, String>,
     /// Environments per function when the template sets no `ReservedConcurrentExecutions`.
     pub max_environments: usize,
+    /// The local help desks Hark forwards to (`webhook`, `zendesk`, `freshdesk`); empty: all.
+    pub help_desks: Vec<String>,
     /// Schedules run this many times faster than declared.
     pub schedule_speedup: u32,
     /// Off: only the HTTP listener drives functions (the cold start bench invokes directly).
@@ -154,6 +156,9 @@ impl LocalStack {
         let reddit = reddit_api::LocalReddit::start(0).await?;
         let zendesk = zendesk::LocalZendesk::start(0, demo::ZENDESK_CLIENT_ID, demo::ZENDESK_CLIENT_SECRET).await?;
         let freshdesk = freshdesk::LocalFreshdesk::start(0, demo::FRESHDESK_API_KEY, demo::FRESHDESK_FIELD).await?;
+        // The plans the template's defaults assume: Suite Team, and Growth.
+        zendesk.limit_rate(Some(200));
+        freshdesk.limit_rate(Some(200), Some(80));
         let mut secret_values = options.secret_values.clone();
         if let Some(json) = secret_values.get_mut("CredentialsSecret") {
             let desks = demo::LocalDesks {
@@ -161,6 +166,7 @@ impl LocalStack {
                 zendesk_url: &zendesk.url,
                 zendesk_refresh_token: &zendesk.consent(),
                 freshdesk_url: &freshdesk.url,
+                only: &options.help_desks,
             };
             *json = demo::with_local_help_desks(json, &desks)?;
             *json = demo_channels::with_local_channels(json, &source_app.url, &mastodon.url, &bluesky.url)?;
@@ -382,6 +388,61 @@ impl Script {
         }
         Some(response)
     }
+}
+
+/// A local desk's documented per-minute rate limit, as the desks count it: fixed one-minute
+/// windows per account; a request over the limit is answered 429 with `Retry-After` (the
+/// seconds left in the window) and does nothing. Counts what it saw, for the load tool.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RateWindow {
+    limit: Option<u32>,
+    window: i64,
+    in_window: u32,
+    stats: RateStats,
+}
+
+/// What a local desk's rate limit saw.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RateStats {
+    pub requests: u64,
+    /// Answered 429: over the limit.
+    pub rate_limited: u64,
+    /// The most requests admitted in one minute.
+    pub busiest_minute: u32,
+}
+
+impl RateWindow {
+    pub(crate) fn limit(&mut self, per_minute: Option<u32>) {
+        self.limit = per_minute;
+    }
+
+    /// `Err(retry_after_seconds)` when the request is over the limit.
+    pub(crate) fn admit(&mut self, now: chrono::DateTime<chrono::Utc>) -> Result<(), u64> {
+        self.stats.requests += 1;
+        let window = now.timestamp().div_euclid(60);
+        if window != self.window {
+            (self.window, self.in_window) = (window, 0);
+        }
+        if self.limit.is_some_and(|limit| self.in_window >= limit) {
+            self.stats.rate_limited += 1;
+            return Err((60 - now.timestamp().rem_euclid(60)) as u64);
+        }
+        self.in_window += 1;
+        self.stats.busiest_minute = self.stats.busiest_minute.max(self.in_window);
+        Ok(())
+    }
+
+    pub(crate) fn stats(&self) -> RateStats {
+        self.stats
+    }
+}
+
+/// A 429 as a desk answers it.
+pub(crate) fn too_many(retry_after: u64, body: serde_json::Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (axum::http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    response.headers_mut().insert("retry-after", retry_after.into());
+    response
 }
 
 /// The SDK configuration for the local engines: DynamoDB to DynamoDB Local, the rest to

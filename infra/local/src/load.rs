@@ -33,6 +33,11 @@ pub struct StackFile {
     pub queue_url: String,
     pub dead_letter_queue_url: String,
     pub x_api: String,
+    /// The local help desks, and those the stack forwards to (empty: all).
+    pub help_desk: String,
+    pub zendesk: String,
+    pub freshdesk: String,
+    pub help_desks: Vec<String>,
     /// Engines started by the stack, with their process ids.
     pub engine_pids: Vec<(String, u32)>,
 }
@@ -59,6 +64,8 @@ pub struct LoadOptions {
     pub customers: usize,
     /// Longest to wait for the stack to finish processing after the last webhook.
     pub patience: Duration,
+    /// Webhooks a second, spaced evenly (`None`: as fast as the senders go).
+    pub rate: Option<f64>,
 }
 
 /// What the burst did, as measured.
@@ -84,13 +91,33 @@ pub struct LoadReport {
     pub queue_left: u64,
     pub dead_letters: u64,
     pub acknowledgements_sent: usize,
+    /// Thank-yous for praise: X posts too.
+    pub thanks_sent: usize,
     pub acknowledgements_not_sent: HashMap<String, usize>,
-    /// Deliveries to the stack's help desk, by status: they go on the outbox's schedule, so
-    /// many are still due when the burst's messages are all stored.
+    /// Deliveries to the help desks, by status, once every one was finished or the
+    /// patience ran out.
     pub forwards: HashMap<String, usize>,
+    /// Per help desk: the message received → the desk's answer to its delivery.
+    pub desks: Vec<DeskDeliveries>,
+    /// What the local Zendesk's and Freshdesk's rate limits saw (Freshdesk: the account's
+    /// and the ticket creates').
+    pub desk_rates: Vec<(String, crate::RateStats)>,
     pub x_posted: u64,
     pub x_most_replies_to_one_post: u64,
     pub engines_rss_mb: Vec<(String, f64)>,
+}
+
+/// How one help desk's deliveries went.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DeskDeliveries {
+    pub endpoint: String,
+    pub sent: usize,
+    pub not_sent: usize,
+    pub p50_seconds: f64,
+    pub p99_seconds: f64,
+    pub max_seconds: f64,
+    /// The last delivery, after the last webhook was sent.
+    pub last_after_burst_seconds: f64,
 }
 
 impl LoadReport {
@@ -101,8 +128,10 @@ impl LoadReport {
             && self.queue_left == 0
             && self.dead_letters == 0
             && self.x_most_replies_to_one_post <= 1
-            && self.x_posted as usize == self.acknowledgements_sent
+            && self.x_posted as usize == self.acknowledgements_sent + self.thanks_sent
             && self.processed_seconds.is_some()
+            && self.desks.iter().all(|d| d.not_sent == 0)
+            && self.desk_rates.iter().all(|(_, rate)| rate.rate_limited == 0)
     }
 }
 
@@ -142,10 +171,28 @@ impl std::fmt::Display for LoadReport {
         )?;
         writeln!(
             f,
-            "acknowledgements         {} sent, not sent {:?}; X received {} posts, most replies to one post {}",
-            self.acknowledgements_sent, self.acknowledgements_not_sent, self.x_posted, self.x_most_replies_to_one_post
+            "acknowledgements         {} sent, not sent {:?}; {} thank-yous; X received {} posts, most replies to one post {}",
+            self.acknowledgements_sent,
+            self.acknowledgements_not_sent,
+            self.thanks_sent,
+            self.x_posted,
+            self.x_most_replies_to_one_post
         )?;
-        writeln!(f, "help-desk deliveries     {:?} (sent by the outbox function on its schedule)", self.forwards)?;
+        writeln!(f, "help-desk deliveries     {:?}", self.forwards)?;
+        for d in &self.desks {
+            writeln!(
+                f,
+                "  {:<22} {} sent, {} not; message received → delivered p50 {:.1} s, p99 {:.1} s, max {:.1} s; last {:.0} s after the burst",
+                d.endpoint, d.sent, d.not_sent, d.p50_seconds, d.p99_seconds, d.max_seconds, d.last_after_burst_seconds
+            )?;
+        }
+        for (desk, rate) in &self.desk_rates {
+            writeln!(
+                f,
+                "  {desk:<22} {} requests, {} answered 429, busiest minute {}",
+                rate.requests, rate.rate_limited, rate.busiest_minute
+            )?;
+        }
         let total: f64 = self.engines_rss_mb.iter().map(|(_, mb)| mb).sum();
         let each: Vec<String> = self.engines_rss_mb.iter().map(|(n, mb)| format!("{n} {mb:.0} MB")).collect();
         writeln!(f, "engines' memory          {total:.0} MB resident ({})", each.join(", "))?;
@@ -245,7 +292,9 @@ pub(crate) async fn send_signed(
     http_url: &str,
     bodies: Arc<Vec<Vec<u8>>>,
     concurrency: usize,
+    rate: Option<f64>,
 ) -> Result<Vec<(Option<u16>, f64)>, Error> {
+    let start = tokio::time::Instant::now();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(concurrency)
@@ -261,6 +310,9 @@ pub(crate) async fn send_signed(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = bodies.get(i) else { return answers };
+                    if let Some(rate) = rate.filter(|r| *r > 0.0) {
+                        tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
+                    }
                     let signature = hark_shared::channels::x::sign(demo::CONSUMER_SECRET, body);
                     let sent = Instant::now();
                     let result = http
@@ -305,7 +357,7 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
     let started = Instant::now();
     let bodies = Arc::new(deliveries.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
     let mut latencies = Vec::new();
-    for (status, ms) in send_signed(&stack.http_url, bodies, options.concurrency).await? {
+    for (status, ms) in send_signed(&stack.http_url, bodies, options.concurrency, options.rate).await? {
         latencies.push(ms);
         match status {
             Some(200) => report.answered_200 += 1,
@@ -351,15 +403,30 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
     report.stored_twice = stored.values().filter(|&&n| n > 1).count();
     report.queue_left = queue_depth(&sqs, &stack.queue_url).await?;
     report.dead_letters = queue_depth(&sqs, &stack.dead_letter_queue_url).await?;
-    // The acknowledgements the burst asked for: sent unless still on their way.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    for (purpose, status) in outbox_statuses(&dynamodb, &stack.table).await? {
-        match (purpose.as_str(), status.as_str()) {
+    // The acknowledgements the burst asked for, and every forward: finished unless still on
+    // their way when the patience runs out.
+    let sent_by = chrono::Utc::now() - chrono::TimeDelta::from_std(started.elapsed()).unwrap_or_default()
+        + chrono::TimeDelta::milliseconds((report.send_seconds * 1000.0) as i64);
+    let records = loop {
+        tokio::time::sleep(pause).await;
+        let scanned = Instant::now();
+        let records = outbox_records(&dynamodb, &stack.table).await?;
+        pause = (scanned.elapsed() * 5).max(Duration::from_secs(2));
+        let unfinished = records.iter().any(|r| !["sent", "failed", "cancelled"].contains(&r.status.as_str()));
+        if !unfinished || Instant::now() > deadline {
+            break records;
+        }
+    };
+    for r in &records {
+        match (r.purpose.as_str(), r.status.as_str()) {
             ("acknowledgement", "sent") => report.acknowledgements_sent += 1,
-            ("acknowledgement", _) => *report.acknowledgements_not_sent.entry(status).or_default() += 1,
-            _ => *report.forwards.entry(format!("{purpose} {status}")).or_default() += 1,
+            ("thanks", "sent") => report.thanks_sent += 1,
+            ("acknowledgement", status) => *report.acknowledgements_not_sent.entry(status.to_owned()).or_default() += 1,
+            (purpose, status) => *report.forwards.entry(format!("{purpose} {status}")).or_default() += 1,
         }
     }
+    report.desks = desk_deliveries(&records, sent_by);
+    report.desk_rates = desk_rates(stack).await;
     let stats: Value = reqwest::Client::new()
         .get(format!("{}/_local/stats", stack.x_api))
         .send()
@@ -406,11 +473,24 @@ async fn scan_pairs(
     item_type: &str,
     [first, second]: [&str; 2],
 ) -> Result<Vec<(String, String)>, Error> {
-    let mut names = HashMap::from([("#a".to_owned(), first.to_owned())]);
-    if first != second {
-        names.insert("#b".to_owned(), second.to_owned());
-    }
-    let mut values = Vec::new();
+    let items = scan_fields(dynamodb, table, item_type, &[first, second]).await?;
+    Ok(items.into_iter().filter_map(|mut item| Some((item.remove(first)?, item.remove(second)?))).collect())
+}
+
+/// String attributes of every item of a type, by name (an attribute an item lacks is absent).
+async fn scan_fields(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item_type: &str,
+    fields: &[&str],
+) -> Result<Vec<HashMap<String, String>>, Error> {
+    // A path may be named once only.
+    let mut unique: Vec<&str> = fields.to_vec();
+    unique.dedup();
+    let names: HashMap<String, String> =
+        unique.iter().enumerate().map(|(i, f)| (format!("#f{i}"), f.to_string())).collect();
+    let projection = (0..unique.len()).map(|i| format!("#f{i}")).collect::<Vec<_>>().join(", ");
+    let mut items = Vec::new();
     let mut start = None;
     loop {
         let out = dynamodb
@@ -418,18 +498,18 @@ async fn scan_pairs(
             .table_name(table)
             .filter_expression("item_type = :t")
             .expression_attribute_values(":t", AttributeValue::S(item_type.to_owned()))
-            // A path may be named once only.
-            .projection_expression(if first == second { "#a" } else { "#a, #b" })
+            .projection_expression(&projection)
             .set_expression_attribute_names(Some(names.clone()))
             .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(|e| Error::Aws(format!("Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))))?;
-        let text = |item: &HashMap<String, AttributeValue>, name: &str| item.get(name)?.as_s().ok().cloned();
-        values.extend(out.items().iter().filter_map(|i| Some((text(i, first)?, text(i, second)?))));
+        items.extend(out.items().iter().map(|item| {
+            item.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect::<HashMap<_, _>>()
+        }));
         match out.last_evaluated_key {
             Some(key) if !key.is_empty() => start = Some(key),
-            _ => return Ok(values),
+            _ => return Ok(items),
         }
     }
 }
@@ -442,9 +522,92 @@ async fn messages_by_id(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Res
     Ok(counts)
 }
 
-/// Each outbox record's purpose and status.
-async fn outbox_statuses(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<(String, String)>, Error> {
-    scan_pairs(dynamodb, table, "outbox", ["purpose", "status"]).await
+/// What the report reads of an outbox record.
+struct OutboxRecord {
+    purpose: String,
+    status: String,
+    /// `OUTBOX#fwd#{endpoint}.{event}` for a forward.
+    sk: String,
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
+    finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+async fn outbox_records(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<OutboxRecord>, Error> {
+    let fields = ["purpose", "status", "sk", "created_at", "finished_at"];
+    let items = scan_fields(dynamodb, table, "outbox", &fields).await?;
+    let time = |item: &HashMap<String, String>, name: &str| {
+        chrono::DateTime::parse_from_rfc3339(item.get(name)?).ok().map(|t| t.with_timezone(&chrono::Utc))
+    };
+    Ok(items
+        .iter()
+        .map(|item| OutboxRecord {
+            purpose: item.get("purpose").cloned().unwrap_or_default(),
+            status: item.get("status").cloned().unwrap_or_default(),
+            sk: item.get("sk").cloned().unwrap_or_default(),
+            created_at: time(item, "created_at"),
+            finished_at: time(item, "finished_at"),
+        })
+        .collect())
+}
+
+/// Per endpoint: how many were delivered, and how long after their message was received.
+fn desk_deliveries(records: &[OutboxRecord], sent_by: chrono::DateTime<chrono::Utc>) -> Vec<DeskDeliveries> {
+    let mut by_desk: std::collections::BTreeMap<String, (Vec<f64>, usize, f64)> = Default::default();
+    for r in records.iter().filter(|r| r.purpose == "forward") {
+        // Broadcasts (`all.`) become one record per endpoint; those are counted.
+        let Some(endpoint) = r.sk.strip_prefix("OUTBOX#fwd#").and_then(|rest| rest.split_once('.')).map(|(e, _)| e)
+        else {
+            continue;
+        };
+        if endpoint == "all" {
+            continue;
+        }
+        let entry = by_desk.entry(endpoint.to_owned()).or_default();
+        match (r.status.as_str(), r.created_at, r.finished_at) {
+            ("sent", Some(created), Some(finished)) => {
+                entry.0.push((finished - created).num_milliseconds() as f64 / 1000.0);
+                entry.2 = entry.2.max((finished - sent_by).num_milliseconds() as f64 / 1000.0);
+            }
+            _ => entry.1 += 1,
+        }
+    }
+    by_desk
+        .into_iter()
+        .map(|(endpoint, (mut took, not_sent, last))| {
+            took.sort_by(f64::total_cmp);
+            DeskDeliveries {
+                endpoint,
+                sent: took.len(),
+                not_sent,
+                p50_seconds: percentile(&took, 0.5),
+                p99_seconds: percentile(&took, 0.99),
+                max_seconds: took.last().copied().unwrap_or(0.0),
+                last_after_burst_seconds: last,
+            }
+        })
+        .collect()
+}
+
+/// The local desks' rate-limit counts (those the stack forwards to).
+async fn desk_rates(stack: &StackFile) -> Vec<(String, crate::RateStats)> {
+    let http = reqwest::Client::new();
+    let mut rates = Vec::new();
+    for (desk, url, keys) in
+        [("zendesk", &stack.zendesk, &["rate"][..]), ("freshdesk", &stack.freshdesk, &["rate", "creates"][..])]
+    {
+        if !stack.help_desks.is_empty() && !stack.help_desks.iter().any(|d| d == desk) {
+            continue;
+        }
+        let Ok(answer) = http.get(format!("{url}/_local/stats")).send().await else { continue };
+        let Ok(stats) = answer.json::<Value>().await else { continue };
+        for key in keys {
+            if let Ok(rate) = serde_json::from_value::<crate::RateStats>(stats[*key].clone()) {
+                let name = if *key == "rate" { desk.to_owned() } else { format!("{desk} ticket creates") };
+                rates.push((name, rate));
+            }
+        }
+    }
+    rates
 }
 
 fn resident_mb(pid: u32) -> Option<f64> {

@@ -37,6 +37,7 @@ OPTIONS:
                             ReservedConcurrentExecutions [default: 4]
     --param NAME=VALUE      override a template parameter (repeatable)
     --set RES.PROP=VALUE    override a resource property, e.g. MentionsQueue.VisibilityTimeout=10
+    --help-desks LIST       the local help desks Hark forwards to: webhook,zendesk,freshdesk [default: all]
     --credentials FILE      the credentials secret's JSON (sections x and meta; README, Deploy)
                             [default: the demo brand's]
     --bin-dir DIR           where the function binaries are [default: target/debug]
@@ -47,7 +48,9 @@ LOAD OPTIONS:
     --senders N             concurrent senders [default: 16]
     --redeliveries F        share of webhooks that repeat an earlier one [default: 0.1]
     --customers N           distinct customers [default: 2000]
-    --patience SECONDS      longest to wait for processing after the last webhook [default: 900]
+    --rate N                webhooks a second, evenly spaced [default: as fast as the senders go]
+    --patience SECONDS      longest to wait for processing and for every help-desk delivery after
+                            the last webhook [default: 900]
 
 LISTEN OPTIONS:
     --posts N               matching public posts on X [default: 1000]
@@ -90,6 +93,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             redeliveries: 0.1,
             customers: 2_000,
             patience: Duration::from_secs(900),
+            rate: None,
         },
         burst: hark_local::escalation_burst::BurstOptions {
             conversations: 10_000,
@@ -120,6 +124,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             property_overrides: Vec::new(),
             secret_values: HashMap::from([("CredentialsSecret".to_owned(), demo::credentials_json())]),
             max_environments: 4,
+            help_desks: Vec::new(),
             schedule_speedup: 1,
             event_sources: true,
         },
@@ -152,6 +157,18 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             "--lead" => cli.burst.lead = Duration::from_secs(value(&flag, args.next())?),
             "--redeliveries" => cli.load.redeliveries = value(&flag, args.next())?,
             "--customers" => cli.load.customers = value(&flag, args.next())?,
+            "--rate" => cli.load.rate = Some(value(&flag, args.next())?),
+            "--help-desks" => {
+                let list: String = value(&flag, args.next())?;
+                o.help_desks = list.split(',').map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect();
+                if let Some(unknown) =
+                    o.help_desks.iter().find(|d| !["webhook", "zendesk", "freshdesk"].contains(&d.as_str()))
+                {
+                    return Err(Error::Usage(format!(
+                        "--help-desks: {unknown:?} is not webhook, zendesk or freshdesk"
+                    )));
+                }
+            }
             "--patience" => {
                 cli.load.patience = Duration::from_secs(value(&flag, args.next())?);
                 cli.burst.patience = cli.load.patience;
@@ -302,6 +319,10 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
         queue_url: stack.resource("MentionsQueue").to_owned(),
         dead_letter_queue_url: stack.resource("MentionsDeadLetterQueue").to_owned(),
         x_api: stack.x_api.base_url.clone(),
+        help_desk: stack.help_desk.url.clone(),
+        zendesk: stack.zendesk.url.clone(),
+        freshdesk: stack.freshdesk.url.clone(),
+        help_desks: cli.options.help_desks.clone(),
         engine_pids: stack.engine_pids().into_iter().map(|(n, p)| (n.to_owned(), p)).collect(),
     }
     .write(&stack_file)?;

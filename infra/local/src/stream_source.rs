@@ -132,7 +132,8 @@ impl StreamSource {
         // stream's trim point is replaced by one after it, as Lambda resumes a shard.
         let mut checkpoint: Option<String> = None;
         let mut iterator = None;
-        let mut batch: Vec<Record> = Vec::new();
+        // Records that passed the filter: the batch size counts these, as Lambda's does.
+        let mut batch: Vec<Value> = Vec::new();
         let mut window_ends: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
@@ -153,8 +154,7 @@ impl StreamSource {
                     }
                 },
             };
-            let wanted = (self.batch_size - batch.len()).clamp(1, 1000) as i32;
-            match self.client.get_records().shard_iterator(&current).limit(wanted).send().await {
+            match self.client.get_records().shard_iterator(&current).limit(1000).send().await {
                 Ok(out) => {
                     let received = out.records.unwrap_or_default();
                     let got_none = received.is_empty();
@@ -162,10 +162,13 @@ impl StreamSource {
                         checkpoint = Some(last.to_owned());
                         window_ends.get_or_insert_with(|| tokio::time::Instant::now() + self.batching_window);
                     }
-                    batch.extend(received);
+                    batch.extend(
+                        received.iter().map(|r| record_json(r, &self.stream_arn)).filter(|e| self.filter.passes(e)),
+                    );
                     let ended = out.next_shard_iterator.is_none();
                     let window_over = window_ends.is_some_and(|at| tokio::time::Instant::now() >= at);
-                    if !batch.is_empty() && (batch.len() >= self.batch_size || window_over || ended) {
+                    let full = batch.len() >= self.batch_size * self.parallelization.max(1);
+                    if !batch.is_empty() && (full || window_over || got_none || ended) {
                         self.deliver(std::mem::take(&mut batch), &events).await;
                         window_ends = None;
                     }
@@ -236,20 +239,23 @@ impl StreamSource {
         }
     }
 
-    /// Filters a shard's batch, splits it by partition key and delivers the parts at once.
-    async fn deliver(&self, records: Vec<Record>, events: &broadcast::Sender<StackEvent>) {
-        let mut parts: Vec<Vec<Value>> = vec![Vec::new(); self.parallelization.max(1)];
-        for record in &records {
-            let event = record_json(record, &self.stream_arn);
-            if !self.filter.passes(&event) {
-                continue;
-            }
+    /// Splits what was read by partition key into `ParallelizationFactor` lanes, and
+    /// delivers each lane's batches in order, the lanes at once.
+    async fn deliver(&self, records: Vec<Value>, events: &broadcast::Sender<StackEvent>) {
+        let mut lanes: Vec<Vec<Value>> = vec![Vec::new(); self.parallelization.max(1)];
+        for event in records {
             let key = serde_json::to_string(&event["dynamodb"]["Keys"]).unwrap_or_default();
-            let part = hark_shared::stable_hash(&key) as usize % parts.len();
-            parts[part].push(event);
+            let lane = hark_shared::stable_hash(&key) as usize % lanes.len();
+            lanes[lane].push(event);
         }
-        let deliveries = parts.into_iter().filter(|p| !p.is_empty()).map(|part| self.deliver_part(part));
-        for outcome in futures_util::future::join_all(deliveries).await {
+        let lanes = lanes.into_iter().filter(|l| !l.is_empty()).map(|lane| async move {
+            let mut outcomes = Vec::new();
+            for batch in lane.chunks(self.batch_size.max(1)) {
+                outcomes.push(self.deliver_part(batch.to_vec()).await);
+            }
+            outcomes
+        });
+        for outcome in futures_util::future::join_all(lanes).await.into_iter().flatten() {
             let _ = events.send(StackEvent::Batch { function: self.function.logical_id().to_owned(), outcome });
         }
     }
@@ -462,13 +468,13 @@ mod tests {
 
     #[test]
     fn filters_match_as_lambdas_equality_patterns_do() {
-        let pattern = r#"{"eventName": ["INSERT", "MODIFY"], "dynamodb": {"NewImage": {"item_type": {"S": ["outbox"]}, "status": {"S": ["pending"]}}}}"#;
+        let pattern = r#"{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"item_type": {"S": ["outbox"]}, "status": {"S": ["pending"]}}}}"#;
         let filter = Filter::parse(&json!({"Filters": [{"Pattern": pattern}]})).unwrap();
         assert!(filter.passes(&record("1", "pending")));
         assert!(!filter.passes(&record("1", "sent")));
-        let mut removed = record("1", "pending");
-        removed["eventName"] = json!("REMOVE");
-        assert!(!filter.passes(&removed));
+        let mut changed = record("1", "pending");
+        changed["eventName"] = json!("MODIFY");
+        assert!(!filter.passes(&changed));
         let mut keys_only = record("1", "pending");
         keys_only["dynamodb"].as_object_mut().unwrap().remove("NewImage");
         assert!(!filter.passes(&keys_only));

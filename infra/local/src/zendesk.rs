@@ -74,6 +74,8 @@ struct ZendeskState {
     idempotency: HashMap<String, (Value, Value)>,
     /// Answers scripted for the next API calls: (status, Retry-After).
     script: crate::Script,
+    /// The account's API limit (Suite Team: 200 a minute).
+    rate: crate::RateWindow,
     /// The next ticket create is made, and its answer lost (500).
     lose_next_create_answer: bool,
     /// Ticket creates Zendesk performed (idempotent replays excluded).
@@ -126,10 +128,20 @@ impl LocalZendesk {
             .route("/api/v2/tickets.json", post(create_ticket).get(list_tickets))
             .route("/api/v2/tickets/{file}", get(show_ticket).put(update_ticket))
             .route("/api/v2/tickets/{id}/comments.json", get(comments))
+            .route("/_local/stats", get(stats))
             .with_state(state.clone());
         let url = crate::serve_loopback("the local Zendesk", port, app).await?;
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("HTTP client");
         Ok(LocalZendesk { url, state, http })
+    }
+
+    /// Answers 429 past `per_minute` API requests a minute (`None`: no limit).
+    pub fn limit_rate(&self, per_minute: Option<u32>) {
+        self.lock().rate.limit(per_minute);
+    }
+
+    pub fn rate_stats(&self) -> crate::RateStats {
+        self.lock().rate.stats()
     }
 
     /// A refresh token from the consent flow, as the operator puts it in the credentials.
@@ -278,6 +290,12 @@ fn invalid(description: &str) -> Response {
 fn gate(state: &mut ZendeskState, headers: &HeaderMap) -> Option<Response> {
     if let Some(scripted) = state.script.next(json!({"error": "Scripted", "description": ""})) {
         return Some(scripted);
+    }
+    if let Err(retry_after) = state.rate.admit(Utc::now()) {
+        return Some(crate::too_many(
+            retry_after,
+            json!({"error": "APIRateLimitExceeded", "description": "Rate limited"}),
+        ));
     }
     if !state.authorised(headers) {
         return Some(error(
@@ -548,4 +566,10 @@ async fn comments(
         comments.reverse();
     }
     axum::Json(json!({"comments": comments, "next_page": null})).into_response()
+}
+
+/// What the load tool reads: the rate limit's counts and the tickets made.
+async fn stats(State(state): State<Shared>) -> Response {
+    let s = state.lock().unwrap();
+    axum::Json(json!({"rate": s.rate.stats(), "tickets": s.tickets.len()})).into_response()
 }

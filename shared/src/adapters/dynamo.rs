@@ -59,6 +59,7 @@ type Item = HashMap<String, AttributeValue>;
 mod cursors;
 mod escalations;
 mod incidents;
+mod rates;
 
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
@@ -1070,6 +1071,12 @@ impl OutboxStore for DynamoStore {
                 .set("finished_at", ts(now))
                 .set("due_shard", s(OUTBOX_FAILED_SHARD))
                 .set("due_at", n(now.timestamp())),
+            // Not an attempt: the one the claim counted is given back.
+            SendOutcome::Deferred { reason, at } => record
+                .set("status", s(OutboxStatus::Pending.as_str()))
+                .set("last_error", s(reason))
+                .set("due_at", n(at.timestamp()))
+                .add("attempts", -1),
             SendOutcome::Cancelled { reason } | SendOutcome::LeftToPerson { reason } => record
                 .set("status", s(OutboxStatus::Cancelled.as_str()))
                 .set("last_error", s(reason))

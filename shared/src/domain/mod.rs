@@ -13,6 +13,7 @@ pub mod mention;
 pub mod notice;
 pub mod oauth;
 pub mod outbox;
+pub mod rate;
 pub mod reply;
 pub mod secret;
 pub mod sla;

@@ -76,6 +76,9 @@ impl OutboxPolicy {
         if let Error::WindowClosed { .. } = error {
             return SendOutcome::LeftToPerson { reason };
         }
+        if let Some(deferred) = deferred(error, key, now) {
+            return deferred;
+        }
         match error.retry() {
             Retry::Soon => SendOutcome::Retry { reason, at: now + self.backoff(attempt, key) },
             Retry::After(wait) => {
@@ -92,7 +95,10 @@ impl OutboxPolicy {
 /// (its receivers deduplicate on the event id, so a delivery that may have arrived is
 /// simply made again), `Retry-After` honoured where longer, and failed once the schedule
 /// is spent or the endpoint is disabled.
-pub fn forward_after_failure(error: &Error, attempt: u32, now: DateTime<Utc>) -> SendOutcome {
+pub fn forward_after_failure(error: &Error, attempt: u32, key: &str, now: DateTime<Utc>) -> SendOutcome {
+    if let Some(deferred) = deferred(error, key, now) {
+        return deferred;
+    }
     let reason = error.to_string();
     let asked = match error {
         // A refusal sending again cannot change (a native desk's 422, a record that is not
@@ -109,6 +115,16 @@ pub fn forward_after_failure(error: &Error, attempt: u32, now: DateTime<Utc>) ->
     }
 }
 
+/// A send held back by Hark's own rate keeping: due again when the destination's slot
+/// frees up, spread over a further quarter of the wait (stably, by record) so the records
+/// held back together do not all come back together.
+fn deferred(error: &Error, key: &str, now: DateTime<Utc>) -> Option<SendOutcome> {
+    let Error::Throttled { wait, .. } = error else { return None };
+    let wait = TimeDelta::from_std(*wait).unwrap_or(TimeDelta::minutes(1)).max(TimeDelta::seconds(1));
+    let spread = wait.num_milliseconds() / 4 * (crate::stable_hash(key) % 1001) as i64 / 1000;
+    Some(SendOutcome::Deferred { reason: error.to_string(), at: now + wait + TimeDelta::milliseconds(spread) })
+}
+
 /// What one delivery did, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivered {
@@ -120,6 +136,8 @@ pub enum Delivered {
     Failed,
     Cancelled,
     LeftToPerson,
+    /// Held back by the destination's rate, without spending an attempt.
+    Deferred,
     /// The attempt ran past its budget; the lease hands the record to the sweep.
     Abandoned,
     /// A broadcast turned into one record per help-desk endpoint.
@@ -139,6 +157,7 @@ impl Delivered {
             SendOutcome::Failed { .. } => Delivered::Failed,
             SendOutcome::Cancelled { .. } => Delivered::Cancelled,
             SendOutcome::LeftToPerson { .. } => Delivered::LeftToPerson,
+            SendOutcome::Deferred { .. } => Delivered::Deferred,
         }
     }
 
@@ -152,6 +171,7 @@ impl Delivered {
             Delivered::Failed => "OutboxFailed",
             Delivered::Cancelled => "OutboxCancelled",
             Delivered::LeftToPerson => "OutboxLeftToPerson",
+            Delivered::Deferred => "OutboxDeferred",
             Delivered::Abandoned => "OutboxAbandoned",
             Delivered::FannedOut => "OutboxFannedOut",
             Delivered::NotClaimed(_) | Delivered::NoRecord => "OutboxNotClaimed",
@@ -256,12 +276,12 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
             match replies.find_sent(message, previous.created_at).await {
                 Ok(Some(id)) => return (SendOutcome::Sent { platform_message_id: id }, true),
                 Ok(None) => {}
-                Err(error) => return (forward_after_failure(&error, attempt, clock.now()), false),
+                Err(error) => return (forward_after_failure(&error, attempt, &key, clock.now()), false),
             }
         }
         return match replies.send(message).await {
             Ok(id) => (SendOutcome::Sent { platform_message_id: id }, false),
-            Err(error) => (forward_after_failure(&error, attempt, clock.now()), false),
+            Err(error) => (forward_after_failure(&error, attempt, &key, clock.now()), false),
         };
     }
     if now - previous.created_at > policy.give_up_after {
@@ -338,22 +358,45 @@ mod tests {
             SendOutcome::Retry { at, .. } => Some((at - now()).num_seconds()),
             _ => None,
         };
-        assert_eq!(at(forward_after_failure(&down(), 1, now())), Some(5));
-        assert_eq!(at(forward_after_failure(&down(), 2, now())), Some(300));
-        assert_eq!(at(forward_after_failure(&down(), 9, now())), Some(24 * 3600));
+        assert_eq!(at(forward_after_failure(&down(), 1, "k", now())), Some(5));
+        assert_eq!(at(forward_after_failure(&down(), 2, "k", now())), Some(300));
+        assert_eq!(at(forward_after_failure(&down(), 9, "k", now())), Some(24 * 3600));
         assert!(
-            matches!(forward_after_failure(&down(), 10, now()), SendOutcome::Failed { reason } if reason.contains("spent"))
+            matches!(forward_after_failure(&down(), 10, "k", now()), SendOutcome::Failed { reason } if reason.contains("spent"))
         );
         let limited = Error::RateLimited { platform: "help desk", retry_after: Duration::from_secs(120) };
-        assert_eq!(at(forward_after_failure(&limited, 1, now())), Some(120), "Retry-After, when longer");
+        assert_eq!(at(forward_after_failure(&limited, 1, "k", now())), Some(120), "Retry-After, when longer");
         let gone = Error::EndpointDisabled { endpoint: "desk".into(), message: "410 Gone".into() };
-        assert!(matches!(forward_after_failure(&gone, 1, now()), SendOutcome::Failed { .. }));
+        assert!(matches!(forward_after_failure(&gone, 1, "k", now()), SendOutcome::Failed { .. }));
         let refused = Error::PlatformRejected { platform: "Zendesk", status: 422, message: "RecordInvalid".into() };
         assert!(
-            matches!(forward_after_failure(&refused, 1, now()), SendOutcome::Failed { reason } if reason.contains("422"))
+            matches!(forward_after_failure(&refused, 1, "k", now()), SendOutcome::Failed { reason } if reason.contains("422"))
         );
         let unknown = Error::PlatformOutcomeUnknown { platform: "Zendesk", message: "HTTP 500".into() };
-        assert_eq!(at(forward_after_failure(&unknown, 1, now())), Some(5), "looked for, then made again");
+        assert_eq!(at(forward_after_failure(&unknown, 1, "k", now())), Some(5), "looked for, then made again");
+    }
+
+    #[test]
+    fn a_send_held_back_by_the_rate_comes_back_when_its_slot_frees_and_spends_no_attempt() {
+        let policy = OutboxPolicy::default();
+        let throttled = || Error::Throttled { platform: "Zendesk", wait: Duration::from_secs(40) };
+        // Even the schedule's last attempt is not spent by it, for forwards and for the rest.
+        for outcome in [
+            forward_after_failure(&throttled(), 9, "a", now()),
+            forward_after_failure(&throttled(), 10, "a", now()),
+            policy.after_failure(&throttled(), 3, "a", now()),
+        ] {
+            let SendOutcome::Deferred { at, .. } = outcome else { panic!("{outcome:?}") };
+            assert!(at >= now() + TimeDelta::seconds(40) && at <= now() + TimeDelta::seconds(50), "{at}");
+        }
+        // Records held back together come back spread over a quarter of the wait.
+        let due: std::collections::HashSet<_> = (0..50)
+            .map(|n| match forward_after_failure(&throttled(), 1, &format!("r{n}"), now()) {
+                SendOutcome::Deferred { at, .. } => at,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(due.len() > 40, "{} distinct times", due.len());
     }
 
     #[test]

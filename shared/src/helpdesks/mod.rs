@@ -9,6 +9,8 @@ pub mod escalation;
 pub mod freshdesk;
 #[cfg(feature = "aws")]
 pub mod freshdesk_client;
+#[cfg(feature = "aws")]
+pub mod spacing;
 pub mod standard_webhooks;
 pub mod tickets;
 #[cfg(feature = "aws")]
@@ -24,13 +26,15 @@ pub struct HelpDesks {
     pub webhooks: webhook_sender::WebhookSender,
     pub zendesk: Option<zendesk_client::AwsZendeskClient>,
     pub freshdesk: Option<freshdesk_client::AwsFreshdeskClient>,
+    /// Zendesk's and Freshdesk's rate limits, kept across instances (`None`: no native desk).
+    pub spacing: Option<spacing::Spacing<crate::adapters::dynamo::DynamoStore>>,
 }
 
 #[cfg(feature = "aws")]
 impl HelpDesks {
     /// Standard Webhooks only (functions that send no forwards hold none).
     pub fn webhooks_only(webhooks: webhook_sender::WebhookSender) -> Self {
-        HelpDesks { webhooks, zendesk: None, freshdesk: None }
+        HelpDesks { webhooks, zendesk: None, freshdesk: None, spacing: None }
     }
 
     /// The senders the credentials configure, their state in `store`'s table.
@@ -39,13 +43,23 @@ impl HelpDesks {
         store: crate::adapters::dynamo::DynamoStore,
         credentials: &crate::credentials::Credentials,
         escalations: &escalation::EscalationDeskPolicy,
+        rates: spacing::DeskRates,
     ) -> crate::Result<Self> {
         Ok(HelpDesks {
+            spacing: Some(spacing::Spacing { slots: store.clone(), rates }),
             webhooks: webhook_sender::WebhookSender::new(&credentials.webhooks, store.clone())?,
             zendesk: zendesk_client::AwsZendeskClient::for_aws(aws, store.clone(), credentials, escalations)?,
             freshdesk: freshdesk_client::FreshdeskClient::from_credentials(credentials, store)?
                 .map(|client| client.with_escalations(escalations.clone())),
         })
+    }
+
+    /// Waits for the desk's slot (see `spacing`).
+    async fn spaced(&self, platform: &'static str, desk: &str, requests: u32) -> crate::Result<()> {
+        match &self.spacing {
+            Some(spacing) => spacing.take(platform, desk, requests).await,
+            None => Ok(()),
+        }
     }
 
     fn not_configured(desk: &str) -> crate::Error {
@@ -61,9 +75,15 @@ impl crate::ports::ReplySender for HelpDesks {
     async fn send(&self, message: &crate::ports::OutboxMessage) -> crate::Result<String> {
         use crate::credentials::{FRESHDESK, ZENDESK};
         match message.target.endpoint() {
-            Some(ZENDESK) => self.zendesk.as_ref().ok_or_else(|| Self::not_configured(ZENDESK))?.send(message).await,
+            Some(ZENDESK) => {
+                let zendesk = self.zendesk.as_ref().ok_or_else(|| Self::not_configured(ZENDESK))?;
+                self.spaced("Zendesk", ZENDESK, zendesk.requests(message)?).await?;
+                zendesk.send(message).await
+            }
             Some(FRESHDESK) => {
-                self.freshdesk.as_ref().ok_or_else(|| Self::not_configured(FRESHDESK))?.send(message).await
+                let freshdesk = self.freshdesk.as_ref().ok_or_else(|| Self::not_configured(FRESHDESK))?;
+                self.spaced("Freshdesk", FRESHDESK, freshdesk.requests(message)?).await?;
+                freshdesk.send(message).await
             }
             _ => self.webhooks.send(message).await,
         }
@@ -75,12 +95,17 @@ impl crate::ports::ReplySender for HelpDesks {
         since: chrono::DateTime<chrono::Utc>,
     ) -> crate::Result<Option<String>> {
         use crate::credentials::{FRESHDESK, ZENDESK};
+        // A lookup is one request (a ticket's comments or notes, newest first).
         match message.target.endpoint() {
             Some(ZENDESK) => {
-                self.zendesk.as_ref().ok_or_else(|| Self::not_configured(ZENDESK))?.find_sent(message, since).await
+                let zendesk = self.zendesk.as_ref().ok_or_else(|| Self::not_configured(ZENDESK))?;
+                self.spaced("Zendesk", ZENDESK, 1).await?;
+                zendesk.find_sent(message, since).await
             }
             Some(FRESHDESK) => {
-                self.freshdesk.as_ref().ok_or_else(|| Self::not_configured(FRESHDESK))?.find_sent(message, since).await
+                let freshdesk = self.freshdesk.as_ref().ok_or_else(|| Self::not_configured(FRESHDESK))?;
+                self.spaced("Freshdesk", FRESHDESK, 1).await?;
+                freshdesk.find_sent(message, since).await
             }
             _ => self.webhooks.find_sent(message, since).await,
         }

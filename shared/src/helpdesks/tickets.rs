@@ -109,6 +109,28 @@ pub enum TicketAction {
     Solve { note: String },
 }
 
+impl TicketAction {
+    /// The requests a send of this action makes at `desk` when the conversation's ticket
+    /// link is in the table, as it is after the first send: what Hark reserves of the
+    /// desk's rate before it starts. (A link the table lacks costs one lookup more.)
+    pub fn requests(&self, desk: &str) -> u32 {
+        let freshdesk = desk == crate::credentials::FRESHDESK;
+        match self {
+            // Zendesk: the user made or updated, the ticket. Freshdesk: the contact looked
+            // up and made if new, the ticket.
+            TicketAction::Open(_) if freshdesk => 3,
+            TicketAction::Open(_) => 2,
+            TicketAction::CustomerComment { .. } => 1,
+            // The ticket read, then changed: in one update at Zendesk, a change and a note
+            // at Freshdesk.
+            TicketAction::Escalate { .. } if freshdesk => 3,
+            TicketAction::Escalate { .. } => 2,
+            TicketAction::Solve { .. } if freshdesk => 2,
+            TicketAction::Solve { .. } => 1,
+        }
+    }
+}
+
 /// One forwarded event, for a native desk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketEvent {

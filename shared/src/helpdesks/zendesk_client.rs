@@ -82,6 +82,11 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ZendeskClient<T, L> {
         })
     }
 
+    /// The requests sending `message` makes (`TicketAction::requests`).
+    pub fn requests(&self, message: &OutboxMessage) -> Result<u32> {
+        Ok(ticket_event(message, &self.escalations)?.action.requests(ZENDESK))
+    }
+
     /// What each escalation level does to a ticket (the defaults until set).
     pub fn with_escalations(mut self, escalations: EscalationDeskPolicy) -> Self {
         self.escalations = escalations;
