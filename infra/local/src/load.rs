@@ -474,7 +474,7 @@ async fn scan_pairs(
     [first, second]: [&str; 2],
 ) -> Result<Vec<(String, String)>, Error> {
     let items = scan_fields(dynamodb, table, item_type, &[first, second]).await?;
-    Ok(items.into_iter().filter_map(|mut item| Some((item.remove(first)?, item.remove(second)?))).collect())
+    Ok(items.iter().filter_map(|item| Some((item.get(first)?.clone(), item.get(second)?.clone()))).collect())
 }
 
 /// String attributes of every item of a type, by name (an attribute an item lacks is absent).
