@@ -24,6 +24,8 @@ use crate::{Error, StackEvent};
 
 /// How often a shard is read while it has nothing new (Lambda: four times a second).
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often the stream's shards are listed again.
+const SHARD_LISTING_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct StreamSource {
@@ -82,8 +84,9 @@ impl StreamSource {
                 }
                 Err(error) => eprintln!("hark-local: reading the stream {}: {error}", self.stream_arn),
             }
+            // Shards change every few hours; a child waits for its parent's end anyway.
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(SHARD_LISTING_INTERVAL) => {}
                 _ = shutdown.changed() => {}
             }
         }
