@@ -2,7 +2,8 @@
 # Coverage-guided fuzzing of the webhook edge and the classifier: the X signature check,
 # the CRC token check, X's, Meta's, LinkedIn's and signed sources' delivery parsers and
 # normalisers (LinkedIn's challenge and signature readings too), the listener's X search and
-# Mastodon parsers with the cursors they move, and the classifier
+# Mastodon parsers with the cursors they move, the help desks' answers (Zendesk's events,
+# Freshdesk's rule bodies), the API's request bodies, queries and cursors, and the classifier
 # on any text (fuzz/fuzz_targets/). libFuzzer comes from the libfuzzer-sys
 # crate; the targets are built on the stable toolchain with LLVM's SanitizerCoverage, as
 # cargo-fuzz builds them, into target/fuzz. Each target runs for the given time from its
@@ -18,7 +19,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(x_verify x_crc x_normalise meta_normalise linkedin generic listening classify)
+  targets=(x_verify x_crc x_normalise meta_normalise linkedin generic listening classify helpdesk_answers api_requests)
 fi
 
 host=$(rustc -vV | sed -n 's/^host: //p')

@@ -2,6 +2,7 @@
 //! them: approve (or rewrite) the suggested proactive post. Approving writes one outbox
 //! record per affected account, so however often it is asked, each account posts once.
 
+use hark_shared::domain::api_request::{Approval, object_body};
 use hark_shared::domain::care::spike;
 use hark_shared::domain::mention::Channel;
 use hark_shared::ports::{Incident, OutboxMessage, OutboxPurpose, ReplyTarget, due_shard, incident_conversation};
@@ -39,23 +40,6 @@ pub async fn show<S: Store>(state: &State<S>, raw: &str) -> Result<String, ApiEr
     Ok(serde_json::to_string(&incident).expect("an incident serialises"))
 }
 
-/// The body of `POST /v1/incidents/{id}/post`; every part optional.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Approval {
-    /// The words, if not the suggested post's.
-    text: Option<String>,
-    /// Only these of the incident's accounts.
-    accounts: Option<Vec<AccountRef>>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AccountRef {
-    channel: String,
-    account_id: String,
-}
-
 pub async fn approve<S: Store>(
     state: &State<S>,
     request: &Request,
@@ -70,10 +54,7 @@ pub async fn approve<S: Store>(
     let approval: Approval = if body.iter().all(u8::is_ascii_whitespace) {
         Approval::default()
     } else {
-        crate::object_body(
-            body,
-            "the body is empty or {\"text\": \"…\", \"accounts\": [{\"channel\", \"account_id\"}]}",
-        )?
+        object_body(body, "the body is empty or {\"text\": \"…\", \"accounts\": [{\"channel\", \"account_id\"}]}")?
     };
     let incident = found(state, id).await?;
     let text = approval.text.as_deref().unwrap_or(&incident.suggested_post).trim().to_owned();

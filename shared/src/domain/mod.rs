@@ -3,6 +3,7 @@
 
 pub mod agent_reply;
 pub mod api_key;
+pub mod api_request;
 pub mod care;
 pub mod classify;
 pub mod customer_value;
