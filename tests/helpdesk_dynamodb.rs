@@ -119,12 +119,13 @@ async fn a_failing_help_desk_is_retried_on_schedule_and_one_that_is_gone_is_disa
     f.desk.respond_next(429, Some(120));
     f.process(&[mention("6001", "902", "@acme where is my order? it's been a month", t0())]).await;
 
-    // 503: again 5 s later; 429 with Retry-After 120: the schedule's 5 min, the longer.
+    // 503: again 5 s later, an attempt spent; 429 with Retry-After 120: the desk's pace,
+    // not a failure: back when it says, the attempt given back.
     assert_eq!(f.sweep(seconds(1)).await.retrying, 1);
     assert_eq!(f.sweep(seconds(3)).await.due, 0, "not before its time");
-    assert_eq!(f.sweep(seconds(7)).await.retrying, 1);
-    assert_eq!(f.sweep(seconds(7 + 200)).await.due, 0);
-    assert_eq!(f.sweep(seconds(7 + 301)).await.sent, 1);
+    assert_eq!(f.sweep(seconds(7)).await.throttled, 1);
+    assert_eq!(f.sweep(seconds(7 + 100)).await.due, 0, "not before its Retry-After");
+    assert_eq!(f.sweep(seconds(7 + 121)).await.sent, 1, "when its Retry-After says, not the schedule's 5 min");
     let statuses: Vec<u16> = f.desk.attempts().iter().map(|(_, status)| *status).collect();
     assert_eq!(statuses, vec![503, 429, 200]);
     let ids: Vec<String> = f.desk.attempts().iter().map(|(id, _)| id.clone()).collect();

@@ -22,6 +22,10 @@ pub enum Error {
     /// off than a sender waits. Nothing went out, and no attempt is spent.
     #[error("{platform}'s request rate is taken up; the next slot is in {} s", wait.as_secs())]
     Throttled { platform: &'static str, wait: Duration },
+    /// Not sent: it follows an earlier send that has not been made yet (a comment for a
+    /// ticket whose create is still on its way). Nothing went out, and no attempt is spent.
+    #[error("{platform}: waiting for {what}")]
+    Waiting { platform: &'static str, what: &'static str },
     /// The platform could not be reached and certainly did not act on the request.
     #[error("{platform} unavailable: {message}")]
     PlatformUnavailable { platform: &'static str, message: String },
@@ -59,6 +63,9 @@ pub enum Retry {
     Never,
 }
 
+/// How soon a send waiting for an earlier one looks again, at first.
+pub const WAITING_FIRST: Duration = Duration::from_secs(15);
+
 /// How long sends wait for an operator to fix refused credentials before trying again.
 const CREDENTIALS_WAIT: Duration = Duration::from_secs(15 * 60);
 
@@ -70,6 +77,7 @@ impl Error {
             Error::PlatformUnavailable { .. } => Retry::Soon,
             Error::RateLimited { retry_after, .. } => Retry::After(*retry_after),
             Error::Throttled { wait, .. } => Retry::After(*wait),
+            Error::Waiting { .. } => Retry::After(WAITING_FIRST),
             Error::CredentialsRejected { .. } => Retry::After(CREDENTIALS_WAIT),
             Error::PlatformOutcomeUnknown { .. } => Retry::CheckFirst,
             Error::Config(_)

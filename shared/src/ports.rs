@@ -436,6 +436,12 @@ pub enum SendOutcome {
         reason: String,
         at: DateTime<Utc>,
     },
+    /// Not tried: it follows an earlier send not made yet (`Error::Waiting`), or the
+    /// destination asked for time (a 429). Due again at `at`; no attempt spent.
+    Waiting {
+        reason: String,
+        at: DateTime<Utc>,
+    },
 }
 
 /// Where an outbox record sits, as the sweep finds it in the due index.

@@ -72,6 +72,8 @@ pub struct SweepSummary {
     pub left_to_person: usize,
     /// Held back by a help desk's rate limit, without spending an attempt.
     pub throttled: usize,
+    /// Waiting for an earlier send to the same desk (a comment for a ticket on its way).
+    pub waiting: usize,
     pub abandoned: usize,
     /// Claimed first by someone else, or no longer due.
     pub not_claimed: usize,
@@ -91,6 +93,7 @@ impl SweepSummary {
             Ok(Delivered::Cancelled) => self.cancelled += 1,
             Ok(Delivered::LeftToPerson) => self.left_to_person += 1,
             Ok(Delivered::Deferred) => self.throttled += 1,
+            Ok(Delivered::Waiting) => self.waiting += 1,
             Ok(Delivered::Abandoned) => self.abandoned += 1,
             Ok(Delivered::FannedOut) => self.fanned_out += 1,
             Ok(Delivered::NotClaimed(_) | Delivered::NoRecord) => self.not_claimed += 1,

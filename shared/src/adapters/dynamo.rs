@@ -1072,7 +1072,7 @@ impl OutboxStore for DynamoStore {
                 .set("due_shard", s(OUTBOX_FAILED_SHARD))
                 .set("due_at", n(now.timestamp())),
             // Not an attempt: the one the claim counted is given back.
-            SendOutcome::Deferred { reason, at } => record
+            SendOutcome::Deferred { reason, at } | SendOutcome::Waiting { reason, at } => record
                 .set("status", s(OutboxStatus::Pending.as_str()))
                 .set("last_error", s(reason))
                 .set("due_at", n(at.timestamp()))

@@ -93,21 +93,52 @@ impl OutboxPolicy {
 
 /// A help-desk delivery's next state after a failure: the Standard Webhooks schedule
 /// (its receivers deduplicate on the event id, so a delivery that may have arrived is
-/// simply made again), `Retry-After` honoured where longer, and failed once the schedule
-/// is spent or the endpoint is disabled.
-pub fn forward_after_failure(error: &Error, attempt: u32, key: &str, now: DateTime<Utc>) -> SendOutcome {
+/// simply made again), failed once the schedule is spent or the endpoint is disabled.
+/// Two answers are not failures and spend no attempt, for as long as the schedule would
+/// have lasted: a desk's 429 comes back when its `Retry-After` says (at least 5 s), and a
+/// delivery waiting for an earlier one (its ticket) looks again after a quarter of its age
+/// (15 s to 10 min). `age`: since the record was written.
+pub fn forward_after_failure(
+    error: &Error,
+    attempt: u32,
+    key: &str,
+    age: TimeDelta,
+    now: DateTime<Utc>,
+) -> SendOutcome {
     if let Some(deferred) = deferred(error, key, now) {
         return deferred;
     }
     let reason = error.to_string();
-    let asked = match error {
-        // A refusal sending again cannot change (a native desk's 422, a record that is not
-        // an event): failed now, with its reason, rather than at the schedule's end.
-        _ if error.retry() == Retry::Never => return SendOutcome::Failed { reason },
-        Error::RateLimited { retry_after, .. } => Some(*retry_after),
+    let not_a_failure = match error {
+        Error::RateLimited { retry_after, .. } => {
+            Some(TimeDelta::from_std(*retry_after).unwrap_or(TimeDelta::hours(1)).max(TimeDelta::seconds(5)))
+        }
+        Error::Waiting { .. } => {
+            let first = TimeDelta::from_std(crate::error::WAITING_FIRST).unwrap_or(TimeDelta::seconds(15));
+            Some((age / 4).clamp(first, TimeDelta::minutes(10)))
+        }
         _ => None,
     };
-    match crate::helpdesks::standard_webhooks::next_wait(attempt, asked) {
+    if let Some(wait) = not_a_failure {
+        let at = now + wait;
+        let schedule: Duration = crate::helpdesks::standard_webhooks::RETRY_SCHEDULE.iter().sum();
+        let schedule = TimeDelta::from_std(schedule).unwrap_or(TimeDelta::days(3));
+        if age > schedule {
+            let hours = schedule.num_hours();
+            return SendOutcome::Failed { reason: format!("{reason}, for longer than the retry schedule ({hours} h)") };
+        }
+        // The desk's own 429 takes it up for everyone; a wait for a ticket concerns this one.
+        return match error {
+            Error::RateLimited { .. } => SendOutcome::Deferred { reason, at },
+            _ => SendOutcome::Waiting { reason, at },
+        };
+    }
+    // A refusal sending again cannot change (a native desk's 422, a record that is not an
+    // event): failed now, with its reason, rather than at the schedule's end.
+    if error.retry() == Retry::Never {
+        return SendOutcome::Failed { reason };
+    }
+    match crate::helpdesks::standard_webhooks::next_wait(attempt) {
         Some(wait) => SendOutcome::Retry { reason, at: now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::days(1)) },
         None => SendOutcome::Failed {
             reason: format!("the retry schedule is spent after {attempt} attempts; last error: {reason}"),
@@ -138,6 +169,8 @@ pub enum Delivered {
     LeftToPerson,
     /// Held back by the destination's rate, without spending an attempt.
     Deferred,
+    /// Waiting for an earlier send (its ticket), without spending an attempt.
+    Waiting,
     /// The attempt ran past its budget; the lease hands the record to the sweep.
     Abandoned,
     /// A broadcast turned into one record per help-desk endpoint.
@@ -158,6 +191,7 @@ impl Delivered {
             SendOutcome::Cancelled { .. } => Delivered::Cancelled,
             SendOutcome::LeftToPerson { .. } => Delivered::LeftToPerson,
             SendOutcome::Deferred { .. } => Delivered::Deferred,
+            SendOutcome::Waiting { .. } => Delivered::Waiting,
         }
     }
 
@@ -172,6 +206,7 @@ impl Delivered {
             Delivered::Cancelled => "OutboxCancelled",
             Delivered::LeftToPerson => "OutboxLeftToPerson",
             Delivered::Deferred => "OutboxDeferred",
+            Delivered::Waiting => "OutboxWaiting",
             Delivered::Abandoned => "OutboxAbandoned",
             Delivered::FannedOut => "OutboxFannedOut",
             Delivered::NotClaimed(_) | Delivered::NoRecord => "OutboxNotClaimed",
@@ -276,12 +311,17 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
             match replies.find_sent(message, previous.created_at).await {
                 Ok(Some(id)) => return (SendOutcome::Sent { platform_message_id: id }, true),
                 Ok(None) => {}
-                Err(error) => return (forward_after_failure(&error, attempt, &key, clock.now()), false),
+                Err(error) => {
+                    let age = clock.now() - previous.created_at;
+                    return (forward_after_failure(&error, attempt, &key, age, clock.now()), false);
+                }
             }
         }
         return match replies.send(message).await {
             Ok(id) => (SendOutcome::Sent { platform_message_id: id }, false),
-            Err(error) => (forward_after_failure(&error, attempt, &key, clock.now()), false),
+            Err(error) => {
+                (forward_after_failure(&error, attempt, &key, clock.now() - previous.created_at, clock.now()), false)
+            }
         };
     }
     if now - previous.created_at > policy.give_up_after {
@@ -358,22 +398,63 @@ mod tests {
             SendOutcome::Retry { at, .. } => Some((at - now()).num_seconds()),
             _ => None,
         };
-        assert_eq!(at(forward_after_failure(&down(), 1, "k", now())), Some(5));
-        assert_eq!(at(forward_after_failure(&down(), 2, "k", now())), Some(300));
-        assert_eq!(at(forward_after_failure(&down(), 9, "k", now())), Some(24 * 3600));
+        assert_eq!(at(forward_after_failure(&down(), 1, "k", TimeDelta::zero(), now())), Some(5));
+        assert_eq!(at(forward_after_failure(&down(), 2, "k", TimeDelta::zero(), now())), Some(300));
+        assert_eq!(at(forward_after_failure(&down(), 9, "k", TimeDelta::zero(), now())), Some(24 * 3600));
         assert!(
-            matches!(forward_after_failure(&down(), 10, "k", now()), SendOutcome::Failed { reason } if reason.contains("spent"))
+            matches!(forward_after_failure(&down(), 10, "k", TimeDelta::zero(), now()), SendOutcome::Failed { reason } if reason.contains("spent"))
         );
         let limited = Error::RateLimited { platform: "help desk", retry_after: Duration::from_secs(120) };
-        assert_eq!(at(forward_after_failure(&limited, 1, "k", now())), Some(120), "Retry-After, when longer");
+        let deferred = |outcome: SendOutcome| match outcome {
+            SendOutcome::Deferred { at, .. } => Some((at - now()).num_seconds()),
+            _ => None,
+        };
+        // A 429 is the desk's pace, not a failure: back when Retry-After says, no attempt spent.
+        assert_eq!(deferred(forward_after_failure(&limited, 2, "k", TimeDelta::zero(), now())), Some(120));
+        assert_eq!(deferred(forward_after_failure(&limited, 9, "k", TimeDelta::hours(70), now())), Some(120));
+        let hurried = Error::RateLimited { platform: "help desk", retry_after: Duration::from_secs(0) };
+        assert_eq!(
+            deferred(forward_after_failure(&hurried, 1, "k", TimeDelta::zero(), now())),
+            Some(5),
+            "not sooner than 5 s"
+        );
+        assert!(matches!(
+            forward_after_failure(&limited, 1, "k", TimeDelta::days(4), now()),
+            SendOutcome::Failed { reason } if reason.contains("longer than the retry schedule")
+        ));
         let gone = Error::EndpointDisabled { endpoint: "desk".into(), message: "410 Gone".into() };
-        assert!(matches!(forward_after_failure(&gone, 1, "k", now()), SendOutcome::Failed { .. }));
+        assert!(matches!(forward_after_failure(&gone, 1, "k", TimeDelta::zero(), now()), SendOutcome::Failed { .. }));
         let refused = Error::PlatformRejected { platform: "Zendesk", status: 422, message: "RecordInvalid".into() };
         assert!(
-            matches!(forward_after_failure(&refused, 1, "k", now()), SendOutcome::Failed { reason } if reason.contains("422"))
+            matches!(forward_after_failure(&refused, 1, "k", TimeDelta::zero(), now()), SendOutcome::Failed { reason } if reason.contains("422"))
         );
         let unknown = Error::PlatformOutcomeUnknown { platform: "Zendesk", message: "HTTP 500".into() };
-        assert_eq!(at(forward_after_failure(&unknown, 1, "k", now())), Some(5), "looked for, then made again");
+        assert_eq!(
+            at(forward_after_failure(&unknown, 1, "k", TimeDelta::zero(), now())),
+            Some(5),
+            "looked for, then made again"
+        );
+    }
+
+    #[test]
+    fn a_comment_waiting_for_its_ticket_looks_again_sooner_the_younger_it_is_and_spends_no_attempt() {
+        let waiting = || Error::Waiting { platform: "Zendesk", what: "the conversation's ticket" };
+        let due = |age: TimeDelta, attempt: u32| match forward_after_failure(&waiting(), attempt, "k", age, now()) {
+            SendOutcome::Waiting { at, .. } => Some((at - now()).num_seconds()),
+            _ => None,
+        };
+        for (age, attempt, wait) in [
+            (TimeDelta::zero(), 1, 15),
+            (TimeDelta::seconds(40), 9, 15),
+            (TimeDelta::minutes(4), 10, 60),
+            (TimeDelta::hours(3), 1, 600),
+        ] {
+            assert_eq!(due(age, attempt), Some(wait), "{age} old");
+        }
+        assert!(matches!(
+            forward_after_failure(&waiting(), 1, "k", TimeDelta::days(4), now()),
+            SendOutcome::Failed { reason } if reason.contains("longer than the retry schedule")
+        ));
     }
 
     #[test]
@@ -382,8 +463,8 @@ mod tests {
         let throttled = || Error::Throttled { platform: "Zendesk", wait: Duration::from_secs(40) };
         // Even the schedule's last attempt is not spent by it, for forwards and for the rest.
         for outcome in [
-            forward_after_failure(&throttled(), 9, "a", now()),
-            forward_after_failure(&throttled(), 10, "a", now()),
+            forward_after_failure(&throttled(), 9, "a", TimeDelta::zero(), now()),
+            forward_after_failure(&throttled(), 10, "a", TimeDelta::zero(), now()),
             policy.after_failure(&throttled(), 3, "a", now()),
         ] {
             let SendOutcome::Deferred { at, .. } = outcome else { panic!("{outcome:?}") };
@@ -391,7 +472,7 @@ mod tests {
         }
         // Records held back together come back spread over a quarter of the wait.
         let due: std::collections::HashSet<_> = (0..50)
-            .map(|n| match forward_after_failure(&throttled(), 1, &format!("r{n}"), now()) {
+            .map(|n| match forward_after_failure(&throttled(), 1, &format!("r{n}"), TimeDelta::zero(), now()) {
                 SendOutcome::Deferred { at, .. } => at,
                 other => panic!("{other:?}"),
             })

@@ -241,11 +241,10 @@ impl<L: TicketLinks + CustomerReader> ReplySender for FreshdeskClient<L> {
         match &event.action {
             TicketAction::Open(ticket) => self.open(&event, ticket).await,
             TicketAction::CustomerComment { body, .. } => {
-                let link =
-                    self.linked(&event.conversation, customer).await?.ok_or_else(|| Error::PlatformUnavailable {
-                        platform: PLATFORM,
-                        message: "the conversation has no ticket yet".into(),
-                    })?;
+                let link = self.linked(&event.conversation, customer).await?.ok_or(Error::Waiting {
+                    platform: PLATFORM,
+                    what: "the conversation's ticket, still on its way",
+                })?;
                 self.note(&link.ticket_id, body, false, Some(&link.requester_id)).await
             }
             TicketAction::Escalate { note, actions } => match self.linked(&event.conversation, None).await? {

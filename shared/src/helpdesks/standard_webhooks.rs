@@ -138,11 +138,10 @@ pub fn answered(status: u16, retry_after: Option<&str>) -> Answered {
 }
 
 /// The wait before the next attempt after `attempts` failed ones, or `None` when the
-/// schedule is spent and the event goes to the dead-letter list. A `Retry-After` longer
-/// than the schedule's wait is honoured.
-pub fn next_wait(attempts: u32, asked: Option<Duration>) -> Option<Duration> {
-    let scheduled = *RETRY_SCHEDULE.get(usize::try_from(attempts).ok()?.checked_sub(1)?)?;
-    Some(asked.map_or(scheduled, |asked| asked.max(scheduled)))
+/// schedule is spent and the event goes to the dead-letter list. (A `Retry-After` is not a
+/// failure: `domain::outbox::forward_after_failure` obeys it without spending an attempt.)
+pub fn next_wait(attempts: u32) -> Option<Duration> {
+    RETRY_SCHEDULE.get(usize::try_from(attempts).ok()?.checked_sub(1)?).copied()
 }
 
 #[cfg(test)]
@@ -210,16 +209,11 @@ mod tests {
         assert_eq!(answered(429, Some("120")), Answered::Retry { asked: Some(Duration::from_secs(120)) });
         assert_eq!(answered(503, Some("soon")), Answered::Retry { asked: None });
 
-        assert_eq!(next_wait(0, None), None, "no attempt has failed yet");
-        assert_eq!(next_wait(1, None), Some(Duration::from_secs(5)));
-        assert_eq!(next_wait(2, Some(Duration::from_secs(60))), Some(Duration::from_secs(300)), "never sooner");
-        assert_eq!(
-            next_wait(2, Some(Duration::from_secs(900))),
-            Some(Duration::from_secs(900)),
-            "Retry-After honoured"
-        );
-        assert_eq!(next_wait(9, None), Some(Duration::from_secs(24 * 3600)));
-        assert_eq!(next_wait(10, None), None, "the schedule is spent");
+        assert_eq!(next_wait(0), None, "no attempt has failed yet");
+        assert_eq!(next_wait(1), Some(Duration::from_secs(5)));
+        assert_eq!(next_wait(2), Some(Duration::from_secs(300)));
+        assert_eq!(next_wait(9), Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(next_wait(10), None, "the schedule is spent");
         let total: Duration = RETRY_SCHEDULE.iter().sum();
         assert_eq!(total.as_secs() / 60, 75 * 60 + 35, "the last retry about 75 h 35 min after the event");
     }

@@ -243,9 +243,9 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ReplySender for ZendeskCl
             TicketAction::Open(ticket) => self.open(&event, ticket).await,
             TicketAction::CustomerComment { body, .. } => {
                 // The ticket comes first: its create is written, and so sent, before this.
-                let link = self.linked(&event.conversation).await?.ok_or_else(|| Error::PlatformUnavailable {
+                let link = self.linked(&event.conversation).await?.ok_or(Error::Waiting {
                     platform: PLATFORM,
-                    message: "the conversation has no ticket yet".into(),
+                    what: "the conversation's ticket, still on its way",
                 })?;
                 let author = link.requester_id.parse::<u64>().ok();
                 let comment = json!({"comment": {"body": body, "public": true, "author_id": author}});
