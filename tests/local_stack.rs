@@ -7,51 +7,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
+use hark_local::LocalStack;
 use hark_local::demo::{self, DEVON, MARIA, PRIYA, SAM, Signing, post_webhook, tweet_delivery};
-use hark_local::{LocalStack, Options};
 use hark_tests::*;
 use serde_json::Value;
 
-fn bin_dir() -> std::path::PathBuf {
-    // target/debug/deps/local_stack-… → target/debug
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf()
-}
-
 async fn stack(parameters: &[(&str, &str)], overrides: &[&str], speedup: u32) -> LocalStack {
-    let stack_name = unique("e2e");
-    let bin_dir = bin_dir();
-    for binary in ["webhook", "processor", "escalator", "outbox", "listener", "api"] {
-        assert!(
-            bin_dir.join(binary).is_file(),
-            "{binary} is not built in {}: run cargo build --bins",
-            bin_dir.display()
-        );
-    }
-    let options = Options {
-        repo_root: repo_root(),
-        log_dir: bin_dir.join("hark-local-tests").join(&stack_name),
-        bin_dir,
-        stack_name,
-        http_port: 0,
-        engines: hark_local::engines::EngineOptions {
-            dynamodb_endpoint: Some(engines().dynamodb.clone()),
-            aws_endpoint: Some(engines().aws.clone()),
-            dynamodb_port: 0,
-            aws_port: 0,
-            log_dir: repo_root().join("target/test-engines"),
-        },
-        x_api_port: 0,
-        graph_api_port: 0,
-        parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        property_overrides: overrides.iter().map(|o| o.parse().unwrap()).collect(),
-        secret_values: HashMap::from([("CredentialsSecret".to_owned(), demo::credentials_json())]),
-        max_environments: 4,
-        help_desks: Vec::new(),
-        schedule_speedup: speedup,
-        event_sources: true,
-    };
-    LocalStack::start(options).await.expect("local stack starts")
+    local_stack(parameters, overrides, speedup).await
 }
 
 /// Polls `check` until it returns Some, or panics with `what` after `limit`.

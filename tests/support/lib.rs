@@ -661,3 +661,52 @@ pub fn hark(args: &[&str], table: &str) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// Where the test binary's sibling function binaries are (`target/debug`).
+pub fn bin_dir() -> PathBuf {
+    // target/debug/deps/<test>-… → target/debug
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent().and_then(|deps| deps.parent()).expect("target/debug/deps").to_path_buf()
+}
+
+/// A whole local stack of its own on the test engines, with the debug function binaries
+/// (`cargo build --bins`), template parameters and property overrides, schedules `speedup`
+/// times faster.
+pub async fn local_stack(parameters: &[(&str, &str)], overrides: &[&str], speedup: u32) -> hark_local::LocalStack {
+    let stack_name = unique("e2e");
+    let bin_dir = bin_dir();
+    for binary in ["webhook", "processor", "escalator", "outbox", "listener", "api"] {
+        assert!(
+            bin_dir.join(binary).is_file(),
+            "{binary} is not built in {}: run cargo build --bins",
+            bin_dir.display()
+        );
+    }
+    let options = hark_local::Options {
+        repo_root: repo_root(),
+        log_dir: bin_dir.join("hark-local-tests").join(&stack_name),
+        bin_dir,
+        stack_name,
+        http_port: 0,
+        engines: hark_local::engines::EngineOptions {
+            dynamodb_endpoint: Some(engines().dynamodb.clone()),
+            aws_endpoint: Some(engines().aws.clone()),
+            dynamodb_port: 0,
+            aws_port: 0,
+            log_dir: repo_root().join("target/test-engines"),
+        },
+        x_api_port: 0,
+        graph_api_port: 0,
+        parameters: parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        property_overrides: overrides.iter().map(|o| o.parse().expect("a property override")).collect(),
+        secret_values: std::collections::HashMap::from([(
+            "CredentialsSecret".to_owned(),
+            hark_local::demo::credentials_json(),
+        )]),
+        max_environments: 4,
+        help_desks: Vec::new(),
+        schedule_speedup: speedup,
+        event_sources: true,
+    };
+    hark_local::LocalStack::start(options).await.expect("local stack starts")
+}

@@ -187,8 +187,9 @@ pub async fn run(stack: &LocalStack, opening: DateTime<Utc>, options: &BurstOpti
     let seed = Utc::now().timestamp_micros() as u64;
     let started = Instant::now();
     let answers =
-        send_signed(&stack.http_url, Arc::new(burst(options.conversations, seed)), options.senders, None).await?;
-    report.answered_200 = answers.iter().filter(|(status, _)| *status == Some(200)).count();
+        send_signed(&stack.http_url, Arc::new(burst(options.conversations, seed)), options.senders, None, &[], None)
+            .await?;
+    report.answered_200 = answers.iter().filter(|answer| answer.status == Some(200)).count();
     report.send_seconds = started.elapsed().as_secs_f64();
 
     // Stored before the day opens, or the clocks do not all start at once. The queue is

@@ -68,6 +68,8 @@ struct FreshdeskState {
     /// The account's limits (Growth: 200 requests a minute, 80 ticket creates).
     rate: crate::RateWindow,
     creates_rate: crate::RateWindow,
+    /// A stretch of 429s or 5xx the load tool's fault schedule asked for.
+    outage: crate::faults::Outage,
     lose_next_create_answer: bool,
     next_id: u64,
     /// (Hark's `/helpdesks/freshdesk` URL, the rule's secret header value).
@@ -114,6 +116,7 @@ impl LocalFreshdesk {
             .route("/api/v2/tickets/{id}/notes", post(add_note))
             .route("/api/v2/tickets/{id}/conversations", get(conversations))
             .route("/_local/stats", get(stats))
+            .route("/_local/outage", post(outage))
             .with_state(state.clone());
         let url = crate::serve_loopback("the local Freshdesk", port, app).await?;
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("HTTP client");
@@ -229,6 +232,9 @@ fn validation(field: &str, code: &str) -> Response {
 fn gate(state: &mut FreshdeskState, headers: &HeaderMap) -> Option<Response> {
     if let Some(scripted) = state.script.next(json!({"description": "scripted"})) {
         return Some(scripted);
+    }
+    if let Some(answer) = state.outage.during(chrono::Utc::now()) {
+        return Some(crate::faults::desk_answer(answer, json!({"code": "service_unavailable"})));
     }
     if let Err(retry_after) = state.rate.admit(chrono::Utc::now()) {
         return Some(crate::too_many(retry_after, json!({"code": "rate_limit_exceeded"})));
@@ -476,8 +482,23 @@ async fn conversations(State(state): State<Shared>, Path(id): Path<u64>, headers
 }
 
 /// What the load tool reads: the rate limits' counts and the tickets made.
+/// What the load tool reads: the rate limits' counts, and what was received twice (a second
+/// ticket for one conversation, an event's text added twice).
 async fn stats(State(state): State<Shared>) -> Response {
     let s = state.lock().unwrap();
-    axum::Json(json!({"rate": s.rate.stats(), "creates": s.creates_rate.stats(), "tickets": s.tickets.len()}))
-        .into_response()
+    let conversations = s.tickets.iter().filter_map(|t| t.custom_fields.get(&s.custom_field)?.as_str());
+    let texts = s.tickets.iter().flat_map(|t| std::iter::once(&t.description).chain(t.notes.iter().map(|n| &n.body)));
+    axum::Json(json!({
+        "rate": s.rate.stats(),
+        "creates": s.creates_rate.stats(),
+        "tickets": s.tickets.len(),
+        "outage_answers": s.outage.answered(),
+        "tickets_twice": crate::faults::beyond_first(conversations),
+        "events_twice": crate::faults::beyond_first(texts.flat_map(|t| crate::faults::marked_events(t))),
+    }))
+    .into_response()
+}
+
+async fn outage(State(state): State<Shared>, body: axum::body::Bytes) -> Response {
+    crate::faults::start_outage(&mut state.lock().unwrap().outage, &body)
 }

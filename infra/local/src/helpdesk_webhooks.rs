@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use hark_shared::helpdesks::standard_webhooks::{self, EndpointSecret};
 use serde_json::Value;
 
@@ -32,6 +32,8 @@ struct ReceiverState {
     /// Every delivery attempt, accepted or not: (webhook-id, status answered).
     attempts: Vec<(String, u16)>,
     script: VecDeque<(u16, Option<u64>)>,
+    /// A stretch of 429s or 5xx the load tool's fault schedule asked for.
+    outage: crate::faults::Outage,
 }
 
 #[derive(Clone)]
@@ -53,7 +55,11 @@ impl LocalHelpDesk {
         let secret = EndpointSecret::parse(secret).map_err(|e| Error::Usage(format!("local help desk: {e}")))?;
         let state: Arc<Mutex<ReceiverState>> = Arc::default();
         let receiver = Arc::new(Receiver { secret, state: state.clone() });
-        let app = axum::Router::new().route("/hark", post(receive)).with_state(receiver);
+        let app = axum::Router::new()
+            .route("/hark", post(receive))
+            .route("/_local/stats", get(stats))
+            .route("/_local/outage", post(outage))
+            .with_state(receiver);
         let base = crate::serve_loopback("the local help desk (Standard Webhooks)", port, app).await?;
         Ok(LocalHelpDesk { url: format!("{base}/hark"), state })
     }
@@ -86,9 +92,13 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
     let mut state = receiver.state.lock().unwrap();
     let (status, retry_after, text): (u16, Option<u64>, String) = match checked {
         Err(refused) => (401, None, refused.to_string()),
-        Ok(()) => match state.script.pop_front() {
-            Some((status, retry_after)) => (status, retry_after, "scripted".into()),
-            None => match serde_json::from_slice::<Value>(&body) {
+        Ok(()) => match (state.script.pop_front(), state.outage.during(chrono::Utc::now())) {
+            (Some((status, retry_after)), _) => (status, retry_after, "scripted".into()),
+            (None, Some(outage)) => {
+                let retry_after = (outage.status == StatusCode::TOO_MANY_REQUESTS).then_some(outage.seconds_left);
+                (outage.status.as_u16(), retry_after, "outage".into())
+            }
+            (None, None) => match serde_json::from_slice::<Value>(&body) {
                 Err(_) => (400, None, "not JSON".into()),
                 Ok(event) => {
                     // The idempotency key: a repeated delivery is taken once.
@@ -107,4 +117,21 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
         response.headers_mut().insert("retry-after", seconds.into());
     }
     response
+}
+
+/// What the load tool reads: events taken, and deliveries accepted again after a 2xx (the
+/// same `webhook-id`: Standard Webhooks delivers at least once, and a receiver drops these).
+async fn stats(State(receiver): State<Arc<Receiver>>) -> Response {
+    let state = receiver.state.lock().unwrap();
+    let accepted = state.attempts.iter().filter(|(_, status)| (200..300).contains(status)).map(|(id, _)| id);
+    axum::Json(serde_json::json!({
+        "events": state.events.len(),
+        "outage_answers": state.outage.answered(),
+        "accepted_again": crate::faults::beyond_first(accepted),
+    }))
+    .into_response()
+}
+
+async fn outage(State(receiver): State<Arc<Receiver>>, body: Bytes) -> Response {
+    crate::faults::start_outage(&mut receiver.state.lock().unwrap().outage, &body)
 }

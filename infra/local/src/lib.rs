@@ -11,6 +11,8 @@ pub mod demo_channels;
 pub mod engines;
 pub mod escalation_burst;
 pub mod event_sources;
+pub mod fault_schedule;
+pub mod faults;
 pub mod freshdesk;
 pub mod gateway;
 pub mod graph_api;
@@ -124,6 +126,11 @@ pub struct LocalStack {
     pub zendesk: zendesk::LocalZendesk,
     pub freshdesk: freshdesk::LocalFreshdesk,
     pub endpoints: engines::Endpoints,
+    /// The functions' way to SQS, which the load tool's fault schedules can cut.
+    pub sqs_link: faults::Link,
+    /// The stack's control listener (kills, the SQS outage), for the load tool.
+    pub control_url: String,
+    help_desks: Vec<String>,
     pub events: broadcast::Sender<StackEvent>,
     /// Where each function's output goes (`<binary>.log`).
     pub log_dir: PathBuf,
@@ -253,8 +260,12 @@ impl LocalStack {
         let mut routes = Vec::new();
         let mut tasks = Vec::new();
         let sqs = aws_sdk_sqs::Client::new(&aws);
+        // The functions reach SQS through a link the fault schedules can cut; Lambda's own
+        // pollers (the event sources here) do not go through it.
+        let sqs_link = faults::Link::start(&engines.endpoints.aws).await?;
         for (id, resource) in template.resources_of_type("AWS::Serverless::Function")? {
-            let spec = function_spec(&template, &options, &engines.endpoints, &id, &resource)?;
+            let mut spec = function_spec(&template, &options, &engines.endpoints, &id, &resource)?;
+            spec.environment.push(("AWS_ENDPOINT_URL_SQS".into(), sqs_link.url.clone()));
             let function = LambdaFunction::start(spec, shutdown_rx.clone()).await?;
             for (event_name, event) in resource["Properties"]["Events"].as_object().into_iter().flatten() {
                 let props = template.resolve(&event["Properties"])?;
@@ -296,6 +307,7 @@ impl LocalStack {
             }
             functions.insert(id, function);
         }
+        let control_url = faults::serve_control(functions.clone(), sqs_link.clone()).await?;
         let gateway = gateway::serve(listener, routes, events.clone(), shutdown_rx.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = gateway.await {
@@ -318,6 +330,9 @@ impl LocalStack {
             zendesk,
             freshdesk,
             endpoints: engines.endpoints.clone(),
+            sqs_link,
+            control_url,
+            help_desks: options.help_desks.clone(),
             events,
             log_dir: options.log_dir.clone(),
             functions,
@@ -329,6 +344,25 @@ impl LocalStack {
 
     pub fn function(&self, logical_id: &str) -> &LambdaFunction {
         self.functions.get(logical_id).unwrap_or_else(|| panic!("template.yaml has no function {logical_id}"))
+    }
+
+    /// What the tools that attach to this stack (`hark-local load`) need to know of it.
+    pub fn stack_file(&self) -> load::StackFile {
+        load::StackFile {
+            http_url: self.http_url.clone(),
+            control_url: self.control_url.clone(),
+            dynamodb: self.endpoints.dynamodb.clone(),
+            aws: self.endpoints.aws.clone(),
+            table: self.resource("Table").to_owned(),
+            queue_url: self.resource("MentionsQueue").to_owned(),
+            dead_letter_queue_url: self.resource("MentionsDeadLetterQueue").to_owned(),
+            x_api: self.x_api.base_url.clone(),
+            help_desk: self.help_desk.url.clone(),
+            zendesk: self.zendesk.url.clone(),
+            freshdesk: self.freshdesk.url.clone(),
+            help_desks: self.help_desks.clone(),
+            engine_pids: self.engine_pids().into_iter().map(|(n, p)| (n.to_owned(), p)).collect(),
+        }
     }
 
     /// The physical id (`Ref`) of a resource the stack created: table name, queue URL, topic ARN.

@@ -27,6 +27,8 @@ use crate::demo::{self, BRAND_ID};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StackFile {
     pub http_url: String,
+    /// The stack's control listener: kills and the SQS outage (`faults::serve_control`).
+    pub control_url: String,
     pub dynamodb: String,
     pub aws: String,
     pub table: String,
@@ -66,6 +68,8 @@ pub struct LoadOptions {
     pub patience: Duration,
     /// Webhooks a second, spaced evenly (`None`: as fast as the senders go).
     pub rate: Option<f64>,
+    /// What goes wrong while the webhooks are first sent.
+    pub faults: crate::fault_schedule::FaultPlan,
 }
 
 /// What the burst did, as measured.
@@ -74,9 +78,17 @@ pub struct LoadReport {
     pub webhooks: usize,
     pub redelivered: usize,
     pub distinct_events: usize,
+    /// Webhooks answered 200, at the first attempt or one of X's retries.
     pub answered_200: usize,
+    /// The last answers of those never answered 200: X gave up on them.
     pub other_answers: HashMap<u16, usize>,
+    /// Attempts not answered within 10 s.
     pub timeouts: usize,
+    /// Webhooks X had to send again, and those it gave up on after its last retry.
+    pub retried: usize,
+    pub gave_up: usize,
+    /// The faults injected, in order.
+    pub faults: Vec<crate::fault_schedule::Injected>,
     pub send_seconds: f64,
     pub webhook_p50_ms: f64,
     pub webhook_p99_ms: f64,
@@ -104,7 +116,27 @@ pub struct LoadReport {
     pub desk_rates: Vec<(String, crate::RateStats)>,
     pub x_posted: u64,
     pub x_most_replies_to_one_post: u64,
+    /// Replies beyond the first to one post: posts sent twice.
+    pub x_replies_twice: u64,
+    /// Calls the platforms answered from an injected outage, by platform.
+    pub outage_answers: Vec<(String, u64)>,
+    /// Per help desk, what it received twice.
+    pub desks_twice: Vec<DeskTwice>,
     pub engines_rss_mb: Vec<(String, f64)>,
+}
+
+/// What one help desk received twice, as it counts it.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DeskTwice {
+    pub desk: String,
+    /// A second ticket for one conversation (Zendesk, Freshdesk).
+    pub tickets_twice: u64,
+    /// An event's text added to a ticket twice (Zendesk, Freshdesk).
+    pub events_twice: u64,
+    /// Standard Webhooks: a delivery accepted again with the same `webhook-id`, after an
+    /// answer the outbox never recorded (it was killed). The standard is at-least-once and a
+    /// receiver drops these by their id, so they are reported, not failed.
+    pub accepted_again: u64,
 }
 
 /// How one help desk's deliveries went.
@@ -122,12 +154,16 @@ pub struct DeskDeliveries {
 
 impl LoadReport {
     pub fn passed(&self) -> bool {
-        self.timeouts == 0
+        (self.timeouts == 0 || !self.faults.is_empty())
+            && self.gave_up == 0
+            && self.faults.iter().all(|f| f.error.is_none())
             && self.lost == 0
             && self.stored_twice == 0
             && self.queue_left == 0
             && self.dead_letters == 0
             && self.x_most_replies_to_one_post <= 1
+            && self.x_replies_twice == 0
+            && self.desks_twice.iter().all(|d| d.tickets_twice == 0 && d.events_twice == 0)
             && self.x_posted as usize == self.acknowledgements_sent + self.thanks_sent
             && self.processed_seconds.is_some()
             && self.desks.iter().all(|d| d.not_sent == 0)
@@ -144,9 +180,22 @@ impl std::fmt::Display for LoadReport {
         )?;
         writeln!(
             f,
-            "answers                  {} × 200, others {:?}, {} timeouts (10 s)",
-            self.answered_200, self.other_answers, self.timeouts
+            "answers                  {} × 200; {} sent again by X's retries, {} given up ({:?}); {} attempts timed out (10 s)",
+            self.answered_200, self.retried, self.gave_up, self.other_answers, self.timeouts
         )?;
+        if !self.faults.is_empty() {
+            let faults: Vec<String> = self
+                .faults
+                .iter()
+                .map(|f| match &f.error {
+                    None => format!("{:.0} s {}", f.at_seconds, f.fault),
+                    Some(e) => format!("{:.0} s {} NOT INJECTED ({e})", f.at_seconds, f.fault),
+                })
+                .collect();
+            writeln!(f, "faults                   {}", faults.join(", "))?;
+            let outages: Vec<String> = self.outage_answers.iter().map(|(p, n)| format!("{p} {n}")).collect();
+            writeln!(f, "answered by outages      {}", outages.join(", "))?;
+        }
         writeln!(
             f,
             "webhook latency          p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; all sent in {:.1} s",
@@ -178,6 +227,14 @@ impl std::fmt::Display for LoadReport {
             self.x_posted,
             self.x_most_replies_to_one_post
         )?;
+        writeln!(f, "sent twice               X {} posts", self.x_replies_twice)?;
+        for d in &self.desks_twice {
+            writeln!(
+                f,
+                "  {:<22} {} tickets twice, {} events twice, {} deliveries accepted again (same webhook-id)",
+                d.desk, d.tickets_twice, d.events_twice, d.accepted_again
+            )?;
+        }
         writeln!(f, "help-desk deliveries     {:?}", self.forwards)?;
         for d in &self.desks {
             writeln!(
@@ -286,51 +343,101 @@ fn burst(options: &LoadOptions, seed: u64) -> Vec<Delivery> {
     deliveries
 }
 
-/// Posts each body to the stack's X webhook, signed as X signs, from `concurrency` senders:
-/// each answer's status (`None`: no answer within 10 s) and how long it took, in ms.
+/// When X sends a webhook again that was not answered 200 within its wait: "up to three
+/// times over a five-minute period" (Account Activity API, enterprise retries), counted here
+/// from the first attempt.
+pub(crate) const X_RETRIES: [Duration; 3] =
+    [Duration::from_secs(20), Duration::from_secs(120), Duration::from_secs(300)];
+
+/// How one webhook went, over all its attempts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Answer {
+    /// The last attempt's status (`None`: no answer within 10 s).
+    pub status: Option<u16>,
+    /// The first attempt's round trip.
+    pub first_ms: f64,
+    pub attempts: u32,
+    pub timeouts: u32,
+}
+
+/// Posts each body to the stack's X webhook, signed as X signs, from `concurrency` senders;
+/// a webhook not answered 200 is sent again at each of `retries` after its first attempt
+/// until one is.
 pub(crate) async fn send_signed(
     http_url: &str,
     bodies: Arc<Vec<Vec<u8>>>,
     concurrency: usize,
     rate: Option<f64>,
-) -> Result<Vec<(Option<u16>, f64)>, Error> {
+    retries: &'static [Duration],
+    first_attempts_done: Option<tokio::sync::watch::Sender<bool>>,
+) -> Result<Vec<Answer>, Error> {
     let start = tokio::time::Instant::now();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(concurrency)
         .build()
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let url = format!("{http_url}/webhooks/x");
+    let url = Arc::new(format!("{http_url}/webhooks/x"));
+    let post = |http: reqwest::Client, url: Arc<String>, body: Vec<u8>| async move {
+        let signature = hark_shared::channels::x::sign(demo::CONSUMER_SECRET, &body);
+        let sent = Instant::now();
+        let result = http
+            .post(url.as_str())
+            .header("content-type", "application/json")
+            .header("x-twitter-webhooks-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        (result.ok().map(|r| r.status().as_u16()), sent.elapsed().as_secs_f64() * 1000.0)
+    };
     let next = Arc::new(AtomicUsize::new(0));
     let senders: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
             let (http, url, bodies, next) = (http.clone(), url.clone(), bodies.clone(), next.clone());
             tokio::spawn(async move {
-                let mut answers: Vec<(Option<u16>, f64)> = Vec::new();
+                let mut webhooks = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else { return answers };
+                    let Some(body) = bodies.get(i) else { return webhooks };
                     if let Some(rate) = rate.filter(|r| *r > 0.0) {
                         tokio::time::sleep_until(start + Duration::from_secs_f64(i as f64 / rate)).await;
                     }
-                    let signature = hark_shared::channels::x::sign(demo::CONSUMER_SECRET, body);
-                    let sent = Instant::now();
-                    let result = http
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header("x-twitter-webhooks-signature", signature)
-                        .body(body.clone())
-                        .send()
-                        .await;
-                    let status = result.ok().map(|r| r.status().as_u16());
-                    answers.push((status, sent.elapsed().as_secs_f64() * 1000.0));
+                    let first = tokio::time::Instant::now();
+                    let (status, first_ms) = post(http.clone(), url.clone(), body.clone()).await;
+                    let mut answer = Answer { status, first_ms, attempts: 1, timeouts: u32::from(status.is_none()) };
+                    if status == Some(200) || retries.is_empty() {
+                        webhooks.push(tokio::spawn(async move { answer }));
+                        continue;
+                    }
+                    // X's retries come later; the sender goes on with the next webhook.
+                    let (http, url, body) = (http.clone(), url.clone(), body.clone());
+                    webhooks.push(tokio::spawn(async move {
+                        for after in retries {
+                            tokio::time::sleep_until(first + *after).await;
+                            let (status, _) = post(http.clone(), url.clone(), body.clone()).await;
+                            answer.status = status;
+                            answer.attempts += 1;
+                            answer.timeouts += u32::from(status.is_none());
+                            if status == Some(200) {
+                                break;
+                            }
+                        }
+                        answer
+                    }));
                 }
             })
         })
         .collect();
-    let mut answers = Vec::new();
+    let mut webhooks = Vec::new();
     for sender in senders {
-        answers.extend(sender.await.map_err(|e| Error::Usage(e.to_string()))?);
+        webhooks.extend(sender.await.map_err(|e| Error::Usage(e.to_string()))?);
+    }
+    if let Some(done) = first_attempts_done {
+        let _ = done.send(true);
+    }
+    let mut answers = Vec::new();
+    for webhook in webhooks {
+        answers.push(webhook.await.map_err(|e| Error::Usage(e.to_string()))?);
     }
     Ok(answers)
 }
@@ -356,14 +463,26 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
     };
     let started = Instant::now();
     let bodies = Arc::new(deliveries.iter().map(|d| d.body.clone()).collect::<Vec<_>>());
+    let (sending_done, sending) = tokio::sync::watch::channel(false);
+    let schedule = (!options.faults.faults.is_empty())
+        .then(|| tokio::spawn(crate::fault_schedule::run(stack.clone(), options.faults.clone(), sending)));
     let mut latencies = Vec::new();
-    for (status, ms) in send_signed(&stack.http_url, bodies, options.concurrency, options.rate).await? {
-        latencies.push(ms);
-        match status {
+    let answers =
+        send_signed(&stack.http_url, bodies, options.concurrency, options.rate, &X_RETRIES, Some(sending_done)).await?;
+    for answer in answers {
+        latencies.push(answer.first_ms);
+        report.timeouts += answer.timeouts as usize;
+        report.retried += usize::from(answer.attempts > 1);
+        match answer.status {
             Some(200) => report.answered_200 += 1,
-            Some(other) => *report.other_answers.entry(other).or_default() += 1,
-            None => report.timeouts += 1,
+            other => {
+                report.gave_up += 1;
+                *report.other_answers.entry(other.unwrap_or(0)).or_default() += 1;
+            }
         }
+    }
+    if let Some(schedule) = schedule {
+        report.faults = schedule.await.map_err(|e| Error::Usage(e.to_string()))?;
     }
     report.send_seconds = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
@@ -437,6 +556,9 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
         .map_err(|e| Error::Usage(format!("local X API: {e}")))?;
     report.x_posted = stats["posted"].as_u64().unwrap_or(0);
     report.x_most_replies_to_one_post = stats["most_replies_to_one_post"].as_u64().unwrap_or(0);
+    report.x_replies_twice = stats["replies_twice"].as_u64().unwrap_or(0);
+    report.outage_answers.push(("X".into(), stats["outage_answers"].as_u64().unwrap_or(0)));
+    desks_twice(stack, &mut report).await;
     report.engines_rss_mb =
         stack.engine_pids.iter().map(|(name, pid)| (name.clone(), resident_mb(*pid).unwrap_or(0.0))).collect();
     Ok(report)
@@ -608,6 +730,24 @@ async fn desk_rates(stack: &StackFile) -> Vec<(String, crate::RateStats)> {
         }
     }
     rates
+}
+
+/// What each help desk in use received twice, and its calls answered by outages.
+async fn desks_twice(stack: &StackFile, report: &mut LoadReport) {
+    let http = reqwest::Client::new();
+    for (desk, url) in crate::fault_schedule::desks(stack) {
+        let Ok(answer) = http.get(format!("{url}/_local/stats")).send().await else { continue };
+        let Ok(stats) = answer.json::<Value>().await else { continue };
+        let desk = desk.to_owned();
+        let count = |key: &str| stats[key].as_u64().unwrap_or(0);
+        report.outage_answers.push((desk.clone(), count("outage_answers")));
+        report.desks_twice.push(DeskTwice {
+            desk,
+            tickets_twice: count("tickets_twice"),
+            events_twice: count("events_twice"),
+            accepted_again: count("accepted_again"),
+        });
+    }
 }
 
 fn resident_mb(pid: u32) -> Option<f64> {

@@ -51,6 +51,12 @@ LOAD OPTIONS:
     --rate N                webhooks a second, evenly spaced [default: as fast as the senders go]
     --patience SECONDS      longest to wait for processing and for every help-desk delivery after
                             the last webhook [default: 900]
+    --faults LIST           what goes wrong while the webhooks are sent, in turn: all, or any of
+                            kill-processor, kill-outbox, kill-webhook (SIGKILL), queue-down (SQS
+                            unreachable), x-429, x-5xx, desk-429, desk-5xx (the APIs' outages)
+    --fault-every SECONDS   time between two faults [default: 15]
+    --outage SECONDS        how long an API answers 429 or 5xx [default: 20]
+    --queue-outage SECONDS  how long SQS is unreachable [default: 30]
 
 LISTEN OPTIONS:
     --posts N               matching public posts on X [default: 1000]
@@ -94,6 +100,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             customers: 2_000,
             patience: Duration::from_secs(900),
             rate: None,
+            faults: Default::default(),
         },
         burst: hark_local::escalation_burst::BurstOptions {
             conversations: 10_000,
@@ -158,6 +165,16 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             "--redeliveries" => cli.load.redeliveries = value(&flag, args.next())?,
             "--customers" => cli.load.customers = value(&flag, args.next())?,
             "--rate" => cli.load.rate = Some(value(&flag, args.next())?),
+            "--faults" => {
+                let list: String = value(&flag, args.next())?;
+                cli.load.faults.faults = hark_local::fault_schedule::Fault::parse_list(&list)?;
+            }
+            "--fault-every" => cli.load.faults.every = Duration::from_secs(value(&flag, args.next())?),
+            "--outage" => {
+                let lasts = Duration::from_secs(value(&flag, args.next())?);
+                (cli.load.faults.rate_limit_outage, cli.load.faults.error_outage) = (lasts, lasts);
+            }
+            "--queue-outage" => cli.load.faults.queue_outage = Duration::from_secs(value(&flag, args.next())?),
             "--help-desks" => {
                 let list: String = value(&flag, args.next())?;
                 o.help_desks = list.split(',').map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect();
@@ -311,21 +328,7 @@ async fn run(mut cli: Cli) -> Result<(), Error> {
     let api_key = local_api_key(&stack).await?;
     print_banner(&stack, &cli.options, &api_key);
     let stack_file = hark_local::load::stack_file(&cli.options.repo_root);
-    hark_local::load::StackFile {
-        http_url: stack.http_url.clone(),
-        dynamodb: stack.endpoints.dynamodb.clone(),
-        aws: stack.endpoints.aws.clone(),
-        table: stack.resource("Table").to_owned(),
-        queue_url: stack.resource("MentionsQueue").to_owned(),
-        dead_letter_queue_url: stack.resource("MentionsDeadLetterQueue").to_owned(),
-        x_api: stack.x_api.base_url.clone(),
-        help_desk: stack.help_desk.url.clone(),
-        zendesk: stack.zendesk.url.clone(),
-        freshdesk: stack.freshdesk.url.clone(),
-        help_desks: cli.options.help_desks.clone(),
-        engine_pids: stack.engine_pids().into_iter().map(|(n, p)| (n.to_owned(), p)).collect(),
-    }
-    .write(&stack_file)?;
+    stack.stack_file().write(&stack_file)?;
     let mut events = stack.events.subscribe();
     let printer = tokio::spawn(async move {
         while let Ok(event) = events.recv().await {

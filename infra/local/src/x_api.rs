@@ -92,6 +92,8 @@ pub(crate) struct XApiState {
     refreshes: usize,
     posted: Vec<Posted>,
     next_id: u64,
+    /// A stretch of 429s or 5xx on writes, as the load tool's fault schedule asks.
+    outage: crate::faults::Outage,
     /// Everyone's public posts, for recent search (`x_search.rs`).
     pub(crate) search: crate::x_search::SearchState,
 }
@@ -133,6 +135,7 @@ impl LocalXApi {
             .route(hark_shared::channels::x::search::SEARCH_PATH, get(crate::x_search::search))
             // Not X's: what it received, for the load tool and anyone watching a local run.
             .route("/_local/stats", get(stats))
+            .route("/_local/outage", post(outage))
             .with_state(state.clone());
         let base_url = crate::serve_loopback("the local X API", port, app).await?;
         Ok(LocalXApi { base_url, state })
@@ -242,6 +245,9 @@ async fn write(
         let Some(account) = s.account_of(headers) else {
             return unauthorized();
         };
+        if let Some(answer) = s.outage.during(Utc::now()) {
+            return crate::faults::x_answer(answer);
+        }
         let at = s.script.iter().position(|r| r.only_for.as_ref().is_none_or(|t| *t == target));
         let scripted = at.and_then(|at| s.script.remove(at));
         let creates = scripted.as_ref().is_none_or(|r| (200..300).contains(&r.status) || r.create_anyway);
@@ -430,6 +436,12 @@ async fn stats(State(state): State<Shared>) -> Response {
         "reads": s.reads.len(),
         "token_refreshes": s.refreshes,
         "most_replies_to_one_post": replies.values().copied().max().unwrap_or(0),
+        "replies_twice": replies.values().map(|n| n.saturating_sub(1)).sum::<usize>(),
+        "outage_answers": s.outage.answered(),
     }))
     .into_response()
+}
+
+async fn outage(State(state): State<Shared>, body: axum::body::Bytes) -> Response {
+    crate::faults::start_outage(&mut state.lock().expect("X API state").outage, &body)
 }

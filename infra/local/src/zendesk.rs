@@ -76,6 +76,8 @@ struct ZendeskState {
     script: crate::Script,
     /// The account's API limit (Suite Team: 200 a minute).
     rate: crate::RateWindow,
+    /// A stretch of 429s or 5xx the load tool's fault schedule asked for.
+    outage: crate::faults::Outage,
     /// The next ticket create is made, and its answer lost (500).
     lose_next_create_answer: bool,
     /// Ticket creates Zendesk performed (idempotent replays excluded).
@@ -129,6 +131,7 @@ impl LocalZendesk {
             .route("/api/v2/tickets/{file}", get(show_ticket).put(update_ticket))
             .route("/api/v2/tickets/{id}/comments.json", get(comments))
             .route("/_local/stats", get(stats))
+            .route("/_local/outage", post(outage))
             .with_state(state.clone());
         let url = crate::serve_loopback("the local Zendesk", port, app).await?;
         let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("HTTP client");
@@ -290,6 +293,10 @@ fn invalid(description: &str) -> Response {
 fn gate(state: &mut ZendeskState, headers: &HeaderMap) -> Option<Response> {
     if let Some(scripted) = state.script.next(json!({"error": "Scripted", "description": ""})) {
         return Some(scripted);
+    }
+    if let Some(answer) = state.outage.during(Utc::now()) {
+        let body = json!({"error": "ServiceUnavailable", "description": answer.status.as_str()});
+        return Some(crate::faults::desk_answer(answer, body));
     }
     if let Err(retry_after) = state.rate.admit(Utc::now()) {
         return Some(crate::too_many(
@@ -569,7 +576,21 @@ async fn comments(
 }
 
 /// What the load tool reads: the rate limit's counts and the tickets made.
+/// What the load tool reads: the rate limit's counts, and what was received twice (a second
+/// ticket for one conversation, an event's text added twice).
 async fn stats(State(state): State<Shared>) -> Response {
     let s = state.lock().unwrap();
-    axum::Json(json!({"rate": s.rate.stats(), "tickets": s.tickets.len()})).into_response()
+    let texts = s.tickets.iter().flat_map(|t| &t.comments).map(|c| c.body.as_str());
+    axum::Json(json!({
+        "rate": s.rate.stats(),
+        "tickets": s.tickets.len(),
+        "outage_answers": s.outage.answered(),
+        "tickets_twice": crate::faults::beyond_first(s.tickets.iter().filter_map(|t| t.external_id.as_deref())),
+        "events_twice": crate::faults::beyond_first(texts.flat_map(crate::faults::marked_events)),
+    }))
+    .into_response()
+}
+
+async fn outage(State(state): State<Shared>, body: axum::body::Bytes) -> Response {
+    crate::faults::start_outage(&mut state.lock().unwrap().outage, &body)
 }
