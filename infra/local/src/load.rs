@@ -106,6 +106,9 @@ pub struct LoadReport {
     /// Thank-yous for praise: X posts too.
     pub thanks_sent: usize,
     pub acknowledgements_not_sent: HashMap<String, usize>,
+    /// Outbox records of any kind still unsettled (pending, sending, unknown) when the
+    /// patience ran out: sends that had not happened, and might never.
+    pub unsettled: usize,
     /// Deliveries to the help desks, by status, once every one was finished or the
     /// patience ran out.
     pub forwards: HashMap<String, usize>,
@@ -161,6 +164,7 @@ impl LoadReport {
             && self.stored_twice == 0
             && self.queue_left == 0
             && self.dead_letters == 0
+            && self.unsettled == 0
             && self.x_most_replies_to_one_post <= 1
             && self.x_replies_twice == 0
             && self.desks_twice.iter().all(|d| d.tickets_twice == 0 && d.events_twice == 0)
@@ -227,6 +231,7 @@ impl std::fmt::Display for LoadReport {
             self.x_posted,
             self.x_most_replies_to_one_post
         )?;
+        writeln!(f, "unsettled                {} outbox records still pending or unknown", self.unsettled)?;
         writeln!(f, "sent twice               X {} posts", self.x_replies_twice)?;
         for d in &self.desks_twice {
             writeln!(
@@ -536,6 +541,7 @@ pub async fn run(stack: &StackFile, options: &LoadOptions) -> Result<LoadReport,
             break records;
         }
     };
+    report.unsettled = records.iter().filter(|r| !["sent", "failed", "cancelled"].contains(&r.status.as_str())).count();
     for r in &records {
         match (r.purpose.as_str(), r.status.as_str()) {
             ("acknowledgement", "sent") => report.acknowledgements_sent += 1,
