@@ -92,23 +92,28 @@ async fn receive(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
     let mut state = receiver.state.lock().unwrap();
     let (status, retry_after, text): (u16, Option<u64>, String) = match checked {
         Err(refused) => (401, None, refused.to_string()),
-        Ok(()) => match (state.script.pop_front(), state.outage.during(chrono::Utc::now())) {
-            (Some((status, retry_after)), _) => (status, retry_after, "scripted".into()),
-            (None, Some(outage)) => {
-                let retry_after = (outage.status == StatusCode::TOO_MANY_REQUESTS).then_some(outage.seconds_left);
-                (outage.status.as_u16(), retry_after, "outage".into())
-            }
-            (None, None) => match serde_json::from_slice::<Value>(&body) {
-                Err(_) => (400, None, "not JSON".into()),
-                Ok(event) => {
-                    // The idempotency key: a repeated delivery is taken once.
-                    if state.seen.insert(id.clone()) {
-                        state.events.push(ReceivedEvent { id: id.clone(), body: event });
-                    }
-                    (200, None, "ok".into())
+        Ok(()) => {
+            // A scripted answer first; only then is an outage asked (and counted).
+            let scripted = state.script.pop_front();
+            let outage = if scripted.is_none() { state.outage.during(chrono::Utc::now()) } else { None };
+            match (scripted, outage) {
+                (Some((status, retry_after)), _) => (status, retry_after, "scripted".into()),
+                (None, Some(outage)) => {
+                    let retry_after = (outage.status == StatusCode::TOO_MANY_REQUESTS).then_some(outage.seconds_left);
+                    (outage.status.as_u16(), retry_after, "outage".into())
                 }
-            },
-        },
+                (None, None) => match serde_json::from_slice::<Value>(&body) {
+                    Err(_) => (400, None, "not JSON".into()),
+                    Ok(event) => {
+                        // The idempotency key: a repeated delivery is taken once.
+                        if state.seen.insert(id.clone()) {
+                            state.events.push(ReceivedEvent { id: id.clone(), body: event });
+                        }
+                        (200, None, "ok".into())
+                    }
+                },
+            }
+        }
     };
     state.attempts.push((id, status));
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
