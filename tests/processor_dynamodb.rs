@@ -23,6 +23,7 @@ async fn fixture() -> Fixture {
     let table = create_table(&aws).await;
     let queues = create_queues(&aws, 1, 2).await;
     let x_api = LocalXApi::start(0).await.unwrap();
+    x_api.date_posts_at(t0());
     let processor = processor(&aws, &table, &x_api, TestClock::at(t0()));
     Fixture { aws, table, queues, x_api, processor }
 }
@@ -326,6 +327,47 @@ async fn an_answer_lost_after_posting_is_found_and_never_posted_twice() {
 }
 
 #[tokio::test]
+async fn a_lost_answer_is_found_among_a_busy_accounts_posts_by_reading_only_its_minutes() {
+    use hark_shared::ports::{OutboxMessage, OutboxPurpose, ReplySender, ReplyTarget};
+    let f = fixture().await;
+    f.x_api.respond_next(ScriptedResponse {
+        status: 503,
+        body: serde_json::json!({"detail": "Service Unavailable"}),
+        create_anyway: true,
+        ..Default::default()
+    });
+    let complaint = mention("4251", "825", "@acme my refund never arrived", t0());
+    assert!(f.processor.handle(sqs_event(&[("c", &complaint)])).await.batch_item_failures.is_empty());
+    assert_eq!(outbox_statuses(&f).await, vec!["unknown"]);
+
+    // The brand keeps answering others: 600 replies in the same minute as the lost one
+    // (newer, so read first) and 600 after the attempt's lease, which the search skips.
+    let x = x_client(&f.aws, &f.table, &f.x_api);
+    for (dated, count) in [(t0() + TimeDelta::seconds(30), 600), (t0() + TimeDelta::minutes(10), 600)] {
+        f.x_api.date_posts_at(dated);
+        for n in 0..count {
+            let other = OutboxMessage {
+                purpose: OutboxPurpose::AgentReply,
+                record_id: format!("other{n}"),
+                channel: hark_shared::domain::mention::Channel::X,
+                account_id: BRAND.into(),
+                answers_message_id: format!("9{n}"),
+                target: ReplyTarget::Post { in_reply_to: format!("9{n}") },
+                text: format!("Happy to help, customer {n}"),
+                customer_wrote_at: None,
+            };
+            x.send(&other).await.unwrap();
+        }
+    }
+    let reads_before = f.x_api.reads().len();
+    let summary = sweep(&f, t0() + TimeDelta::minutes(11)).await;
+    assert_eq!((summary.found_sent, summary.sent), (1, 0), "{summary:?}");
+    assert_eq!(f.x_api.posted_count(), 1201, "the acknowledgement exists once");
+    let timeline_reads = f.x_api.reads()[reads_before..].iter().filter(|path| path.ends_with("/tweets")).count();
+    assert_eq!(timeline_reads, 7, "601 posts in the attempt's minutes, 100 a page; none of the later 600");
+}
+
+#[tokio::test]
 async fn a_sender_that_died_mid_send_is_taken_over_after_its_lease_and_checked() {
     use hark_shared::ports::{Claim, ConversationId, OutboxKey, OutboxStore};
     let f = fixture().await;
@@ -354,6 +396,7 @@ async fn a_sender_that_died_mid_send_is_taken_over_after_its_lease_and_checked()
         };
         if posted_before_dying {
             use hark_shared::ports::ReplySender;
+            f.x_api.date_posts_at(claimed_at);
             x_client(&f.aws, &f.table, &f.x_api).send(&previous.message).await.unwrap();
         }
     }

@@ -388,6 +388,18 @@ pub struct OutboxEntry {
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
     pub last_error: Option<String>,
+    /// When the latest claim was taken: an attempt that may have gone out started no later.
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// When the earliest attempt not known to have failed started (recorded with `Unknown`).
+    pub perhaps_sent_since: Option<DateTime<Utc>>,
+}
+
+/// When an attempt whose outcome is unknown can have been posted: what the platform is
+/// searched over, so a busy account's later posts need not be read through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendWindow {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
 }
 
 /// Result of trying to take an outbox record for sending.
@@ -414,10 +426,12 @@ pub enum SendOutcome {
         reason: String,
         at: DateTime<Utc>,
     },
-    /// Perhaps sent; look for it at `check_at` before sending again.
+    /// Perhaps sent, by an attempt that started no earlier than `since`; look for it at
+    /// `check_at` before sending again.
     Unknown {
         reason: String,
         check_at: DateTime<Utc>,
+        since: DateTime<Utc>,
     },
     Failed {
         reason: String,
@@ -656,12 +670,13 @@ pub trait ReplySender: Send + Sync {
         None
     }
 
-    /// Looks on the platform for `message`, sent by us no earlier than `since`: how an
-    /// attempt whose outcome is unknown is settled before anything is sent again.
+    /// Looks on the platform for `message`, sent by us within `window`: how an attempt
+    /// whose outcome is unknown is settled before anything is sent again. `Ok(None)` must
+    /// be conclusive; a search that could not cover the window is an error.
     fn find_sent(
         &self,
         message: &OutboxMessage,
-        since: DateTime<Utc>,
+        window: SendWindow,
     ) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 

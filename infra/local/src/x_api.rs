@@ -91,6 +91,8 @@ pub(crate) struct XApiState {
     tokens: HashMap<String, (String, DateTime<Utc>)>,
     refreshes: usize,
     posted: Vec<Posted>,
+    /// The time new posts are dated with, for tests that run on a fixed clock; now otherwise.
+    posts_dated: Option<DateTime<Utc>>,
     next_id: u64,
     /// A stretch of 429s or 5xx on writes, as the load tool's fault schedule asks.
     outage: crate::faults::Outage,
@@ -182,6 +184,12 @@ impl LocalXApi {
         self.lock().reads.clone()
     }
 
+    /// Dates the posts made from now on at `at`, as if X's clock read it: for tests whose
+    /// own clock is fixed, so what they post falls in the windows they search.
+    pub fn date_posts_at(&self, at: DateTime<Utc>) {
+        self.lock().posts_dated = Some(at);
+    }
+
     /// How many posts and DMs actually exist: what a customer sees.
     pub fn posted_count(&self) -> usize {
         self.lock().posted.len()
@@ -255,14 +263,8 @@ async fn write(
         let id = (1_900_000_000_000_000_000u64 + s.next_id).to_string();
         if creates {
             let text = body["text"].as_str().unwrap_or_default().to_owned();
-            s.posted.push(Posted {
-                id: id.clone(),
-                account,
-                text,
-                in_reply_to,
-                dm_to: dm_to.clone(),
-                created_at: Utc::now(),
-            });
+            let created_at = s.posts_dated.unwrap_or_else(Utc::now);
+            s.posted.push(Posted { id: id.clone(), account, text, in_reply_to, dm_to: dm_to.clone(), created_at });
         }
         (scripted, id)
     };
@@ -313,16 +315,16 @@ async fn timeline(
     headers: HeaderMap,
 ) -> Response {
     let Some(_) = reader(&state, &headers, format!("/2/users/{account}/tweets")) else { return unauthorized() };
-    let since = query
-        .get("start_time")
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let time =
+        |name: &str| query.get(name).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc));
+    // Both ends inclusive, to the second, as X documents them.
+    let since = time("start_time").unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let until = time("end_time").map_or(DateTime::<Utc>::MAX_UTC, |t| t + chrono::TimeDelta::seconds(1));
     let s = state.lock().expect("X API state");
     let posts = s
         .posted
         .iter()
-        .filter(|p| p.account == account && p.dm_to.is_none() && p.created_at >= since)
+        .filter(|p| p.account == account && p.dm_to.is_none() && p.created_at >= since && p.created_at < until)
         .map(|p| {
             let mut post = json!({
                 "id": p.id, "text": escaped(&p.text),

@@ -1060,9 +1060,10 @@ impl OutboxStore for DynamoStore {
                 .set("status", s(OutboxStatus::Pending.as_str()))
                 .set("last_error", s(reason))
                 .set("due_at", n(at.timestamp())),
-            SendOutcome::Unknown { reason, check_at } => record
+            SendOutcome::Unknown { reason, check_at, since } => record
                 .set("status", s(OutboxStatus::Unknown.as_str()))
                 .set("last_error", s(reason))
+                .set("perhaps_sent_since", ts(*since))
                 .set("due_at", n(check_at.timestamp())),
             // Kept, without expiry, where ops list failures; the sweep never reads that shard.
             SendOutcome::Failed { reason } => record
@@ -1400,6 +1401,8 @@ fn parse_outbox(item: &Item) -> Result<OutboxEntry> {
         attempts: get_n(item, "attempts").unwrap_or(0),
         created_at: required(get_ts(item, "created_at"), what, "created_at")?,
         last_error: get_s(item, "last_error").map(str::to_owned),
+        claimed_at: get_ts(item, "claimed_at"),
+        perhaps_sent_since: get_ts(item, "perhaps_sent_since"),
     })
 }
 

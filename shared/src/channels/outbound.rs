@@ -2,7 +2,7 @@
 //! each message goes to the client of its channel, and a help-desk delivery to the help
 //! desk (Zendesk, Freshdesk or a Standard Webhooks endpoint). A new channel is a field and an arm here.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 
 use super::bluesky::client::AwsBlueskyClient;
 use super::generic::GenericClient;
@@ -13,7 +13,7 @@ use super::youtube::client::AwsYouTubeClient;
 use crate::domain::mention::{Channel, Mention};
 use crate::error::{Error, Result};
 use crate::helpdesks::HelpDesks;
-use crate::ports::{FetchedText, OutboxMessage, ReplySender, ReplyTarget, TextFetcher};
+use crate::ports::{FetchedText, OutboxMessage, ReplySender, ReplyTarget, SendWindow, TextFetcher};
 
 pub struct Outbound<X> {
     pub x: X,
@@ -68,19 +68,19 @@ impl<X: ReplySender> ReplySender for Outbound<X> {
         }
     }
 
-    async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
+    async fn find_sent(&self, message: &OutboxMessage, window: SendWindow) -> Result<Option<String>> {
         if let ReplyTarget::Webhook { .. } = message.target {
-            return self.help_desks.find_sent(message, since).await;
+            return self.help_desks.find_sent(message, window).await;
         }
         match message.channel {
-            Channel::X => self.x.find_sent(message, since).await,
-            Channel::Facebook | Channel::Instagram => self.meta.find_sent(message, since).await,
-            Channel::LinkedIn => self.linkedin.find_sent(message, since).await,
-            Channel::Mastodon => self.mastodon.find_sent(message, since).await,
-            Channel::Bluesky => self.bluesky.find_sent(message, since).await,
-            Channel::YouTube => self.youtube.find_sent(message, since).await,
+            Channel::X => self.x.find_sent(message, window).await,
+            Channel::Facebook | Channel::Instagram => self.meta.find_sent(message, window).await,
+            Channel::LinkedIn => self.linkedin.find_sent(message, window).await,
+            Channel::Mastodon => self.mastodon.find_sent(message, window).await,
+            Channel::Bluesky => self.bluesky.find_sent(message, window).await,
+            Channel::YouTube => self.youtube.find_sent(message, window).await,
             Channel::Reddit => Ok(None),
-            Channel::Generic => self.sources.find_sent(message, since).await,
+            Channel::Generic => self.sources.find_sent(message, window).await,
         }
     }
 

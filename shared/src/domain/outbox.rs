@@ -25,8 +25,40 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::error::{Error, Result, Retry};
 use crate::ports::{
     Claim, Clock, ConversationId, OutboxEntry, OutboxKey, OutboxPurpose, OutboxStatus, OutboxStore, ReplySender,
-    SendOutcome,
+    SendOutcome, SendWindow,
 };
+
+/// How far a platform's clock may be from ours: the window a perhaps-sent attempt is
+/// looked for in is widened by it at both ends.
+const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(2);
+
+/// When the earliest attempt of `previous` that may have gone out began: the one recorded
+/// with its `Unknown`, or the claim a dead sender held; the record's creation when neither
+/// is known (records written before attempts were marked).
+fn perhaps_sent_from(previous: &OutboxEntry) -> DateTime<Utc> {
+    let died_sending = match previous.status {
+        OutboxStatus::Sending => previous.claimed_at,
+        _ => None,
+    };
+    match (previous.perhaps_sent_since, died_sending) {
+        (Some(since), Some(claimed)) => since.min(claimed),
+        (Some(at), None) | (None, Some(at)) => at,
+        (None, None) => previous.created_at,
+    }
+}
+
+/// Where the platform is searched for what `previous`'s attempts may have posted: from the
+/// earliest of them to the end of the latest claim's lease (no attempt outlives its claim).
+/// Bounded at both ends, the search reads the attempts' own minutes of a busy account's
+/// posts, not everything since; a forward's desk is searched from the record's creation.
+pub fn send_window(previous: &OutboxEntry, lease: TimeDelta, now: DateTime<Utc>) -> SendWindow {
+    let from = match previous.message.purpose {
+        OutboxPurpose::Forward => previous.created_at,
+        _ => perhaps_sent_from(previous),
+    };
+    let until = previous.claimed_at.map_or(now, |claimed| (claimed + lease).min(now));
+    SendWindow { from: from - CLOCK_SKEW, until: until.max(from) + CLOCK_SKEW }
+}
 
 /// The outbox's timings. The defaults suit acknowledgements on social platforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +103,15 @@ impl OutboxPolicy {
     }
 
     /// The one place a failed attempt's error becomes the record's next state.
-    pub fn after_failure(&self, error: &Error, attempt: u32, key: &str, now: DateTime<Utc>) -> SendOutcome {
+    /// `started`: when the attempt began, so a perhaps-sent one is looked for from then.
+    pub fn after_failure(
+        &self,
+        error: &Error,
+        attempt: u32,
+        key: &str,
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> SendOutcome {
         let reason = error.to_string();
         if let Error::WindowClosed { .. } = error {
             return SendOutcome::LeftToPerson { reason };
@@ -85,7 +125,7 @@ impl OutboxPolicy {
                 let wait = TimeDelta::from_std(wait).unwrap_or(self.max_backoff).max(TimeDelta::seconds(1));
                 SendOutcome::Retry { reason, at: now + wait }
             }
-            Retry::CheckFirst => SendOutcome::Unknown { reason, check_at: now + self.check_delay },
+            Retry::CheckFirst => SendOutcome::Unknown { reason, check_at: now + self.check_delay, since: started },
             Retry::Never => SendOutcome::Failed { reason },
         }
     }
@@ -308,7 +348,7 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
         // id (and the sender never looks), but Zendesk's updates and everything at Freshdesk
         // have no key, so their senders look for what the attempt made.
         if previous.attempts > 0 || perhaps_sent {
-            match replies.find_sent(message, previous.created_at).await {
+            match replies.find_sent(message, send_window(previous, policy.lease, now)).await {
                 Ok(Some(id)) => return (SendOutcome::Sent { platform_message_id: id }, true),
                 Ok(None) => {}
                 Err(error) => {
@@ -341,18 +381,17 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
                 return (SendOutcome::Cancelled { reason }, false);
             }
             Ok(_) => {}
-            Err(error) => return (policy.after_failure(&error, attempt, &key, now), false),
+            // Still perhaps sent: a retry must not forget to look first.
+            Err(error) if perhaps_sent => return (still_unknown(policy, previous, &error, attempt, &key, now), false),
+            Err(error) => return (policy.after_failure(&error, attempt, &key, now, now), false),
         }
     }
     if perhaps_sent {
-        match replies.find_sent(message, previous.created_at).await {
+        match replies.find_sent(message, send_window(previous, policy.lease, now)).await {
             Ok(Some(platform_message_id)) => return (SendOutcome::Sent { platform_message_id }, true),
             Ok(None) => {}
-            Err(error) => {
-                // Without an answer, sending again could post twice: look again later.
-                let reason = format!("could not check whether it was sent: {error}");
-                return (SendOutcome::Unknown { reason, check_at: now + policy.backoff(attempt, &key) }, false);
-            }
+            // Without an answer, sending again could post twice: look again later.
+            Err(error) => return (still_unknown(policy, previous, &error, attempt, &key, now), false),
         }
     }
     // Checked after the lookup: what went out in time counts as sent.
@@ -365,8 +404,22 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
     }
     match replies.send(message).await {
         Ok(platform_message_id) => (SendOutcome::Sent { platform_message_id }, false),
-        Err(error) => (policy.after_failure(&error, attempt, &key, clock.now()), false),
+        Err(error) => (policy.after_failure(&error, attempt, &key, now, clock.now()), false),
     }
+}
+
+/// A perhaps-sent record that could not be settled this time: looked for again later, from
+/// the same earliest attempt.
+fn still_unknown(
+    policy: &OutboxPolicy,
+    previous: &OutboxEntry,
+    error: &Error,
+    attempt: u32,
+    key: &str,
+    now: DateTime<Utc>,
+) -> SendOutcome {
+    let reason = format!("could not check whether it was sent: {error}");
+    SendOutcome::Unknown { reason, check_at: now + policy.backoff(attempt, key), since: perhaps_sent_from(previous) }
 }
 
 #[cfg(test)]
@@ -465,7 +518,7 @@ mod tests {
         for outcome in [
             forward_after_failure(&throttled(), 9, "a", TimeDelta::zero(), now()),
             forward_after_failure(&throttled(), 10, "a", TimeDelta::zero(), now()),
-            policy.after_failure(&throttled(), 3, "a", now()),
+            policy.after_failure(&throttled(), 3, "a", now(), now()),
         ] {
             let SendOutcome::Deferred { at, .. } = outcome else { panic!("{outcome:?}") };
             assert!(at >= now() + TimeDelta::seconds(40) && at <= now() + TimeDelta::seconds(50), "{at}");
@@ -483,7 +536,7 @@ mod tests {
     #[test]
     fn each_kind_of_failure_becomes_its_next_state() {
         let policy = OutboxPolicy::default();
-        let outcome = |error: Error| policy.after_failure(&error, 1, "k", now());
+        let outcome = |error: Error| policy.after_failure(&error, 1, "k", now(), now());
         let limited = Error::RateLimited { platform: "X API", retry_after: Duration::from_secs(600) };
         assert!(matches!(outcome(limited), SendOutcome::Retry { at, .. } if at == now() + TimeDelta::minutes(10)));
         let down = Error::PlatformUnavailable { platform: "X API", message: "connect".into() };
@@ -496,5 +549,68 @@ mod tests {
         assert!(matches!(outcome(refused), SendOutcome::Failed { .. }));
         let credentials = Error::CredentialsRejected { platform: "X API", account: "1".into(), message: "401".into() };
         assert!(matches!(outcome(credentials), SendOutcome::Retry { at, .. } if at == now() + TimeDelta::minutes(15)));
+    }
+
+    #[test]
+    fn a_perhaps_sent_send_is_looked_for_from_when_its_attempt_began() {
+        let started = now() - TimeDelta::seconds(8);
+        let unknown = Error::PlatformOutcomeUnknown { platform: "X API", message: "503".into() };
+        let outcome = OutboxPolicy::default().after_failure(&unknown, 1, "k", started, now());
+        assert!(matches!(outcome, SendOutcome::Unknown { since, .. } if since == started));
+    }
+
+    fn entry(purpose: OutboxPurpose, status: OutboxStatus, claimed: Option<i64>, since: Option<i64>) -> OutboxEntry {
+        let minutes_ago = |m: i64| now() - TimeDelta::minutes(m);
+        OutboxEntry {
+            message: crate::ports::OutboxMessage {
+                purpose,
+                record_id: "m1".into(),
+                channel: crate::domain::mention::Channel::X,
+                account_id: "brand".into(),
+                answers_message_id: "m1".into(),
+                target: crate::ports::ReplyTarget::Post { in_reply_to: "m1".into() },
+                text: "Thanks".into(),
+                customer_wrote_at: None,
+            },
+            status,
+            attempts: 1,
+            created_at: minutes_ago(60),
+            last_error: None,
+            claimed_at: claimed.map(minutes_ago),
+            perhaps_sent_since: since.map(minutes_ago),
+        }
+    }
+
+    #[test]
+    fn the_search_for_a_perhaps_sent_attempt_covers_its_minutes_only() {
+        use OutboxPurpose::{Acknowledgement as Ack, Forward};
+        use OutboxStatus::{Sending, Unknown};
+        let lease = OutboxPolicy::default().lease;
+        // (purpose, status, latest claim, perhaps sent since: minutes ago) → window (minutes ago)
+        let cases = [
+            // Unknown after a send 30 min ago: that attempt's minute, give or take the skew.
+            (Ack, Unknown, Some(30), Some(30), (32, 27)),
+            // A later check failed (claimed 10 min ago): still from the send, up to that claim.
+            (Ack, Unknown, Some(10), Some(30), (32, 7)),
+            // The sender died mid-send 20 min ago, after an earlier unsettled send.
+            (Ack, Sending, Some(20), Some(30), (32, 17)),
+            // The sender died on its first send: nothing before its claim.
+            (Ack, Sending, Some(20), None, (22, 17)),
+            // Written before attempts were marked: from the record's creation.
+            (Ack, Unknown, Some(5), None, (62, 2)),
+            // A claim whose lease has not run out yet: up to now.
+            (Ack, Sending, Some(0), None, (2, -2)),
+            // A desk is searched from the record's creation.
+            (Forward, Unknown, Some(10), Some(10), (62, 7)),
+        ];
+        for (purpose, status, claimed, since, (from, until)) in cases {
+            let window = send_window(&entry(purpose, status, claimed, since), lease, now());
+            let minutes = |at: DateTime<Utc>| (now() - at).num_minutes();
+            assert_eq!(
+                (minutes(window.from), minutes(window.until)),
+                (from, until),
+                "{purpose:?} {status:?} {claimed:?} {since:?}"
+            );
+        }
     }
 }

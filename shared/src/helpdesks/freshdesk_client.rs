@@ -277,11 +277,7 @@ impl<L: TicketLinks + CustomerReader> ReplySender for FreshdeskClient<L> {
         }
     }
 
-    async fn find_sent(
-        &self,
-        message: &OutboxMessage,
-        _since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<String>> {
+    async fn find_sent(&self, message: &OutboxMessage, _window: crate::ports::SendWindow) -> Result<Option<String>> {
         let event = ticket_event(message, &self.escalations)?;
         let Some(link) = self.linked(&event.conversation, customer_of(&event.action)).await? else { return Ok(None) };
         match event.action {

@@ -92,7 +92,7 @@ impl crate::ports::ReplySender for HelpDesks {
     async fn find_sent(
         &self,
         message: &crate::ports::OutboxMessage,
-        since: chrono::DateTime<chrono::Utc>,
+        window: crate::ports::SendWindow,
     ) -> crate::Result<Option<String>> {
         use crate::credentials::{FRESHDESK, ZENDESK};
         // A lookup is one request (a ticket's comments or notes, newest first).
@@ -100,14 +100,14 @@ impl crate::ports::ReplySender for HelpDesks {
             Some(ZENDESK) => {
                 let zendesk = self.zendesk.as_ref().ok_or_else(|| Self::not_configured(ZENDESK))?;
                 self.spaced("Zendesk", ZENDESK, 1).await?;
-                zendesk.find_sent(message, since).await
+                zendesk.find_sent(message, window).await
             }
             Some(FRESHDESK) => {
                 let freshdesk = self.freshdesk.as_ref().ok_or_else(|| Self::not_configured(FRESHDESK))?;
                 self.spaced("Freshdesk", FRESHDESK, 1).await?;
-                freshdesk.find_sent(message, since).await
+                freshdesk.find_sent(message, window).await
             }
-            _ => self.webhooks.find_sent(message, since).await,
+            _ => self.webhooks.find_sent(message, window).await,
         }
     }
 }

@@ -130,11 +130,7 @@ impl<S: EndpointSwitch> ReplySender for WebhookSender<S> {
     }
 
     /// Receivers deduplicate on the event id: delivering again is the way to be sure.
-    async fn find_sent(
-        &self,
-        _message: &OutboxMessage,
-        _since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<String>> {
+    async fn find_sent(&self, _message: &OutboxMessage, _window: crate::ports::SendWindow) -> Result<Option<String>> {
         Ok(None)
     }
 }

@@ -280,11 +280,7 @@ impl<T: AccessTokens, L: TicketLinks + CustomerReader> ReplySender for ZendeskCl
         }
     }
 
-    async fn find_sent(
-        &self,
-        message: &OutboxMessage,
-        _since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<String>> {
+    async fn find_sent(&self, message: &OutboxMessage, _window: crate::ports::SendWindow) -> Result<Option<String>> {
         let event = ticket_event(message, &self.escalations)?;
         let Some(link) = self.linked(&event.conversation).await? else { return Ok(None) };
         match event.action {

@@ -19,7 +19,7 @@ use crate::adapters::http::{Exchange, ExchangeLog};
 use crate::channels::feed::{FeedPage, reset_at};
 use crate::credentials::BlueskyCredentials;
 use crate::error::{Error, Result};
-use crate::ports::{AccessTokens, OutboxMessage, ReplySender, ReplyTarget};
+use crate::ports::{AccessTokens, OutboxMessage, ReplySender, ReplyTarget, SendWindow};
 
 const PLATFORM: &str = "Bluesky";
 /// The largest page either list gives.
@@ -286,7 +286,7 @@ impl<T: AccessTokens> ReplySender for BlueskyClient<T> {
         }
     }
 
-    async fn find_sent(&self, message: &OutboxMessage, _since: DateTime<Utc>) -> Result<Option<String>> {
+    async fn find_sent(&self, message: &OutboxMessage, _window: SendWindow) -> Result<Option<String>> {
         self.own_record(message).await
     }
 }

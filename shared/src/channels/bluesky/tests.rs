@@ -332,10 +332,10 @@ mod client {
             ),
         ])
         .await;
-        let since = Utc::now();
-        assert_eq!(client.find_sent(&message, since).await.unwrap(), None);
+        let window = crate::ports::SendWindow { from: Utc::now(), until: Utc::now() };
+        assert_eq!(client.find_sent(&message, window).await.unwrap(), None);
         assert_eq!(
-            client.find_sent(&message, since).await.unwrap(),
+            client.find_sent(&message, window).await.unwrap(),
             Some(format!("{ACCOUNT}_{}", record_key(&message)))
         );
         let server = server.lock().unwrap();

@@ -132,11 +132,7 @@ impl ReplySender for GenericClient {
     }
 
     /// The source deduplicates on the reply's id: delivering again is the way to be sure.
-    async fn find_sent(
-        &self,
-        _message: &OutboxMessage,
-        _since: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<String>> {
+    async fn find_sent(&self, _message: &OutboxMessage, _window: crate::ports::SendWindow) -> Result<Option<String>> {
         Ok(None)
     }
 }

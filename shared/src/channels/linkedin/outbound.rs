@@ -18,7 +18,7 @@ use crate::credentials::LinkedInCredentials;
 use crate::domain::mention::{Mention, TextSource};
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
-use crate::ports::{FetchedText, OutboxMessage, ReplySender, ReplyTarget};
+use crate::ports::{FetchedText, OutboxMessage, ReplySender, ReplyTarget, SendWindow};
 
 const PLATFORM: &str = "LinkedIn API";
 /// The version Hark was built against (`YYYYMM`).
@@ -178,8 +178,8 @@ impl ReplySender for LinkedInClient {
         })
     }
 
-    /// The thread's comments, for the organisation's own with this text, made since `since`.
-    async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
+    /// The thread's comments, for the organisation's own with this text, made within `window`.
+    async fn find_sent(&self, message: &OutboxMessage, window: SendWindow) -> Result<Option<String>> {
         let ReplyTarget::Post { in_reply_to } = &message.target else { return Ok(None) };
         let (path, _) = Self::comment_request(&message.account_id, in_reply_to, &message.text)?;
         let (answer, _) = self.call(&message.account_id, Method::GET, &path, &[("count", LOOKUP_COUNT)], None).await?;
@@ -189,7 +189,7 @@ impl ReplySender for LinkedInClient {
                 c.pointer("/created/time").and_then(Value::as_i64).and_then(|ms| Utc.timestamp_millis_opt(ms).single());
             c.get("actor").and_then(Value::as_str) == Some(actor.as_str())
                 && c.pointer("/message/text").and_then(Value::as_str).map(str::trim) == Some(message.text.trim())
-                && at.is_some_and(|at| at >= since)
+                && at.is_some_and(|at| at >= window.from)
         });
         Ok(ours.and_then(|c| created_id(c, None)))
     }

@@ -353,11 +353,21 @@ mod outbound {
         ])
         .await;
         assert_eq!(
-            client.find_sent(&reply(POST), since).await.unwrap().as_deref(),
+            client
+                .find_sent(&reply(POST), crate::ports::SendWindow { from: since, until: since + TimeDelta::hours(1) })
+                .await
+                .unwrap()
+                .as_deref(),
             Some("comment:activity:7094637247890620418:3"),
             "the organisation's, with the text, since the attempt"
         );
-        assert_eq!(client.find_sent(&reply(POST), since).await.unwrap(), None);
+        assert_eq!(
+            client
+                .find_sent(&reply(POST), crate::ports::SendWindow { from: since, until: since + TimeDelta::hours(1) })
+                .await
+                .unwrap(),
+            None
+        );
         let mut mention = crate::channels::testing::mention(Channel::LinkedIn, ORG, COMMENT);
         mention.text_source = Some(TextSource::LinkedIn);
         let fetched = client.fetch_text(&mention).await.unwrap();

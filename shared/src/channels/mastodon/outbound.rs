@@ -17,7 +17,7 @@ use crate::channels::feed::{FeedPage, reset_at};
 use crate::credentials::MastodonCredentials;
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
-use crate::ports::{OutboxMessage, ReplySender, ReplyTarget};
+use crate::ports::{OutboxMessage, ReplySender, ReplyTarget, SendWindow};
 
 const PLATFORM: &str = "Mastodon";
 /// Mastodon's largest notification page, and a search's.
@@ -236,7 +236,7 @@ impl ReplySender for MastodonClient {
     }
 
     /// The account's latest statuses, for one answering the same status since `since`.
-    async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
+    async fn find_sent(&self, message: &OutboxMessage, window: SendWindow) -> Result<Option<String>> {
         let in_reply_to = match &message.target {
             ReplyTarget::Post { in_reply_to } => in_reply_to.as_str(),
             _ => message.answers_message_id.as_str(),
@@ -249,7 +249,7 @@ impl ReplySender for MastodonClient {
             .find(|s| {
                 let at = s.get("created_at").and_then(Value::as_str).and_then(|t| DateTime::parse_from_rfc3339(t).ok());
                 s.get("in_reply_to_id").and_then(Value::as_str) == Some(in_reply_to)
-                    && at.is_some_and(|at| at.with_timezone(&Utc) >= since)
+                    && at.is_some_and(|at| at.with_timezone(&Utc) >= window.from)
             })
             .and_then(|s| s.get("id").and_then(Value::as_str).map(str::to_owned)))
     }

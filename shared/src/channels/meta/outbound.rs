@@ -22,7 +22,7 @@ use crate::credentials::MetaCredentials;
 use crate::domain::mention::{Channel, Mention, TextSource};
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
-use crate::ports::{FetchedText, OutboxMessage, ReplySender, ReplyTarget, TextFetcher};
+use crate::ports::{FetchedText, OutboxMessage, ReplySender, ReplyTarget, SendWindow, TextFetcher};
 
 const PLATFORM: &str = "Graph API";
 /// When a throttled answer does not say how long to wait. [U] Meta's documents give no figure.
@@ -409,7 +409,7 @@ impl ReplySender for MetaClient {
         matches!(message.target, ReplyTarget::Direct { .. }).then_some(window)
     }
 
-    async fn find_sent(&self, message: &OutboxMessage, since: chrono::DateTime<chrono::Utc>) -> Result<Option<String>> {
+    async fn find_sent(&self, message: &OutboxMessage, window: SendWindow) -> Result<Option<String>> {
         let account_id = &message.account_id;
         let account = self.account(account_id)?;
         let ours = |from: &Value| {
@@ -440,7 +440,7 @@ impl ReplySender for MetaClient {
             (ReplyTarget::Announcement, Channel::Facebook) => {
                 let path = format!("{}/feed", path_id(&account.page_id)?);
                 // A little before the record was written: clocks differ.
-                let since = (since - chrono::TimeDelta::minutes(2)).timestamp().to_string();
+                let since = window.from.timestamp().to_string();
                 let query = [("fields", "id,message,from"), ("since", since.as_str()), ("limit", "50")];
                 Ok(found(&self.call(account_id, Method::GET, &path, &query, None).await?, "message"))
             }

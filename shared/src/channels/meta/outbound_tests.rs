@@ -350,7 +350,7 @@ async fn outgoing_sends() {
 #[tokio::test]
 async fn lookups_settle_what_an_unknown_outcome_hid() {
     let text = "Sorry about this, Ana. Looking into it now ^HK";
-    let since = chrono::Utc::now();
+    let window = crate::ports::SendWindow { from: chrono::Utc::now(), until: chrono::Utc::now() };
     let cases: Vec<(&str, OutboxMessage, Canned, Outcome)> = vec![
         (
             "our comment reply is there",
@@ -398,7 +398,7 @@ async fn lookups_settle_what_an_unknown_outcome_hid() {
     ];
     for (label, message, canned, wanted) in cases {
         let (client, server) = graph(vec![canned]).await;
-        let result = client.find_sent(&message, since).await;
+        let result = client.find_sent(&message, window).await;
         assert_eq!(outcome(&result), expected(&wanted), "{label}");
         assert!(server.lock().unwrap().canned.iter().all(|(_, used)| *used), "{label}: unused answer");
         check_exchanges(&client, label);

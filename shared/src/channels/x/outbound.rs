@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{SecondsFormat, Utc};
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 
@@ -12,14 +12,15 @@ use crate::channels::x::comparable_text;
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
 use crate::ports::AccessTokens;
-use crate::ports::{OutboxMessage, ReplySender, ReplyTarget};
+use crate::ports::{OutboxMessage, ReplySender, ReplyTarget, SendWindow};
 
 const PLATFORM: &str = "X API";
 /// When X gives no reset time, wait out its 15-minute window rather than hammer it.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(15 * 60);
-/// Pages of the brand's timeline read when looking for one reply: at 100 per page this
-/// covers a busy window, and bounds the reads a check can cost.
-const LOOKUP_PAGES: usize = 5;
+/// Pages of the brand's timeline read when looking for one reply, at 100 per page: X
+/// serves no more than the newest 3,200 posts of a timeline, and the window searched is
+/// only the attempt's own minutes, so a window this full cannot be settled by reading.
+const LOOKUP_PAGES: usize = 32;
 /// Where X renews user tokens, relative to the API's base URL.
 pub const TOKEN_PATH: &str = "/2/oauth2/token";
 
@@ -204,19 +205,20 @@ impl<T: AccessTokens> XApiClient<T> {
             .map_err(|e| Error::PlatformUnavailable { platform: PLATFORM, message: format!("unreadable answer: {e}") })
     }
 
-    /// Our reply to `in_reply_to` among the brand's posts since `since`.
-    /// Our post with this text on the account's timeline since `since`: a reply to
+    /// Our post with this text on the account's timeline within `window`: a reply to
     /// `in_reply_to`, or with `None` a post answering no one (an incident's announcement).
+    /// The window is read to its end, so not finding the post means it was not made.
     async fn find_post(
         &self,
         account: &str,
         in_reply_to: Option<&str>,
         text: &str,
-        since: DateTime<Utc>,
+        window: SendWindow,
     ) -> Result<Option<String>> {
         let url = format!("{}/2/users/{account}/tweets", self.base_url);
-        // A little before the record was written: clocks differ.
-        let start = (since - TimeDelta::minutes(2)).to_rfc3339_opts(SecondsFormat::Secs, true);
+        let start = window.from.to_rfc3339_opts(SecondsFormat::Secs, true);
+        // X refuses an end in the future; a window still open is read up to now.
+        let end = (window.until < Utc::now()).then(|| window.until.to_rfc3339_opts(SecondsFormat::Secs, true));
         let wanted = comparable_text(text);
         let mut next: Option<String> = None;
         for _ in 0..LOOKUP_PAGES {
@@ -225,6 +227,9 @@ impl<T: AccessTokens> XApiClient<T> {
                 ("max_results", "100"),
                 ("tweet.fields", "referenced_tweets,created_at"),
             ];
+            if let Some(end) = end.as_deref() {
+                query.push(("end_time", end));
+            }
             if let Some(next) = next.as_deref() {
                 query.push(("pagination_token", next));
             }
@@ -241,8 +246,11 @@ impl<T: AccessTokens> XApiClient<T> {
                 None => return Ok(None),
             }
         }
-        // Not among the newest pages read: say so rather than guess "not sent".
-        Err(Error::PlatformUnavailable { platform: PLATFORM, message: "reply not found within the pages read".into() })
+        // More posts in the window than X serves of a timeline: say so rather than guess "not sent".
+        Err(Error::PlatformUnavailable {
+            platform: PLATFORM,
+            message: format!("more than {} posts while the reply may have been sent", LOOKUP_PAGES * 100),
+        })
     }
 
     /// Our DM to `participant` with this text, among the conversation's newest events.
@@ -312,12 +320,12 @@ impl<T: AccessTokens> ReplySender for XApiClient<T> {
         Self::created(response).await
     }
 
-    async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
+    async fn find_sent(&self, message: &OutboxMessage, window: SendWindow) -> Result<Option<String>> {
         match &message.target {
             ReplyTarget::Post { in_reply_to } => {
-                self.find_post(&message.account_id, Some(in_reply_to), &message.text, since).await
+                self.find_post(&message.account_id, Some(in_reply_to), &message.text, window).await
             }
-            ReplyTarget::Announcement => self.find_post(&message.account_id, None, &message.text, since).await,
+            ReplyTarget::Announcement => self.find_post(&message.account_id, None, &message.text, window).await,
             ReplyTarget::Direct { participant_id } => {
                 self.find_direct(&message.account_id, participant_id, &message.text).await
             }

@@ -18,7 +18,7 @@ use super::threads::{ThreadsContext, is_valid_id, thread_of, threads_page};
 use crate::adapters::http::{Exchange, ExchangeLog};
 use crate::channels::feed::FeedPage;
 use crate::error::{Error, Result};
-use crate::ports::{AccessTokens, OutboxMessage, ReplySender, ReplyTarget};
+use crate::ports::{AccessTokens, OutboxMessage, ReplySender, ReplyTarget, SendWindow};
 
 const PLATFORM: &str = "YouTube";
 /// Replies read when looking for one of ours: the newest hundred of the thread.
@@ -235,8 +235,8 @@ impl<T: AccessTokens> ReplySender for YouTubeClient<T> {
         Ok(inserted.id)
     }
 
-    async fn find_sent(&self, message: &OutboxMessage, since: DateTime<Utc>) -> Result<Option<String>> {
-        self.our_reply(message, thread_for(message)?, since).await
+    async fn find_sent(&self, message: &OutboxMessage, window: SendWindow) -> Result<Option<String>> {
+        self.our_reply(message, thread_for(message)?, window.from).await
     }
 }
 

@@ -193,12 +193,13 @@ mod client {
         ])
         .await;
         let since = Utc::now() - chrono::TimeDelta::minutes(5);
+        let window = crate::ports::SendWindow { from: since, until: Utc::now() };
         assert_eq!(
-            client.find_sent(&message, since).await.unwrap(),
+            client.find_sent(&message, window).await.unwrap(),
             None,
             "neither ours with its text nor its text by us"
         );
-        assert_eq!(client.find_sent(&message, since).await.unwrap().as_deref(), Some("UgzViewerThread1AaABAg.9xOurs"));
+        assert_eq!(client.find_sent(&message, window).await.unwrap().as_deref(), Some("UgzViewerThread1AaABAg.9xOurs"));
         assert!(server.lock().unwrap().received[0].query.contains("parentId=UgzViewerThread1AaABAg&"));
     }
 
