@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
+use hark_local::cost::{Deployment, LIST_PRICES, Measured, report as report_bill, usage_bill};
 use hark_local::fault_schedule::{Fault, FaultPlan};
 use hark_local::load::{LoadOptions, run};
+use hark_local::usage::{LogTotals, StackUsage};
 use hark_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -48,5 +50,27 @@ async fn a_burst_through_kills_and_outages_loses_nothing_and_sends_nothing_twice
     // Nothing lost, stored twice, left on a queue or sent twice; every forward delivered.
     assert!(report.passed(), "{report}");
     assert!(report.desks.iter().all(|d| d.sent > 0), "{report}");
+
+    // What it cost, as `hark-local cost` reads it: the stack's meters and the functions' logs.
+    let usage = StackUsage::fetch(&stack.control_url).await.expect("the control listener answers");
+    let (logs, _) = LogTotals::read_logs(&stack.log_dir, &usage.log_files).expect("the logs read");
+    let processor = usage.functions["ProcessorFunction"];
+    assert!(processor.invocations > 0 && processor.billed_ms > 0 && processor.init_ms > 0, "{usage:?}");
+    assert!(usage.gateway_requests >= 120, "every webhook and X's retries went through the gateway: {usage:?}");
+    assert!(usage.event_sources.requests_to("SQS") > 0, "Lambda's pollers' requests are counted: {usage:?}");
+    // Every function asked DynamoDB, which said what each call consumed when asked.
+    assert!(
+        logs.aws.requests_to("DynamoDB") > 0 && logs.aws.write_units > 0.0 && logs.aws.read_units > 0.0,
+        "{logs:?}"
+    );
+    assert!(logs.aws.requests_to("SQS") > 0 && logs.aws.requests_to("Secrets Manager") > 0, "{logs:?}");
+    // A killed processor may store a message and die before its metrics line: never more.
+    assert!(logs.messages_stored > 0 && logs.messages_stored <= report.stored_messages as u64, "{logs:?} {report}");
+    let deployment = Deployment::from_template(&stack.template).unwrap();
+    let measured = Measured { seconds: usage.seconds_since_start(), stack: usage.since(&Default::default()), logs };
+    let bill = usage_bill(&measured, &deployment, &LIST_PRICES);
+    println!("{}", report_bill("the burst", &bill, Some(measured.logs.messages_stored)));
+    let per_million = bill.total() / measured.logs.messages_stored as f64 * 1e6;
+    assert!(per_million.is_finite() && per_million > 0.0, "{bill:?}");
     stack.stop().await;
 }

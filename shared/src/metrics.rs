@@ -103,14 +103,32 @@ impl Metrics {
     }
 
     /// Writes the metrics lines to stdout, where Lambda ships them to CloudWatch Logs.
+    /// With what the invocation asked of AWS, if anything, drained from the process's tally.
     pub fn emit(&self) {
         let now = chrono::Utc::now().timestamp_millis();
-        if !self.counts.is_empty() {
-            println!("{}", self.to_json(now));
+        let line = (!self.counts.is_empty()).then(|| self.to_json(now));
+        #[cfg(feature = "aws")]
+        let line = self.with_usage(line, crate::adapters::aws_usage::UsageTally::process().take());
+        if let Some(line) = line {
+            println!("{line}");
         }
         for line in self.dimensioned_json(now) {
             println!("{line}");
         }
+    }
+
+    /// The usage rides on the metrics line as plain properties (Logs Insights sums them, and
+    /// they add no metric series); without counts, on a line of its own.
+    #[cfg(feature = "aws")]
+    fn with_usage(&self, line: Option<Value>, usage: crate::adapters::aws_usage::AwsUsage) -> Option<Value> {
+        if usage.is_empty() {
+            return line;
+        }
+        let mut line = line.unwrap_or_else(|| json!({"Function": self.function}));
+        if let (Some(line), Ok(Value::Object(usage))) = (line.as_object_mut(), serde_json::to_value(usage)) {
+            line.extend(usage);
+        }
+        Some(line)
     }
 }
 
@@ -152,5 +170,29 @@ mod tests {
         assert_eq!(lines[2]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Channel"]]));
         metrics.count_by("Escalations", &[("Level", &"z".repeat(500))], 1);
         assert_eq!(metrics.dimensioned_json(0)[3]["Level"].as_str().unwrap().len(), 32);
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn what_an_invocation_asked_of_aws_rides_on_its_metrics_line_or_on_its_own() {
+        use crate::adapters::aws_usage::AwsUsage;
+        let usage = AwsUsage {
+            requests: [("DynamoDB.PutItem".to_owned(), 2)].into_iter().collect(),
+            read_units: 0.5,
+            write_units: 2.0,
+        };
+        let mut metrics = Metrics::new("outbox");
+        assert_eq!(metrics.with_usage(None, AwsUsage::default()), None, "nothing asked, nothing written");
+        let alone = metrics.with_usage(None, usage.clone()).unwrap();
+        assert_eq!(
+            alone,
+            serde_json::json!({"Function": "outbox", "AwsRequests": {"DynamoDB.PutItem": 2},
+            "DynamoDbReadUnits": 0.5, "DynamoDbWriteUnits": 2.0})
+        );
+        metrics.count("Sent", 1);
+        let line = metrics.with_usage(Some(metrics.to_json(0)), usage).unwrap();
+        assert_eq!((line["Sent"].as_u64(), line["DynamoDbWriteUnits"].as_f64()), (Some(1), Some(2.0)));
+        let declared = &line["_aws"]["CloudWatchMetrics"][0]["Metrics"];
+        assert_eq!(declared.as_array().unwrap().len(), 1, "the usage is not a metric: {declared}");
     }
 }

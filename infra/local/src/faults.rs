@@ -177,17 +177,24 @@ impl Link {
 struct Control {
     functions: Arc<HashMap<String, LambdaFunction>>,
     sqs: Link,
+    meters: crate::usage::Meters,
 }
 
 /// The stack's own control listener on loopback, for the load tool's fault schedules:
 /// `POST /_local/kill/{LogicalId}` kills every execution environment of a function (SIGKILL;
 /// Lambda replaces them as it would), `POST /_local/sqs-outage` `{"seconds": n}` cuts the
-/// functions' SQS endpoint. Its URL is in the stack file.
-pub async fn serve_control(functions: HashMap<String, LambdaFunction>, sqs: Link) -> Result<String, Error> {
-    let control = Control { functions: Arc::new(functions), sqs };
+/// functions' SQS endpoint, and `GET /_local/usage` reads what the stack did that AWS would
+/// bill (for `hark-local cost`). Its URL is in the stack file.
+pub async fn serve_control(
+    functions: HashMap<String, LambdaFunction>,
+    sqs: Link,
+    meters: crate::usage::Meters,
+) -> Result<String, Error> {
+    let control = Control { functions: Arc::new(functions), sqs, meters };
     let app = axum::Router::new()
         .route("/_local/kill/{function}", post(kill))
         .route("/_local/sqs-outage", post(sqs_outage))
+        .route("/_local/usage", axum::routing::get(usage))
         .with_state(control);
     crate::serve_loopback("the stack's control listener", 0, app).await
 }
@@ -200,6 +207,10 @@ async fn kill(State(control): State<Control>, Path(function): Path<String>) -> R
         }
         None => (StatusCode::NOT_FOUND, format!("template.yaml has no function {function}")).into_response(),
     }
+}
+
+async fn usage(State(control): State<Control>) -> axum::Json<crate::usage::StackUsage> {
+    axum::Json(crate::usage::StackUsage::read(&control.meters, control.functions.values()))
 }
 
 async fn sqs_outage(State(control): State<Control>, body: axum::body::Bytes) -> Response {

@@ -75,17 +75,20 @@ fn route_matches(route_method: &str, route_path: &str, method: &Method, path: &s
 struct Gateway {
     routes: Vec<Route>,
     domain: String,
+    /// Requests served, as API Gateway bills them.
+    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
     events: broadcast::Sender<StackEvent>,
 }
 
 pub async fn serve(
     listener: tokio::net::TcpListener,
     routes: Vec<Route>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
     events: broadcast::Sender<StackEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let domain = listener.local_addr().map_err(Error::io("listener address"))?.to_string();
-    let state = std::sync::Arc::new(Gateway { routes, domain, events });
+    let state = std::sync::Arc::new(Gateway { routes, domain, requests, events });
     let app = axum::Router::new()
         .fallback(handle)
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
@@ -112,6 +115,7 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let started = std::time::Instant::now();
+    gateway.requests.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     let path = uri.path().to_owned();
     let Some((route, params)) = gateway.routes.iter().find_map(|r| r.matches(&method, &path).map(|p| (r, p))) else {
         return api_error(StatusCode::NOT_FOUND, "Not Found");

@@ -6,6 +6,7 @@
 //! adds the demo stream; the end-to-end tests drive the same stack.
 
 pub mod bluesky_api;
+pub mod cost;
 pub mod demo;
 pub mod demo_channels;
 pub mod engines;
@@ -26,6 +27,7 @@ pub mod resources;
 pub mod runtime;
 pub mod stream_source;
 pub mod template;
+pub mod usage;
 pub mod x_api;
 pub mod x_search;
 pub mod youtube_api;
@@ -259,7 +261,13 @@ impl LocalStack {
         let mut functions = HashMap::new();
         let mut routes = Vec::new();
         let mut tasks = Vec::new();
-        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let meters = usage::Meters::new();
+        // Lambda's pollers' requests are billed to the account: their client counts them.
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&aws)
+                .interceptor(hark_shared::adapters::aws_usage::UsageInterceptor::new(meters.event_sources.clone()))
+                .build(),
+        );
         // The functions reach SQS through a link the fault schedules can cut; Lambda's own
         // pollers (the event sources here) do not go through it.
         let sqs_link = faults::Link::start(&engines.endpoints.aws).await?;
@@ -307,8 +315,9 @@ impl LocalStack {
             }
             functions.insert(id, function);
         }
-        let control_url = faults::serve_control(functions.clone(), sqs_link.clone()).await?;
-        let gateway = gateway::serve(listener, routes, events.clone(), shutdown_rx.clone());
+        let control_url = faults::serve_control(functions.clone(), sqs_link.clone(), meters.clone()).await?;
+        let gateway =
+            gateway::serve(listener, routes, meters.gateway_requests.clone(), events.clone(), shutdown_rx.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = gateway.await {
                 eprintln!("hark-local: {e}");
@@ -590,6 +599,7 @@ fn function_spec(
         timeout: Duration::from_secs_f64(timeout),
         max_environments,
         log_file: options.log_dir.join(format!("{binary}.log")),
+        memory_mb: memory,
     })
 }
 

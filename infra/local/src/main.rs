@@ -21,6 +21,9 @@ USAGE:
     hark-local listen                 one listener run over matching posts on the local X API,
                                       Mastodon, Bluesky and YouTube, through the real binary: pages, messages enqueued
                                       per second, calls per platform; then a quiet run
+    hark-local cost [--idle SECONDS]  what the running stack's work since it started would cost on AWS at
+                                      list prices, per million messages stored (run it after `load`);
+                                      with --idle, watch the stack for SECONDS and price an idle month
     hark-local engines                start (or find) DynamoDB Local and LocalStack, print their
                                       endpoints as HARK_DYNAMODB_ENDPOINT=… and HARK_AWS_ENDPOINT=…
                                       lines, and keep them until stopped (the test command's engines)
@@ -80,6 +83,8 @@ struct Cli {
     demo: bool,
     speedup: Option<u32>,
     runs: usize,
+    /// `cost --idle`: how long to watch an idle stack.
+    idle: Option<Duration>,
     options: Options,
 }
 
@@ -112,6 +117,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
         demo: true,
         speedup: None,
         runs: 10,
+        idle: None,
         options: Options {
             bin_dir: repo_root.join("target/debug"),
             log_dir: repo_root.join("target/hark-local/logs"),
@@ -152,6 +158,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Cli, Error> {
             "--aws-endpoint" => o.engines.aws_endpoint = Some(value(&flag, args.next())?),
             "--speedup" => cli.speedup = Some(value(&flag, args.next())?),
             "--runs" => cli.runs = value(&flag, args.next())?,
+            "--idle" => cli.idle = Some(Duration::from_secs(value(&flag, args.next())?)),
             "--concurrency" => o.max_environments = value(&flag, args.next())?,
             "--webhooks" => cli.load.webhooks = value(&flag, args.next())?,
             "--senders" => {
@@ -223,6 +230,7 @@ async fn main() -> std::process::ExitCode {
         Ok(cli) if cli.command == "load" => load(cli).await,
         Ok(cli) if cli.command == "escalations" => escalations(cli).await,
         Ok(cli) if cli.command == "listen" => listen(cli).await,
+        Ok(cli) if cli.command == "cost" => cost(cli).await,
         Ok(cli) => Err(Error::Usage(format!("unknown command {:?}; see --help", cli.command))),
         Err(e) => Err(e),
     };
@@ -249,6 +257,49 @@ async fn load(cli: Cli) -> Result<(), Error> {
     let report = hark_local::load::run(&stack, load).await?;
     println!("{report}");
     if report.passed() { Ok(()) } else { Err(Error::Usage("the burst did not pass".into())) }
+}
+
+async fn cost(cli: Cli) -> Result<(), Error> {
+    use hark_local::cost::{self, Deployment, LIST_PRICES, Measured};
+    use hark_local::usage::{LogTotals, StackUsage};
+    let root = &cli.options.repo_root;
+    let stack = hark_local::load::StackFile::read(&hark_local::load::stack_file(root))?;
+    let template =
+        hark_local::template::Template::load(&root.join("template.yaml"), "hark-local", &cli.options.parameters)?;
+    let deployment = Deployment::from_template(&template)?;
+    let log_dir = &cli.options.log_dir;
+    let Some(window) = cli.idle else {
+        let usage = StackUsage::fetch(&stack.control_url).await?;
+        let (logs, _) = LogTotals::read_logs(log_dir, &usage.log_files)?;
+        let seconds = usage.seconds_since_start();
+        let messages = logs.messages_stored;
+        let series = logs.metric_series.len();
+        let measured = Measured { seconds, stack: usage.since(&StackUsage::default()), logs };
+        let bill = cost::usage_bill(&measured, &deployment, &LIST_PRICES);
+        println!("{}", cost::report(&format!("since the stack started ({seconds:.0} s)"), &bill, Some(messages)));
+        let fixed = cost::fixed_monthly(&deployment, series, &LIST_PRICES);
+        println!("{}", cost::report("each month, whatever the traffic", &fixed, None));
+        println!("{}", cost::assumptions(&deployment));
+        return Ok(());
+    };
+    let before = StackUsage::fetch(&stack.control_url).await?;
+    let (_, offsets) = LogTotals::read_logs(log_dir, &before.log_files)?;
+    println!("Watching the stack for {} s; send it nothing meanwhile ...", window.as_secs());
+    tokio::select! {
+        _ = tokio::time::sleep(window) => {}
+        _ = stop_requested() => return Err(Error::Usage("stopped".into())),
+    }
+    let after = StackUsage::fetch(&stack.control_url).await?;
+    let (logs, _) = LogTotals::read_logs(log_dir, &offsets)?;
+    if logs.messages_stored > 0 {
+        return Err(Error::Usage(format!("{} messages were stored while watching: not idle", logs.messages_stored)));
+    }
+    let seconds = after.seconds_since_start() - before.seconds_since_start();
+    let measured = Measured { seconds, stack: after.since(&before), logs };
+    let bill = cost::idle_month(&measured, &deployment, &LIST_PRICES);
+    println!("{}", cost::report(&format!("an idle month (from {seconds:.0} s watched)"), &bill, None));
+    println!("{}", cost::assumptions(&deployment));
+    Ok(())
 }
 
 async fn escalations(mut cli: Cli) -> Result<(), Error> {

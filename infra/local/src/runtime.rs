@@ -43,6 +43,19 @@ pub struct FunctionSpec {
     pub max_environments: usize,
     /// stdout and stderr of every environment are appended here.
     pub log_file: PathBuf,
+    /// `MemorySize`: what a GB-second of this function is billed on.
+    pub memory_mb: u32,
+}
+
+/// What Lambda would bill a function for: invocations, and their durations rounded up to the
+/// millisecond, plus each environment's init (billed for custom runtimes like Hark's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FunctionUsage {
+    pub memory_mb: u32,
+    pub invocations: u64,
+    pub billed_ms: u64,
+    pub inits: u64,
+    pub init_ms: u64,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -88,6 +101,7 @@ struct Invocation {
 
 struct InFlight {
     request_id: String,
+    started: Instant,
     deadline: Instant,
     reply: oneshot::Sender<Result<Value, InvokeError>>,
 }
@@ -98,6 +112,10 @@ struct Function {
     queue: mpsc::UnboundedSender<Invocation>,
     pending: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
     cold_starts: Mutex<Vec<ColdStart>>,
+    log_size_at_start: u64,
+    /// Invocations ended (answered, failed, crashed or timed out) and their billed time.
+    invocations: AtomicU64,
+    billed_ms: AtomicU64,
     next_request: AtomicU64,
     /// Environments started (live or being replaced).
     environments: AtomicUsize,
@@ -141,11 +159,15 @@ impl LambdaFunction {
             )));
         }
         let (queue, pending) = mpsc::unbounded_channel();
+        let log_size_at_start = std::fs::metadata(&spec.log_file).map(|m| m.len()).unwrap_or_default();
         let inner = Arc::new(Function {
+            log_size_at_start,
             spec,
             queue,
             pending: tokio::sync::Mutex::new(pending),
             cold_starts: Mutex::new(Vec::new()),
+            invocations: AtomicU64::new(0),
+            billed_ms: AtomicU64::new(0),
             next_request: AtomicU64::new(1),
             environments: AtomicUsize::new(1),
             idle: AtomicUsize::new(0),
@@ -158,6 +180,15 @@ impl LambdaFunction {
 
     pub fn logical_id(&self) -> &str {
         &self.inner.spec.logical_id
+    }
+
+    pub fn log_file(&self) -> &std::path::Path {
+        &self.inner.spec.log_file
+    }
+
+    /// How long its log was when the function started.
+    pub fn log_size_at_start(&self) -> u64 {
+        self.inner.log_size_at_start
     }
 
     /// A synchronous invocation, as an event source or API Gateway makes it.
@@ -213,6 +244,30 @@ impl LambdaFunction {
 
     pub fn cold_starts(&self) -> Vec<ColdStart> {
         self.inner.cold_starts.lock().expect("cold starts").clone()
+    }
+
+    /// What Lambda would bill so far.
+    pub fn usage(&self) -> FunctionUsage {
+        let inits: Vec<Duration> = self.cold_starts().iter().filter_map(ColdStart::init).collect();
+        FunctionUsage {
+            memory_mb: self.inner.spec.memory_mb,
+            invocations: self.inner.invocations.load(Ordering::Acquire),
+            billed_ms: self.inner.billed_ms.load(Ordering::Acquire),
+            inits: inits.len() as u64,
+            init_ms: inits.iter().map(billed_ms).sum(),
+        }
+    }
+}
+
+/// Lambda bills each invocation's duration rounded up to the next millisecond.
+fn billed_ms(duration: &Duration) -> u64 {
+    duration.as_nanos().div_ceil(1_000_000) as u64
+}
+
+impl Function {
+    fn bill(&self, in_flight: &InFlight) {
+        self.invocations.fetch_add(1, Ordering::AcqRel);
+        self.billed_ms.fetch_add(billed_ms(&in_flight.started.elapsed()), Ordering::AcqRel);
     }
 }
 
@@ -339,6 +394,7 @@ async fn supervise(environment: Arc<Environment>, mut shutdown: watch::Receiver<
 
 fn fail_in_flight(environment: &Environment, error: InvokeError) {
     if let Some(in_flight) = environment.in_flight.lock().expect("in flight").take() {
+        environment.function.bill(&in_flight);
         let _ = in_flight.reply.send(Err(error));
     }
 }
@@ -401,7 +457,7 @@ async fn next(State(environment): State<Arc<Environment>>) -> Response {
     }
     let body = invocation.payload.to_string();
     *environment.in_flight.lock().expect("in flight") =
-        Some(InFlight { request_id, deadline, reply: invocation.reply });
+        Some(InFlight { request_id, started: Instant::now(), deadline, reply: invocation.reply });
     (StatusCode::OK, headers, body).into_response()
 }
 
@@ -409,6 +465,7 @@ fn complete(environment: &Environment, id: &str, result: Result<Value, InvokeErr
     let mut in_flight = environment.in_flight.lock().expect("in flight");
     match in_flight.take_if(|f| f.request_id == id) {
         Some(f) => {
+            environment.function.bill(&f);
             environment.mark(|start| {
                 start.first_response.get_or_insert_with(Instant::now);
             });

@@ -71,7 +71,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn from_config(aws: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(Client::new(aws), table)
+        Self::new(super::aws_usage::clients::dynamodb(aws), table)
     }
 
     pub fn new(client: Client, table: impl Into<String>) -> Self {

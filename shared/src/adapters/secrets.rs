@@ -15,7 +15,7 @@ impl Credentials {
     /// From Secrets Manager when `CREDENTIALS_SECRET_ARN` is set, else from `HARK_CREDENTIALS`.
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self> {
         if let Some(arn) = crate::config::optional_env("CREDENTIALS_SECRET_ARN") {
-            return fetch(&aws_sdk_secretsmanager::Client::new(aws), &arn).await;
+            return fetch(&crate::adapters::aws_usage::clients::secrets_manager(aws), &arn).await;
         }
         match crate::config::optional_env("HARK_CREDENTIALS") {
             Some(json) => Self::from_json(&json),
@@ -29,7 +29,7 @@ impl crate::helpdesks::DeskSecrets {
     /// `HARK_HELPDESK_SECRETS`; with neither, no help desk is configured (each is refused).
     pub async fn load(aws: &aws_config::SdkConfig) -> Result<Self> {
         if let Some(arn) = crate::config::optional_env("HELPDESK_SECRET_ARN") {
-            let out = aws_sdk_secretsmanager::Client::new(aws)
+            let out = crate::adapters::aws_usage::clients::secrets_manager(aws)
                 .get_secret_value()
                 .secret_id(&arn)
                 .send()
@@ -70,7 +70,7 @@ impl SecretReader {
     /// environment, which cannot change under a running function.
     pub fn from_env(aws: &aws_config::SdkConfig) -> Option<Self> {
         let arn = crate::config::optional_env("CREDENTIALS_SECRET_ARN")?;
-        Some(SecretReader { client: aws_sdk_secretsmanager::Client::new(aws), arn })
+        Some(SecretReader { client: crate::adapters::aws_usage::clients::secrets_manager(aws), arn })
     }
 
     pub async fn read(&self) -> Result<Credentials> {

@@ -14,7 +14,7 @@ pub struct SnsNotifier {
 
 impl SnsNotifier {
     pub fn from_config(aws: &aws_config::SdkConfig, topic_arn: impl Into<String>) -> Self {
-        Self::new(Client::new(aws), topic_arn)
+        Self::new(super::aws_usage::clients::sns(aws), topic_arn)
     }
 
     pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {

@@ -19,7 +19,7 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn from_config(aws: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
-        Self::new(Client::new(aws), queue_url)
+        Self::new(super::aws_usage::clients::sqs(aws), queue_url)
     }
 
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {

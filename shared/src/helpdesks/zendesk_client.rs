@@ -53,7 +53,7 @@ impl AwsZendeskClient {
         let arn = crate::config::optional_env("CREDENTIALS_SECRET_ARN");
         let seeds = credentials.zendesk_seeds("");
         let source = crate::adapters::secrets::SecretSeeds {
-            client: arn.as_ref().map(|_| aws_sdk_secretsmanager::Client::new(aws)),
+            client: arn.as_ref().map(|_| crate::adapters::aws_usage::clients::secrets_manager(aws)),
             arn,
             token_url: zendesk.token_url(),
             seeds_of: crate::credentials::Credentials::zendesk_seeds,

@@ -65,7 +65,7 @@ impl AwsBlueskyClient {
         let seeds = credentials.bluesky_seeds("");
         let arn = crate::config::optional_env("CREDENTIALS_SECRET_ARN");
         let source = crate::adapters::secrets::SecretSeeds {
-            client: arn.as_ref().map(|_| aws_sdk_secretsmanager::Client::new(aws)),
+            client: arn.as_ref().map(|_| crate::adapters::aws_usage::clients::secrets_manager(aws)),
             arn,
             token_url: String::new(),
             seeds_of: crate::credentials::Credentials::bluesky_seeds,

@@ -52,7 +52,7 @@ impl AwsXApiClient {
         let seeds = credentials.x.seeds(&token_url, credentials.issued_at);
         let arn = crate::config::optional_env("CREDENTIALS_SECRET_ARN");
         let source = crate::adapters::secrets::SecretSeeds {
-            client: arn.as_ref().map(|_| aws_sdk_secretsmanager::Client::new(aws)),
+            client: arn.as_ref().map(|_| crate::adapters::aws_usage::clients::secrets_manager(aws)),
             arn,
             token_url,
             seeds_of: crate::credentials::Credentials::x_seeds,

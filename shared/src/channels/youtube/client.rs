@@ -61,7 +61,7 @@ impl AwsYouTubeClient {
         let seeds = credentials.youtube_seeds(token_url);
         let arn = crate::config::optional_env("CREDENTIALS_SECRET_ARN");
         let source = crate::adapters::secrets::SecretSeeds {
-            client: arn.as_ref().map(|_| aws_sdk_secretsmanager::Client::new(aws)),
+            client: arn.as_ref().map(|_| crate::adapters::aws_usage::clients::secrets_manager(aws)),
             arn,
             token_url: token_url.to_owned(),
             seeds_of: crate::credentials::Credentials::youtube_seeds,
