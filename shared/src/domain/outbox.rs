@@ -28,9 +28,11 @@ use crate::ports::{
     SendOutcome, SendWindow,
 };
 
-/// How far a platform's clock may be from ours: the window a perhaps-sent attempt is
-/// looked for in is widened by it at both ends.
-const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(2);
+/// How far a platform's timestamps may be from our clock: the window a perhaps-sent attempt
+/// is looked for in is widened by it at both ends. Both sides keep NTP time (Lambda's clock
+/// is Amazon Time Sync's), so this mostly covers a claim write slowed by the SDK's retries
+/// and a platform stamping a post a little after it was asked to make it.
+const CLOCK_SKEW: TimeDelta = TimeDelta::seconds(30);
 
 /// When the earliest attempt of `previous` that may have gone out began: the one recorded
 /// with its `Unknown`, or the claim a dead sender held; the record's creation when neither
@@ -48,15 +50,17 @@ fn perhaps_sent_from(previous: &OutboxEntry) -> DateTime<Utc> {
 }
 
 /// Where the platform is searched for what `previous`'s attempts may have posted: from the
-/// earliest of them to the end of the latest claim's lease (no attempt outlives its claim).
-/// Bounded at both ends, the search reads the attempts' own minutes of a busy account's
-/// posts, not everything since; a forward's desk is searched from the record's creation.
-pub fn send_window(previous: &OutboxEntry, lease: TimeDelta, now: DateTime<Utc>) -> SendWindow {
+/// earliest of them to the latest claim plus the attempt budget (an attempt starts once its
+/// claim is written and is abandoned when the budget runs out, so nothing it sends is made
+/// later). Bounded at both ends, the search reads the attempts' own seconds of a busy
+/// account's posts, not everything since; a forward's desk is searched from the record's
+/// creation.
+pub fn send_window(previous: &OutboxEntry, attempt_budget: TimeDelta, now: DateTime<Utc>) -> SendWindow {
     let from = match previous.message.purpose {
         OutboxPurpose::Forward => previous.created_at,
         _ => perhaps_sent_from(previous),
     };
-    let until = previous.claimed_at.map_or(now, |claimed| (claimed + lease).min(now));
+    let until = previous.claimed_at.map_or(now, |claimed| (claimed + attempt_budget).min(now));
     SendWindow { from: from - CLOCK_SKEW, until: until.max(from) + CLOCK_SKEW }
 }
 
@@ -92,6 +96,11 @@ impl Default for OutboxPolicy {
 }
 
 impl OutboxPolicy {
+    /// The attempt budget as a span of time, for the window a perhaps-sent attempt is looked for in.
+    pub fn attempt_window(&self) -> TimeDelta {
+        TimeDelta::from_std(self.attempt_budget).unwrap_or(self.lease)
+    }
+
     /// Exponential backoff for the `attempt`-th attempt (1-based), spread by a stable jitter
     /// of ±25 % so records that failed together do not all come back together.
     pub fn backoff(&self, attempt: u32, key: &str) -> TimeDelta {
@@ -348,7 +357,7 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
         // id (and the sender never looks), but Zendesk's updates and everything at Freshdesk
         // have no key, so their senders look for what the attempt made.
         if previous.attempts > 0 || perhaps_sent {
-            match replies.find_sent(message, send_window(previous, policy.lease, now)).await {
+            match replies.find_sent(message, send_window(previous, policy.attempt_window(), now)).await {
                 Ok(Some(id)) => return (SendOutcome::Sent { platform_message_id: id }, true),
                 Ok(None) => {}
                 Err(error) => {
@@ -387,7 +396,7 @@ async fn attempt<S: OutboxStore, R: ReplySender>(
         }
     }
     if perhaps_sent {
-        match replies.find_sent(message, send_window(previous, policy.lease, now)).await {
+        match replies.find_sent(message, send_window(previous, policy.attempt_window(), now)).await {
             Ok(Some(platform_message_id)) => return (SendOutcome::Sent { platform_message_id }, true),
             Ok(None) => {}
             // Without an answer, sending again could post twice: look again later.
@@ -582,32 +591,34 @@ mod tests {
     }
 
     #[test]
-    fn the_search_for_a_perhaps_sent_attempt_covers_its_minutes_only() {
+    fn the_search_for_a_perhaps_sent_attempt_covers_its_seconds_only() {
         use OutboxPurpose::{Acknowledgement as Ack, Forward};
         use OutboxStatus::{Sending, Unknown};
-        let lease = OutboxPolicy::default().lease;
-        // (purpose, status, latest claim, perhaps sent since: minutes ago) → window (minutes ago)
+        let budget = OutboxPolicy::default().attempt_window();
+        assert_eq!(budget, TimeDelta::seconds(40));
+        // (purpose, status, latest claim, perhaps sent since: minutes ago) → window (seconds ago):
+        // from the earliest attempt less 30 s of skew to the latest claim plus 40 s plus 30 s.
         let cases = [
-            // Unknown after a send 30 min ago: that attempt's minute, give or take the skew.
-            (Ack, Unknown, Some(30), Some(30), (32, 27)),
-            // A later check failed (claimed 10 min ago): still from the send, up to that claim.
-            (Ack, Unknown, Some(10), Some(30), (32, 7)),
+            // Unknown after a send 30 min ago: that attempt's seconds.
+            (Ack, Unknown, Some(30), Some(30), (1830, 1730)),
+            // A later check failed (claimed 10 min ago): still from the send, up to that claim's attempt.
+            (Ack, Unknown, Some(10), Some(30), (1830, 530)),
             // The sender died mid-send 20 min ago, after an earlier unsettled send.
-            (Ack, Sending, Some(20), Some(30), (32, 17)),
+            (Ack, Sending, Some(20), Some(30), (1830, 1130)),
             // The sender died on its first send: nothing before its claim.
-            (Ack, Sending, Some(20), None, (22, 17)),
+            (Ack, Sending, Some(20), None, (1230, 1130)),
             // Written before attempts were marked: from the record's creation.
-            (Ack, Unknown, Some(5), None, (62, 2)),
-            // A claim whose lease has not run out yet: up to now.
-            (Ack, Sending, Some(0), None, (2, -2)),
+            (Ack, Unknown, Some(5), None, (3630, 230)),
+            // A claim whose attempt may still be running: up to now.
+            (Ack, Sending, Some(0), None, (30, -30)),
             // A desk is searched from the record's creation.
-            (Forward, Unknown, Some(10), Some(10), (62, 7)),
+            (Forward, Unknown, Some(10), Some(10), (3630, 530)),
         ];
         for (purpose, status, claimed, since, (from, until)) in cases {
-            let window = send_window(&entry(purpose, status, claimed, since), lease, now());
-            let minutes = |at: DateTime<Utc>| (now() - at).num_minutes();
+            let window = send_window(&entry(purpose, status, claimed, since), budget, now());
+            let seconds = |at: DateTime<Utc>| (now() - at).num_seconds();
             assert_eq!(
-                (minutes(window.from), minutes(window.until)),
+                (seconds(window.from), seconds(window.until)),
                 (from, until),
                 "{purpose:?} {status:?} {claimed:?} {since:?}"
             );
