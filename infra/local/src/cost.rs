@@ -287,7 +287,9 @@ pub fn idle_month(idle: &Measured, deployment: &Deployment, prices: &Prices) -> 
     let mut measured = idle.clone();
     measured.stack.event_sources = Default::default();
     let factor = SECONDS_PER_MONTH / idle.seconds.max(1.0);
-    let mut bill = usage_bill(&measured, deployment, prices).scaled(factor, "a month");
+    // The quantities are what was watched; the dollars are that times the month.
+    let per = format!("in {:.0} s watched, ×{factor:.0} for a month", idle.seconds);
+    let mut bill = usage_bill(&measured, deployment, prices).scaled(factor, &per);
     let polls = f64::from(deployment.sqs_event_sources) * IDLE_SQS_POLLERS * SECONDS_PER_MONTH / SQS_LONG_POLL_SECONDS;
     bill.add(
         "SQS (Lambda's pollers)",
