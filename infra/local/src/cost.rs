@@ -222,12 +222,16 @@ pub fn usage_bill(measured: &Measured, deployment: &Deployment, prices: &Prices)
     );
     bill.add(
         "DynamoDB reads",
-        format!("{:.1} read units consumed in {} requests", aws.read_units, reads(aws)),
+        format!("{:.1} read units consumed in {} requests", aws.read_units, aws.dynamodb_reads()),
         aws.read_units * prices.dynamodb_read_units_per_million / 1e6,
     );
     bill.add(
         "DynamoDB writes",
-        format!("{:.1} write units consumed in {} requests", aws.write_units, aws.requests_to("DynamoDB") - reads(aws)),
+        format!(
+            "{:.1} write units consumed in {} requests",
+            aws.write_units,
+            aws.requests_to("DynamoDB") - aws.dynamodb_reads()
+        ),
         aws.write_units * prices.dynamodb_write_units_per_million / 1e6,
     );
     bill.add("DynamoDB Streams", "read by Lambda's event source mapping: free".into(), 0.0);
@@ -247,14 +251,6 @@ pub fn usage_bill(measured: &Measured, deployment: &Deployment, prices: &Prices)
     bill
 }
 
-/// DynamoDB requests that read: reads consume read units, every other call write units.
-fn reads(aws: &hark_shared::adapters::aws_usage::AwsUsage) -> u64 {
-    ["GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"]
-        .iter()
-        .map(|op| aws.requests.get(&format!("DynamoDB.{op}")).copied().unwrap_or_default())
-        .sum()
-}
-
 /// What is paid each month whatever the traffic: secrets, alarms, dashboards, and the
 /// custom metric series the functions write (each a custom metric for any month it is
 /// written in).
@@ -269,7 +265,7 @@ pub fn fixed_monthly(deployment: &Deployment, metric_series: usize, prices: &Pri
     bill.add("CloudWatch alarms", format!("{} alarms", d.alarms), f64::from(d.alarms) * prices.alarm_per_month);
     bill.add(
         "CloudWatch dashboards",
-        format!("{} dashboards (an account's first three are free)", d.dashboards),
+        format!("{} dashboards (priced: an account's first three are free)", d.dashboards),
         f64::from(d.dashboards) * prices.dashboard_per_month,
     );
     bill.add(

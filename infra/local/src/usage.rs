@@ -6,7 +6,7 @@
 //! prices the difference between two readings.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Read, Seek};
+use std::io::{BufRead, Seek};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,22 +123,9 @@ impl StackUsage {
             at: self.at,
             functions,
             gateway_requests: self.gateway_requests.saturating_sub(earlier.gateway_requests),
-            event_sources: minus(&self.event_sources, &earlier.event_sources),
+            event_sources: self.event_sources.since(&earlier.event_sources),
             log_files: self.log_files.clone(),
         }
-    }
-}
-
-fn minus(now: &AwsUsage, before: &AwsUsage) -> AwsUsage {
-    AwsUsage {
-        requests: now
-            .requests
-            .iter()
-            .map(|(op, n)| (op.clone(), n.saturating_sub(before.requests.get(op).copied().unwrap_or_default())))
-            .filter(|(_, n)| *n > 0)
-            .collect(),
-        read_units: (now.read_units - before.read_units).max(0.0),
-        write_units: (now.write_units - before.write_units).max(0.0),
     }
 }
 
@@ -207,7 +194,7 @@ impl LogTotals {
             let mut line = String::new();
             loop {
                 line.clear();
-                let n = reader.by_ref().read_line(&mut line).map_err(Error::io("read a function's log"))?;
+                let n = reader.read_line(&mut line).map_err(Error::io("read a function's log"))?;
                 // A line still being written is read next time.
                 if n == 0 || !line.ends_with('\n') {
                     break;

@@ -44,6 +44,25 @@ impl AwsUsage {
         self.write_units += other.write_units;
     }
 
+    /// What was counted since `earlier`, a reading of the same tally.
+    pub fn since(&self, earlier: &AwsUsage) -> AwsUsage {
+        AwsUsage {
+            requests: self
+                .requests
+                .iter()
+                .map(|(op, n)| (op.clone(), n.saturating_sub(earlier.requests.get(op).copied().unwrap_or_default())))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            read_units: (self.read_units - earlier.read_units).max(0.0),
+            write_units: (self.write_units - earlier.write_units).max(0.0),
+        }
+    }
+
+    /// DynamoDB requests that read (they consume read units; every other call write units).
+    pub fn dynamodb_reads(&self) -> u64 {
+        DYNAMODB_READS.iter().map(|op| self.requests.get(&format!("DynamoDB.{op}")).copied().unwrap_or_default()).sum()
+    }
+
     /// Requests to one service (`"DynamoDB"`), every operation.
     pub fn requests_to(&self, service: &str) -> u64 {
         self.requests.iter().filter(|(key, _)| key.split('.').next() == Some(service)).map(|(_, n)| n).sum()
@@ -89,6 +108,10 @@ impl UsageInterceptor {
         UsageInterceptor { tally }
     }
 }
+
+/// The DynamoDB operations whose units are reads, by name, as `dynamodb_operations!` marks
+/// them `Read` (a test keeps the two in step).
+const DYNAMODB_READS: [&str; 5] = ["GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"];
 
 /// Every DynamoDB operation Hark calls, with whether its units are reads or writes.
 macro_rules! dynamodb_operations {
@@ -228,5 +251,25 @@ pub mod clients {
         aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(aws).interceptor(interceptor()).build(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_named_reads_are_the_operations_marked_read() {
+        macro_rules! marked_read {
+            ($(($input:path, $output:path, $units:ident)),*) => {
+                [$((stringify!($input), stringify!($units))),*]
+                    .into_iter()
+                    .filter(|(_, units)| *units == "Read")
+                    .map(|(input, _)| input.rsplit("::").next().unwrap().trim().trim_end_matches("Input").to_owned())
+                    .collect::<Vec<String>>()
+            };
+        }
+        let marked = dynamodb_operations!(marked_read);
+        assert_eq!(marked, DYNAMODB_READS.map(String::from).to_vec());
     }
 }
