@@ -15,6 +15,9 @@ use hark_shared::domain::care::{CarePolicies, CarePolicy};
 use hark_shared::domain::mention::{Channel, MentionKind};
 use hark_tests::*;
 
+/// How long SNS and SQS get to deliver what a test waits for.
+const FEW_SECONDS: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Saturday 5 December 2026, noon in London (GMT).
 fn saturday_noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap()
@@ -156,7 +159,7 @@ async fn escalations_outside_business_hours_take_the_off_hours_route() {
     f.processor.handle(sqs_event(&[("a", &complaint)])).await;
     let warning = escalator(saturday_noon() + TimeDelta::minutes(16)).run().await.unwrap();
     assert_eq!((warning.escalated, warning.notified), (1, 1));
-    let routed = wait_for(&f.aws, &off_hours, 1).await;
+    let routed = drain_until(&f.aws, &off_hours, 1, FEW_SECONDS).await;
     assert_eq!(routed.len(), 1);
     let notice: serde_json::Value = serde_json::from_str(routed[0].body().unwrap()).unwrap();
     assert_eq!((notice["level_name"].as_str(), notice["route"].as_str()), (Some("warning"), Some("off_hours")));
@@ -170,7 +173,7 @@ async fn escalations_outside_business_hours_take_the_off_hours_route() {
     let complaint = mention("9302", "722", "@acme my refund never arrived", monday);
     f.processor.handle(sqs_event(&[("b", &complaint)])).await;
     escalator(monday + TimeDelta::minutes(16)).run().await.unwrap();
-    let routed = wait_for(&f.aws, &day, 2).await;
+    let routed = drain_until(&f.aws, &day, 2, FEW_SECONDS).await;
     let notices: Vec<serde_json::Value> =
         routed.iter().map(|m| serde_json::from_str(m.body().unwrap()).unwrap()).collect();
     assert_eq!(notices.len(), 2, "{notices:?}");
@@ -211,7 +214,7 @@ async fn a_complaint_going_viral_is_fast_tracked_once_with_its_reasons() {
     // Escalated at once: the escalator's next run notifies, with the reasons.
     let run = escalator(now + TimeDelta::seconds(30)).run().await.unwrap();
     assert_eq!(run.notified, 1, "{run:?}");
-    let notices = wait_for(&f.aws, &inbox, 1).await;
+    let notices = drain_until(&f.aws, &inbox, 1, FEW_SECONDS).await;
     let notice: serde_json::Value = serde_json::from_str(notices[0].body().unwrap()).unwrap();
     assert_eq!(notice["level_name"], "viral");
     assert_eq!(notice["reasons"], serde_json::json!(["reach: 250000 followers", "about an outage"]));
@@ -265,17 +268,4 @@ async fn subscribe_filtered(aws: &aws_config::SdkConfig, topic: &str, route: &st
         .await
         .unwrap();
     url
-}
-
-/// What reached `queue`, waiting up to a few seconds for `expected` messages.
-async fn wait_for(aws: &aws_config::SdkConfig, queue: &str, expected: usize) -> Vec<aws_sdk_sqs::types::Message> {
-    let mut got = Vec::new();
-    for _ in 0..50 {
-        got.extend(drain(aws, queue).await);
-        if got.len() >= expected {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    got
 }

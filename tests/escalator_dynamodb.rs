@@ -51,16 +51,9 @@ impl Fixture {
     /// `expected` notifications (up to a few seconds), then for a moment more in case there
     /// are more than expected.
     async fn notifications(&self, expected: usize) -> Vec<serde_json::Value> {
-        let mut notes: Vec<serde_json::Value> = Vec::new();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let got = drain(&self.aws, &self.inbox).await;
-            notes.extend(got.iter().map(|m| serde_json::from_str::<serde_json::Value>(m.body().unwrap()).unwrap()));
-            if notes.len() >= expected || tokio::time::Instant::now() > deadline {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let got = drain_until(&self.aws, &self.inbox, expected, std::time::Duration::from_secs(10)).await;
+        let mut notes: Vec<serde_json::Value> =
+            got.iter().map(|m| serde_json::from_str::<serde_json::Value>(m.body().unwrap()).unwrap()).collect();
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let late = drain(&self.aws, &self.inbox).await;
         notes.extend(late.iter().map(|m| serde_json::from_str::<serde_json::Value>(m.body().unwrap()).unwrap()));

@@ -168,14 +168,7 @@ async fn an_outage_opens_one_incident_and_its_approved_post_goes_out_once_per_ac
         care: Default::default(),
     };
     escalator.run().await.unwrap();
-    let mut notices = Vec::new();
-    for _ in 0..50 {
-        notices.extend(drain(&f.aws, &inbox).await);
-        if notices.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let notices = drain_until(&f.aws, &inbox, 2, Duration::from_secs(5)).await;
     let spikes: Vec<Value> = notices
         .iter()
         .map(|n| serde_json::from_str::<Value>(n.body().unwrap()).unwrap())

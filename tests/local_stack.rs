@@ -477,18 +477,9 @@ async fn facebook_messenger_and_instagram_are_answered_and_escalated_through_the
 
     // The three unanswered conversations are warned about after their one-minute ideal;
     // the one a person answered is not.
-    let notices = eventually("three SLA warnings on the topic", Duration::from_secs(150), || async {
-        let mut seen = Vec::new();
-        for _ in 0..10 {
-            seen.extend(drain(&stack.aws, &inbox_url).await);
-            if seen.len() >= 3 {
-                return Some(seen);
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        None::<Vec<aws_sdk_sqs::types::Message>>
-    });
-    let notices: Vec<Value> = notices.await.iter().map(|n| serde_json::from_str(n.body().unwrap()).unwrap()).collect();
+    let notices = drain_until(&stack.aws, &inbox_url, 3, Duration::from_secs(150)).await;
+    assert!(notices.len() >= 3, "three SLA warnings on the topic: {notices:?}");
+    let notices: Vec<Value> = notices.iter().map(|n| serde_json::from_str(n.body().unwrap()).unwrap()).collect();
     let mut warned: Vec<String> = notices.iter().map(|n| n["conversation_id"].as_str().unwrap().to_owned()).collect();
     warned.sort();
     let mut waiting: Vec<String> = conversations_after
@@ -547,18 +538,8 @@ async fn a_linkedin_comment_and_a_source_s_message_are_answered_through_the_stac
     assert_eq!(stack.source_app.events()[0].body["data"]["in_reply_to"], source.as_str());
 
     // Each warned after its channel's one-minute ideal, from its own template parameter.
-    let warned = eventually("two SLA warnings on the topic", Duration::from_secs(150), || async {
-        let mut seen = Vec::new();
-        for _ in 0..10 {
-            seen.extend(drain(&stack.aws, &inbox_url).await);
-            if seen.len() >= 2 {
-                return Some(seen);
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        None::<Vec<aws_sdk_sqs::types::Message>>
-    })
-    .await;
+    let warned = drain_until(&stack.aws, &inbox_url, 2, Duration::from_secs(150)).await;
+    assert!(warned.len() >= 2, "two SLA warnings on the topic: {warned:?}");
     let mut warned: Vec<String> = warned
         .iter()
         .map(|n| {

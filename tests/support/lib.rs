@@ -127,6 +127,26 @@ pub async fn drain(aws: &aws_config::SdkConfig, url: &str) -> Vec<aws_sdk_sqs::t
     all
 }
 
+/// What reached `url` until `expected` messages arrived or `limit` passed, whichever is
+/// first. Each receive deletes what it read, so what arrived is kept across the attempts:
+/// a wait that started over would lose the messages of its earlier tries.
+pub async fn drain_until(
+    aws: &aws_config::SdkConfig,
+    url: &str,
+    expected: usize,
+    limit: std::time::Duration,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut got = Vec::new();
+    loop {
+        got.extend(drain(aws, url).await);
+        if got.len() >= expected || tokio::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 /// An SNS topic with an SQS queue subscribed, so tests can read what was published.
 pub async fn create_topic_with_inbox(aws: &aws_config::SdkConfig) -> (String, String) {
     let topic = aws_sdk_sns::Client::new(aws).create_topic().name(unique("hark-escalations")).send().await.unwrap();

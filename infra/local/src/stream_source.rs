@@ -127,7 +127,7 @@ impl StreamSource {
     async fn read_shard(
         self,
         shard: String,
-        from_oldest: bool,
+        mut from_oldest: bool,
         events: broadcast::Sender<StackEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) -> bool {
@@ -189,7 +189,15 @@ impl StreamSource {
                 Err(e) => {
                     let error = e.into_service_error();
                     // Expired or trimmed: a new iterator from the checkpoint.
-                    let renew = error.is_expired_iterator_exception() || error.is_trimmed_data_access_exception();
+                    let trimmed = error.is_trimmed_data_access_exception();
+                    let renew = error.is_expired_iterator_exception() || trimmed;
+                    if trimmed && checkpoint.is_none() {
+                        // All the shard still holds lies past where this iterator stood
+                        // (DynamoDB Local also says this to a LATEST iterator on an empty
+                        // shard at its first record): reading LATEST again would skip what
+                        // was written since, so the oldest record kept is where it resumes.
+                        from_oldest = true;
+                    }
                     if renew {
                         eprintln!("hark-local: GetRecords {shard}: {error}; reading on from {checkpoint:?}");
                     } else {
