@@ -1,6 +1,7 @@
 //! The count of what Hark asks of AWS (the SDK interceptor on every client the functions
 //! build) against DynamoDB Local and LocalStack: each answered request by operation, and the
-//! capacity DynamoDB says each call consumed, which it reports because the interceptor asks.
+//! capacity DynamoDB says each call consumed (in all, and by table and index), which it
+//! reports because the interceptor asks.
 
 use std::collections::HashMap;
 
@@ -52,8 +53,19 @@ async fn every_answered_dynamodb_call_is_counted_with_the_units_it_consumed() {
         .await;
     assert!(refused.is_err());
 
+    // An item in the listing index: what the index took is told apart from the table's.
+    let mut listed = item("usage#4", "listed");
+    listed.insert("list_pk".to_owned(), AttributeValue::S("LIST#2026-12".into()));
+    listed.insert("list_sk".to_owned(), AttributeValue::S("2026-12-05T00:00:00Z#usage#4".into()));
+    dynamodb.put_item().table_name(&table).set_item(Some(listed)).send().await.unwrap();
+
     let usage = tally.take();
-    assert_eq!(usage.requests["DynamoDB.PutItem"], 2, "{usage:?}");
+    assert_eq!(usage.requests["DynamoDB.PutItem"], 3, "{usage:?}");
+    let by = |key: &str| usage.write_units_by.get(key).copied().unwrap_or_default();
+    assert!(by("PutItem:table") >= 3.0 + 1.0 && by("PutItem:list-index") >= 1.0, "{usage:?}");
+    assert!(by("TransactWriteItems:table") >= 2.0 && by("TransactWriteItems:list-index") == 0.0, "{usage:?}");
+    let summed: f64 = usage.write_units_by.values().sum();
+    assert!((summed - usage.write_units).abs() < 1e-9, "the parts add up to the total: {usage:?}");
     assert_eq!((usage.requests["DynamoDB.GetItem"], usage.requests["DynamoDB.TransactWriteItems"]), (1, 1));
     assert!(usage.write_units >= 3.0 + 2.0, "3 for the large item, at least 1 per transactional put: {usage:?}");
     assert!(usage.read_units >= 0.5, "{usage:?}");

@@ -180,6 +180,7 @@ mod tests {
             requests: [("DynamoDB.PutItem".to_owned(), 2)].into_iter().collect(),
             read_units: 0.5,
             write_units: 2.0,
+            write_units_by: [("PutItem:table".to_owned(), 2.0)].into(),
         };
         let mut metrics = Metrics::new("outbox");
         assert_eq!(metrics.with_usage(None, AwsUsage::default()), None, "nothing asked, nothing written");
@@ -187,7 +188,7 @@ mod tests {
         assert_eq!(
             alone,
             serde_json::json!({"Function": "outbox", "AwsRequests": {"DynamoDB.PutItem": 2},
-            "DynamoDbReadUnits": 0.5, "DynamoDbWriteUnits": 2.0})
+            "DynamoDbReadUnits": 0.5, "DynamoDbWriteUnits": 2.0, "DynamoDbWriteUnitsBy": {"PutItem:table": 2.0}})
         );
         metrics.count("Sent", 1);
         let line = metrics.with_usage(Some(metrics.to_json(0)), usage).unwrap();

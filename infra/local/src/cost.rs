@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::Error;
 use crate::template::Template;
 use crate::usage::{LogTotals, StackUsage};
+use hark_shared::adapters::aws_usage::AwsUsage;
 
 /// AWS list prices in US East (N. Virginia), on-demand, before the free tier, as published
 /// on each service's pricing page (checked December 2026). One place to change them.
@@ -314,14 +315,31 @@ pub fn report(title: &str, bill: &Bill, messages: Option<u64>) -> String {
     out
 }
 
+/// Where DynamoDB's write units went, by operation and by table or index, largest first:
+/// the figure to work on is read off this.
+pub fn write_units(aws: &AwsUsage) -> String {
+    let total = aws.write_units.max(f64::MIN_POSITIVE);
+    let mut out = String::from("where DynamoDB's write units went\n");
+    for (heading, part) in [("by operation", 0), ("by table or index", 1)] {
+        let mut by: Vec<(&str, f64)> = aws.write_units_by_part(part).into_iter().collect();
+        by.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        let shares: Vec<String> =
+            by.iter().map(|(name, units)| format!("{name} {units:.0} ({:.0} %)", units / total * 100.0)).collect();
+        let _ = writeln!(out, "  {heading:<26} {}", shares.join(", "));
+    }
+    out
+}
+
 pub fn assumptions(deployment: &Deployment) -> String {
     format!(
         "assumptions\n  AWS list prices, us-east-1, on-demand, no free tier (which covers the idle month's \
          Lambda, SQS and Scheduler use entirely); {:?} functions.\n  Lambda bills each invocation's \
          duration rounded up to the millisecond and each environment's init (custom runtime), timed \
          here by the Runtime API emulator on this machine.\n  DynamoDB units are those DynamoDB Local \
-         reported consumed (ReturnConsumedCapacity TOTAL on every call); a conditional write it refused \
-         reports none and AWS bills it as a write.\n  SQS, SNS and Secrets Manager requests are every \
+         reported consumed (ReturnConsumedCapacity INDEXES on every call); a conditional write it refused \
+         reports none and AWS bills it as a write. DynamoDB Local does not bill a transaction as AWS \
+         does (AWS: 2 units per KB of each item; DynamoDB Local: 4 per KB, once per distinct item size \
+         in the transaction), so the TransactWriteItems share is an estimate either way.\n  SQS, SNS and Secrets Manager requests are every \
          attempt the functions' SDK clients got an answer to, and the requests Lambda's SQS pollers \
          make (the local pollers long-poll 2 s at a time, Lambda 20 s).\n  CloudWatch Logs: every \
          byte the functions wrote plus 26 bytes an event; storage ($0.03/GB-month) and data transfer \
@@ -338,7 +356,6 @@ fn dollars(amount: f64) -> String {
 mod tests {
     use super::*;
     use crate::runtime::FunctionUsage;
-    use hark_shared::adapters::aws_usage::AwsUsage;
 
     fn deployment() -> Deployment {
         Deployment {
@@ -410,6 +427,24 @@ mod tests {
         assert!(line(&bill, "DynamoDB writes").quantity.contains("in 4000 requests"), "{bill:?}");
         let per_million = bill.total() / 3_000.0 * 1e6;
         assert!(report("load", &bill, Some(3_000)).contains(&dollars(per_million)));
+    }
+
+    #[test]
+    fn write_units_are_shown_by_operation_and_by_index_largest_first() {
+        let aws = AwsUsage {
+            write_units: 20.0,
+            write_units_by: [
+                ("TransactWriteItems:table".to_owned(), 8.0),
+                ("TransactWriteItems:list-index".to_owned(), 4.0),
+                ("PutItem:table".to_owned(), 6.0),
+                ("UpdateItem:list-index".to_owned(), 2.0),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let shown = write_units(&aws);
+        assert!(shown.contains("TransactWriteItems 12 (60 %), PutItem 6 (30 %), UpdateItem 2 (10 %)"), "{shown}");
+        assert!(shown.contains("table 14 (70 %), list-index 6 (30 %)"), "{shown}");
     }
 
     #[test]

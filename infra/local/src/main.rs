@@ -279,6 +279,7 @@ async fn cost(cli: Cli) -> Result<(), Error> {
         println!("{}", cost::report(&format!("since the stack started ({seconds:.0} s)"), &bill, Some(messages)));
         let fixed = cost::fixed_monthly(&deployment, series, &LIST_PRICES);
         println!("{}", cost::report("each month, whatever the traffic", &fixed, None));
+        println!("{}", cost::write_units(&measured.logs.aws));
         println!("{}", cost::assumptions(&deployment));
         return Ok(());
     };

@@ -231,7 +231,7 @@ mod tests {
             event_sources: AwsUsage {
                 requests: [("SQS.ReceiveMessage".to_owned(), requests)].into(),
                 read_units: units,
-                write_units: 0.0,
+                ..Default::default()
             },
         };
         let between = usage(30, 900, 50, 2.5).since(&usage(10, 300, 20, 0.5));

@@ -29,6 +29,10 @@ pub struct AwsUsage {
     pub read_units: f64,
     #[serde(rename = "DynamoDbWriteUnits", default)]
     pub write_units: f64,
+    /// Where the write units went, by `Operation:target` (`TransactWriteItems:table`,
+    /// `UpdateItem:list-index`): what to narrow is read off this, not guessed.
+    #[serde(rename = "DynamoDbWriteUnitsBy", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub write_units_by: BTreeMap<String, f64>,
 }
 
 impl AwsUsage {
@@ -42,6 +46,9 @@ impl AwsUsage {
         }
         self.read_units += other.read_units;
         self.write_units += other.write_units;
+        for (spent_on, units) in &other.write_units_by {
+            *self.write_units_by.entry(spent_on.clone()).or_default() += units;
+        }
     }
 
     /// What was counted since `earlier`, a reading of the same tally.
@@ -55,12 +62,30 @@ impl AwsUsage {
                 .collect(),
             read_units: (self.read_units - earlier.read_units).max(0.0),
             write_units: (self.write_units - earlier.write_units).max(0.0),
+            write_units_by: self
+                .write_units_by
+                .iter()
+                .map(|(on, units)| (on.clone(), units - earlier.write_units_by.get(on).copied().unwrap_or_default()))
+                .filter(|(_, units)| *units > 0.0)
+                .collect(),
         }
     }
 
     /// DynamoDB requests that read (they consume read units; every other call write units).
     pub fn dynamodb_reads(&self) -> u64 {
         DYNAMODB_READS.iter().map(|op| self.requests.get(&format!("DynamoDB.{op}")).copied().unwrap_or_default()).sum()
+    }
+
+    /// Write units summed by one side of their `Operation:target` key: `0` the operation,
+    /// `1` the table (`table`) or index.
+    pub fn write_units_by_part(&self, part: usize) -> BTreeMap<&str, f64> {
+        let mut by: BTreeMap<&str, f64> = BTreeMap::new();
+        for (key, units) in &self.write_units_by {
+            if let Some(name) = key.split(':').nth(part) {
+                *by.entry(name).or_default() += units;
+            }
+        }
+        by
     }
 
     /// Requests to one service (`"DynamoDB"`), every operation.
@@ -136,12 +161,13 @@ enum Units {
     Write,
 }
 
-/// `TOTAL` on every DynamoDB input that takes it.
+/// `INDEXES` on every DynamoDB input that takes it: the total, and what the table and each
+/// index took of it.
 macro_rules! ask_for_capacity {
     ($(($input:path, $output:path, $units:ident)),*) => {
         fn ask_for_capacity(input: &mut aws_smithy_runtime_api::client::interceptors::context::Input) {
             $(if let Some(input) = input.downcast_mut::<$input>() {
-                input.return_consumed_capacity.get_or_insert(ReturnConsumedCapacity::Total);
+                input.return_consumed_capacity.get_or_insert(ReturnConsumedCapacity::Indexes);
                 return;
             })*
         }
@@ -152,9 +178,9 @@ dynamodb_operations!(ask_for_capacity);
 /// The capacity a DynamoDB answer reports, as reads or writes.
 macro_rules! consumed_capacity {
     ($(($input:path, $output:path, $units:ident)),*) => {
-        fn consumed_capacity(output: &aws_smithy_runtime_api::client::interceptors::context::Output) -> Option<(Units, f64)> {
+        fn consumed_capacity(output: &aws_smithy_runtime_api::client::interceptors::context::Output) -> Option<(Units, Spent)> {
             $(if let Some(output) = output.downcast_ref::<$output>() {
-                return Some((Units::$units, output.consumed_capacity.units()));
+                return Some((Units::$units, output.consumed_capacity.spent()));
             })*
             None
         }
@@ -162,18 +188,43 @@ macro_rules! consumed_capacity {
 }
 dynamodb_operations!(consumed_capacity);
 
+/// What one answer consumed: the total, and by table (`table`) and index.
+#[derive(Debug, Default, PartialEq)]
+struct Spent {
+    total: f64,
+    by_target: Vec<(String, f64)>,
+}
+
+impl Spent {
+    fn add(&mut self, capacity: &ConsumedCapacity) {
+        self.total += capacity.capacity_units.unwrap_or_default();
+        let units = |c: &aws_sdk_dynamodb::types::Capacity| c.capacity_units.unwrap_or_default();
+        if let Some(table) = &capacity.table {
+            self.by_target.push(("table".to_owned(), units(table)));
+        }
+        let indexes = capacity.global_secondary_indexes.iter().chain(&capacity.local_secondary_indexes);
+        for (index, capacity) in indexes.flatten() {
+            self.by_target.push((index.clone(), units(capacity)));
+        }
+    }
+}
+
 /// A single answer reports one `ConsumedCapacity`; batches and transactions one per table.
 trait Capacity {
-    fn units(&self) -> f64;
+    fn spent(&self) -> Spent;
 }
 impl Capacity for Option<ConsumedCapacity> {
-    fn units(&self) -> f64 {
-        self.as_ref().and_then(|c| c.capacity_units).unwrap_or_default()
+    fn spent(&self) -> Spent {
+        let mut spent = Spent::default();
+        self.iter().for_each(|c| spent.add(c));
+        spent
     }
 }
 impl Capacity for Option<Vec<ConsumedCapacity>> {
-    fn units(&self) -> f64 {
-        self.iter().flatten().filter_map(|c| c.capacity_units).sum()
+    fn spent(&self) -> Spent {
+        let mut spent = Spent::default();
+        self.iter().flatten().for_each(|c| spent.add(c));
+        spent
     }
 }
 
@@ -196,14 +247,20 @@ impl Intercept for UsageInterceptor {
         &self,
         context: &AfterDeserializationInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Ok(output) = context.output_or_error()
-            && let Some((units, consumed)) = consumed_capacity(output)
+            && let Some((units, spent)) = consumed_capacity(output)
         {
+            let operation = cfg.load::<Metadata>().map(|m| m.name().to_owned()).unwrap_or_default();
             self.tally.with(|usage| match units {
-                Units::Read => usage.read_units += consumed,
-                Units::Write => usage.write_units += consumed,
+                Units::Read => usage.read_units += spent.total,
+                Units::Write => {
+                    usage.write_units += spent.total;
+                    for (target, units) in spent.by_target {
+                        *usage.write_units_by.entry(format!("{operation}:{target}")).or_default() += units;
+                    }
+                }
             });
         }
         Ok(())
