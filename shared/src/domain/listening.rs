@@ -67,9 +67,24 @@ pub fn first_read_takes(written: DateTime<Utc>, now: DateTime<Utc>) -> bool {
 }
 
 /// A time as an id that orders like the others (same length, so by text): for feeds whose
-/// items carry no ordered id (Bluesky's URIs, YouTube's comment ids) but a time.
+/// items carry no ordered id (Bluesky's URIs, YouTube's comment ids) but a time. Only for
+/// times [`placeable`] says are: years outside 0000-9999 print longer.
 pub fn time_key(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// How far ahead of Hark's clock a platform's time may run (its clock is not ours).
+pub const CLOCK_AHEAD_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// Whether a platform's time for an item can place it in a feed read by time: not before
+/// 2000 (no platform Hark reads is older), not later than a few minutes past `now`. An item
+/// dated outside that would move the feed's cursor past every real item (to the year 4052,
+/// say, or to a negative year, whose key is longer and so sorts as newer), and the feed
+/// would go silent: the parsers skip it as malformed instead, and leave it out of the
+/// page's ids.
+pub fn placeable(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let earliest = DateTime::from_timestamp(946_684_800, 0).expect("2000-01-01 is a time");
+    earliest <= at && at <= now + CLOCK_AHEAD_TOLERANCE
 }
 
 /// For feeds placed by time: whether the item `id` at time key `key` is new to `cursor`.
@@ -194,6 +209,7 @@ mod tests {
         let early = Utc.with_ymd_and_hms(2026, 12, 4, 9, 59, 59).unwrap() + chrono::TimeDelta::microseconds(999_999);
         let late = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap();
         assert_eq!(time_key(late), "2026-12-04T10:00:00.000000Z");
+        assert!(placeable(late, late) && placeable(early, late));
         assert_eq!(time_key(early).len(), time_key(late).len());
         assert!(is_newer(&time_key(late), &time_key(early)));
     }
@@ -224,5 +240,29 @@ mod tests {
         assert_eq!(after_forward_page(&at(None), &["9"]).newest_id.as_deref(), Some("9"));
         assert_eq!(after_forward_page(&at(Some("10")), &[]).newest_id.as_deref(), Some("10"));
         assert_eq!(after_forward_page(&at(Some("10")), &["8"]).newest_id.as_deref(), Some("10"));
+    }
+
+    #[test]
+    fn only_times_that_cannot_carry_a_cursor_away_place_an_item() {
+        use chrono::TimeZone;
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let cases = [
+            ("now", now, true),
+            ("a week ago", now - chrono::TimeDelta::days(7), true),
+            ("the platform's clock a little ahead", now + chrono::TimeDelta::minutes(9), true),
+            ("at the tolerance", now + CLOCK_AHEAD_TOLERANCE, true),
+            ("past the tolerance", now + CLOCK_AHEAD_TOLERANCE + chrono::TimeDelta::seconds(1), false),
+            ("a far future", at("4052-12-04T09:59:20Z"), false),
+            ("2000 itself", at("2000-01-01T00:00:00Z"), true),
+            ("before 2000", at("1999-12-31T23:59:59Z"), false),
+            ("a negative year", Utc.with_ymd_and_hms(-26, 12, 4, 9, 59, 50).unwrap(), false),
+        ];
+        for (what, time, expected) in cases {
+            assert_eq!(placeable(time, now), expected, "{what}");
+            if expected {
+                assert_eq!(time_key(time).len(), 27, "{what}");
+            }
+        }
     }
 }

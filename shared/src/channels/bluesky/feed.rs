@@ -14,7 +14,7 @@ use super::ids::{account_of_did, post_account, post_id};
 use crate::channels::feed::FeedPage;
 use crate::channels::json::json_error;
 use crate::channels::{Normalised, Skipped, shown};
-use crate::domain::listening::time_key;
+use crate::domain::listening::{placeable, time_key};
 use crate::domain::mention::{Author, Channel, Direction, Mention, MentionKind, MessageAction};
 
 /// A post holds 300 graphemes; a grapheme may be several characters, not ten.
@@ -112,10 +112,10 @@ struct Feature {
 }
 
 /// The time key of a list item whose shape is otherwise unreadable, so the cursor still
-/// moves past it.
-fn indexed_key(raw: &serde_json::Value) -> Option<String> {
+/// moves past it; none for a time that cannot place it.
+fn indexed_key(raw: &serde_json::Value, now: DateTime<Utc>) -> Option<String> {
     let at: DateTime<Utc> = raw.get("indexedAt")?.as_str()?.parse().ok()?;
-    Some(time_key(at))
+    placeable(at, now).then(|| time_key(at))
 }
 
 /// A page of `app.bsky.notification.listNotifications`: mentions, replies and quotes.
@@ -129,7 +129,7 @@ pub fn notifications_page(
     let mut normalised = Normalised::default();
     let mut ids = Vec::new();
     for raw in list.notifications {
-        ids.extend(indexed_key(&raw));
+        ids.extend(indexed_key(&raw, received_at));
         let notification: Notification = match serde_json::from_value(raw) {
             Ok(n) => n,
             Err(e) => {
@@ -160,7 +160,7 @@ pub fn search_page(body: &[u8], context: FeedContext<'_>, received_at: DateTime<
     let mut normalised = Normalised::default();
     let mut ids = Vec::new();
     for raw in list.posts {
-        ids.extend(indexed_key(&raw));
+        ids.extend(indexed_key(&raw, received_at));
         match serde_json::from_value::<PostView>(raw) {
             Ok(post) => normalised.push(post_mention(post, context, received_at, true)),
             Err(e) => normalised.skipped.push(Skipped::malformed(format!("a post {}", json_error(&e)))),
@@ -189,6 +189,9 @@ fn post_mention(
     };
     if author == context.account {
         return Err(Skipped::ignored(format!("post {message_id} is the account's own")));
+    }
+    if !placeable(post.indexed_at, received_at) {
+        return Err(Skipped::malformed(format!("post {message_id} is dated {}, which cannot be", post.indexed_at)));
     }
     let record: Record = serde_json::from_value(post.record)
         .map_err(|e| Skipped::malformed(format!("post {message_id}'s record {}", json_error(&e))))?;

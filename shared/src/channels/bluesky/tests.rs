@@ -91,6 +91,25 @@ fn hostile_values_are_skipped_not_trusted() {
     }
 }
 
+#[test]
+fn a_post_dated_where_no_post_can_be_is_skipped_and_moves_no_cursor() {
+    let at = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap();
+    let post = |rkey: &str, indexed_at: &str| {
+        serde_json::json!({"uri": format!("at://did:plc:pat2c4st0mer5a6b7c8d9e0f1/app.bsky.feed.post/{rkey}"),
+            "author": {"did": "did:plc:pat2c4st0mer5a6b7c8d9e0f1"},
+            "record": {"$type": "app.bsky.feed.post", "text": "Acme Air lost my bag"}, "indexedAt": indexed_at})
+    };
+    // A far future or a negative year would carry the cursor past every real post (the
+    // negative year's key is longer, so it sorts as newer), and the feed would go silent.
+    for impossible in ["4052-12-04T09:59:20Z", "-0026-12-04T09:59:50Z", "2026-12-04T10:11:00Z"] {
+        let body = serde_json::json!({"posts": [post("3lreal", "2026-12-04T09:59:00Z"), post("3lodd", impossible)]});
+        let page = search_page(body.to_string().as_bytes(), context(), at).unwrap();
+        assert_eq!(page.mentions.len(), 1, "{impossible}");
+        assert_eq!(page.ids, ["2026-12-04T09:59:00.000000Z"], "{impossible}");
+        assert!(page.skipped[0].reason.contains("is dated"), "{impossible}: {}", page.skipped[0].reason);
+    }
+}
+
 #[cfg(feature = "aws")]
 mod client {
     use std::sync::Mutex;

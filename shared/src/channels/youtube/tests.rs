@@ -45,6 +45,25 @@ fn comments_on_the_channel_are_addressed_to_it_and_viewers_talking_among_themsel
 }
 
 #[test]
+fn a_comment_dated_where_no_comment_can_be_is_skipped_and_moves_no_cursor() {
+    let at = Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap();
+    let comment = |id: &str, published_at: &str| {
+        serde_json::json!({"id": id, "snippet": {"authorChannelId": {"value": "UCdanaViewer000000000000"},
+            "textOriginal": "the refund form errors out", "publishedAt": published_at}})
+    };
+    for impossible in ["4052-12-04T09:59:20Z", "1970-01-01T00:00:00Z", "2026-12-04T10:11:00Z"] {
+        let thread = serde_json::json!({"id": "UgzThread", "snippet": {
+            "topLevelComment": comment("UgzThread", "2026-12-04T09:50:00Z")},
+            "replies": {"comments": [comment("UgzThread.9xOdd", impossible)]}});
+        let body = serde_json::json!({"items": [thread]});
+        let page = threads_page(body.to_string().as_bytes(), context(), at).unwrap();
+        assert_eq!(page.mentions.len(), 1, "{impossible}");
+        assert_eq!(page.ids, ["2026-12-04T09:50:00.000000Z"], "{impossible}");
+        assert!(page.skipped[0].reason.contains("is dated"), "{impossible}: {}", page.skipped[0].reason);
+    }
+}
+
+#[test]
 fn a_reply_goes_to_its_thread() {
     assert_eq!(thread_of("UgzViewerThread1AaABAg.9xReplyFromEli"), "UgzViewerThread1AaABAg");
     assert_eq!(thread_of("UgzViewerThread1AaABAg"), "UgzViewerThread1AaABAg");

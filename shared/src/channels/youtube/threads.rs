@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::channels::feed::FeedPage;
 use crate::channels::json::json_error;
 use crate::channels::{Normalised, Skipped, shown};
-use crate::domain::listening::time_key;
+use crate::domain::listening::{placeable, time_key};
 use crate::domain::mention::{Author, Channel, Direction, Mention, MentionKind, MessageAction};
 
 /// YouTube allows 10,000 characters in a comment.
@@ -90,9 +90,11 @@ struct ChannelRef {
     value: String,
 }
 
-fn published_key(raw: &serde_json::Value) -> Option<String> {
+/// A comment's time key, even when the rest of it is unreadable; none for a time that
+/// cannot place it.
+fn published_key(raw: &serde_json::Value, now: DateTime<Utc>) -> Option<String> {
     let at: DateTime<Utc> = raw.pointer("/snippet/publishedAt")?.as_str()?.parse().ok()?;
-    Some(time_key(at))
+    placeable(at, now).then(|| time_key(at))
 }
 
 /// One page of `commentThreads.list` (`order=time`); `next` is its `nextPageToken` (older).
@@ -102,7 +104,7 @@ pub fn threads_page(body: &[u8], context: ThreadsContext<'_>, received_at: DateT
     let mut normalised = Normalised::default();
     let mut ids = Vec::new();
     for raw in list.items {
-        let top_key = raw.pointer("/snippet/topLevelComment").and_then(published_key);
+        let top_key = raw.pointer("/snippet/topLevelComment").and_then(|c| published_key(c, received_at));
         ids.extend(top_key);
         let thread: Thread = match serde_json::from_value(raw) {
             Ok(thread) => thread,
@@ -116,7 +118,7 @@ pub fn threads_page(body: &[u8], context: ThreadsContext<'_>, received_at: DateT
         let brand_thread = top_author.as_deref() == Some(context.channel);
         normalised.push(comment_mention(top, None, context, received_at));
         for raw in thread.replies.map(|r| r.comments).unwrap_or_default() {
-            ids.extend(published_key(&raw));
+            ids.extend(published_key(&raw, received_at));
             match serde_json::from_value::<Comment>(raw) {
                 Ok(reply) => normalised.push(comment_mention(
                     reply,
@@ -153,6 +155,10 @@ fn comment_mention(
     };
     if author == context.channel {
         return Err(Skipped::ignored(format!("comment {} is the channel's own", comment.id)));
+    }
+    if !placeable(comment.snippet.published_at, received_at) {
+        let at = comment.snippet.published_at;
+        return Err(Skipped::malformed(format!("comment {} is dated {at}, which cannot be", comment.id)));
     }
     let text = comment.snippet.text_original.or(comment.snippet.text_display).unwrap_or_default().trim().to_owned();
     if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
