@@ -338,9 +338,9 @@ pub fn assumptions(deployment: &Deployment) -> String {
          here by the Runtime API emulator on this machine.\n  DynamoDB units are those DynamoDB Local \
          reported consumed (ReturnConsumedCapacity INDEXES on every call); a conditional write it refused \
          reports none and AWS bills it as a write. DynamoDB Local does not bill a transaction as AWS \
-         does (AWS: 2 units per KB of each item; DynamoDB Local: 4 per KB, once per distinct item size \
-         in the transaction), so the TransactWriteItems share is an estimate either way.\n  SQS, SNS and Secrets Manager requests are every \
-         attempt the functions' SDK clients got an answer to, and the requests Lambda's SQS pollers \
+         does (AWS: 2 units per KB of each item; DynamoDB Local: 4 per KB, once per distinct item \
+         size in the transaction), so the TransactWriteItems share is an estimate either way.\n  \
+         SQS, SNS and Secrets Manager requests are every attempt the functions' SDK clients got an answer to, and the requests Lambda's SQS pollers \
          make (the local pollers long-poll 2 s at a time, Lambda 20 s).\n  CloudWatch Logs: every \
          byte the functions wrote plus 26 bytes an event; storage ($0.03/GB-month) and data transfer \
          are not counted, nor e-mail deliveries of escalations (SNS, $2 per 100,000).",

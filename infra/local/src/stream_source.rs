@@ -199,7 +199,11 @@ impl StreamSource {
                         from_oldest = true;
                     }
                     if renew {
-                        eprintln!("hark-local: GetRecords {shard}: {error}; reading on from {checkpoint:?}");
+                        let from = checkpoint.as_deref().map_or_else(
+                            || if from_oldest { "the oldest record kept".to_owned() } else { "LATEST".to_owned() },
+                            |sequence| format!("after {sequence}"),
+                        );
+                        eprintln!("hark-local: GetRecords {shard}: {error}; reading on from {from}");
                     } else {
                         eprintln!("hark-local: GetRecords {shard}: {error}");
                         iterator = Some(current);
